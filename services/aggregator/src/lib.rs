@@ -1,0 +1,125 @@
+//! The aggregator: the only writer of progress and results. It consumes every
+//! record on `pipeline.>` (each one marks a compound passing a stage), applies
+//! them to Postgres in batches (one transaction each, idempotent; see
+//! `pharmforge_store::aggregate`) and acknowledges them only once committed. It
+//! also runs the database migrations at start.
+
+use pharmforge_core::config::{ConfigError, ConsumerSettings, NatsSettings};
+use pharmforge_core::consume::{consume_batches, Delivery};
+use pharmforge_core::record::headers;
+use pharmforge_core::{CompoundRecord, Shutdown, Topology};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub nats: NatsSettings,
+    pub database_url: String,
+    pub consumer: ConsumerSettings,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Settings {
+            nats: NatsSettings::from_env()?,
+            database_url: pharmforge_store::database_url(),
+            consumer: ConsumerSettings::from_env(1000, 2)?,
+        })
+    }
+}
+
+pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let Some(pool) = pharmforge_store::connect(&settings.database_url, 8, &shutdown).await? else {
+        return Ok(());
+    };
+    migrate_with_retry(&pool, &shutdown).await;
+    let Some(client) = pharmforge_core::nats::connect(&settings.nats, "aggregator", &shutdown).await else {
+        return Ok(());
+    };
+    let js = async_nats::jetstream::new(client.clone());
+    let topology = Topology::new(settings.nats.prefix.clone());
+    if !topology.ensure_with_retry(&js, &shutdown).await {
+        return Ok(());
+    }
+    let consumer = js
+        .get_stream(topology.pipeline_stream())
+        .await?
+        .get_consumer(&topology.aggregator_consumer())
+        .await?;
+    tracing::info!("aggregator consuming");
+    let pool = Arc::new(pool);
+    consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
+        let pool = pool.clone();
+        async move { apply(&pool, batch).await }
+    })
+    .await?;
+    tracing::info!("aggregator stopped");
+    Ok(())
+}
+
+async fn migrate_with_retry(pool: &PgPool, shutdown: &Shutdown) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match pharmforge_store::MIGRATOR.run(pool).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "migrations failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Applies one batch; acks it only after the transaction committed, NAKs it
+/// (for redelivery) when Postgres is unavailable.
+async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
+    let mut records = Vec::with_capacity(batch.len());
+    let mut held = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        // A record at step 0 has passed no stage yet: nothing to record.
+        if delivery.header(headers::STEP) == Some("0") {
+            delivery.ack().await;
+            continue;
+        }
+        match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
+            Ok(r) if r.step > 0 => {
+                records.push(r);
+                held.push(delivery);
+            }
+            Ok(_) => delivery.ack().await,
+            Err(e) => {
+                tracing::error!(subject = delivery.subject(), error = %e, "undecodable record; dropping it");
+                delivery.term().await;
+            }
+        }
+    }
+    if records.is_empty() {
+        return;
+    }
+    match pharmforge_store::aggregate::apply_batch(pool, records).await {
+        Ok(outcome) => {
+            for run_id in &outcome.finished_runs {
+                tracing::info!(run_id = %run_id, "run finished");
+            }
+            if outcome.duplicates > 0 || outcome.orphans > 0 {
+                tracing::debug!(duplicates = outcome.duplicates, orphans = outcome.orphans, "batch had records already applied or of deleted runs");
+            }
+            ack_all(held).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, records = held.len(), "cannot write to Postgres; the batch will be redelivered");
+            for d in held {
+                d.nak(Some(Duration::from_secs(1))).await;
+            }
+        }
+    }
+}
+
+async fn ack_all(held: Vec<Delivery>) {
+    for d in held {
+        d.ack().await;
+    }
+}

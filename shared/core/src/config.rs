@@ -1,0 +1,146 @@
+//! Configuration from the environment (12-factor), with defaults that work on a
+//! developer machine. Names are the operational contract of DESIGN.md.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// A variable's value, or `default` when unset or empty.
+pub fn env_or(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => default.to_owned(),
+    }
+}
+
+/// A parsed variable, or `default` when unset or empty.
+pub fn env_parse<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError {
+            name: name.to_owned(),
+            value: v.clone(),
+            reason: e.to_string(),
+        }),
+        _ => Ok(default),
+    }
+}
+
+/// Milliseconds from the environment as a `Duration`.
+pub fn env_millis(name: &str, default_ms: u64) -> Result<Duration, ConfigError> {
+    env_parse(name, default_ms).map(Duration::from_millis)
+}
+
+fn non_empty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|s| !s.trim().is_empty())
+}
+
+/// A secret value that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What every service needs to reach NATS.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    /// `NATS_URL`: one or more servers, comma-separated.
+    pub urls: Vec<String>,
+    /// `PHARMFORGE_STREAM_PREFIX`: prefix of stream, consumer and subject names.
+    pub prefix: String,
+    /// `NATS_CREDS_FILE`: optional credentials file.
+    pub creds_file: Option<String>,
+    /// `NATS_USER` / `NATS_PASSWORD`.
+    pub user: Option<(String, Secret)>,
+    /// `NATS_TOKEN`.
+    pub token: Option<Secret>,
+    /// `NATS_NKEY_SEED`: an nkey seed to authenticate with.
+    pub nkey_seed: Option<Secret>,
+    /// `NATS_TLS_CA`, `NATS_TLS_CERT` + `NATS_TLS_KEY`: TLS roots and client certificate.
+    pub tls_ca: Option<String>,
+    pub tls_client: Option<(String, String)>,
+}
+
+impl NatsSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let raw = env_or("NATS_URL", "nats://127.0.0.1:4222");
+        let urls: Vec<String> = raw.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        let prefix = env_or("PHARMFORGE_STREAM_PREFIX", "");
+        if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(ConfigError {
+                name: "PHARMFORGE_STREAM_PREFIX".into(),
+                value: prefix,
+                reason: "only letters, digits, '_' and '-' are allowed in stream and subject names".into(),
+            });
+        }
+        let user = std::env::var("NATS_USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|u| (u, Secret::new(std::env::var("NATS_PASSWORD").unwrap_or_default())));
+        Ok(NatsSettings {
+            urls,
+            prefix,
+            creds_file: non_empty("NATS_CREDS_FILE"),
+            user,
+            token: non_empty("NATS_TOKEN").map(Secret::new),
+            nkey_seed: non_empty("NATS_NKEY_SEED").map(Secret::new),
+            tls_ca: non_empty("NATS_TLS_CA"),
+            tls_client: non_empty("NATS_TLS_CERT").zip(non_empty("NATS_TLS_KEY")),
+        })
+    }
+}
+
+/// How an adapter service consumes: batch size, batches in flight, ack wait.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// `ADAPTER_BATCH_SIZE`: records handed to the adapter at once.
+    pub batch_size: usize,
+    /// `ADAPTER_CONCURRENCY`: batches processed at the same time.
+    pub concurrency: usize,
+    /// `SHUTDOWN_GRACE_MS`: how long a stopping service waits for work in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl ConsumerSettings {
+    pub fn from_env(default_batch: usize, default_concurrency: usize) -> Result<Self, ConfigError> {
+        Ok(ConsumerSettings {
+            batch_size: env_parse("ADAPTER_BATCH_SIZE", default_batch)?.max(1),
+            concurrency: env_parse("ADAPTER_CONCURRENCY", default_concurrency)?.max(1),
+            shutdown_grace: env_millis("SHUTDOWN_GRACE_MS", 20_000)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,155 @@
+//! The consume loop shared by every JetStream consumer of PharmForge: pull
+//! messages continuously, hand them to a handler in batches (whatever is ready,
+//! up to the batch size), with a bounded number of batches in flight; on
+//! shutdown stop pulling and wait for the batches in flight.
+//!
+//! Every message is wrapped in a [`Delivery`] that must be settled (ack, nak or
+//! term); one dropped unsettled is NAKed so it is redelivered at once instead
+//! of silently waiting for its ack timeout.
+
+use crate::config::ConsumerSettings;
+use crate::shutdown::Shutdown;
+use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
+use futures::StreamExt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+pub struct Delivery {
+    msg: Option<jetstream::Message>,
+}
+
+impl Delivery {
+    pub fn new(msg: jetstream::Message) -> Self {
+        Delivery { msg: Some(msg) }
+    }
+
+    fn msg(&self) -> &jetstream::Message {
+        self.msg.as_ref().expect("a delivery is only read before it is settled")
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.msg().payload
+    }
+
+    pub fn subject(&self) -> &str {
+        self.msg().subject.as_str()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.msg().headers.as_ref()?.get(name).map(|v| v.as_str())
+    }
+
+    /// How many times this message has been delivered, this time included.
+    pub fn delivered(&self) -> i64 {
+        self.msg().info().map(|i| i.delivered).unwrap_or(1)
+    }
+
+    async fn settle(mut self, kind: AckKind) {
+        if let Some(msg) = self.msg.take() {
+            if let Err(e) = msg.ack_with(kind).await {
+                // The server redelivers after the ack wait; every step is idempotent.
+                tracing::warn!(error = %e, "acknowledgement not sent; the message will be redelivered");
+            }
+        }
+    }
+
+    pub async fn ack(self) {
+        self.settle(AckKind::Ack).await
+    }
+
+    pub async fn nak(self, delay: Option<Duration>) {
+        self.settle(AckKind::Nak(delay)).await
+    }
+
+    /// Stops redelivery for good: for messages that can never be processed.
+    pub async fn term(self) {
+        self.settle(AckKind::Term).await
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(msg) = self.msg.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                });
+            }
+        }
+    }
+}
+
+/// Consumes `consumer` until shutdown, calling `handler` with batches of
+/// deliveries. Returns once the batches in flight are finished (or the grace
+/// period has passed).
+pub async fn consume_batches<F, Fut>(
+    consumer: PullConsumer,
+    settings: &ConsumerSettings,
+    shutdown: Shutdown,
+    handler: F,
+) -> Result<(), async_nats::Error>
+where
+    F: Fn(Vec<Delivery>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let in_flight = Arc::new(Semaphore::new(settings.concurrency));
+    'outer: while !shutdown.is_triggered() {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(settings.batch_size * settings.concurrency)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pull from JetStream; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait() => break,
+                }
+            }
+        };
+        let mut chunks = messages.ready_chunks(settings.batch_size);
+        loop {
+            let permit = tokio::select! {
+                p = in_flight.clone().acquire_owned() => p.expect("semaphore never closed"),
+                _ = shutdown.wait() => break 'outer,
+            };
+            let chunk = tokio::select! {
+                c = chunks.next() => c,
+                _ = shutdown.wait() => break 'outer,
+            };
+            let Some(chunk) = chunk else {
+                tracing::warn!("pull subscription ended; re-subscribing");
+                continue 'outer;
+            };
+            let mut batch = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                match item {
+                    Ok(msg) => batch.push(Delivery::new(msg)),
+                    Err(e) => tracing::warn!(error = %e, "pull error (transient)"),
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                handler(batch).await;
+                drop(permit);
+            });
+        }
+    }
+    // Stop pulling, then wait for every batch in flight to be settled.
+    let all = settings.concurrency as u32;
+    match tokio::time::timeout(settings.shutdown_grace, in_flight.acquire_many(all)).await {
+        Ok(_) => tracing::info!("all work in flight finished"),
+        Err(_) => tracing::warn!("shutdown grace period over with work in flight; it will be redelivered"),
+    }
+    Ok(())
+}

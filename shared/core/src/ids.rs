@@ -1,0 +1,132 @@
+//! Domain identifiers, parsed once so the rest of the code never handles an
+//! unchecked string: run ids and adapter names.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `run_` followed by 16 lower-case hex digits, as the system we replace issued them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunId(String);
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("malformed run id {0:?}: expected \"run_\" followed by 16 lower-case hex digits")]
+pub struct InvalidRunId(pub String);
+
+impl RunId {
+    pub fn new_random() -> Self {
+        RunId(format!("run_{:016x}", rand::random::<u64>()))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidRunId> {
+        let ok = s.len() == 20
+            && s.starts_with("run_")
+            && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(RunId(s.to_owned()))
+        } else {
+            Err(InvalidRunId(s.chars().take(64).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RunId {
+    type Error = InvalidRunId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        RunId::parse(&s)
+    }
+}
+
+impl From<RunId> for String {
+    fn from(r: RunId) -> String {
+        r.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The registered adapters. A new adapter is a new variant here, a crate under
+/// `services/`, and a deploy entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdapterName {
+    RdkitLocal,
+    AdmetAi,
+    Pubchem,
+    Chembl,
+}
+
+impl AdapterName {
+    /// Every registered adapter, in the default route order.
+    pub const ALL: [AdapterName; 4] = [
+        AdapterName::RdkitLocal,
+        AdapterName::AdmetAi,
+        AdapterName::Pubchem,
+        AdapterName::Chembl,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdapterName::RdkitLocal => "rdkit_local",
+            AdapterName::AdmetAi => "admet_ai",
+            AdapterName::Pubchem => "pubchem",
+            AdapterName::Chembl => "chembl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The section of a compound result this adapter fills.
+    pub fn section(self) -> &'static str {
+        match self {
+            AdapterName::RdkitLocal => "properties",
+            AdapterName::AdmetAi => "admet",
+            AdapterName::Pubchem => "pubchem",
+            AdapterName::Chembl => "bioactivity",
+        }
+    }
+
+    pub fn known_names() -> String {
+        Self::ALL.map(|a| a.as_str()).join(", ")
+    }
+}
+
+impl fmt::Display for AdapterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_run_underscore_16_lower_hex() {
+        let id = RunId::new_random();
+        assert_eq!(RunId::parse(id.as_str()), Ok(id.clone()));
+        assert!(RunId::parse("run_0123456789abcdef").is_ok());
+        for bad in ["run_0123456789ABCDEF", "run_0123", "xxx_0123456789abcdef", "run_0123456789abcdeg", "", "run_0123456789abcdef0"] {
+            assert!(RunId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn adapter_names_round_trip() {
+        for a in AdapterName::ALL {
+            assert_eq!(AdapterName::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{}\"", a.as_str()));
+        }
+        assert_eq!(AdapterName::parse("vina"), None);
+    }
+}

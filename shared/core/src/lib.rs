@@ -1,0 +1,33 @@
+//! The library every PharmForge service shares: the compound record that travels
+//! between services, subject and stream names, configuration, telemetry,
+//! JetStream set-up and the consume loop that turns an adapter's enrichment
+//! logic into a service.
+//!
+//! The message flow, in one place (see `topology` for the names):
+//!
+//! ```text
+//! api ── runs.created ──▶ fan-out (api) ── pipeline.<route[0]> ──▶ adapter ── pipeline.<route[1]> ──▶ … ── pipeline.done
+//!                                               │                                   │                          │
+//!                                               └────────────── aggregator sees every one of them ────────────┘
+//! ```
+//!
+//! Every record carries its own route and the index (`step`) of the stage it is
+//! addressed to, so any subset and order of adapters works without the services
+//! knowing about each other.
+
+pub mod adapter;
+pub mod config;
+pub mod consume;
+pub mod ids;
+pub mod nats;
+pub mod record;
+pub mod scoring;
+pub mod shutdown;
+pub mod telemetry;
+pub mod topology;
+
+pub use adapter::{run_adapter, Adapter};
+pub use ids::{AdapterName, RunId};
+pub use record::CompoundRecord;
+pub use shutdown::Shutdown;
+pub use topology::Topology;

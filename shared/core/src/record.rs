@@ -1,0 +1,195 @@
+//! The compound record: one per SMILES of a run, carried from stage to stage.
+//! Each adapter adds its section (or an error for it) and forwards the record to
+//! the next subject of the record's own route.
+
+use crate::ids::AdapterName;
+use async_nats::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Header names carried by every record message.
+pub mod headers {
+    /// JetStream de-duplication: one id per (run, compound, step).
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// W3C trace context, so one compound can be followed through every service.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// The step the record is addressed to; lets the aggregator skip fan-out
+    /// messages without decoding them.
+    pub const STEP: &str = "Pharmforge-Step";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompoundRecord {
+    pub run_id: String,
+    pub index: u32,
+    pub smiles: String,
+    /// The run's adapters, in order.
+    pub route: Vec<AdapterName>,
+    /// Index into `route` of the stage this record is addressed to;
+    /// `route.len()` means done.
+    pub step: u16,
+    /// 32 hex digits, the W3C trace id shared by every message of this compound.
+    pub trace_id: String,
+    /// Sections added so far, keyed by section name (`properties`, `admet`, ...).
+    #[serde(default)]
+    pub sections: Map<String, Value>,
+    /// Per-adapter error messages.
+    #[serde(default)]
+    pub errors: BTreeMap<String, String>,
+    /// Adapters that were not called for this compound (an earlier stage found it
+    /// unusable, e.g. an invalid SMILES).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<AdapterName>,
+    /// Set when the compound cannot go on (the remaining stages are skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal: Option<String>,
+    /// What produced each section: adapter → "name version (engine)". The
+    /// aggregator folds these into the run's lockfile.
+    #[serde(default)]
+    pub provenance: BTreeMap<String, String>,
+}
+
+/// What happened to one compound at one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageOutcome {
+    Done,
+    Failed,
+    Skipped,
+}
+
+impl CompoundRecord {
+    pub fn new(run_id: &str, index: u32, smiles: String, route: Vec<AdapterName>) -> Self {
+        CompoundRecord {
+            run_id: run_id.to_owned(),
+            index,
+            smiles,
+            route,
+            step: 0,
+            trace_id: format!("{:032x}", rand::random::<u128>()),
+            sections: Map::new(),
+            errors: BTreeMap::new(),
+            skipped: Vec::new(),
+            fatal: None,
+            provenance: BTreeMap::new(),
+        }
+    }
+
+    pub fn compound_id(&self) -> String {
+        format!("{}_{}", self.run_id, self.index)
+    }
+
+    /// The adapter this record is addressed to, or `None` when it is done.
+    pub fn current_adapter(&self) -> Option<AdapterName> {
+        self.route.get(self.step as usize).copied()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.step as usize >= self.route.len()
+    }
+
+    pub fn set_section(&mut self, adapter: AdapterName, value: Value) {
+        self.errors.remove(adapter.as_str());
+        self.sections.insert(adapter.section().to_owned(), value);
+    }
+
+    pub fn set_error(&mut self, adapter: AdapterName, message: impl Into<String>) {
+        self.errors.insert(adapter.as_str().to_owned(), message.into());
+    }
+
+    /// Records an error that ends the compound's journey: the remaining stages
+    /// are skipped and the compound is reported as failed.
+    pub fn set_fatal(&mut self, adapter: AdapterName, message: impl Into<String>) {
+        let message = message.into();
+        self.set_error(adapter, message.clone());
+        self.fatal = Some(message);
+    }
+
+    /// Moves the record past the current stage: to the next one, or straight
+    /// to done when the compound cannot go on.
+    pub fn advance(&mut self) {
+        if self.is_done() {
+            return;
+        }
+        self.step += 1;
+        if self.fatal.is_some() {
+            while let Some(next) = self.current_adapter() {
+                self.skipped.push(next);
+                self.step += 1;
+            }
+        }
+    }
+
+    pub fn outcome_of(&self, adapter: AdapterName) -> StageOutcome {
+        if self.skipped.contains(&adapter) {
+            StageOutcome::Skipped
+        } else if self.errors.contains_key(adapter.as_str()) {
+            StageOutcome::Failed
+        } else {
+            StageOutcome::Done
+        }
+    }
+
+    /// The JetStream message id: stable for a (run, compound, step), so a
+    /// re-publish after a crash is dropped by the stream's de-duplication.
+    pub fn message_id(&self) -> String {
+        format!("{}.{}.{}", self.run_id, self.index, self.step)
+    }
+
+    pub fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(headers::MSG_ID, self.message_id().as_str());
+        h.insert(headers::TRACEPARENT, traceparent(&self.trace_id).as_str());
+        h.insert(headers::STEP, self.step.to_string().as_str());
+        h
+    }
+}
+
+/// A W3C `traceparent` value with a fresh span id for this hop.
+pub fn traceparent(trace_id: &str) -> String {
+    format!("00-{}-{:016x}-01", trace_id, rand::random::<u64>().max(1))
+}
+
+/// The trace id of a `traceparent` header value, if it is well formed.
+pub fn trace_id_of(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.split('-');
+    let (_version, trace) = (parts.next()?, parts.next()?);
+    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit())).then_some(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AdapterName::*;
+
+    #[test]
+    fn a_fatal_error_skips_the_remaining_stages() {
+        let mut r = CompoundRecord::new("run_0000000000000001", 3, "C1CC".into(), vec![RdkitLocal, AdmetAi, Chembl]);
+        r.set_fatal(RdkitLocal, "invalid SMILES");
+        r.advance();
+        assert!(r.is_done());
+        assert_eq!(r.skipped, vec![AdmetAi, Chembl]);
+        assert_eq!(r.outcome_of(RdkitLocal), StageOutcome::Failed);
+        assert_eq!(r.outcome_of(Chembl), StageOutcome::Skipped);
+    }
+
+    #[test]
+    fn records_advance_one_stage_at_a_time_and_round_trip_as_json() {
+        let mut r = CompoundRecord::new("run_0000000000000001", 0, "CCO".into(), vec![RdkitLocal, Pubchem]);
+        assert_eq!(r.current_adapter(), Some(RdkitLocal));
+        r.set_section(RdkitLocal, serde_json::json!({"qed": 0.4}));
+        r.advance();
+        assert_eq!(r.current_adapter(), Some(Pubchem));
+        assert_eq!(r.message_id(), "run_0000000000000001.0.1");
+        let back: CompoundRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn traceparent_carries_the_trace_id() {
+        let r = CompoundRecord::new("run_0000000000000001", 0, "C".into(), vec![RdkitLocal]);
+        let tp = traceparent(&r.trace_id);
+        assert_eq!(trace_id_of(&tp), Some(r.trace_id.as_str()));
+        assert_eq!(trace_id_of("garbage"), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! JetStream names and set-up: the streams and durable consumers every service
+//! relies on, created idempotently (create-or-update) at start-up by whichever
+//! service starts first, so a changed configuration takes effect on restart.
+//!
+//! * `PIPELINE` (interest retention): `pipeline.<adapter>` carries records to an
+//!   adapter, `pipeline.done` carries finished records. Every adapter's durable
+//!   consumer filters its own subject; the aggregator's consumer sees all of
+//!   `pipeline.>`. Under interest retention a message stays until every consumer
+//!   interested in it has acked it, so the aggregator observes each stage
+//!   transition without any extra publish. All adapters' consumers are created
+//!   up front, so a record addressed to an adapter with no running replica waits
+//!   for it instead of being dropped for lack of interest.
+//! * `RUNS` (work queue): `runs.created`, one event per accepted run, consumed
+//!   by the API's fan-out worker.
+
+use crate::ids::AdapterName;
+use async_nats::jetstream::{self, consumer, stream};
+use std::time::Duration;
+
+/// How long a published message id is remembered for de-duplication.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(20 * 60);
+/// How long an unacknowledged message may stay in the pipeline stream.
+pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    prefix: String,
+    /// How long a delivered, unacknowledged message waits before redelivery.
+    pub ack_wait: Duration,
+    /// Deliveries before a message is given up on.
+    pub max_deliver: i64,
+}
+
+impl Topology {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Topology { prefix: prefix.into(), ack_wait: Duration::from_secs(60), max_deliver: 20 }
+    }
+
+    pub fn pipeline_stream(&self) -> String {
+        format!("{}PIPELINE", self.prefix)
+    }
+    pub fn runs_stream(&self) -> String {
+        format!("{}RUNS", self.prefix)
+    }
+    pub fn adapter_subject(&self, adapter: AdapterName) -> String {
+        format!("{}pipeline.{}", self.prefix, adapter.as_str())
+    }
+    pub fn done_subject(&self) -> String {
+        format!("{}pipeline.done", self.prefix)
+    }
+    /// Where a record goes next: its current adapter's subject, or done.
+    pub fn subject_for(&self, record: &crate::CompoundRecord) -> String {
+        match record.current_adapter() {
+            Some(a) => self.adapter_subject(a),
+            None => self.done_subject(),
+        }
+    }
+    pub fn run_created_subject(&self) -> String {
+        format!("{}runs.created", self.prefix)
+    }
+    pub fn adapter_consumer(&self, adapter: AdapterName) -> String {
+        format!("{}{}", self.prefix, adapter.as_str())
+    }
+    pub fn aggregator_consumer(&self) -> String {
+        format!("{}aggregator", self.prefix)
+    }
+    pub fn fanout_consumer(&self) -> String {
+        format!("{}fanout", self.prefix)
+    }
+
+    fn durable(&self, name: String, filter: String, max_ack_pending: i64) -> consumer::pull::Config {
+        consumer::pull::Config {
+            durable_name: Some(name),
+            filter_subject: filter,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            max_deliver: self.max_deliver,
+            max_ack_pending,
+            ..Default::default()
+        }
+    }
+
+    /// Creates or updates every stream and durable consumer.
+    pub async fn ensure(&self, js: &jetstream::Context) -> Result<(), async_nats::Error> {
+        let pipeline = js
+            .create_or_update_stream(stream::Config {
+                name: self.pipeline_stream(),
+                subjects: vec![format!("{}pipeline.>", self.prefix)],
+                retention: stream::RetentionPolicy::Interest,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: MAX_AGE,
+                ..Default::default()
+            })
+            .await?;
+        let pipeline = js.get_stream(&pipeline.config.name).await?;
+        for adapter in AdapterName::ALL {
+            pipeline
+                .create_consumer(self.durable(self.adapter_consumer(adapter), self.adapter_subject(adapter), 20_000))
+                .await?;
+        }
+        pipeline
+            .create_consumer(self.durable(self.aggregator_consumer(), format!("{}pipeline.>", self.prefix), 50_000))
+            .await?;
+
+        let runs = js
+            .create_or_update_stream(stream::Config {
+                name: self.runs_stream(),
+                subjects: vec![self.run_created_subject()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: MAX_AGE,
+                ..Default::default()
+            })
+            .await?;
+        let runs = js.get_stream(&runs.config.name).await?;
+        runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000)).await?;
+        Ok(())
+    }
+
+    /// `ensure`, retried with backoff while JetStream is unreachable.
+    pub async fn ensure_with_retry(&self, js: &jetstream::Context, shutdown: &crate::Shutdown) -> bool {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.ensure(js).await {
+                Ok(()) => return true,
+                Err(e) => tracing::warn!(error = %e, "JetStream set-up failed; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait() => return false,
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_prefix() {
+        let t = Topology::new("t1_");
+        assert_eq!(t.pipeline_stream(), "t1_PIPELINE");
+        assert_eq!(t.adapter_subject(AdapterName::AdmetAi), "t1_pipeline.admet_ai");
+        assert_eq!(t.adapter_consumer(AdapterName::Chembl), "t1_chembl");
+        assert_eq!(t.done_subject(), "t1_pipeline.done");
+    }
+}

@@ -1,0 +1,277 @@
+//! The aggregator's write: a batch of records seen on `pipeline.>` becomes, in
+//! one transaction, upserted compound rows plus the runs' counters, status and
+//! lockfile.
+//!
+//! Idempotency: a compound row remembers how many stages it has passed
+//! (`step`). A record whose step is not beyond the stored one is a duplicate
+//! (redelivery, re-publish) and changes nothing; counters move by exactly the
+//! stages a record adds. The run rows are locked first (`FOR UPDATE`, in id
+//! order), so aggregator replicas serialise per run and never double count.
+
+use pharmforge_core::record::StageOutcome;
+use pharmforge_core::{scoring, CompoundRecord};
+use serde_json::{json, Map, Value};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Default, PartialEq)]
+pub struct BatchOutcome {
+    /// Records that moved a compound forward.
+    pub applied: usize,
+    /// Records already applied before (redelivery or duplicate publish).
+    pub duplicates: usize,
+    /// Records of runs that no longer exist (deleted).
+    pub orphans: usize,
+    /// Runs that finished with this batch.
+    pub finished_runs: Vec<String>,
+}
+
+struct RunState {
+    pk: i64,
+    status: String,
+    total: i32,
+    completed: i32,
+    failed: i32,
+    steps_done: i64,
+    stage_counts: Map<String, Value>,
+    lockfile: Map<String, Value>,
+    changed: bool,
+}
+
+const SECTION_COLUMNS: [&str; 6] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis"];
+
+pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<BatchOutcome, sqlx::Error> {
+    let mut outcome = BatchOutcome::default();
+    // Within a batch keep only the furthest record of each compound.
+    let mut latest: BTreeMap<(String, u32), CompoundRecord> = BTreeMap::new();
+    for r in records {
+        let key = (r.run_id.clone(), r.index);
+        match latest.get(&key) {
+            Some(existing) if existing.step >= r.step => outcome.duplicates += 1,
+            _ => {
+                if latest.insert(key, r).is_some() {
+                    outcome.duplicates += 1;
+                }
+            }
+        }
+    }
+    if latest.is_empty() {
+        return Ok(outcome);
+    }
+
+    let mut tx = pool.begin().await?;
+    let run_ids: Vec<String> = {
+        let mut ids: Vec<String> = latest.keys().map(|(r, _)| r.clone()).collect();
+        ids.dedup();
+        ids
+    };
+    let mut runs = lock_runs(&mut tx, &run_ids).await?;
+
+    let (pks, idxs): (Vec<i64>, Vec<i32>) = latest
+        .keys()
+        .filter_map(|(run, idx)| runs.get(run).map(|s| (s.pk, *idx as i32)))
+        .unzip();
+    let stored: HashMap<(i64, i32), i16> = sqlx::query(
+        "SELECT c.run_pk, c.idx, c.step FROM compound_results c \
+         JOIN UNNEST($1::bigint[], $2::int[]) AS k(run_pk, idx) ON c.run_pk = k.run_pk AND c.idx = k.idx",
+    )
+    .bind(&pks)
+    .bind(&idxs)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+    .collect();
+
+    let mut rows = Vec::new();
+    for ((run_id, index), record) in latest {
+        let Some(run) = runs.get_mut(&run_id) else {
+            outcome.orphans += 1;
+            continue;
+        };
+        let old_step = stored.get(&(run.pk, index as i32)).copied().unwrap_or(0) as usize;
+        let new_step = (record.step as usize).min(record.route.len());
+        if new_step <= old_step {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.applied += 1;
+        run.changed = true;
+        for adapter in &record.route[old_step..new_step] {
+            let key = match record.outcome_of(*adapter) {
+                StageOutcome::Done => "done",
+                StageOutcome::Failed => "failed",
+                StageOutcome::Skipped => "skipped",
+            };
+            bump(&mut run.stage_counts, adapter.as_str(), key);
+            run.steps_done += 1;
+        }
+        for (adapter, provenance) in &record.provenance {
+            let entry = run.lockfile.entry(adapter.clone()).or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                if !list.iter().any(|v| v.as_str() == Some(provenance)) {
+                    list.push(Value::String(provenance.clone()));
+                }
+            }
+        }
+        let status = if !record.is_done() {
+            "running"
+        } else if record.fatal.is_some() {
+            run.failed += 1;
+            "failed"
+        } else {
+            run.completed += 1;
+            "completed"
+        };
+        rows.push(compound_row(run.pk, &record, new_step, status));
+    }
+
+    if !rows.is_empty() {
+        upsert_compounds(&mut tx, rows).await?;
+    }
+    for (run_id, run) in runs.iter_mut().filter(|(_, r)| r.changed) {
+        if finish_or_progress(&mut tx, run).await? {
+            outcome.finished_runs.push(run_id.clone());
+        }
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+fn bump(counts: &mut Map<String, Value>, adapter: &str, key: &str) {
+    let stage = counts.entry(adapter.to_owned()).or_insert_with(|| json!({"done": 0, "failed": 0, "skipped": 0}));
+    if let Some(obj) = stage.as_object_mut() {
+        let n = obj.get(key).and_then(Value::as_i64).unwrap_or(0);
+        obj.insert(key.to_owned(), json!(n + 1));
+    }
+}
+
+async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Result<HashMap<String, RunState>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, run_id, status, total_compounds, completed_compounds, failed_compounds, steps_done, \
+         stage_counts, lockfile \
+         FROM pipeline_runs WHERE run_id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(run_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let as_map = |v: Value| match v {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            (
+                row.get::<String, _>(1),
+                RunState {
+                    pk: row.get(0),
+                    status: row.get(2),
+                    total: row.get(3),
+                    completed: row.get(4),
+                    failed: row.get(5),
+                    steps_done: row.get(6),
+                    stage_counts: as_map(row.get(7)),
+                    lockfile: as_map(row.get(8)),
+                    changed: false,
+                },
+            )
+        })
+        .collect())
+}
+
+fn compound_row(run_pk: i64, record: &CompoundRecord, step: usize, status: &str) -> Value {
+    let mut row = Map::new();
+    row.insert("run_pk".into(), json!(run_pk));
+    row.insert("idx".into(), json!(record.index));
+    row.insert("compound_id".into(), json!(record.compound_id()));
+    row.insert("smiles".into(), json!(record.smiles));
+    row.insert("status".into(), json!(status));
+    row.insert("step".into(), json!(step));
+    for column in SECTION_COLUMNS {
+        if let Some(section) = record.sections.get(column) {
+            row.insert(column.into(), section.clone());
+        }
+    }
+    row.insert("errors".into(), json!(record.errors));
+    if record.is_done() {
+        let s = scoring::score(&record.sections);
+        row.insert("scores".into(), Value::Object(s.scores));
+        row.insert("final_score".into(), json!(s.final_score));
+    }
+    Value::Object(row)
+}
+
+async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: Vec<Value>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, status, step, properties, admet, pubchem, \
+             bioactivity, docking, synthesis, errors, scores, final_score) \
+         SELECT run_pk, idx, compound_id, smiles, status, step, properties, admet, pubchem, bioactivity, docking, \
+             synthesis, errors, scores, final_score \
+         FROM jsonb_to_recordset($1) AS x(run_pk bigint, idx int, compound_id text, smiles text, status text, \
+             step smallint, properties jsonb, admet jsonb, pubchem jsonb, bioactivity jsonb, docking jsonb, \
+             synthesis jsonb, errors jsonb, scores jsonb, final_score float8) \
+         ORDER BY run_pk, idx \
+         ON CONFLICT (run_pk, idx) DO UPDATE SET status = EXCLUDED.status, step = EXCLUDED.step, \
+             properties = EXCLUDED.properties, admet = EXCLUDED.admet, pubchem = EXCLUDED.pubchem, \
+             bioactivity = EXCLUDED.bioactivity, docking = EXCLUDED.docking, synthesis = EXCLUDED.synthesis, \
+             errors = EXCLUDED.errors, scores = EXCLUDED.scores, final_score = EXCLUDED.final_score, \
+             updated_at = now() \
+         WHERE compound_results.step < EXCLUDED.step",
+    )
+    .bind(sqlx::types::Json(rows))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the run's counters; when its last compound is in, also its status,
+/// summary and the ranks of its compounds. Returns whether the run finished.
+async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) -> Result<bool, sqlx::Error> {
+    let finished = run.completed + run.failed >= run.total && run.status != "cancelled";
+    let status = if finished {
+        if run.completed == 0 && run.total > 0 {
+            "failed"
+        } else {
+            "completed"
+        }
+    } else if run.status == "pending" {
+        "running"
+    } else {
+        run.status.as_str()
+    };
+    let error_message = (finished && status == "failed")
+        .then(|| format!("all {} compounds failed; each compound's errors say why", run.total));
+    sqlx::query(
+        "UPDATE pipeline_runs SET status = $2, completed_compounds = $3, failed_compounds = $4, steps_done = $5, \
+         stage_counts = $6, lockfile = $7, updated_at = now(), \
+         completed_at = CASE WHEN $8 THEN now() ELSE completed_at END, \
+         error_message = COALESCE($9, error_message), \
+         results = CASE WHEN $8 THEN jsonb_build_object('total_processed', $3 + $4, 'succeeded', $3, 'failed', $4, \
+             'adapter_sequence', to_jsonb(adapter_sequence), 'completed_at', to_jsonb(now())) ELSE results END \
+         WHERE id = $1",
+    )
+    .bind(run.pk)
+    .bind(status)
+    .bind(run.completed)
+    .bind(run.failed)
+    .bind(run.steps_done)
+    .bind(Value::Object(run.stage_counts.clone()))
+    .bind(Value::Object(run.lockfile.clone()))
+    .bind(finished)
+    .bind(error_message)
+    .execute(&mut **tx)
+    .await?;
+    if finished {
+        sqlx::query(
+            "UPDATE compound_results c SET rank = r.rank FROM ( \
+                 SELECT idx, row_number() OVER (ORDER BY final_score DESC, idx) AS rank \
+                 FROM compound_results WHERE run_pk = $1 AND final_score IS NOT NULL) r \
+             WHERE c.run_pk = $1 AND c.idx = r.idx",
+        )
+        .bind(run.pk)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(finished)
+}

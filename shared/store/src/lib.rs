@@ -1,0 +1,57 @@
+//! PharmForge's Postgres layer: the schema (sqlx migrations in `migrations/`),
+//! the queries the API reads with, the fan-out cursor, and the aggregator's
+//! idempotent batch write (`aggregate`).
+
+pub mod aggregate;
+pub mod runs;
+
+use pharmforge_core::Shutdown;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use runs::*;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// `DATABASE_URL`, defaulting to the local developer database.
+pub fn database_url() -> String {
+    pharmforge_core::config::env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pharmforge")
+}
+
+/// Connects, retrying with capped exponential backoff until Postgres answers or
+/// shutdown is requested (then `None`). The password, if any, is never logged.
+pub async fn connect(url: &str, max_connections: u32, shutdown: &Shutdown) -> Result<Option<PgPool>, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    let shown = format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or(""));
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Ok(pool) => {
+                tracing::info!(database = %shown, "connected to Postgres");
+                return Ok(Some(pool));
+            }
+            Err(e) => tracing::warn!(database = %shown, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot reach Postgres; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait() => return Ok(None),
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// A pool that connects lazily: the API starts serving (and answers `/readyz`
+/// with 503) before Postgres is reachable.
+pub fn lazy_pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
+}

@@ -1,0 +1,233 @@
+//! Runs and compound results as the API reads them, and the fan-out cursor.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub run_id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub pipeline_config: Value,
+    pub adapter_sequence: Vec<String>,
+    pub results: Option<Value>,
+    pub lockfile: Value,
+    pub user_id: Option<String>,
+    pub error_message: Option<String>,
+    pub total_compounds: i32,
+    pub completed_compounds: i32,
+    pub failed_compounds: i32,
+    pub stage_counts: Value,
+    pub steps_done: i64,
+}
+
+impl RunRow {
+    /// Fraction of (compound, stage) steps finished, 0..1.
+    pub fn progress(&self) -> f64 {
+        let total = self.total_compounds as i64 * self.adapter_sequence.len().max(1) as i64;
+        if self.status == "completed" || self.status == "failed" {
+            return 1.0;
+        }
+        if total == 0 {
+            0.0
+        } else {
+            (self.steps_done as f64 / total as f64).clamp(0.0, 1.0)
+        }
+    }
+}
+
+const RUN_COLUMNS: &str = "id, run_id, status, created_at, updated_at, completed_at, pipeline_config, \
+    adapter_sequence, results, lockfile, user_id, error_message, total_compounds, completed_compounds, \
+    failed_compounds, stage_counts, steps_done";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CompoundRow {
+    pub idx: i32,
+    pub compound_id: String,
+    pub smiles: String,
+    pub status: String,
+    pub properties: Option<Value>,
+    pub admet: Option<Value>,
+    pub pubchem: Option<Value>,
+    pub bioactivity: Option<Value>,
+    pub docking: Option<Value>,
+    pub synthesis: Option<Value>,
+    pub errors: Value,
+    pub scores: Option<Value>,
+    pub final_score: Option<f64>,
+    pub rank: Option<i32>,
+}
+
+const COMPOUND_COLUMNS: &str = "idx, compound_id, smiles, status, properties, admet, pubchem, bioactivity, \
+    docking, synthesis, errors, scores, final_score, rank";
+
+pub struct NewRun<'a> {
+    pub run_id: &'a str,
+    pub input_smiles: &'a [String],
+    pub pipeline_config: &'a Value,
+    pub adapter_sequence: &'a [String],
+    pub user_id: Option<&'a str>,
+}
+
+/// Inserts a run in `pending`; returns the stored row.
+pub async fn create_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunRow, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO pipeline_runs (run_id, input_smiles, pipeline_config, adapter_sequence, user_id, total_compounds) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {RUN_COLUMNS}"
+    );
+    sqlx::query_as::<_, RunRow>(&sql)
+        .bind(run.run_id)
+        .bind(sqlx::types::Json(run.input_smiles))
+        .bind(run.pipeline_config)
+        .bind(run.adapter_sequence)
+        .bind(run.user_id)
+        .bind(run.input_smiles.len() as i32)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1");
+    sqlx::query_as::<_, RunRow>(&sql).bind(run_id).fetch_optional(pool).await
+}
+
+pub async fn get_input_smiles(pool: &PgPool, run_id: &str) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let row: Option<(sqlx::types::Json<Vec<String>>,)> =
+        sqlx::query_as("SELECT input_smiles FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
+    Ok(row.map(|r| r.0 .0))
+}
+
+#[derive(Debug, Default)]
+pub struct RunFilter<'a> {
+    pub status: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+}
+
+/// One page of runs, newest first, and the total matching the filter.
+pub async fn list_runs(pool: &PgPool, filter: &RunFilter<'_>, page: i64, page_size: i64) -> Result<(Vec<RunRow>, i64), sqlx::Error> {
+    let where_clause = "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR user_id = $2)";
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM pipeline_runs {where_clause} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+    );
+    let runs = sqlx::query_as::<_, RunRow>(&sql)
+        .bind(filter.status)
+        .bind(filter.user_id)
+        .bind(page_size)
+        .bind((page - 1).saturating_mul(page_size))
+        .fetch_all(pool)
+        .await?;
+    let total: i64 = sqlx::query(&format!("SELECT count(*) FROM pipeline_runs {where_clause}"))
+        .bind(filter.status)
+        .bind(filter.user_id)
+        .fetch_one(pool)
+        .await?
+        .get(0);
+    Ok((runs, total))
+}
+
+/// Deletes a run and (by cascade) its compound results; false if unknown.
+pub async fn delete_run(pool: &PgPool, run_id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM pipeline_runs WHERE run_id = $1").bind(run_id).execute(pool).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultOrder {
+    Input,
+    Rank,
+}
+
+/// One page of a run's compound results and their total.
+pub async fn list_results(
+    pool: &PgPool,
+    run_pk: i64,
+    order: ResultOrder,
+    page: i64,
+    page_size: i64,
+) -> Result<(Vec<CompoundRow>, i64), sqlx::Error> {
+    let order_by = match order {
+        ResultOrder::Input => "idx",
+        ResultOrder::Rank => "rank ASC NULLS LAST, idx",
+    };
+    let sql = format!(
+        "SELECT {COMPOUND_COLUMNS} FROM compound_results WHERE run_pk = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3"
+    );
+    let rows = sqlx::query_as::<_, CompoundRow>(&sql)
+        .bind(run_pk)
+        .bind(page_size)
+        .bind((page - 1).saturating_mul(page_size))
+        .fetch_all(pool)
+        .await?;
+    let total: i64 = sqlx::query("SELECT count(*) FROM compound_results WHERE run_pk = $1")
+        .bind(run_pk)
+        .fetch_one(pool)
+        .await?
+        .get(0);
+    Ok((rows, total))
+}
+
+/// The fan-out cursor of a run: how many of its records have been published.
+#[derive(Debug, Clone)]
+pub struct FanoutState {
+    pub run_id: String,
+    pub status: String,
+    pub input_smiles: Vec<String>,
+    pub adapter_sequence: Vec<String>,
+    pub published: i32,
+    pub completed: bool,
+}
+
+pub async fn fanout_state(pool: &PgPool, run_id: &str) -> Result<Option<FanoutState>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT run_id, status, input_smiles, adapter_sequence, fanout_published, fanout_completed_at IS NOT NULL \
+         FROM pipeline_runs WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| FanoutState {
+        run_id: r.get(0),
+        status: r.get(1),
+        input_smiles: r.get::<sqlx::types::Json<Vec<String>>, _>(2).0,
+        adapter_sequence: r.get(3),
+        published: r.get(4),
+        completed: r.get(5),
+    }))
+}
+
+/// Moves the fan-out cursor forward (never back).
+pub async fn record_fanout_progress(pool: &PgPool, run_id: &str, published: i32, completed: bool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE pipeline_runs SET fanout_published = GREATEST(fanout_published, $2), \
+         fanout_completed_at = CASE WHEN $3 THEN COALESCE(fanout_completed_at, now()) ELSE fanout_completed_at END \
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(published)
+    .bind(completed)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Runs accepted more than `older_than_secs` ago whose fan-out has not finished:
+/// the safety net for a run event lost between the insert and its publish.
+pub async fn runs_awaiting_fanout(pool: &PgPool, older_than_secs: f64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT run_id FROM pipeline_runs WHERE fanout_completed_at IS NULL \
+         AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000",
+    )
+    .bind(older_than_secs)
+    .fetch_all(pool)
+    .await
+}
+
+/// Compound results of one run, at most `limit`, in input order (for the run's
+/// inline `results.compounds`).
+pub async fn first_results(pool: &PgPool, run_pk: i64, limit: i64) -> Result<Vec<CompoundRow>, sqlx::Error> {
+    list_results(pool, run_pk, ResultOrder::Input, 1, limit).await.map(|(rows, _)| rows)
+}
