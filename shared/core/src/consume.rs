@@ -63,6 +63,13 @@ impl Delivery {
         self.settle(AckKind::Nak(delay)).await
     }
 
+    /// Tells the server the message is still being worked on (resets its ack wait).
+    pub async fn progress(&self) {
+        if let Some(msg) = &self.msg {
+            let _ = msg.ack_with(AckKind::Progress).await;
+        }
+    }
+
     /// Stops redelivery for good: for messages that can never be processed.
     pub async fn term(self) {
         self.settle(AckKind::Term).await

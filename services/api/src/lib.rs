@@ -1,0 +1,85 @@
+//! The API service: validates and accepts runs, publishes one `runs.created`
+//! event per run, fans the run's compounds out to the pipeline in the
+//! background (see `fanout`), and serves runs and results from Postgres.
+
+pub mod error;
+pub mod fanout;
+pub mod routes;
+pub mod validate;
+pub mod views;
+
+use async_nats::jetstream;
+use pharmforge_core::config::{env_or, env_parse, ConfigError, NatsSettings};
+use pharmforge_core::{Shutdown, Topology};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `API_ADDR`
+    pub addr: String,
+    pub database_url: String,
+    pub nats: NatsSettings,
+    pub limits: Limits,
+}
+
+/// Input limits, so no request can exhaust the service.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `API_MAX_BODY_BYTES`: larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// `API_MAX_COMPOUNDS`: SMILES per run.
+    pub max_compounds: usize,
+    /// `API_MAX_SMILES_LENGTH`: characters per SMILES.
+    pub max_smiles_length: usize,
+    /// `API_INLINE_RESULTS`: compound results embedded in `GET /runs/{id}`;
+    /// the rest are paged through `/runs/{id}/results`.
+    pub inline_results: i64,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Settings {
+            addr: env_or("API_ADDR", "0.0.0.0:8000"),
+            database_url: pharmforge_store::database_url(),
+            nats: NatsSettings::from_env()?,
+            limits: Limits {
+                max_body_bytes: env_parse("API_MAX_BODY_BYTES", 64 * 1024 * 1024)?,
+                max_compounds: env_parse("API_MAX_COMPOUNDS", 1_000_000)?,
+                max_smiles_length: env_parse("API_MAX_SMILES_LENGTH", 10_000)?,
+                inline_results: env_parse("API_INLINE_RESULTS", 100)?,
+            },
+        })
+    }
+}
+
+/// What the handlers share. NATS is connected in the background: until it is,
+/// runs are still accepted (the fan-out sweep publishes them later) and
+/// `/readyz` answers 503.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub jetstream: Arc<OnceCell<jetstream::Context>>,
+    pub topology: Topology,
+    pub limits: Limits,
+}
+
+pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let state = AppState {
+        pool: pharmforge_store::lazy_pool(&settings.database_url, 16)?,
+        jetstream: Arc::new(OnceCell::new()),
+        topology: Topology::new(settings.nats.prefix.clone()),
+        limits: settings.limits.clone(),
+    };
+    tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));
+    tracing::info!(%addr, "api listening");
+    let app = routes::app(state);
+    let wait = shutdown.clone();
+    axum::serve(listener, app).with_graceful_shutdown(async move { wait.wait().await }).await?;
+    tracing::info!("api stopped");
+    Ok(())
+}

@@ -1,0 +1,17 @@
+use pharmforge_core::{telemetry, Shutdown};
+
+#[tokio::main]
+async fn main() {
+    telemetry::init("api");
+    let settings = match pharmforge_api::Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = pharmforge_api::run(settings, Shutdown::on_signals()).await {
+        tracing::error!(error = %e, "api stopped on an error");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,183 @@
+//! Routes and handlers. `app(state)` builds the router, so handlers can be
+//! exercised over a real socket in tests.
+
+use crate::error::ApiError;
+use crate::{validate, views, AppState};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use pharmforge_core::RunId;
+use pharmforge_store as store;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    let api = Router::new()
+        .route("/runs", get(list_runs).post(create_run))
+        .route("/runs/{run_id}", get(get_run).delete(delete_run))
+        .route("/runs/{run_id}/results", get(list_results));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .with_state(state)
+}
+
+/// A JSON body whose every rejection is an `ApiError` (same error shape as
+/// everything else): 413 over the limit, 415 for another content type, 400
+/// for malformed JSON.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if mime != "application/json" && !mime.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!("expected Content-Type: application/json, got {:?}", ct.chars().take(64).collect::<String>())));
+            }
+        }
+        let limit = state.limits.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {}", rejection.body_text()))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::InvalidJson("the request body is empty; expected a JSON object".into()));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))?;
+        Ok(JsonBody(value))
+    }
+}
+
+fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
+    RunId::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+async fn create_run(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    let request = validate::run_request(body, &state.limits)?;
+    let run_id = RunId::new_random();
+    let adapter_sequence: Vec<String> = request.adapters.iter().map(|a| a.as_str().to_owned()).collect();
+    let pipeline_config = Value::Object(request.pipeline_config);
+    let row = store::create_run(
+        &state.pool,
+        store::NewRun {
+            run_id: run_id.as_str(),
+            input_smiles: &request.input_smiles,
+            pipeline_config: &pipeline_config,
+            adapter_sequence: &adapter_sequence,
+            user_id: request.user_id.as_deref(),
+        },
+    )
+    .await?;
+    // The run is stored: from here on it will be fanned out even if this
+    // publish fails (the fan-out sweep finds runs whose event went missing).
+    crate::fanout::announce(&state, &run_id).await;
+    tracing::info!(run_id = %run_id, compounds = request.input_smiles.len(), adapters = ?adapter_sequence, "run accepted");
+    let body = views::run(&row, Some(&request.input_smiles), None);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn get_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let run_id = parse_run_id(&raw)?;
+    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let smiles = store::get_input_smiles(&state.pool, run_id.as_str()).await?.unwrap_or_default();
+    let inline = if run.results.is_some() {
+        let limit = state.limits.inline_results.max(0);
+        let rows = store::first_results(&state.pool, run.id, limit).await?;
+        let truncated = (run.total_compounds as i64) > limit;
+        Some((rows, truncated))
+    } else {
+        None
+    };
+    Ok(Json(views::run(&run, Some(&smiles), inline)))
+}
+
+async fn list_runs(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
+    let status = q.get("status").map(String::as_str).filter(|s| !s.is_empty());
+    if let Some(s) = status {
+        if !validate::RUN_STATUSES.contains(&s) {
+            return Err(ApiError::BadRequest(format!("unknown status {:?}; expected one of {}", s.chars().take(32).collect::<String>(), validate::RUN_STATUSES.join(", "))));
+        }
+    }
+    let filter = store::RunFilter { status, user_id: q.get("user_id").map(String::as_str).filter(|s| !s.is_empty()) };
+    let (runs, total) = store::list_runs(&state.pool, &filter, page, page_size).await?;
+    let runs: Vec<Value> = runs.iter().map(|r| views::run(r, None, None)).collect();
+    Ok(Json(json!({"runs": runs, "total": total, "page": page, "page_size": page_size})))
+}
+
+async fn delete_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    let run_id = parse_run_id(&raw)?;
+    if store::delete_run(&state.pool, run_id.as_str()).await? {
+        tracing::info!(run_id = %run_id, "run deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(run_not_found(&run_id))
+    }
+}
+
+async fn list_results(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = parse_run_id(&raw)?;
+    let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
+    let order = match q.get("sort").map(String::as_str) {
+        None | Some("") | Some("index") | Some("input") => store::ResultOrder::Input,
+        Some("rank") => store::ResultOrder::Rank,
+        Some(other) => return Err(ApiError::BadRequest(format!("sort must be \"rank\" or \"index\", got {:?}", other.chars().take(32).collect::<String>()))),
+    };
+    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let (rows, total) = store::list_results(&state.pool, run.id, order, page, page_size).await?;
+    let results: Vec<Value> = rows.iter().map(views::compound).collect();
+    Ok(Json(json!({"results": results, "total": total, "page": page, "page_size": page_size})))
+}
+
+fn run_not_found(run_id: &RunId) -> ApiError {
+    ApiError::NotFound(format!("run {run_id} not found"))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when Postgres answers and JetStream is connected and set up.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let db = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.pool)).await;
+    let db_ok = matches!(db, Ok(Ok(_)));
+    let nats_ok = state
+        .jetstream
+        .get()
+        .map(|js| js.client().connection_state() == async_nats::connection::State::Connected)
+        .unwrap_or(false);
+    let status = if db_ok && nats_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if db_ok && nats_ok { "ready" } else { "not_ready" },
+        "checks": {"postgres": if db_ok { "ok" } else { "unavailable" }, "nats": if nats_ok { "ok" } else { "unavailable" }},
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("method not allowed on this endpoint".into())
+}
