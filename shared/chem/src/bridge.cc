@@ -1,0 +1,274 @@
+// pharmforge-chem: the C++ half of our cxx bridge over the system RDKit.
+//
+// Why this file exists: RDKit is a C++ library; cxx needs plain functions with
+// simple signatures. Each function here is a few lines over one RDKit call.
+// Chemistry decisions (which descriptor definition, how QED is assembled)
+// live on the Rust side, where they are documented and tested.
+//
+// Error handling: RDKit reports SMILES syntax errors only through its error
+// log (SmilesToMol returns nullptr), so we route rdErrorLog into a per-thread
+// buffer and turn what it captured into the exception message. Every other
+// RDKit log is disabled, so nothing is ever written to stderr.
+
+#include "pharmforge-chem/include/bridge.h"
+#include "pharmforge-chem/src/ffi.rs.h"
+
+#include <GraphMol/ChemTransforms/ChemTransforms.h>
+#include <GraphMol/Chirality.h>
+#include <GraphMol/Descriptors/Crippen.h>
+#include <GraphMol/Descriptors/Lipinski.h>
+#include <GraphMol/Descriptors/MolDescriptors.h>
+#include <GraphMol/Descriptors/MolSurf.h>
+#include <GraphMol/FileParsers/FileParsers.h>
+#include <GraphMol/GraphMol.h>
+#include <GraphMol/MolOps.h>
+#include <GraphMol/SmilesParse/SmilesParse.h>
+#include <GraphMol/SmilesParse/SmilesWrite.h>
+#include <GraphMol/Substruct/SubstructMatch.h>
+#include <RDGeneral/RDConfig.h>
+#include <RDGeneral/RDLog.h>
+#include <RDGeneral/versions.h>
+
+#include <algorithm>
+#include <mutex>
+#include <stdexcept>
+#include <streambuf>
+#include <string>
+
+// SmartsPattern is Sync on the Rust side: sharing one query mol between
+// threads is only sound when RDKit guards recursive-SMARTS match state
+// with its per-query mutex, which it does in thread-safe builds.
+#ifndef RDK_BUILD_THREADSAFE_SSS
+#error "pharmforge-chem needs an RDKit built with RDK_BUILD_THREADSAFE_SSS"
+#endif
+
+namespace pharmforge {
+namespace {
+
+// ---------------------------------------------------------------- logging --
+
+constexpr std::size_t kMaxCapture = 2048;
+thread_local std::string *tls_sink = nullptr;
+
+// A stream buffer that appends to whatever buffer the *calling thread* has
+// installed (and drops the text when it has none), so concurrent parses on
+// different threads never see each other's messages.
+class ThreadSinkBuf final : public std::streambuf {
+ protected:
+  int_type overflow(int_type ch) override {
+    if (!traits_type::eq_int_type(ch, traits_type::eof()) && tls_sink &&
+        tls_sink->size() < kMaxCapture) {
+      tls_sink->push_back(traits_type::to_char_type(ch));
+    }
+    return traits_type::not_eof(ch);
+  }
+  std::streamsize xsputn(const char *s, std::streamsize n) override {
+    if (tls_sink && tls_sink->size() < kMaxCapture && n > 0) {
+      std::size_t room = kMaxCapture - tls_sink->size();
+      tls_sink->append(s, std::min(room, static_cast<std::size_t>(n)));
+    }
+    return n;
+  }
+  int sync() override { return 0; }
+};
+
+void init_once() {
+  static std::once_flag flag;
+  std::call_once(flag, [] {
+    for (RDLogger *log : {&rdAppLog, &rdDebugLog, &rdInfoLog, &rdWarningLog,
+                          &rdStatusLog}) {
+      if (*log) {
+        (*log)->df_enabled = false;
+      }
+    }
+    // Leaked on purpose: rdErrorLog is a global that outlives us and flushes
+    // its stream at exit.
+    auto *stream = new std::ostream(new ThreadSinkBuf());
+    rdErrorLog = std::make_shared<boost::logging::rdLogger>(stream);
+  });
+}
+
+// Installs a per-thread capture buffer for the duration of one RDKit call.
+class LogCapture {
+ public:
+  LogCapture() : prev_(tls_sink) { tls_sink = &buf_; }
+  ~LogCapture() { tls_sink = prev_; }
+  LogCapture(const LogCapture &) = delete;
+  LogCapture &operator=(const LogCapture &) = delete;
+
+  // The first captured line without RDKit's "[hh:mm:ss] " prefix (RDKit
+  // logs the specific diagnostic first, then a generic "Failed parsing ...
+  // for input: ..." line); `fallback` when nothing was logged.
+  std::string message(const char *fallback) const {
+    std::size_t pos = 0;
+    while (pos < buf_.size()) {
+      std::size_t end = buf_.find('\n', pos);
+      if (end == std::string::npos) end = buf_.size();
+      std::string line = buf_.substr(pos, end - pos);
+      pos = end + 1;
+      if (line.size() > 11 && line[0] == '[' && line[9] == ']' &&
+          line[10] == ' ') {
+        line.erase(0, 11);
+      }
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+        line.pop_back();
+      }
+      if (!line.empty()) return line;
+    }
+    return std::string(fallback);
+  }
+
+ private:
+  std::string buf_;
+  std::string *prev_;
+};
+
+std::string to_std(rust::Str s) { return std::string(s.data(), s.size()); }
+
+}  // namespace
+
+// ------------------------------------------------------------- molecules --
+
+rust::String rdkit_version() { return rust::String(RDKit::rdkitVersion); }
+
+std::unique_ptr<RDKit::ROMol> mol_from_smiles(rust::Str smiles) {
+  init_once();
+  LogCapture capture;
+  // Same defaults as Python's Chem.MolFromSmiles: sanitize, remove Hs.
+  RDKit::SmilesParserParams params;
+  std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(to_std(smiles), params));
+  if (!mol) {
+    throw std::runtime_error(capture.message("SMILES Parse Error"));
+  }
+  return std::unique_ptr<RDKit::ROMol>(mol.release());
+}
+
+std::unique_ptr<RDKit::ROMol> mol_from_smarts(rust::Str smarts) {
+  init_once();
+  LogCapture capture;
+  std::unique_ptr<RDKit::RWMol> mol(RDKit::SmartsToMol(to_std(smarts)));
+  if (!mol) {
+    throw std::runtime_error(capture.message("SMARTS Parse Error"));
+  }
+  return std::unique_ptr<RDKit::ROMol>(mol.release());
+}
+
+std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol) {
+  // Python's Chem.RemoveHs defaults: not implicit-only, no count update,
+  // sanitize the result.
+  return std::unique_ptr<RDKit::ROMol>(RDKit::MolOps::removeHs(mol));
+}
+
+rust::String mol_to_smiles(const RDKit::ROMol &mol) {
+  return rust::String(RDKit::MolToSmiles(mol));
+}
+
+rust::String mol_to_molblock(const RDKit::ROMol &mol) {
+  return rust::String(RDKit::MolToMolBlock(mol));
+}
+
+// ------------------------------------------------------- atoms and bonds --
+
+std::uint32_t num_atoms(const RDKit::ROMol &mol) { return mol.getNumAtoms(); }
+std::uint32_t num_bonds(const RDKit::ROMol &mol) { return mol.getNumBonds(); }
+
+bool has_hydrogen_atoms(const RDKit::ROMol &mol) {
+  for (const auto atom : mol.atoms()) {
+    if (atom->getAtomicNum() == 1) return true;
+  }
+  return false;
+}
+
+AtomData atom_data(const RDKit::ROMol &mol, std::uint32_t idx) {
+  if (idx >= mol.getNumAtoms()) throw std::out_of_range("atom index out of range");
+  const RDKit::Atom *a = mol.getAtomWithIdx(idx);
+  AtomData d;
+  d.atomic_num = a->getAtomicNum();
+  d.total_degree = a->getTotalDegree();
+  d.formal_charge = a->getFormalCharge();
+  d.chiral_tag = static_cast<std::uint32_t>(a->getChiralTag());
+  d.total_num_hs = a->getTotalNumHs();
+  d.hybridization = static_cast<std::uint32_t>(a->getHybridization());
+  d.is_aromatic = a->getIsAromatic();
+  d.mass = a->getMass();
+  return d;
+}
+
+BondData bond_data(const RDKit::ROMol &mol, std::uint32_t idx) {
+  if (idx >= mol.getNumBonds()) throw std::out_of_range("bond index out of range");
+  if (!mol.getRingInfo()->isInitialized()) RDKit::MolOps::findSSSR(mol);
+  const RDKit::Bond *b = mol.getBondWithIdx(idx);
+  BondData d;
+  d.begin = b->getBeginAtomIdx();
+  d.end = b->getEndAtomIdx();
+  d.bond_type = static_cast<std::uint32_t>(b->getBondType());
+  d.is_conjugated = b->getIsConjugated();
+  d.in_ring = mol.getRingInfo()->numBondRings(idx) > 0;
+  d.stereo = static_cast<std::uint32_t>(b->getStereo());
+  return d;
+}
+
+// -------------------------------------------------------------- matching --
+
+std::uint32_t count_matches(const RDKit::ROMol &mol, const RDKit::ROMol &query,
+                            bool uniquify, std::uint32_t max_matches) {
+  RDKit::SubstructMatchParameters params;
+  params.uniquify = uniquify;
+  params.maxMatches = max_matches;
+  return static_cast<std::uint32_t>(RDKit::SubstructMatch(mol, query, params).size());
+}
+
+bool has_match(const RDKit::ROMol &mol, const RDKit::ROMol &query) {
+  RDKit::SubstructMatchParameters params;
+  params.maxMatches = 1;
+  return !RDKit::SubstructMatch(mol, query, params).empty();
+}
+
+// ----------------------------------------------------------- descriptors --
+
+DescriptorData descriptors(const RDKit::ROMol &mol) {
+  namespace D = RDKit::Descriptors;
+  DescriptorData d;
+  d.amw = D::calcAMW(mol);
+  d.exact_mw = D::calcExactMW(mol);
+  d.formula = rust::String(D::calcMolFormula(mol));
+  D::calcCrippenDescriptors(mol, d.logp, d.mr);
+  d.tpsa = D::calcTPSA(mol);
+  d.hbd = D::calcNumHBD(mol);
+  d.num_rings = D::calcNumRings(mol);
+  d.num_aromatic_rings = D::calcNumAromaticRings(mol);
+  d.num_heavy_atoms = mol.getNumHeavyAtoms();
+  d.num_atoms_total = D::calcNumAtoms(mol);
+  d.fraction_csp3 = D::calcFractionCSP3(mol);
+  d.formal_charge = RDKit::MolOps::getFormalCharge(mol);
+  // Python: len(FindMolChiralCenters(m, includeUnassigned=True,
+  // useLegacyImplementation=False)) == the tetrahedral entries of
+  // FindPotentialStereo(m, cleanIt=False, flagPossible=True). Like RDKit's own
+  // const overload we cast away const: with cleanIt=false only caches change.
+  auto &m = const_cast<RDKit::ROMol &>(mol);
+  std::uint32_t centers = 0;
+  for (const auto &si : RDKit::Chirality::findPotentialStereo(m, false, true)) {
+    if (si.type == RDKit::Chirality::StereoType::Atom_Tetrahedral) ++centers;
+  }
+  d.stereo_centers = centers;
+  return d;
+}
+
+QedData qed_descriptors(const RDKit::ROMol &mol) {
+  namespace D = RDKit::Descriptors;
+  QedData d;
+  d.amw = D::calcAMW(mol);
+  d.logp = D::calcClogP(mol);
+  d.hbd = D::calcNumHBD(mol);
+  d.tpsa = D::calcTPSA(mol);
+  return d;
+}
+
+std::uint32_t sssr_count_after_delete(const RDKit::ROMol &mol,
+                                      const RDKit::ROMol &query) {
+  std::unique_ptr<RDKit::ROMol> stripped(RDKit::deleteSubstructs(mol, query));
+  RDKit::VECT_INT_VECT rings;
+  return static_cast<std::uint32_t>(RDKit::MolOps::findSSSR(*stripped, rings));
+}
+
+}  // namespace pharmforge

@@ -1,0 +1,89 @@
+//! The cxx bridge declaration: the only place where Rust meets C++.
+//!
+//! Everything here is crate-private; `molecule.rs`, `smarts.rs` and
+//! `properties.rs` wrap it in a safe API. Functions that can reach RDKit code
+//! which throws are declared `-> Result<..>` so that a C++ exception becomes a
+//! `cxx::Exception` (see the `trycatch` hook in `include/bridge.h`).
+
+#[cxx::bridge(namespace = "pharmforge")]
+pub(crate) mod ffi {
+    /// One atom, as RDKit sees it after sanitization.
+    struct AtomData {
+        atomic_num: u32,
+        total_degree: u32,
+        formal_charge: i32,
+        chiral_tag: u32,
+        total_num_hs: u32,
+        hybridization: u32,
+        is_aromatic: bool,
+        mass: f64,
+    }
+
+    /// One bond; `bond_type` and `stereo` are RDKit's enum values.
+    struct BondData {
+        begin: u32,
+        end: u32,
+        bond_type: u32,
+        is_conjugated: bool,
+        in_ring: bool,
+        stereo: u32,
+    }
+
+    /// The descriptors RDKit's C++ computes for us in one call.
+    struct DescriptorData {
+        amw: f64,
+        exact_mw: f64,
+        formula: String,
+        logp: f64,
+        mr: f64,
+        tpsa: f64,
+        hbd: u32,
+        num_rings: u32,
+        num_aromatic_rings: u32,
+        num_heavy_atoms: u32,
+        num_atoms_total: u32,
+        fraction_csp3: f64,
+        formal_charge: i32,
+        stereo_centers: u32,
+    }
+
+    /// The subset of descriptors QED needs (computed on the H-stripped mol).
+    struct QedData {
+        amw: f64,
+        logp: f64,
+        hbd: u32,
+        tpsa: f64,
+    }
+
+    unsafe extern "C++" {
+        include!("pharmforge-chem/include/bridge.h");
+
+        #[namespace = "RDKit"]
+        type ROMol;
+
+        fn rdkit_version() -> String;
+
+        fn mol_from_smiles(smiles: &str) -> Result<UniquePtr<ROMol>>;
+        fn mol_from_smarts(smarts: &str) -> Result<UniquePtr<ROMol>>;
+        fn remove_hs(mol: &ROMol) -> Result<UniquePtr<ROMol>>;
+
+        fn mol_to_smiles(mol: &ROMol) -> Result<String>;
+        fn mol_to_molblock(mol: &ROMol) -> Result<String>;
+
+        fn num_atoms(mol: &ROMol) -> u32;
+        fn num_bonds(mol: &ROMol) -> u32;
+        fn has_hydrogen_atoms(mol: &ROMol) -> bool;
+        fn atom_data(mol: &ROMol, idx: u32) -> Result<AtomData>;
+        fn bond_data(mol: &ROMol, idx: u32) -> Result<BondData>;
+
+        fn count_matches(mol: &ROMol, query: &ROMol, uniquify: bool, max_matches: u32)
+            -> Result<u32>;
+        fn has_match(mol: &ROMol, query: &ROMol) -> Result<bool>;
+
+        fn descriptors(mol: &ROMol) -> Result<DescriptorData>;
+        fn qed_descriptors(mol: &ROMol) -> Result<QedData>;
+        fn sssr_count_after_delete(mol: &ROMol, query: &ROMol) -> Result<u32>;
+    }
+}
+
+pub(crate) use ffi::*;

@@ -1,0 +1,58 @@
+//! `pharmforge-chem`: PharmForge's chemistry, on the system RDKit C++ library.
+//!
+//! Why a bridge of our own: the adapters need a handful of RDKit operations
+//! (parse, canonical SMILES, molblock, descriptors, SMARTS matching) and must
+//! reproduce what RDKit's *Python* API reports, because that is what chemists
+//! compare against (`shared/data/reference/`). A small `cxx` bridge
+//! (`src/ffi.rs` + `src/bridge.cc`) exposes exactly those operations; the
+//! chemistry that exists only in RDKit's Python layer (QED, the Lipinski
+//! definitions that changed after Debian's RDKit 2022.09) is written here in
+//! Rust on top of the bridge's SMARTS matching.
+//!
+//! * [`Molecule`] owns one RDKit molecule (Send, not Sync).
+//! * [`SmartsPattern`] is a compiled SMARTS query (Send + Sync).
+//! * [`Properties`] / [`compute_properties`] give the `rdkit_local` adapter's
+//!   `properties` section; [`Molecule::inchi`] gives InChI and InChIKey
+//!   through the vendored IUPAC library (Debian's RDKit has no InChI).
+//!
+//! Nothing here writes to stderr: RDKit's logs are silenced, and the error
+//! log is captured per call to become the [`ChemError`] message.
+
+mod ffi;
+mod inchi;
+mod molecule;
+mod properties;
+mod qed;
+mod smarts;
+
+pub use crate::inchi::InchiResult;
+pub use molecule::{AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_SMILES_LEN};
+pub use properties::{compute_properties, Properties};
+pub use smarts::SmartsPattern;
+
+/// Errors from the chemistry layer. Messages are RDKit's own where RDKit
+/// produced one.
+#[derive(Debug, thiserror::Error)]
+pub enum ChemError {
+    /// RDKit could not parse or sanitize the SMILES.
+    #[error("invalid SMILES: {0}")]
+    InvalidSmiles(String),
+    /// Any other RDKit failure (bad SMARTS, an exception while computing).
+    #[error("{0}")]
+    Rdkit(String),
+    /// The InChI library could not produce an InChI for the molecule.
+    #[error("InChI generation failed: {0}")]
+    Inchi(String),
+}
+
+impl ChemError {
+    pub(crate) fn rdkit(e: cxx::Exception) -> Self {
+        ChemError::Rdkit(e.what().to_owned())
+    }
+}
+
+/// The RDKit release this crate is linked against (RDKit's `rdkitVersion`),
+/// e.g. `"2022.09.3"`; recorded in a run's lockfile.
+pub fn rdkit_version() -> String {
+    ffi::rdkit_version()
+}

@@ -1,0 +1,330 @@
+//! [`Molecule`]: one parsed, sanitized RDKit molecule, and its atom/bond views.
+//!
+//! Why parse-once: every property, QED and the InChI come from the same
+//! `ROMol`, so a compound is parsed exactly once however much is asked of it.
+//!
+//! Thread safety: a `Molecule` is `Send` but not `Sync`. RDKit mutates caches
+//! inside "const" molecules (ring info, computed properties such as TPSA,
+//! the SMILES output order), so two threads must never use one molecule at
+//! the same time; moving it to another thread is fine because an `ROMol` has
+//! no thread affinity.
+
+use crate::ffi;
+use crate::smarts::SmartsPattern;
+use crate::{ChemError, InchiResult, Properties};
+use cxx::UniquePtr;
+
+/// Longest SMILES [`Molecule::from_smiles`] accepts, in bytes.
+///
+/// Some RDKit algorithms (canonical ranking, SMILES writing) recurse once per
+/// atom along a chain; a pathological 100k-atom chain would overflow the
+/// stack and kill the process, which no input may do. 20,000 bytes is far
+/// above any drug-like or peptide SMILES (ChEMBL's longest are a few
+/// thousand) and safe on a 2 MiB thread stack (see tests/invalid_input.rs).
+pub const MAX_SMILES_LEN: usize = 20_000;
+
+/// Longest error message we pass on (RDKit echoes the input in its errors).
+const MAX_MESSAGE_LEN: usize = 500;
+
+/// RDKit's default `maxMatches` for substructure searches, which the Python
+/// descriptors we reproduce also use.
+pub(crate) const RDKIT_MAX_MATCHES: u32 = 1000;
+
+/// A sanitized RDKit molecule (an owned `RDKit::ROMol`).
+pub struct Molecule {
+    mol: UniquePtr<ffi::ROMol>,
+}
+
+// SAFETY: the ROMol is exclusively owned by this value and RDKit molecules
+// hold no thread-local or thread-affine state, so moving one to another
+// thread is sound. `Molecule` stays !Sync (UniquePtr of an opaque C++ type is
+// !Sync) because RDKit's const methods mutate internal caches.
+unsafe impl Send for Molecule {}
+
+impl std::fmt::Debug for Molecule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Molecule")
+            .field("smiles", &self.try_canonical_smiles().unwrap_or_default())
+            .finish()
+    }
+}
+
+fn truncate_message(mut msg: String) -> String {
+    if msg.len() > MAX_MESSAGE_LEN {
+        let mut cut = MAX_MESSAGE_LEN;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+        msg.push('…');
+    }
+    msg
+}
+
+impl Molecule {
+    /// Parses and sanitizes a SMILES exactly like Python's
+    /// `Chem.MolFromSmiles` (sanitize, remove explicit Hs).
+    ///
+    /// Errors carry RDKit's own message, e.g. `Can't kekulize mol.
+    /// Unkekulized atoms: 0 1 2 3 4` or `SMILES Parse Error: syntax error
+    /// while parsing: C1CC1(`. Never panics or aborts: NUL bytes, SMILES longer
+    /// than [`MAX_SMILES_LEN`] and SMILES without atoms (empty, blank) are
+    /// rejected before or after RDKit sees them.
+    pub fn from_smiles(smiles: &str) -> Result<Molecule, ChemError> {
+        if smiles.contains('\0') {
+            return Err(ChemError::InvalidSmiles("SMILES contains a NUL byte".into()));
+        }
+        if smiles.len() > MAX_SMILES_LEN {
+            return Err(ChemError::InvalidSmiles(format!(
+                "SMILES is {} bytes long; at most {MAX_SMILES_LEN} are accepted",
+                smiles.len()
+            )));
+        }
+        let mol = ffi::mol_from_smiles(smiles)
+            .map_err(|e| ChemError::InvalidSmiles(truncate_message(e.what().to_owned())))?;
+        if mol.is_null() {
+            return Err(ChemError::InvalidSmiles("RDKit returned no molecule".into()));
+        }
+        if ffi::num_atoms(&mol) == 0 {
+            return Err(ChemError::InvalidSmiles("SMILES has no atoms".into()));
+        }
+        Ok(Molecule { mol })
+    }
+
+    pub(crate) fn romol(&self) -> &ffi::ROMol {
+        &self.mol
+    }
+
+    /// A copy without explicit hydrogens, as Python's `Chem.RemoveHs` (QED
+    /// works on that); `None` when there are no H atoms, i.e. it would be the
+    /// same molecule.
+    pub(crate) fn without_hs(&self) -> Result<Option<Molecule>, ChemError> {
+        if !ffi::has_hydrogen_atoms(&self.mol) {
+            return Ok(None);
+        }
+        let mol = ffi::remove_hs(&self.mol).map_err(ChemError::rdkit)?;
+        Ok(Some(Molecule { mol }))
+    }
+
+    /// RDKit's canonical isomeric SMILES (`Chem.MolToSmiles`). RDKit releases
+    /// differ in canonical form, so compare across versions by InChIKey.
+    pub fn canonical_smiles(&self) -> String {
+        // MolToSmiles does not throw for a sanitized molecule.
+        self.try_canonical_smiles().unwrap_or_default()
+    }
+
+    /// [`canonical_smiles`](Self::canonical_smiles), with RDKit's error if it threw.
+    pub fn try_canonical_smiles(&self) -> Result<String, ChemError> {
+        ffi::mol_to_smiles(&self.mol).map_err(ChemError::rdkit)
+    }
+
+    /// A V2000 molblock (V3000 above 999 atoms) with 2D coordinates and
+    /// wedges, as `Chem.MolToMolBlock`.
+    pub fn mol_block(&self) -> String {
+        self.try_mol_block().unwrap_or_default()
+    }
+
+    /// [`mol_block`](Self::mol_block), with RDKit's error if it threw.
+    pub fn try_mol_block(&self) -> Result<String, ChemError> {
+        ffi::mol_to_molblock(&self.mol).map_err(ChemError::rdkit)
+    }
+
+    /// Standard InChI and InChIKey (IUPAC library fed our molblock).
+    pub fn inchi(&self) -> Result<InchiResult, ChemError> {
+        crate::inchi::from_molblock(&self.try_mol_block()?)
+    }
+
+    /// Graph atoms: heavy atoms plus explicit H atoms (RDKit `GetNumAtoms()`).
+    pub fn num_atoms(&self) -> usize {
+        ffi::num_atoms(&self.mol) as usize
+    }
+
+    /// Bonds in the graph (RDKit `GetNumBonds()`).
+    pub fn num_bonds(&self) -> usize {
+        ffi::num_bonds(&self.mol) as usize
+    }
+
+    /// Atom `idx`. Panics if `idx >= num_atoms()`, like slice indexing.
+    pub fn atom(&self, idx: usize) -> AtomInfo {
+        let n = self.num_atoms();
+        assert!(idx < n, "atom index {idx} out of range for a molecule with {n} atoms");
+        let d = ffi::atom_data(&self.mol, idx as u32)
+            .unwrap_or_else(|e| unreachable!("atom_data({idx}) threw after the bounds check: {e}"));
+        AtomInfo {
+            atomic_num: d.atomic_num as u8,
+            total_degree: d.total_degree as u8,
+            formal_charge: d.formal_charge as i8,
+            chiral_tag: d.chiral_tag as u8,
+            total_num_hs: d.total_num_hs as u8,
+            hybridization: Hybridization::from_rdkit(d.hybridization),
+            is_aromatic: d.is_aromatic,
+            mass: d.mass,
+        }
+    }
+
+    /// Bond `idx`. Panics if `idx >= num_bonds()`, like slice indexing.
+    pub fn bond(&self, idx: usize) -> BondInfo {
+        let n = self.num_bonds();
+        assert!(idx < n, "bond index {idx} out of range for a molecule with {n} bonds");
+        let d = ffi::bond_data(&self.mol, idx as u32)
+            .unwrap_or_else(|e| unreachable!("bond_data({idx}) threw after the bounds check: {e}"));
+        BondInfo {
+            begin: d.begin as usize,
+            end: d.end as usize,
+            bond_type: BondType::from_rdkit(d.bond_type as u8),
+            is_conjugated: d.is_conjugated,
+            in_ring: d.in_ring,
+            stereo: d.stereo as u8,
+        }
+    }
+
+    /// All atoms, in index order.
+    pub fn atoms(&self) -> impl Iterator<Item = AtomInfo> + '_ {
+        (0..self.num_atoms()).map(|i| self.atom(i))
+    }
+
+    /// All bonds, in index order.
+    pub fn bonds(&self) -> impl Iterator<Item = BondInfo> + '_ {
+        (0..self.num_bonds()).map(|i| self.bond(i))
+    }
+
+    /// Number of matches of `pattern`, as `len(m.GetSubstructMatches(p,
+    /// uniquify=unique))`: like Python this stops at RDKit's default of 1000
+    /// matches. An RDKit exception (not seen for sanitized molecules) counts
+    /// as no match.
+    pub fn substruct_match_count(&self, pattern: &SmartsPattern, unique: bool) -> usize {
+        self.try_match_count(pattern, unique, RDKIT_MAX_MATCHES).unwrap_or(0) as usize
+    }
+
+    /// Whether `pattern` matches at least once (`m.HasSubstructMatch(p)`).
+    pub fn has_substruct_match(&self, pattern: &SmartsPattern) -> bool {
+        self.try_has_match(pattern).unwrap_or(false)
+    }
+
+    pub(crate) fn try_match_count(
+        &self,
+        pattern: &SmartsPattern,
+        unique: bool,
+        max_matches: u32,
+    ) -> Result<u32, ChemError> {
+        ffi::count_matches(&self.mol, pattern.romol(), unique, max_matches).map_err(ChemError::rdkit)
+    }
+
+    pub(crate) fn try_has_match(&self, pattern: &SmartsPattern) -> Result<bool, ChemError> {
+        ffi::has_match(&self.mol, pattern.romol()).map_err(ChemError::rdkit)
+    }
+
+    /// QED (Bickerton et al. 2012, mean weights), as RDKit's `QED.qed`.
+    /// NaN if RDKit threw while computing an input (not seen in practice);
+    /// [`properties`](Self::properties) reports such an error instead.
+    pub fn qed(&self) -> f64 {
+        crate::qed::qed(self).unwrap_or(f64::NAN)
+    }
+
+    /// Every property of the `rdkit_local` adapter, InChI included.
+    pub fn properties(&self) -> Result<Properties, ChemError> {
+        crate::properties::compute(self, true)
+    }
+
+    /// [`properties`](Self::properties) without InChI/InChIKey (left `None`),
+    /// for callers that don't need them: InChI is the costliest part.
+    pub fn properties_without_inchi(&self) -> Result<Properties, ChemError> {
+        crate::properties::compute(self, false)
+    }
+}
+
+/// Hybridization, mirroring RDKit's `Atom::HybridizationType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hybridization {
+    Unspecified,
+    S,
+    SP,
+    SP2,
+    SP3,
+    SP2D,
+    SP3D,
+    SP3D2,
+    Other,
+}
+
+impl Hybridization {
+    /// From RDKit's enum value (2022.09 numbering; unknown values -> Other).
+    pub fn from_rdkit(v: u32) -> Self {
+        match v {
+            0 => Self::Unspecified,
+            1 => Self::S,
+            2 => Self::SP,
+            3 => Self::SP2,
+            4 => Self::SP3,
+            5 => Self::SP2D,
+            6 => Self::SP3D,
+            7 => Self::SP3D2,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Bond order, mirroring RDKit's `Bond::BondType` for the common cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BondType {
+    Single,
+    Double,
+    Triple,
+    Aromatic,
+    /// Any other RDKit bond type, with RDKit's numeric value
+    /// (e.g. 17 = DATIVE, 0 = UNSPECIFIED).
+    Other(u8),
+}
+
+impl BondType {
+    /// From RDKit's `Bond::BondType` value.
+    pub fn from_rdkit(v: u8) -> Self {
+        match v {
+            1 => Self::Single,
+            2 => Self::Double,
+            3 => Self::Triple,
+            12 => Self::Aromatic,
+            other => Self::Other(other),
+        }
+    }
+
+    /// RDKit's `Bond::BondType` value.
+    pub fn rdkit_value(self) -> u8 {
+        match self {
+            Self::Single => 1,
+            Self::Double => 2,
+            Self::Triple => 3,
+            Self::Aromatic => 12,
+            Self::Other(v) => v,
+        }
+    }
+}
+
+/// One atom, as RDKit reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtomInfo {
+    pub atomic_num: u8,
+    /// Neighbours including implicit Hs (`GetTotalDegree`).
+    pub total_degree: u8,
+    pub formal_charge: i8,
+    /// RDKit `ChiralType` value: 0 unspecified, 1 CW (`@@`), 2 CCW (`@`), ...
+    pub chiral_tag: u8,
+    /// Implicit + explicit Hs on this atom (`GetTotalNumHs()`).
+    pub total_num_hs: u8,
+    pub hybridization: Hybridization,
+    pub is_aromatic: bool,
+    /// Average atomic mass (or the isotope's mass), `GetMass`.
+    pub mass: f64,
+}
+
+/// One bond, as RDKit reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BondInfo {
+    pub begin: usize,
+    pub end: usize,
+    pub bond_type: BondType,
+    pub is_conjugated: bool,
+    pub in_ring: bool,
+    /// RDKit `BondStereo` value: 0 none, 1 any, 2 Z, 3 E, 4 cis, 5 trans.
+    pub stereo: u8,
+}

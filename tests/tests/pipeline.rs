@@ -1,0 +1,149 @@
+//! End to end through the real services: the ChEMBL reference set through
+//! api → rdkit-local → aggregator → Postgres, every stored property compared
+//! with RDKit's own values; and runs with invalid SMILES.
+
+use pharmforge_tests::{reference, Stack};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// InChIKeys that our InChI path (RDKit molblock → IUPAC InChI 1.07) is
+/// allowed to compute differently from RDKit's built-in InChI. Kept in step
+/// with pharmforge-chem's own reference test.
+const INCHIKEY_DIFFERENCES_ALLOWED: usize = 3;
+
+#[tokio::test]
+async fn the_chembl_reference_set_flows_through_rdkit_local_and_matches_rdkit() {
+    let stack = Stack::start(&["rdkit_local"]).await;
+    let molecules = reference::load("chembl_cmet_1017.rdkit.jsonl");
+    assert_eq!(molecules.len(), 1017);
+    let smiles: Vec<&str> = molecules.iter().map(|m| m["smiles"].as_str().unwrap()).collect();
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap();
+    let done = stack.wait_finished(run_id, Duration::from_secs(180)).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["compounds"]["total"], 1017);
+    let results = stack.all_results(run_id).await;
+    assert_eq!(results.len(), 1017, "one result per compound");
+
+    let mut diffs = Vec::new();
+    let mut inchikey_diffs = Vec::new();
+    for (i, (want, got)) in molecules.iter().zip(&results).enumerate() {
+        assert_eq!(got["index"], i as i64);
+        assert_eq!(got["smiles"], want["smiles"]);
+        if want["valid"] == false {
+            assert_eq!(got["status"], "failed", "{got}");
+            continue;
+        }
+        assert_eq!(got["status"], "completed", "{got}");
+        let props = &got["properties"];
+        for d in reference::compare(want, props) {
+            diffs.push(format!("#{i} {}: {d}", want["smiles"]));
+        }
+        if want["inchikey"] != props["inchikey"] {
+            inchikey_diffs.push(format!("#{i} {}: want {}, got {}", want["smiles"], want["inchikey"], props["inchikey"]));
+        }
+    }
+    assert!(diffs.is_empty(), "{} property differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(inchikey_diffs.len() <= INCHIKEY_DIFFERENCES_ALLOWED, "InChIKey differences:\n{}", inchikey_diffs.join("\n"));
+}
+
+#[tokio::test]
+async fn a_run_with_invalid_smiles_completes_with_those_compounds_carrying_the_error() {
+    let stack = Stack::start(&["rdkit_local"]).await;
+    let molecules = reference::load("edge_cases.rdkit.jsonl");
+    let smiles: Vec<&str> = molecules.iter().map(|m| m["smiles"].as_str().unwrap()).collect();
+    let invalid = molecules.iter().filter(|m| m["valid"] == false).count();
+    assert_eq!(invalid, 5);
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap();
+    let done = stack.wait_finished(run_id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "completed", "a few bad SMILES do not fail the run");
+    assert_eq!(done["compounds"], json!({"total": 18, "completed": 13, "failed": 5}));
+    assert_eq!(done["stages"]["rdkit_local"]["failed"], 5);
+    let results = stack.all_results(run_id).await;
+    assert_eq!(results.len(), 18);
+    for (want, got) in molecules.iter().zip(&results) {
+        if want["valid"] == false {
+            assert_eq!(got["status"], "failed");
+            let message = got["errors"]["rdkit_local"].as_str().unwrap_or_else(|| panic!("no rdkit_local error: {got}"));
+            assert!(message.starts_with("invalid SMILES"), "{message}");
+            assert_eq!(got["properties"], Value::Null);
+            assert_eq!(got["rank"], Value::Null);
+        } else {
+            assert_eq!(got["status"], "completed");
+            assert_eq!(got["errors"], json!({}));
+            let diffs = reference::compare(want, &got["properties"]);
+            assert!(diffs.is_empty(), "{}: {diffs:?}", want["smiles"]);
+            assert!(got["rank"].as_i64().is_some());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_of_only_invalid_smiles_fails_with_a_message() {
+    let stack = Stack::start(&["rdkit_local"]).await;
+    let run = stack.create_run(json!({"input_smiles": ["C1CC1(", "not_a_smiles"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let done = stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "failed");
+    assert!(done["error_message"].as_str().unwrap().contains("all 2 compounds failed"));
+}
+
+#[tokio::test]
+async fn compounds_wait_at_the_stage_whose_adapter_is_not_running() {
+    // The default route names four adapters; only rdkit_local runs here, so
+    // every compound must be shown waiting at admet_ai — never dropped.
+    let stack = Stack::start(&["rdkit_local"]).await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "CCN"]})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, got) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        if got["stages"]["rdkit_local"]["done"] == 2 {
+            assert_eq!(got["status"], "running");
+            assert_eq!(got["stages"]["admet_ai"]["pending"], 2);
+            assert_eq!(got["progress"], json!(0.25));
+            let (_, results) = stack.get_json(&format!("/api/v1/runs/{run_id}/results")).await;
+            assert!(results["results"][0]["properties"]["qed"].is_number(), "partial results are visible: {results}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rdkit_local stage never finished: {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn redelivered_and_duplicate_records_change_nothing() {
+    // Publishing the same run's records a second time (as a crashed fan-out
+    // would) must not double any count or row.
+    let stack = Stack::start(&["rdkit_local"]).await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "CCC", "CCCC"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap();
+    stack.wait_finished(run_id, Duration::from_secs(60)).await;
+    // Rewind the fan-out cursor and announce the run again.
+    let pool = stack.db.pool().await;
+    sqlx::query("UPDATE pipeline_runs SET fanout_published = 0, fanout_completed_at = NULL WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The sweep re-announces it (FANOUT_SWEEP_AGE_MS default 10 s): wait for the cursor to complete again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done: bool = sqlx::query_scalar("SELECT fanout_completed_at IS NOT NULL FROM pipeline_runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "sweep never re-announced the run");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, got) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+    assert_eq!(got["compounds"], json!({"total": 3, "completed": 3, "failed": 0}));
+    assert_eq!(got["stages"]["rdkit_local"]["done"], 3);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap();
+    assert_eq!(rows, 3);
+}
