@@ -40,10 +40,14 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PHARMFORGE_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    // target/<profile>/deps/<test binary>
+    // target/<profile>/deps/<test binary>, or target/<profile>/<bench binary>
     let exe = std::env::current_exe().expect("current exe");
-    let deps = exe.parent().expect("deps dir");
-    deps.parent().expect("profile dir").to_path_buf()
+    let dir = exe.parent().expect("exe dir");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("profile dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 pub fn binary(name: &str) -> PathBuf {
@@ -334,6 +338,10 @@ impl Stack {
 
     /// Polls a run until it is no longer pending or running.
     pub async fn wait_finished(&self, run_id: &str, timeout: Duration) -> Value {
+        self.wait_finished_polling(run_id, timeout, Duration::from_millis(200)).await
+    }
+
+    pub async fn wait_finished_polling(&self, run_id: &str, timeout: Duration, every: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         let mut last = Value::Null;
         while Instant::now() < deadline {
@@ -345,7 +353,7 @@ impl Stack {
                 }
                 last = run;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(every).await;
         }
         let mut last = last;
         if let Some(obj) = last.as_object_mut() {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <vector>
 
 #include <GraphMol/ROMol.h>  // cxx's UniquePtr<ROMol> needs the complete type
 
@@ -34,6 +35,25 @@ static void trycatch(Try &&func, Fail &&fail) noexcept try {
 namespace pharmforge {
 
 struct AtomData;
+
+// A compiled SMARTS query plus what we need for a cheap pre-check: the query
+// atoms/bonds whose match does not depend on recursive SMARTS, so they can be
+// tested one by one against a molecule before running the full VF2 search.
+// Immutable after construction (shared between threads by SmartsPattern).
+class Query {
+ public:
+  explicit Query(std::unique_ptr<RDKit::ROMol> mol);
+  const RDKit::ROMol &mol() const { return *mol_; }
+  // false only if the query certainly cannot match `target`: some plain query
+  // atom has no compatible atom, or some plain query bond no compatible bond.
+  bool could_match(const RDKit::ROMol &target) const;
+
+ private:
+  std::unique_ptr<RDKit::ROMol> mol_;
+  std::vector<unsigned> plain_atoms_;
+  std::vector<unsigned> plain_bonds_;
+};
+
 struct BondData;
 struct DescriptorData;
 struct QedData;
@@ -41,7 +61,8 @@ struct QedData;
 rust::String rdkit_version();
 
 std::unique_ptr<RDKit::ROMol> mol_from_smiles(rust::Str smiles);
-std::unique_ptr<RDKit::ROMol> mol_from_smarts(rust::Str smarts);
+std::unique_ptr<Query> query_from_smarts(rust::Str smarts);
+std::uint32_t query_num_atoms(const Query &query);
 std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol);
 
 rust::String mol_to_smiles(const RDKit::ROMol &mol);
@@ -53,13 +74,13 @@ bool has_hydrogen_atoms(const RDKit::ROMol &mol);
 AtomData atom_data(const RDKit::ROMol &mol, std::uint32_t idx);
 BondData bond_data(const RDKit::ROMol &mol, std::uint32_t idx);
 
-std::uint32_t count_matches(const RDKit::ROMol &mol, const RDKit::ROMol &query,
+std::uint32_t count_matches(const RDKit::ROMol &mol, const Query &query,
                             bool uniquify, std::uint32_t max_matches);
-bool has_match(const RDKit::ROMol &mol, const RDKit::ROMol &query);
+bool has_match(const RDKit::ROMol &mol, const Query &query);
 
 DescriptorData descriptors(const RDKit::ROMol &mol);
 QedData qed_descriptors(const RDKit::ROMol &mol);
 std::uint32_t sssr_count_after_delete(const RDKit::ROMol &mol,
-                                      const RDKit::ROMol &query);
+                                      const Query &query);
 
 }  // namespace pharmforge

@@ -22,6 +22,8 @@
 #include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/GraphMol.h>
 #include <GraphMol/MolOps.h>
+#include <GraphMol/QueryAtom.h>
+#include <GraphMol/QueryBond.h>
 #include <GraphMol/SmilesParse/SmilesParse.h>
 #include <GraphMol/SmilesParse/SmilesWrite.h>
 #include <GraphMol/Substruct/SubstructMatch.h>
@@ -143,14 +145,18 @@ std::unique_ptr<RDKit::ROMol> mol_from_smiles(rust::Str smiles) {
   return std::unique_ptr<RDKit::ROMol>(mol.release());
 }
 
-std::unique_ptr<RDKit::ROMol> mol_from_smarts(rust::Str smarts) {
+std::unique_ptr<Query> query_from_smarts(rust::Str smarts) {
   init_once();
   LogCapture capture;
-  std::unique_ptr<RDKit::RWMol> mol(RDKit::SmartsToMol(to_std(smarts)));
+  std::unique_ptr<RDKit::ROMol> mol(RDKit::SmartsToMol(to_std(smarts)));
   if (!mol) {
     throw std::runtime_error(capture.message("SMARTS Parse Error"));
   }
-  return std::unique_ptr<RDKit::ROMol>(mol.release());
+  return std::make_unique<Query>(std::move(mol));
+}
+
+std::uint32_t query_num_atoms(const Query &query) {
+  return query.mol().getNumAtoms();
 }
 
 std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol) {
@@ -210,18 +216,85 @@ BondData bond_data(const RDKit::ROMol &mol, std::uint32_t idx) {
 
 // -------------------------------------------------------------- matching --
 
-std::uint32_t count_matches(const RDKit::ROMol &mol, const RDKit::ROMol &query,
+namespace {
+bool has_recursion(const RDKit::QueryAtom::QUERYATOM_QUERY *q) {
+  if (!q) return false;
+  if (q->getDescription() == "RecursiveStructure") return true;
+  for (auto it = q->beginChildren(); it != q->endChildren(); ++it) {
+    if (has_recursion(it->get())) return true;
+  }
+  return false;
+}
+}  // namespace
+
+Query::Query(std::unique_ptr<RDKit::ROMol> mol) : mol_(std::move(mol)) {
+  std::vector<bool> plain(mol_->getNumAtoms(), false);
+  for (const auto atom : mol_->atoms()) {
+    // A recursive query's Match() is only valid inside SubstructMatch.
+    if (!atom->hasQuery() || !has_recursion(atom->getQuery())) {
+      plain[atom->getIdx()] = true;
+      plain_atoms_.push_back(atom->getIdx());
+    }
+  }
+  for (const auto bond : mol_->bonds()) {
+    if (plain[bond->getBeginAtomIdx()] && plain[bond->getEndAtomIdx()]) {
+      plain_bonds_.push_back(bond->getIdx());
+    }
+  }
+}
+
+bool Query::could_match(const RDKit::ROMol &target) const {
+  const unsigned n = target.getNumAtoms();
+  if (mol_->getNumAtoms() > n) return false;
+  if (plain_atoms_.empty()) return true;
+  if (!target.getRingInfo()->isInitialized()) RDKit::MolOps::findSSSR(target);
+  // candidates[q * n + t]: plain query atom q is compatible with target atom t
+  thread_local std::vector<char> candidates;
+  candidates.assign(static_cast<std::size_t>(mol_->getNumAtoms()) * n, 0);
+  for (unsigned q : plain_atoms_) {
+    const RDKit::Atom *qa = mol_->getAtomWithIdx(q);
+    bool any = false;
+    for (const auto ta : target.atoms()) {
+      if (qa->Match(ta)) {
+        candidates[static_cast<std::size_t>(q) * n + ta->getIdx()] = 1;
+        any = true;
+      }
+    }
+    if (!any) return false;
+  }
+  for (unsigned b : plain_bonds_) {
+    const RDKit::Bond *qb = mol_->getBondWithIdx(b);
+    const std::size_t qa = qb->getBeginAtomIdx(), qe = qb->getEndAtomIdx();
+    bool any = false;
+    for (const auto tb : target.bonds()) {
+      const std::size_t u = tb->getBeginAtomIdx(), v = tb->getEndAtomIdx();
+      bool ends = (candidates[qa * n + u] && candidates[qe * n + v]) ||
+                  (candidates[qa * n + v] && candidates[qe * n + u]);
+      if (ends && qb->Match(tb)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return false;
+  }
+  return true;
+}
+
+std::uint32_t count_matches(const RDKit::ROMol &mol, const Query &query,
                             bool uniquify, std::uint32_t max_matches) {
+  if (!query.could_match(mol)) return 0;
   RDKit::SubstructMatchParameters params;
   params.uniquify = uniquify;
   params.maxMatches = max_matches;
-  return static_cast<std::uint32_t>(RDKit::SubstructMatch(mol, query, params).size());
+  return static_cast<std::uint32_t>(
+      RDKit::SubstructMatch(mol, query.mol(), params).size());
 }
 
-bool has_match(const RDKit::ROMol &mol, const RDKit::ROMol &query) {
+bool has_match(const RDKit::ROMol &mol, const Query &query) {
+  if (!query.could_match(mol)) return false;
   RDKit::SubstructMatchParameters params;
   params.maxMatches = 1;
-  return !RDKit::SubstructMatch(mol, query, params).empty();
+  return !RDKit::SubstructMatch(mol, query.mol(), params).empty();
 }
 
 // ----------------------------------------------------------- descriptors --
@@ -265,8 +338,9 @@ QedData qed_descriptors(const RDKit::ROMol &mol) {
 }
 
 std::uint32_t sssr_count_after_delete(const RDKit::ROMol &mol,
-                                      const RDKit::ROMol &query) {
-  std::unique_ptr<RDKit::ROMol> stripped(RDKit::deleteSubstructs(mol, query));
+                                      const Query &query) {
+  std::unique_ptr<RDKit::ROMol> stripped(
+      RDKit::deleteSubstructs(mol, query.mol()));
   RDKit::VECT_INT_VECT rings;
   return static_cast<std::uint32_t>(RDKit::MolOps::findSSSR(*stripped, rings));
 }

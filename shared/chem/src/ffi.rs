@@ -60,11 +60,14 @@ pub(crate) mod ffi {
 
         #[namespace = "RDKit"]
         type ROMol;
+        /// A compiled SMARTS with its pre-check data (`pharmforge::Query`).
+        type Query;
 
         fn rdkit_version() -> String;
 
         fn mol_from_smiles(smiles: &str) -> Result<UniquePtr<ROMol>>;
-        fn mol_from_smarts(smarts: &str) -> Result<UniquePtr<ROMol>>;
+        fn query_from_smarts(smarts: &str) -> Result<UniquePtr<Query>>;
+        fn query_num_atoms(query: &Query) -> u32;
         fn remove_hs(mol: &ROMol) -> Result<UniquePtr<ROMol>>;
 
         fn mol_to_smiles(mol: &ROMol) -> Result<String>;
@@ -76,13 +79,13 @@ pub(crate) mod ffi {
         fn atom_data(mol: &ROMol, idx: u32) -> Result<AtomData>;
         fn bond_data(mol: &ROMol, idx: u32) -> Result<BondData>;
 
-        fn count_matches(mol: &ROMol, query: &ROMol, uniquify: bool, max_matches: u32)
+        fn count_matches(mol: &ROMol, query: &Query, uniquify: bool, max_matches: u32)
             -> Result<u32>;
-        fn has_match(mol: &ROMol, query: &ROMol) -> Result<bool>;
+        fn has_match(mol: &ROMol, query: &Query) -> Result<bool>;
 
         fn descriptors(mol: &ROMol) -> Result<DescriptorData>;
         fn qed_descriptors(mol: &ROMol) -> Result<QedData>;
-        fn sssr_count_after_delete(mol: &ROMol, query: &ROMol) -> Result<u32>;
+        fn sssr_count_after_delete(mol: &ROMol, query: &Query) -> Result<u32>;
     }
 }
 

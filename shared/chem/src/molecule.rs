@@ -207,11 +207,11 @@ impl Molecule {
         unique: bool,
         max_matches: u32,
     ) -> Result<u32, ChemError> {
-        ffi::count_matches(&self.mol, pattern.romol(), unique, max_matches).map_err(ChemError::rdkit)
+        ffi::count_matches(&self.mol, pattern.query(), unique, max_matches).map_err(ChemError::rdkit)
     }
 
     pub(crate) fn try_has_match(&self, pattern: &SmartsPattern) -> Result<bool, ChemError> {
-        ffi::has_match(&self.mol, pattern.romol()).map_err(ChemError::rdkit)
+        ffi::has_match(&self.mol, pattern.query()).map_err(ChemError::rdkit)
     }
 
     /// QED (Bickerton et al. 2012, mean weights), as RDKit's `QED.qed`.

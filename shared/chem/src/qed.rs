@@ -261,7 +261,7 @@ pub(crate) fn qed_with(mol: &Molecule, known: Option<KnownInputs>) -> Result<f64
     for pattern in &p.acceptors {
         hba += m.try_match_count(pattern, true, RDKIT_MAX_MATCHES)?;
     }
-    let arom = ffi::sssr_count_after_delete(m.romol(), p.aliphatic_rings.romol())
+    let arom = ffi::sssr_count_after_delete(m.romol(), p.aliphatic_rings.query())
         .map_err(ChemError::rdkit)?;
     let mut alerts = 0u32;
     for pattern in &p.alerts {

@@ -16,7 +16,7 @@ use cxx::UniquePtr;
 
 /// A compiled SMARTS query.
 pub struct SmartsPattern {
-    query: UniquePtr<ffi::ROMol>,
+    query: UniquePtr<ffi::Query>,
     smarts: String,
 }
 
@@ -38,7 +38,7 @@ impl SmartsPattern {
         if smarts.len() > crate::MAX_SMILES_LEN {
             return Err(ChemError::Rdkit("SMARTS too long".into()));
         }
-        let query = ffi::mol_from_smarts(smarts).map_err(ChemError::rdkit)?;
+        let query = ffi::query_from_smarts(smarts).map_err(ChemError::rdkit)?;
         if query.is_null() {
             return Err(ChemError::Rdkit(format!("SMARTS Parse Error: {smarts}")));
         }
@@ -52,10 +52,10 @@ impl SmartsPattern {
 
     /// Atoms in the query.
     pub fn num_atoms(&self) -> usize {
-        ffi::num_atoms(&self.query) as usize
+        ffi::query_num_atoms(&self.query) as usize
     }
 
-    pub(crate) fn romol(&self) -> &ffi::ROMol {
+    pub(crate) fn query(&self) -> &ffi::Query {
         &self.query
     }
 
