@@ -11,6 +11,11 @@ ensure_postgres
 export PHARMFORGE_TEST_PG_URL="${PHARMFORGE_TEST_PG_URL:-$PG_ADMIN_URL}"
 export PATH="$(dirname "$NATS_SERVER_BIN"):$PATH"
 
+# Databases left by earlier, interrupted test runs.
+for db in $(psql "$PHARMFORGE_TEST_PG_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'pf\_test\_%' OR datname LIKE 'pf\_store\_%'"); do
+  psql "$PHARMFORGE_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+done
+
 log "building"
 cargo build --workspace --bins --tests --locked
 if cargo nextest --version >/dev/null 2>&1; then

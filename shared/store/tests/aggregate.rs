@@ -1,0 +1,127 @@
+//! The aggregator's batch write against a real Postgres: duplicates,
+//! redelivery out of order and records of deleted runs change nothing;
+//! counters move by exactly the stages a record adds.
+
+use pharmforge_core::{AdapterName, CompoundRecord};
+use pharmforge_store::{aggregate::apply_batch, create_run, get_run, NewRun, MIGRATOR};
+use serde_json::json;
+use sqlx::PgPool;
+
+async fn fresh_pool() -> PgPool {
+    let admin = std::env::var("PHARMFORGE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("pf_store_{:016x}", rand::random::<u64>());
+    let admin_pool = PgPool::connect(&admin).await.expect("Postgres reachable");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
+    let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
+    let pool = PgPool::connect(&url).await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    pool
+}
+
+async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterName]) {
+    let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
+    let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
+    create_run(pool, NewRun { run_id, input_smiles: &smiles, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None })
+        .await
+        .unwrap();
+}
+
+/// The record as it leaves stage `steps` of its route.
+fn record(run_id: &str, index: u32, route: &[AdapterName], steps: usize) -> CompoundRecord {
+    let mut r = CompoundRecord::new(run_id, index, "CCO".into(), route.to_vec());
+    for _ in 0..steps {
+        let a = r.current_adapter().unwrap();
+        r.set_section(a, json!({"qed": 0.5, "lipinski_violations": 0}));
+        r.provenance.insert(a.as_str().into(), format!("{a} 1.0"));
+        r.advance();
+    }
+    r
+}
+
+#[tokio::test]
+async fn applying_the_same_records_twice_changes_nothing() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal, Pubchem];
+    new_run(&pool, "run_00000000000000a1", &["CCO", "CCN"], &route).await;
+    let batch = vec![record("run_00000000000000a1", 0, &route, 1), record("run_00000000000000a1", 1, &route, 2)];
+    let first = apply_batch(&pool, batch.clone()).await.unwrap();
+    assert_eq!(first.applied, 2);
+    let again = apply_batch(&pool, batch).await.unwrap();
+    assert_eq!((again.applied, again.duplicates), (0, 2));
+    let run = get_run(&pool, "run_00000000000000a1").await.unwrap().unwrap();
+    assert_eq!(run.steps_done, 3);
+    assert_eq!(run.completed_compounds, 1);
+    assert_eq!(run.status, "running");
+    assert_eq!(run.stage_counts["rdkit_local"]["done"], 2);
+    assert_eq!(run.stage_counts["pubchem"]["done"], 1);
+    assert_eq!(run.lockfile["rdkit_local"], json!(["rdkit_local 1.0"]));
+}
+
+#[tokio::test]
+async fn a_stale_record_after_a_later_one_is_ignored_and_the_run_finishes_once() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal, Chembl];
+    new_run(&pool, "run_00000000000000b2", &["CCO"], &route).await;
+    let done = apply_batch(&pool, vec![record("run_00000000000000b2", 0, &route, 2)]).await.unwrap();
+    assert_eq!(done.finished_runs, vec!["run_00000000000000b2".to_string()]);
+    // The earlier stage's record redelivered late.
+    let late = apply_batch(&pool, vec![record("run_00000000000000b2", 0, &route, 1)]).await.unwrap();
+    assert_eq!((late.applied, late.duplicates), (0, 1));
+    assert!(late.finished_runs.is_empty());
+    let run = get_run(&pool, "run_00000000000000b2").await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.completed_compounds, run.steps_done), ("completed", 1, 2));
+    let row: (String, i16, Option<i32>) = sqlx::query_as("SELECT status, step, rank FROM compound_results")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(row, ("completed".to_string(), 2, Some(1)));
+}
+
+#[tokio::test]
+async fn within_one_batch_the_furthest_record_of_a_compound_wins() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal, AdmetAi, Chembl];
+    new_run(&pool, "run_00000000000000c3", &["CCO"], &route).await;
+    let out = apply_batch(
+        &pool,
+        vec![record("run_00000000000000c3", 0, &route, 2), record("run_00000000000000c3", 0, &route, 1)],
+    )
+    .await
+    .unwrap();
+    assert_eq!((out.applied, out.duplicates), (1, 1));
+    let run = get_run(&pool, "run_00000000000000c3").await.unwrap().unwrap();
+    assert_eq!(run.steps_done, 2, "both stages counted once, from the furthest record");
+}
+
+#[tokio::test]
+async fn records_of_a_deleted_run_are_dropped() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let out = apply_batch(&pool, vec![record("run_00000000000000d4", 0, &[RdkitLocal], 1)]).await.unwrap();
+    assert_eq!(out.orphans, 1);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_fatal_error_counts_the_skipped_stages_and_fails_the_compound() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal, AdmetAi, Pubchem];
+    new_run(&pool, "run_00000000000000e5", &["C1CC", "CCO"], &route).await;
+    let mut bad = CompoundRecord::new("run_00000000000000e5", 0, "C1CC".into(), route.to_vec());
+    bad.set_fatal(RdkitLocal, "invalid SMILES: unclosed ring");
+    bad.advance();
+    let good = record("run_00000000000000e5", 1, &route, 3);
+    let out = apply_batch(&pool, vec![bad, good]).await.unwrap();
+    assert_eq!(out.finished_runs.len(), 1);
+    let run = get_run(&pool, "run_00000000000000e5").await.unwrap().unwrap();
+    assert_eq!((run.completed_compounds, run.failed_compounds), (1, 1));
+    assert_eq!(run.stage_counts["rdkit_local"], json!({"done": 1, "failed": 1, "skipped": 0}));
+    assert_eq!(run.stage_counts["admet_ai"], json!({"done": 1, "failed": 0, "skipped": 1}));
+    assert_eq!(run.status, "completed");
+    assert_eq!(run.results.unwrap()["failed"], 1);
+}
