@@ -71,6 +71,15 @@ async fn main() {
     assert_eq!(done["status"], "completed", "{}", done["status"]);
     assert_eq!(done["compounds"]["completed"].as_u64(), Some(n as u64));
 
+    // The same run where RDKit rejects every SMILES at once: what the
+    // pipeline itself (NATS, aggregator, Postgres) costs per compound.
+    let junk: Vec<String> = (0..n).map(|i| format!("C1CC1({i}")).collect();
+    let start = Instant::now();
+    let run = stack.create_run(json!({"input_smiles": junk, "pipeline_config": rdkit_only})).await;
+    let overhead_run = run["run_id"].as_str().unwrap().to_owned();
+    stack.wait_finished_polling(&overhead_run, Duration::from_secs(600), Duration::from_millis(20)).await;
+    let overhead = start.elapsed().as_secs_f64();
+
     // POST latency, 100-SMILES runs (no adapter consumes them: pure acceptance cost).
     let hundred: Vec<&String> = smiles.iter().take(100).collect();
     let body = json!({"input_smiles": hundred, "pipeline_config": {"adapters": ["chembl"]}});
@@ -111,6 +120,7 @@ async fn main() {
         "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "rdkit_local_us_per_molecule": (us_per_molecule * 10.0).round() / 10.0,
         "end_to_end": {"compounds": n, "seconds": (e2e * 1000.0).round() / 1000.0, "compounds_per_s": (n as f64 / e2e).round()},
+        "pipeline_only": {"compounds": n, "seconds": (overhead * 1000.0).round() / 1000.0, "compounds_per_s": (n as f64 / overhead).round(), "note": "every SMILES rejected by RDKit at once: the cost of NATS, aggregator and Postgres alone"},
         "post_runs_100_smiles_ms": {"requests": latencies.len(), "p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
         "accept_100k_run_ms": (accept_ms * 10.0).round() / 10.0,
         "accept_100k_body_bytes": big_body.len(),
