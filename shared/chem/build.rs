@@ -37,12 +37,18 @@ fn find_lib_dir() -> PathBuf {
 fn main() {
     println!("cargo:rerun-if-env-changed=RDKIT_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=RDKIT_LIB_DIR");
-    for f in ["src/ffi.rs", "src/bridge.cc", "include/bridge.h"] {
+    for f in [
+        "src/ffi.rs",
+        "src/bridge.cc",
+        "src/matching.cc",
+        "include/bridge.h",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
 
-    let include =
-        PathBuf::from(env::var("RDKIT_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include/rdkit".into()));
+    let include = PathBuf::from(
+        env::var("RDKIT_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include/rdkit".into()),
+    );
     if !Path::new(&include).join("GraphMol/ROMol.h").exists() {
         println!(
             "cargo:warning=RDKit headers not found in {} (install librdkit-dev or set RDKIT_INCLUDE_DIR)",
@@ -53,6 +59,7 @@ fn main() {
 
     cxx_build::bridge("src/ffi.rs")
         .file("src/bridge.cc")
+        .file("src/matching.cc")
         .include(&include)
         .std("c++17")
         .flag_if_supported("-Wno-unused-parameter")

@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn reference_smiles() -> Vec<String> {
-    let dir = std::env::var_os("PHARMFORGE_REFERENCE_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference")
-    });
+    let dir = std::env::var_os("PHARMFORGE_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference")
+        });
     let path = dir.join("chembl_cmet_1017.rdkit.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -29,8 +31,14 @@ fn reference_smiles() -> Vec<String> {
 fn run(smiles: &[String], with_inchi: bool) -> usize {
     let mut ok = 0;
     for s in smiles {
-        let Ok(m) = Molecule::from_smiles(s) else { continue };
-        let p = if with_inchi { m.properties() } else { m.properties_without_inchi() };
+        let Ok(m) = Molecule::from_smiles(s) else {
+            continue;
+        };
+        let p = if with_inchi {
+            m.properties()
+        } else {
+            m.properties_without_inchi()
+        };
         if p.is_ok() {
             ok += 1;
         }
@@ -49,7 +57,11 @@ fn time_per_molecule(smiles: &[String], with_inchi: bool, reps: usize) -> f64 {
 fn main() {
     let smiles = reference_smiles();
     let n = smiles.len();
-    assert_eq!(run(&smiles, true), n, "every reference molecule must compute");
+    assert_eq!(
+        run(&smiles, true),
+        n,
+        "every reference molecule must compute"
+    );
     let reps = 3;
     let with = time_per_molecule(&smiles, true, reps);
     let without = time_per_molecule(&smiles, false, reps);

@@ -1,4 +1,6 @@
-// pharmforge-chem: the C++ half of our cxx bridge over the system RDKit.
+// pharmforge-chem: the C++ half of our cxx bridge over the system RDKit:
+// logging, parsing and writing molecules, atom/bond views, descriptors.
+// (SMARTS matching and Crippen logP live in matching.cc.)
 //
 // Why this file exists: RDKit is a C++ library; cxx needs plain functions with
 // simple signatures. Each function here is a few lines over one RDKit call.
@@ -13,7 +15,6 @@
 #include "pharmforge-chem/include/bridge.h"
 #include "pharmforge-chem/src/ffi.rs.h"
 
-#include <GraphMol/ChemTransforms/ChemTransforms.h>
 #include <GraphMol/Chirality.h>
 #include <GraphMol/Descriptors/Crippen.h>
 #include <GraphMol/Descriptors/Lipinski.h>
@@ -22,11 +23,8 @@
 #include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/GraphMol.h>
 #include <GraphMol/MolOps.h>
-#include <GraphMol/QueryAtom.h>
-#include <GraphMol/QueryBond.h>
 #include <GraphMol/SmilesParse/SmilesParse.h>
 #include <GraphMol/SmilesParse/SmilesWrite.h>
-#include <GraphMol/Substruct/SubstructMatch.h>
 #include <RDGeneral/RDConfig.h>
 #include <RDGeneral/RDLog.h>
 #include <RDGeneral/versions.h>
@@ -36,13 +34,6 @@
 #include <stdexcept>
 #include <streambuf>
 #include <string>
-
-// SmartsPattern is Sync on the Rust side: sharing one query mol between
-// threads is only sound when RDKit guards recursive-SMARTS match state
-// with its per-query mutex, which it does in thread-safe builds.
-#ifndef RDK_BUILD_THREADSAFE_SSS
-#error "pharmforge-chem needs an RDKit built with RDK_BUILD_THREADSAFE_SSS"
-#endif
 
 namespace pharmforge {
 namespace {
@@ -73,22 +64,6 @@ class ThreadSinkBuf final : public std::streambuf {
   }
   int sync() override { return 0; }
 };
-
-void init_once() {
-  static std::once_flag flag;
-  std::call_once(flag, [] {
-    for (RDLogger *log : {&rdAppLog, &rdDebugLog, &rdInfoLog, &rdWarningLog,
-                          &rdStatusLog}) {
-      if (*log) {
-        (*log)->df_enabled = false;
-      }
-    }
-    // Leaked on purpose: rdErrorLog is a global that outlives us and flushes
-    // its stream at exit.
-    auto *stream = new std::ostream(new ThreadSinkBuf());
-    rdErrorLog = std::make_shared<boost::logging::rdLogger>(stream);
-  });
-}
 
 // Installs a per-thread capture buffer for the duration of one RDKit call.
 class LogCapture {
@@ -129,12 +104,30 @@ std::string to_std(rust::Str s) { return std::string(s.data(), s.size()); }
 
 }  // namespace
 
+// ---------------------------------------------------------------- logging --
+
+void detail::init_once() {
+  static std::once_flag flag;
+  std::call_once(flag, [] {
+    for (RDLogger *log : {&rdAppLog, &rdDebugLog, &rdInfoLog, &rdWarningLog,
+                          &rdStatusLog}) {
+      if (*log) {
+        (*log)->df_enabled = false;
+      }
+    }
+    // Leaked on purpose: rdErrorLog is a global that outlives us and flushes
+    // its stream at exit.
+    auto *stream = new std::ostream(new ThreadSinkBuf());
+    rdErrorLog = std::make_shared<boost::logging::rdLogger>(stream);
+  });
+}
+
 // ------------------------------------------------------------- molecules --
 
 rust::String rdkit_version() { return rust::String(RDKit::rdkitVersion); }
 
 std::unique_ptr<RDKit::ROMol> mol_from_smiles(rust::Str smiles) {
-  init_once();
+  detail::init_once();
   LogCapture capture;
   // Same defaults as Python's Chem.MolFromSmiles: sanitize, remove Hs.
   RDKit::SmilesParserParams params;
@@ -145,18 +138,29 @@ std::unique_ptr<RDKit::ROMol> mol_from_smiles(rust::Str smiles) {
   return std::unique_ptr<RDKit::ROMol>(mol.release());
 }
 
-std::unique_ptr<Query> query_from_smarts(rust::Str smarts) {
-  init_once();
+std::uint32_t smiles_atom_count(rust::Str smiles) {
+  detail::init_once();
   LogCapture capture;
-  std::unique_ptr<RDKit::ROMol> mol(RDKit::SmartsToMol(to_std(smarts)));
+  // Parsing without sanitization or stereo perception is linear in the
+  // input; the full parse is not (see MAX_ATOMS on the Rust side).
+  RDKit::SmilesParserParams params;
+  params.sanitize = false;
+  params.removeHs = false;
+  std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(to_std(smiles), params));
+  if (!mol) {
+    throw std::runtime_error(capture.message("SMILES Parse Error"));
+  }
+  return mol->getNumAtoms();
+}
+
+std::unique_ptr<RDKit::ROMol> detail::smarts_to_mol(const std::string &smarts) {
+  detail::init_once();
+  LogCapture capture;
+  std::unique_ptr<RDKit::ROMol> mol(RDKit::SmartsToMol(smarts));
   if (!mol) {
     throw std::runtime_error(capture.message("SMARTS Parse Error"));
   }
-  return std::make_unique<Query>(std::move(mol));
-}
-
-std::uint32_t query_num_atoms(const Query &query) {
-  return query.mol().getNumAtoms();
+  return mol;
 }
 
 std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol) {
@@ -169,8 +173,20 @@ rust::String mol_to_smiles(const RDKit::ROMol &mol) {
   return rust::String(RDKit::MolToSmiles(mol));
 }
 
-rust::String mol_to_molblock(const RDKit::ROMol &mol) {
-  return rust::String(RDKit::MolToMolBlock(mol));
+rust::String mol_to_molblock(const RDKit::ROMol &mol, bool with_coords) {
+  // includeStereo=true makes RDKit compute 2D coordinates and wedges (slow);
+  // without it every coordinate is 0.
+  return rust::String(RDKit::MolToMolBlock(mol, with_coords));
+}
+
+bool has_specified_stereo(const RDKit::ROMol &mol) {
+  for (const auto atom : mol.atoms()) {
+    if (atom->getChiralTag() != RDKit::Atom::CHI_UNSPECIFIED) return true;
+  }
+  for (const auto bond : mol.bonds()) {
+    if (bond->getStereo() > RDKit::Bond::STEREOANY) return true;
+  }
+  return false;
 }
 
 // ------------------------------------------------------- atoms and bonds --
@@ -214,90 +230,8 @@ BondData bond_data(const RDKit::ROMol &mol, std::uint32_t idx) {
   return d;
 }
 
-// -------------------------------------------------------------- matching --
-
-namespace {
-bool has_recursion(const RDKit::QueryAtom::QUERYATOM_QUERY *q) {
-  if (!q) return false;
-  if (q->getDescription() == "RecursiveStructure") return true;
-  for (auto it = q->beginChildren(); it != q->endChildren(); ++it) {
-    if (has_recursion(it->get())) return true;
-  }
-  return false;
-}
-}  // namespace
-
-Query::Query(std::unique_ptr<RDKit::ROMol> mol) : mol_(std::move(mol)) {
-  std::vector<bool> plain(mol_->getNumAtoms(), false);
-  for (const auto atom : mol_->atoms()) {
-    // A recursive query's Match() is only valid inside SubstructMatch.
-    if (!atom->hasQuery() || !has_recursion(atom->getQuery())) {
-      plain[atom->getIdx()] = true;
-      plain_atoms_.push_back(atom->getIdx());
-    }
-  }
-  for (const auto bond : mol_->bonds()) {
-    if (plain[bond->getBeginAtomIdx()] && plain[bond->getEndAtomIdx()]) {
-      plain_bonds_.push_back(bond->getIdx());
-    }
-  }
-}
-
-bool Query::could_match(const RDKit::ROMol &target) const {
-  const unsigned n = target.getNumAtoms();
-  if (mol_->getNumAtoms() > n) return false;
-  if (plain_atoms_.empty()) return true;
-  if (!target.getRingInfo()->isInitialized()) RDKit::MolOps::findSSSR(target);
-  // candidates[q * n + t]: plain query atom q is compatible with target atom t
-  thread_local std::vector<char> candidates;
-  candidates.assign(static_cast<std::size_t>(mol_->getNumAtoms()) * n, 0);
-  for (unsigned q : plain_atoms_) {
-    const RDKit::Atom *qa = mol_->getAtomWithIdx(q);
-    bool any = false;
-    for (const auto ta : target.atoms()) {
-      if (qa->Match(ta)) {
-        candidates[static_cast<std::size_t>(q) * n + ta->getIdx()] = 1;
-        any = true;
-      }
-    }
-    if (!any) return false;
-  }
-  for (unsigned b : plain_bonds_) {
-    const RDKit::Bond *qb = mol_->getBondWithIdx(b);
-    const std::size_t qa = qb->getBeginAtomIdx(), qe = qb->getEndAtomIdx();
-    bool any = false;
-    for (const auto tb : target.bonds()) {
-      const std::size_t u = tb->getBeginAtomIdx(), v = tb->getEndAtomIdx();
-      bool ends = (candidates[qa * n + u] && candidates[qe * n + v]) ||
-                  (candidates[qa * n + v] && candidates[qe * n + u]);
-      if (ends && qb->Match(tb)) {
-        any = true;
-        break;
-      }
-    }
-    if (!any) return false;
-  }
-  return true;
-}
-
-std::uint32_t count_matches(const RDKit::ROMol &mol, const Query &query,
-                            bool uniquify, std::uint32_t max_matches) {
-  if (!query.could_match(mol)) return 0;
-  RDKit::SubstructMatchParameters params;
-  params.uniquify = uniquify;
-  params.maxMatches = max_matches;
-  return static_cast<std::uint32_t>(
-      RDKit::SubstructMatch(mol, query.mol(), params).size());
-}
-
-bool has_match(const RDKit::ROMol &mol, const Query &query) {
-  if (!query.could_match(mol)) return false;
-  RDKit::SubstructMatchParameters params;
-  params.maxMatches = 1;
-  return !RDKit::SubstructMatch(mol, query.mol(), params).empty();
-}
-
 // ----------------------------------------------------------- descriptors --
+
 
 DescriptorData descriptors(const RDKit::ROMol &mol) {
   namespace D = RDKit::Descriptors;
@@ -305,7 +239,7 @@ DescriptorData descriptors(const RDKit::ROMol &mol) {
   d.amw = D::calcAMW(mol);
   d.exact_mw = D::calcExactMW(mol);
   d.formula = rust::String(D::calcMolFormula(mol));
-  D::calcCrippenDescriptors(mol, d.logp, d.mr);
+  detail::crippen_logp_mr(mol, d.logp, d.mr);
   d.tpsa = D::calcTPSA(mol);
   d.hbd = D::calcNumHBD(mol);
   d.num_rings = D::calcNumRings(mol);
@@ -331,18 +265,11 @@ QedData qed_descriptors(const RDKit::ROMol &mol) {
   namespace D = RDKit::Descriptors;
   QedData d;
   d.amw = D::calcAMW(mol);
-  d.logp = D::calcClogP(mol);
+  double mr;
+  detail::crippen_logp_mr(mol, d.logp, mr);
   d.hbd = D::calcNumHBD(mol);
   d.tpsa = D::calcTPSA(mol);
   return d;
-}
-
-std::uint32_t sssr_count_after_delete(const RDKit::ROMol &mol,
-                                      const Query &query) {
-  std::unique_ptr<RDKit::ROMol> stripped(
-      RDKit::deleteSubstructs(mol, query.mol()));
-  RDKit::VECT_INT_VECT rings;
-  return static_cast<std::uint32_t>(RDKit::MolOps::findSSSR(*stripped, rings));
 }
 
 }  // namespace pharmforge

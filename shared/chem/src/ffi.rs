@@ -6,7 +6,7 @@
 //! `cxx::Exception` (see the `trycatch` hook in `include/bridge.h`).
 
 #[cxx::bridge(namespace = "pharmforge")]
-pub(crate) mod ffi {
+pub(crate) mod bridge {
     /// One atom, as RDKit sees it after sanitization.
     struct AtomData {
         atomic_num: u32,
@@ -60,18 +60,18 @@ pub(crate) mod ffi {
 
         #[namespace = "RDKit"]
         type ROMol;
-        /// A compiled SMARTS with its pre-check data (`pharmforge::Query`).
-        type Query;
+        /// Compiled SMARTS queries with their pre-check data.
+        type QuerySet;
 
         fn rdkit_version() -> String;
 
         fn mol_from_smiles(smiles: &str) -> Result<UniquePtr<ROMol>>;
-        fn query_from_smarts(smarts: &str) -> Result<UniquePtr<Query>>;
-        fn query_num_atoms(query: &Query) -> u32;
+        fn smiles_atom_count(smiles: &str) -> Result<u32>;
         fn remove_hs(mol: &ROMol) -> Result<UniquePtr<ROMol>>;
 
         fn mol_to_smiles(mol: &ROMol) -> Result<String>;
-        fn mol_to_molblock(mol: &ROMol) -> Result<String>;
+        fn mol_to_molblock(mol: &ROMol, with_coords: bool) -> Result<String>;
+        fn has_specified_stereo(mol: &ROMol) -> bool;
 
         fn num_atoms(mol: &ROMol) -> u32;
         fn num_bonds(mol: &ROMol) -> u32;
@@ -79,14 +79,38 @@ pub(crate) mod ffi {
         fn atom_data(mol: &ROMol, idx: u32) -> Result<AtomData>;
         fn bond_data(mol: &ROMol, idx: u32) -> Result<BondData>;
 
-        fn count_matches(mol: &ROMol, query: &Query, uniquify: bool, max_matches: u32)
-            -> Result<u32>;
-        fn has_match(mol: &ROMol, query: &Query) -> Result<bool>;
+        fn query_set_from_smarts(smarts: &[&str]) -> Result<UniquePtr<QuerySet>>;
+        #[allow(dead_code)] // used by unit tests
+        fn query_set_len(set: &QuerySet) -> u32;
+        fn query_num_atoms(set: &QuerySet, i: u32) -> Result<u32>;
+        fn count_matches(
+            mol: &ROMol,
+            set: &QuerySet,
+            i: u32,
+            uniquify: bool,
+            max_matches: u32,
+        ) -> Result<u32>;
+        fn has_match(mol: &ROMol, set: &QuerySet, i: u32) -> Result<bool>;
+        #[allow(dead_code)] // used by unit tests
+        fn count_matches_unfiltered(
+            mol: &ROMol,
+            set: &QuerySet,
+            i: u32,
+            uniquify: bool,
+            max_matches: u32,
+        ) -> Result<u32>;
+        fn count_queries_matching(mol: &ROMol, set: &QuerySet) -> Result<u32>;
+        fn sum_match_counts(
+            mol: &ROMol,
+            set: &QuerySet,
+            uniquify: bool,
+            max_matches: u32,
+        ) -> Result<u32>;
+        fn sssr_count_after_delete(mol: &ROMol, set: &QuerySet, i: u32) -> Result<u32>;
 
         fn descriptors(mol: &ROMol) -> Result<DescriptorData>;
         fn qed_descriptors(mol: &ROMol) -> Result<QedData>;
-        fn sssr_count_after_delete(mol: &ROMol, query: &Query) -> Result<u32>;
     }
 }
 
-pub(crate) use ffi::*;
+pub(crate) use bridge::*;

@@ -9,14 +9,41 @@
 //! definitions that changed after Debian's RDKit 2022.09) is written here in
 //! Rust on top of the bridge's SMARTS matching.
 //!
-//! * [`Molecule`] owns one RDKit molecule (Send, not Sync).
-//! * [`SmartsPattern`] is a compiled SMARTS query (Send + Sync).
+//! * [`Molecule`] owns one RDKit molecule (Send, not Sync: RDKit updates
+//!   caches inside "const" molecules, so one thread at a time).
+//! * [`SmartsPattern`] is a compiled SMARTS query (Send + Sync: compile once,
+//!   match from any thread; see `smarts.rs` for why that is sound).
 //! * [`Properties`] / [`compute_properties`] give the `rdkit_local` adapter's
 //!   `properties` section; [`Molecule::inchi`] gives InChI and InChIKey
 //!   through the vendored IUPAC library (Debian's RDKit has no InChI).
 //!
 //! Nothing here writes to stderr: RDKit's logs are silenced, and the error
 //! log is captured per call to become the [`ChemError`] message.
+//!
+//! Build needs a C++17 compiler and RDKit's headers and libraries (Debian:
+//! `librdkit-dev`, which pulls in the Boost headers); `RDKIT_INCLUDE_DIR` and
+//! `RDKIT_LIB_DIR` point the build elsewhere (see `build.rs`).
+//!
+//! Layout: `ffi.rs` (the cxx bridge), `bridge.cc` (parse, write, atoms,
+//! descriptors), `matching.cc` (SMARTS sets, matching with an exact
+//! pre-check, Crippen logP), `molecule.rs`, `smarts.rs`, `properties.rs`
+//! (which RDKit function backs which reference field), `qed.rs`, `inchi.rs`.
+//!
+//! ```
+//! use pharmforge_chem::{compute_properties, Molecule, SmartsPattern};
+//! let p = compute_properties("CC(=O)Oc1ccccc1C(=O)O").unwrap();
+//! assert_eq!(p.formula, "C9H8O4");
+//! assert_eq!(p.inchikey.as_deref(), Some("BSYNRYMUTXBXSQ-UHFFFAOYSA-N"));
+//! let acid = SmartsPattern::new("C(=O)[OH]").unwrap();
+//! assert!(Molecule::from_smiles("CC(=O)O").unwrap().has_substruct_match(&acid));
+//! ```
+//!
+//! A `Molecule` cannot be shared between threads:
+//!
+//! ```compile_fail
+//! fn needs_sync<T: Sync>() {}
+//! needs_sync::<pharmforge_chem::Molecule>();
+//! ```
 
 mod ffi;
 mod inchi;
@@ -26,7 +53,9 @@ mod qed;
 mod smarts;
 
 pub use crate::inchi::InchiResult;
-pub use molecule::{AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_SMILES_LEN};
+pub use molecule::{
+    AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_ATOMS, MAX_SMILES_LEN,
+};
 pub use properties::{compute_properties, Properties};
 pub use smarts::SmartsPattern;
 

@@ -14,14 +14,20 @@ use crate::smarts::SmartsPattern;
 use crate::{ChemError, InchiResult, Properties};
 use cxx::UniquePtr;
 
-/// Longest SMILES [`Molecule::from_smiles`] accepts, in bytes.
+/// Longest SMILES [`Molecule::from_smiles`] accepts, in bytes (a sanity cap;
+/// [`MAX_ATOMS`] is the limit that matters).
+pub const MAX_SMILES_LEN: usize = 10_000;
+
+/// Most atoms (as written, explicit H included) a molecule may have.
 ///
-/// Some RDKit algorithms (canonical ranking, SMILES writing) recurse once per
-/// atom along a chain; a pathological 100k-atom chain would overflow the
-/// stack and kill the process, which no input may do. 20,000 bytes is far
-/// above any drug-like or peptide SMILES (ChEMBL's longest are a few
-/// thousand) and safe on a 2 MiB thread stack (see tests/invalid_input.rs).
-pub const MAX_SMILES_LEN: usize = 20_000;
+/// Why: RDKit 2022.09 writes canonical SMILES recursively, one stack frame
+/// per atom along a path (a 3,000-atom chain overflows a 2 MiB thread stack
+/// and would kill the process), and its stereo perception at parse time is
+/// superlinear (a 2,000-atom chain takes seconds). 1,000 atoms covers every
+/// small molecule and peptides of ~100 residues, and matches what InChI
+/// accepts (1,024). SMILES longer than 1,000 bytes are first parsed without
+/// sanitization (linear time) to count atoms before the full parse.
+pub const MAX_ATOMS: usize = 1_000;
 
 /// Longest error message we pass on (RDKit echoes the input in its errors).
 const MAX_MESSAGE_LEN: usize = 500;
@@ -49,6 +55,21 @@ impl std::fmt::Debug for Molecule {
     }
 }
 
+/// The first character of the SMILES token (what precedes the optional
+/// whitespace-separated name or CXSMILES part) that is not printable ASCII.
+///
+/// RDKit's lexer silently stops at such a character and reads what follows as
+/// the molecule's name, so `C☃C` would parse as methane; we reject it.
+fn bad_char(smiles: &str) -> Option<(usize, char)> {
+    let is_sep = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let start = smiles.len() - smiles.trim_start_matches(is_sep).len();
+    smiles[start..]
+        .char_indices()
+        .take_while(|&(_, c)| !is_sep(c))
+        .find(|&(_, c)| !c.is_ascii_graphic())
+        .map(|(i, c)| (start + i, c))
+}
+
 fn truncate_message(mut msg: String) -> String {
     if msg.len() > MAX_MESSAGE_LEN {
         let mut cut = MAX_MESSAGE_LEN;
@@ -67,12 +88,20 @@ impl Molecule {
     ///
     /// Errors carry RDKit's own message, e.g. `Can't kekulize mol.
     /// Unkekulized atoms: 0 1 2 3 4` or `SMILES Parse Error: syntax error
-    /// while parsing: C1CC1(`. Never panics or aborts: NUL bytes, SMILES longer
-    /// than [`MAX_SMILES_LEN`] and SMILES without atoms (empty, blank) are
-    /// rejected before or after RDKit sees them.
+    /// while parsing: C1CC1(`. Never panics or aborts, whatever the input:
+    /// NUL bytes, SMILES longer than [`MAX_SMILES_LEN`] bytes or with more
+    /// than [`MAX_ATOMS`] atoms, and SMILES without atoms (empty, blank) are
+    /// rejected with our own message.
     pub fn from_smiles(smiles: &str) -> Result<Molecule, ChemError> {
         if smiles.contains('\0') {
-            return Err(ChemError::InvalidSmiles("SMILES contains a NUL byte".into()));
+            return Err(ChemError::InvalidSmiles(
+                "SMILES contains a NUL byte".into(),
+            ));
+        }
+        if let Some((at, c)) = bad_char(smiles) {
+            return Err(ChemError::InvalidSmiles(format!(
+                "SMILES contains {c:?} at byte {at}; SMILES are printable ASCII"
+            )));
         }
         if smiles.len() > MAX_SMILES_LEN {
             return Err(ChemError::InvalidSmiles(format!(
@@ -80,10 +109,22 @@ impl Molecule {
                 smiles.len()
             )));
         }
-        let mol = ffi::mol_from_smiles(smiles)
-            .map_err(|e| ChemError::InvalidSmiles(truncate_message(e.what().to_owned())))?;
+        let invalid =
+            |e: cxx::Exception| ChemError::InvalidSmiles(truncate_message(e.what().to_owned()));
+        // Fewer bytes than MAX_ATOMS cannot describe more atoms than that.
+        if smiles.len() > MAX_ATOMS {
+            let n = ffi::smiles_atom_count(smiles).map_err(invalid)? as usize;
+            if n > MAX_ATOMS {
+                return Err(ChemError::InvalidSmiles(format!(
+                    "molecule has {n} atoms; at most {MAX_ATOMS} are supported"
+                )));
+            }
+        }
+        let mol = ffi::mol_from_smiles(smiles).map_err(invalid)?;
         if mol.is_null() {
-            return Err(ChemError::InvalidSmiles("RDKit returned no molecule".into()));
+            return Err(ChemError::InvalidSmiles(
+                "RDKit returned no molecule".into(),
+            ));
         }
         if ffi::num_atoms(&mol) == 0 {
             return Err(ChemError::InvalidSmiles("SMILES has no atoms".into()));
@@ -126,12 +167,27 @@ impl Molecule {
 
     /// [`mol_block`](Self::mol_block), with RDKit's error if it threw.
     pub fn try_mol_block(&self) -> Result<String, ChemError> {
-        ffi::mol_to_molblock(&self.mol).map_err(ChemError::rdkit)
+        ffi::mol_to_molblock(&self.mol, true).map_err(ChemError::rdkit)
     }
 
     /// Standard InChI and InChIKey (IUPAC library fed our molblock).
+    ///
+    /// Only a molecule with specified stereo (a chiral tag, an E/Z double
+    /// bond) needs coordinates and wedges to carry it; every other molecule
+    /// gets a molblock without coordinates, which the InChI library reads as
+    /// 0D, like RDKit's own `MolToInchi` input, and which skips RDKit's
+    /// costly 2D layout.
     pub fn inchi(&self) -> Result<InchiResult, ChemError> {
-        crate::inchi::from_molblock(&self.try_mol_block()?)
+        let n = self.num_atoms();
+        if n > crate::inchi::INCHI_MAX_ATOMS {
+            return Err(ChemError::Inchi(format!(
+                "{n} atoms; standard InChI supports at most {}",
+                crate::inchi::INCHI_MAX_ATOMS
+            )));
+        }
+        let with_coords = ffi::has_specified_stereo(&self.mol);
+        let molblock = ffi::mol_to_molblock(&self.mol, with_coords).map_err(ChemError::rdkit)?;
+        crate::inchi::from_molblock(&molblock)
     }
 
     /// Graph atoms: heavy atoms plus explicit H atoms (RDKit `GetNumAtoms()`).
@@ -147,7 +203,10 @@ impl Molecule {
     /// Atom `idx`. Panics if `idx >= num_atoms()`, like slice indexing.
     pub fn atom(&self, idx: usize) -> AtomInfo {
         let n = self.num_atoms();
-        assert!(idx < n, "atom index {idx} out of range for a molecule with {n} atoms");
+        assert!(
+            idx < n,
+            "atom index {idx} out of range for a molecule with {n} atoms"
+        );
         let d = ffi::atom_data(&self.mol, idx as u32)
             .unwrap_or_else(|e| unreachable!("atom_data({idx}) threw after the bounds check: {e}"));
         AtomInfo {
@@ -165,7 +224,10 @@ impl Molecule {
     /// Bond `idx`. Panics if `idx >= num_bonds()`, like slice indexing.
     pub fn bond(&self, idx: usize) -> BondInfo {
         let n = self.num_bonds();
-        assert!(idx < n, "bond index {idx} out of range for a molecule with {n} bonds");
+        assert!(
+            idx < n,
+            "bond index {idx} out of range for a molecule with {n} bonds"
+        );
         let d = ffi::bond_data(&self.mol, idx as u32)
             .unwrap_or_else(|e| unreachable!("bond_data({idx}) threw after the bounds check: {e}"));
         BondInfo {
@@ -193,7 +255,8 @@ impl Molecule {
     /// matches. An RDKit exception (not seen for sanitized molecules) counts
     /// as no match.
     pub fn substruct_match_count(&self, pattern: &SmartsPattern, unique: bool) -> usize {
-        self.try_match_count(pattern, unique, RDKIT_MAX_MATCHES).unwrap_or(0) as usize
+        self.try_match_count(pattern, unique, RDKIT_MAX_MATCHES)
+            .unwrap_or(0) as usize
     }
 
     /// Whether `pattern` matches at least once (`m.HasSubstructMatch(p)`).
@@ -207,11 +270,12 @@ impl Molecule {
         unique: bool,
         max_matches: u32,
     ) -> Result<u32, ChemError> {
-        ffi::count_matches(&self.mol, pattern.query(), unique, max_matches).map_err(ChemError::rdkit)
+        ffi::count_matches(&self.mol, pattern.set(), 0, unique, max_matches)
+            .map_err(ChemError::rdkit)
     }
 
     pub(crate) fn try_has_match(&self, pattern: &SmartsPattern) -> Result<bool, ChemError> {
-        ffi::has_match(&self.mol, pattern.query()).map_err(ChemError::rdkit)
+        ffi::has_match(&self.mol, pattern.set(), 0).map_err(ChemError::rdkit)
     }
 
     /// QED (Bickerton et al. 2012, mean weights), as RDKit's `QED.qed`.

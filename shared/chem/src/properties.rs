@@ -10,7 +10,7 @@
 //! | molecular_weight | `Descriptors.MolWt` | C++ `Descriptors::calcAMW` |
 //! | exact_mass | `Descriptors.ExactMolWt` | C++ `calcExactMW` |
 //! | formula | `rdMolDescriptors.CalcMolFormula` | C++ `calcMolFormula` |
-//! | logp, molar_refractivity | `Crippen.MolLogP`, `MolMR` | C++ `calcCrippenDescriptors` (adds Hs) |
+//! | logp, molar_refractivity | `Crippen.MolLogP`, `MolMR` (= C++ `calcCrippenDescriptors`, adds Hs) | `matching.cc` `crippen_logp_mr`: the same algorithm on RDKit's own parameter table, skipping searches that cannot match |
 //! | tpsa | `CalcTPSA` | C++ `calcTPSA` (N, O only) |
 //! | h_bond_donors | `Lipinski.NumHDonors` = `CalcNumHBD` | C++ `calcNumHBD` |
 //! | h_bond_acceptors | `Lipinski.NumHAcceptors` = `CalcNumHBA` 2.0.2 | [`HBA_SMARTS`] (2022.09 has 2.0.1: `nH0` instead of `nH0X2`) |
@@ -102,7 +102,13 @@ pub(crate) fn compute(mol: &Molecule, with_inchi: bool) -> Result<Properties, Ch
     };
     // Same molecule, same definitions: QED reuses these unless it has to
     // strip explicit Hs first (then it recomputes them on the stripped copy).
-    let known = KnownInputs { mw: d.amw, logp: d.logp, hbd: d.hbd, tpsa: d.tpsa, rotb };
+    let known = KnownInputs {
+        mw: d.amw,
+        logp: d.logp,
+        hbd: d.hbd,
+        tpsa: d.tpsa,
+        rotb,
+    };
     let qed = qed::qed_with(mol, Some(known))?;
     let lipinski_violations = u32::from(d.amw > 500.0)
         + u32::from(d.logp > 5.0)

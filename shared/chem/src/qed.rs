@@ -21,7 +21,7 @@
 
 use crate::ffi;
 use crate::molecule::{Molecule, RDKIT_MAX_MATCHES};
-use crate::smarts::SmartsPattern;
+use crate::smarts::{PatternSet, SmartsPattern};
 use crate::ChemError;
 use std::sync::LazyLock;
 
@@ -37,11 +37,13 @@ struct Ads {
     dmax: f64,
 }
 
+#[rustfmt::skip]
 const fn ads(a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, dmax: f64) -> Ads {
     Ads { a, b, c, d, e, f, dmax }
 }
 
 /// In input order: MW, ALOGP, HBA, HBD, PSA, ROTB, AROM, ALERTS.
+#[rustfmt::skip]
 const ADS_PARAMS: [Ads; 8] = [
     ads(2.817065973, 392.5754953, 290.7489764, 2.419764353, 49.22325677, 65.37051707, 104.9805561),
     ads(3.172690585, 137.8624751, 2.534937431, 4.581497897, 0.822739154, 0.576295591, 131.3186604),
@@ -58,7 +60,7 @@ const WEIGHT_MEAN: [f64; 8] = [0.66, 0.46, 0.05, 0.61, 0.06, 0.65, 0.48, 0.95];
 
 const ALIPHATIC_RING_SMARTS: &str = "[$([A;R][!a])]";
 
-const ACCEPTOR_SMARTS: [&str; 11] = [
+pub(crate) const ACCEPTOR_SMARTS: [&str; 11] = [
     "[oH0;X2]",
     "[OH1;X2;v2]",
     "[OH0;X2;v2]",
@@ -72,7 +74,7 @@ const ACCEPTOR_SMARTS: [&str; 11] = [
     "[$([N;+0;X3;v3]);!$(N[C,S]=O)]",
 ];
 
-const ALERT_SMARTS: [&str; 116] = [
+pub(crate) const ALERT_SMARTS: [&str; 116] = [
     "*1[O,S,N]*1",
     "[S,C](=[O,S])[F,Br,Cl,I]",
     "[CX4][Cl,Br,I]",
@@ -193,14 +195,14 @@ const ALERT_SMARTS: [&str; 116] = [
 
 struct Patterns {
     aliphatic_rings: SmartsPattern,
-    acceptors: Vec<SmartsPattern>,
-    alerts: Vec<SmartsPattern>,
+    acceptors: PatternSet,
+    alerts: PatternSet,
 }
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     aliphatic_rings: SmartsPattern::constant(ALIPHATIC_RING_SMARTS),
-    acceptors: ACCEPTOR_SMARTS.iter().map(|s| SmartsPattern::constant(s)).collect(),
-    alerts: ALERT_SMARTS.iter().map(|s| SmartsPattern::constant(s)).collect(),
+    acceptors: PatternSet::constant(&ACCEPTOR_SMARTS),
+    alerts: PatternSet::constant(&ALERT_SMARTS),
 });
 
 /// Inputs that `properties` has already computed on the same molecule and
@@ -257,18 +259,11 @@ pub(crate) fn qed_with(mol: &Molecule, known: Option<KnownInputs>) -> Result<f64
         }
     };
     let p = &*PATTERNS;
-    let mut hba = 0u32;
-    for pattern in &p.acceptors {
-        hba += m.try_match_count(pattern, true, RDKIT_MAX_MATCHES)?;
-    }
-    let arom = ffi::sssr_count_after_delete(m.romol(), p.aliphatic_rings.query())
+    // Python sums len(GetSubstructMatches(p)) over the patterns that match.
+    let hba = p.acceptors.sum_match_counts(m, true, RDKIT_MAX_MATCHES)?;
+    let arom = ffi::sssr_count_after_delete(m.romol(), p.aliphatic_rings.set(), 0)
         .map_err(ChemError::rdkit)?;
-    let mut alerts = 0u32;
-    for pattern in &p.alerts {
-        if m.try_has_match(pattern)? {
-            alerts += 1;
-        }
-    }
+    let alerts = p.alerts.count_matching(m)?;
     Ok(score([
         known.mw,
         known.logp,
@@ -288,8 +283,9 @@ mod tests {
     #[test]
     fn all_builtin_smarts_compile() {
         let p = &*PATTERNS;
-        assert_eq!(p.acceptors.len(), 11);
-        assert_eq!(p.alerts.len(), 116);
+        assert_eq!(p.acceptors.len(), ACCEPTOR_SMARTS.len());
+        assert_eq!(p.alerts.len(), ALERT_SMARTS.len());
+        assert_eq!(p.aliphatic_rings.num_atoms(), 1);
     }
 
     #[test]
