@@ -44,6 +44,11 @@ async fn post_runs_returns_201_with_the_pending_run_and_get_finds_it() {
     let (status, got) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
     assert_eq!(status, 200);
     assert_eq!(got["run_id"], run["run_id"]);
+    assert!(got.get("input_smiles").is_none(), "polling a run does not resend its input");
+    let (_, with_input) = stack.get_json(&format!("/api/v1/runs/{run_id}?include=input_smiles")).await;
+    assert_eq!(with_input["input_smiles"], json!(["CCO", "CC(=O)O"]));
+    let (status, _) = stack.get_json(&format!("/api/v1/runs/{run_id}?include=everything")).await;
+    assert_eq!(status, 400);
 
     let done = stack.wait_finished(run_id, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "completed", "{done}");

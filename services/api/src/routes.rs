@@ -92,10 +92,25 @@ async fn create_run(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn get_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A run. Its `input_smiles` (megabytes for a large run, and what the client
+/// sent) come only with `?include=input_smiles`, so that polling a run's
+/// progress stays cheap whatever its size.
+async fn get_run(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let run_id = parse_run_id(&raw)?;
+    let with_smiles = match q.get("include").map(String::as_str) {
+        None | Some("") => false,
+        Some("input_smiles") => true,
+        Some(other) => return Err(ApiError::BadRequest(format!("include must be \"input_smiles\", got {:?}", other.chars().take(32).collect::<String>()))),
+    };
     let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
-    let smiles = store::get_input_smiles(&state.pool, run_id.as_str()).await?.unwrap_or_default();
+    let smiles = match with_smiles {
+        true => store::get_input_smiles(&state.pool, run_id.as_str()).await?,
+        false => None,
+    };
     let inline = if run.results.is_some() {
         let limit = state.limits.inline_results.max(0);
         let rows = store::first_results(&state.pool, run.id, limit).await?;
@@ -104,7 +119,7 @@ async fn get_run(State(state): State<AppState>, Path(raw): Path<String>) -> Resu
     } else {
         None
     };
-    Ok(Json(views::run(&run, Some(&smiles), inline)))
+    Ok(Json(views::run(&run, smiles.as_deref(), inline)))
 }
 
 async fn list_runs(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {

@@ -16,7 +16,7 @@
 //! release binaries next to this one.
 
 use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_tests::{peak_rss_kb, reference, Stack};
+use pharmforge_tests::{cpu_seconds, cpu_seconds_of_all, peak_rss_kb, reference, Stack};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,23 @@ async fn main() {
     let stack = Stack::start(&["rdkit_local"]).await;
     let rdkit_only = json!({"adapters": ["rdkit_local"]});
 
+    // CPU seconds each process spends on a phase: where the time goes.
+    let cpu_snapshot = |stack: &Stack| -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = stack.services.iter().map(|s| (s.name.clone(), cpu_seconds(s.pid()).unwrap_or(0.0))).collect();
+        v.push(("nats-server".into(), stack.nats.pid().and_then(cpu_seconds).unwrap_or(0.0)));
+        v.push(("postgres (all backends)".into(), cpu_seconds_of_all("postgres")));
+        v
+    };
+    let cpu_delta = |before: &[(String, f64)], after: &[(String, f64)]| -> Value {
+        let mut m = serde_json::Map::new();
+        for ((name, a), (_, b)) in before.iter().zip(after) {
+            m.insert(name.clone(), json!(((b - a) * 100.0).round() / 100.0));
+        }
+        Value::Object(m)
+    };
+
     // End to end.
+    let cpu_before = cpu_snapshot(&stack);
     let input: Vec<&String> = smiles.iter().cycle().take(n).collect();
     let start = Instant::now();
     let run = stack.create_run(json!({"input_smiles": input, "pipeline_config": rdkit_only})).await;
@@ -70,15 +86,18 @@ async fn main() {
     let e2e = start.elapsed().as_secs_f64();
     assert_eq!(done["status"], "completed", "{}", done["status"]);
     assert_eq!(done["compounds"]["completed"].as_u64(), Some(n as u64));
+    let cpu_e2e = cpu_delta(&cpu_before, &cpu_snapshot(&stack));
 
     // The same run where RDKit rejects every SMILES at once: what the
     // pipeline itself (NATS, aggregator, Postgres) costs per compound.
     let junk: Vec<String> = (0..n).map(|i| format!("C1CC1({i}")).collect();
+    let cpu_before = cpu_snapshot(&stack);
     let start = Instant::now();
     let run = stack.create_run(json!({"input_smiles": junk, "pipeline_config": rdkit_only})).await;
     let overhead_run = run["run_id"].as_str().unwrap().to_owned();
     stack.wait_finished_polling(&overhead_run, Duration::from_secs(600), Duration::from_millis(20)).await;
     let overhead = start.elapsed().as_secs_f64();
+    let cpu_overhead = cpu_delta(&cpu_before, &cpu_snapshot(&stack));
 
     // POST latency, 100-SMILES runs (no adapter consumes them: pure acceptance cost).
     let hundred: Vec<&String> = smiles.iter().take(100).collect();
@@ -119,8 +138,8 @@ async fn main() {
     let figures: Value = json!({
         "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "rdkit_local_us_per_molecule": (us_per_molecule * 10.0).round() / 10.0,
-        "end_to_end": {"compounds": n, "seconds": (e2e * 1000.0).round() / 1000.0, "compounds_per_s": (n as f64 / e2e).round()},
-        "pipeline_only": {"compounds": n, "seconds": (overhead * 1000.0).round() / 1000.0, "compounds_per_s": (n as f64 / overhead).round(), "note": "every SMILES rejected by RDKit at once: the cost of NATS, aggregator and Postgres alone"},
+        "end_to_end": {"compounds": n, "seconds": (e2e * 1000.0).round() / 1000.0, "compounds_per_s": (n as f64 / e2e).round(), "cpu_seconds": cpu_e2e},
+        "pipeline_only": {"compounds": n, "seconds": (overhead * 1000.0).round() / 1000.0, "compounds_per_s": (n as f64 / overhead).round(), "cpu_seconds": cpu_overhead, "note": "every SMILES rejected by RDKit at once: the cost of NATS, aggregator and Postgres alone"},
         "post_runs_100_smiles_ms": {"requests": latencies.len(), "p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
         "accept_100k_run_ms": (accept_ms * 10.0).round() / 10.0,
         "accept_100k_body_bytes": big_body.len(),
