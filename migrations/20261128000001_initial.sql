@@ -40,6 +40,8 @@ CREATE TABLE compound_results (
     compound_id  VARCHAR(128) NOT NULL,
     smiles       TEXT         NOT NULL,
     name         VARCHAR(256),
+    -- W3C trace id of the compound's messages: follow it through every service's logs
+    trace_id     VARCHAR(32),
     status       VARCHAR(32)  NOT NULL,
     -- stages of the route this compound has passed
     step         SMALLINT     NOT NULL,

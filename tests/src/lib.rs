@@ -178,6 +178,8 @@ impl Service {
             }
         }
         cmd.env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "info".into()));
+        // Logs go to a file (or the terminal with TEST_LOG): no colour codes.
+        cmd.env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -278,6 +280,11 @@ impl Stack {
     /// Starts NATS, a fresh database, the api, the aggregator and one replica
     /// of each adapter binary in `adapters`; waits for `/readyz`.
     pub async fn start(adapters: &[&str]) -> Stack {
+        Self::start_with_env(adapters, &[]).await
+    }
+
+    /// `start`, with extra environment for every service.
+    pub async fn start_with_env(adapters: &[&str], extra: &[(&str, &str)]) -> Stack {
         let nats = NatsServer::start();
         let db = TestDatabase::create().await;
         let logs = tempfile::tempdir().expect("temp dir");
@@ -290,15 +297,15 @@ impl Stack {
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
             prefix: String::new(),
         };
-        stack.spawn("pharmforge-aggregator", &[]);
-        stack.spawn("pharmforge-api", &[]);
+        stack.spawn("pharmforge-aggregator", extra);
+        stack.spawn("pharmforge-api", extra);
         for adapter in adapters {
             let bin = ADAPTER_BINARIES
                 .iter()
                 .find(|(name, _)| name == adapter)
                 .unwrap_or_else(|| panic!("no binary for adapter {adapter}"))
                 .1;
-            stack.spawn(bin, &[]);
+            stack.spawn(bin, extra);
         }
         stack.wait_ready(Duration::from_secs(60)).await;
         stack

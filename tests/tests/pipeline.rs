@@ -147,3 +147,20 @@ async fn redelivered_and_duplicate_records_change_nothing() {
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!(rows, 3);
 }
+
+#[tokio::test]
+async fn one_compound_can_be_followed_through_every_service_by_its_trace_id() {
+    let stack = Stack::start_with_env(&["rdkit_local"], &[("RUST_LOG", "info,pharmforge_core=debug,pharmforge_aggregator=debug"), ("LOG_FORMAT", "json")]).await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap();
+    stack.wait_finished(run_id, Duration::from_secs(60)).await;
+    let results = stack.all_results(run_id).await;
+    let trace_id = results[0]["trace_id"].as_str().expect("each compound result names its trace id");
+    assert_eq!(trace_id.len(), 32);
+    for service in ["pharmforge-rdkit-local", "pharmforge-aggregator"] {
+        let log = stack.services.iter().find(|s| s.name == service).unwrap().log_text();
+        let line = log.lines().find(|l| l.contains(trace_id)).unwrap_or_else(|| panic!("{service} never logged trace {trace_id}:\n{log}"));
+        let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{service} log line is not JSON ({e}): {line}"));
+        assert_eq!(parsed["trace_id"], trace_id);
+    }
+}

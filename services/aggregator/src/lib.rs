@@ -86,6 +86,7 @@ async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
         }
         match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
             Ok(r) if r.step > 0 => {
+                tracing::debug!(trace_id = %r.trace_id, compound_id = %r.compound_id(), step = r.step, "recording");
                 records.push(r);
                 held.push(delivery);
             }
@@ -110,9 +111,12 @@ async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
             ack_all(held).await;
         }
         Err(e) => {
-            tracing::warn!(error = %e, records = held.len(), "cannot write to Postgres; the batch will be redelivered");
+            // Back off with the number of attempts, up to 30 s: Postgres is
+            // down or restarting, and the records wait in JetStream meanwhile.
+            let attempts = held.iter().map(Delivery::delivered).max().unwrap_or(1).clamp(1, 30) as u64;
+            tracing::warn!(error = %e, records = held.len(), retry_in_s = attempts, "cannot write to Postgres; the batch will be redelivered");
             for d in held {
-                d.nak(Some(Duration::from_secs(1))).await;
+                d.nak(Some(Duration::from_secs(attempts))).await;
             }
         }
     }

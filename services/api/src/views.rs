@@ -71,6 +71,7 @@ pub fn compound(c: &CompoundRow) -> Value {
         "synthesis": c.synthesis,
         "errors": c.errors,
         "scores": c.scores,
+        "trace_id": c.trace_id,
         "final_score": c.final_score,
         "rank": c.rank,
     })

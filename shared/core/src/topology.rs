@@ -27,13 +27,15 @@ pub struct Topology {
     prefix: String,
     /// How long a delivered, unacknowledged message waits before redelivery.
     pub ack_wait: Duration,
-    /// Deliveries before a message is given up on.
+    /// Deliveries before an adapter gives a message up (a poison message).
+    /// The aggregator's and the fan-out's consumers never give up: their
+    /// failures are outages (Postgres, NATS), not bad messages.
     pub max_deliver: i64,
 }
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Topology { prefix: prefix.into(), ack_wait: Duration::from_secs(60), max_deliver: 20 }
+        Topology { prefix: prefix.into(), ack_wait: Duration::from_secs(30), max_deliver: 20 }
     }
 
     pub fn pipeline_stream(&self) -> String {
@@ -68,13 +70,13 @@ impl Topology {
         format!("{}fanout", self.prefix)
     }
 
-    fn durable(&self, name: String, filter: String, max_ack_pending: i64) -> consumer::pull::Config {
+    fn durable(&self, name: String, filter: String, max_ack_pending: i64, max_deliver: i64) -> consumer::pull::Config {
         consumer::pull::Config {
             durable_name: Some(name),
             filter_subject: filter,
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: self.ack_wait,
-            max_deliver: self.max_deliver,
+            max_deliver,
             max_ack_pending,
             ..Default::default()
         }
@@ -96,11 +98,11 @@ impl Topology {
         let pipeline = js.get_stream(&pipeline.config.name).await?;
         for adapter in AdapterName::ALL {
             pipeline
-                .create_consumer(self.durable(self.adapter_consumer(adapter), self.adapter_subject(adapter), 20_000))
+                .create_consumer(self.durable(self.adapter_consumer(adapter), self.adapter_subject(adapter), 20_000, self.max_deliver))
                 .await?;
         }
         pipeline
-            .create_consumer(self.durable(self.aggregator_consumer(), format!("{}pipeline.>", self.prefix), 50_000))
+            .create_consumer(self.durable(self.aggregator_consumer(), format!("{}pipeline.>", self.prefix), 50_000, -1))
             .await?;
 
         let runs = js
@@ -115,7 +117,7 @@ impl Topology {
             })
             .await?;
         let runs = js.get_stream(&runs.config.name).await?;
-        runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000)).await?;
+        runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000, -1)).await?;
         Ok(())
     }
 

@@ -186,6 +186,7 @@ fn compound_row(run_pk: i64, record: &CompoundRecord, step: usize, status: &str)
     row.insert("idx".into(), json!(record.index));
     row.insert("compound_id".into(), json!(record.compound_id()));
     row.insert("smiles".into(), json!(record.smiles));
+    row.insert("trace_id".into(), json!(record.trace_id));
     row.insert("status".into(), json!(status));
     row.insert("step".into(), json!(step));
     for column in SECTION_COLUMNS {
@@ -204,11 +205,11 @@ fn compound_row(run_pk: i64, record: &CompoundRecord, step: usize, status: &str)
 
 async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: Vec<Value>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, status, step, properties, admet, pubchem, \
+        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, \
              bioactivity, docking, synthesis, errors, scores, final_score) \
-         SELECT run_pk, idx, compound_id, smiles, status, step, properties, admet, pubchem, bioactivity, docking, \
+         SELECT run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, docking, \
              synthesis, errors, scores, final_score \
-         FROM jsonb_to_recordset($1) AS x(run_pk bigint, idx int, compound_id text, smiles text, status text, \
+         FROM jsonb_to_recordset($1) AS x(run_pk bigint, idx int, compound_id text, smiles text, trace_id text, status text, \
              step smallint, properties jsonb, admet jsonb, pubchem jsonb, bioactivity jsonb, docking jsonb, \
              synthesis jsonb, errors jsonb, scores jsonb, final_score float8) \
          ORDER BY run_pk, idx \

@@ -49,6 +49,7 @@ pub struct CompoundRow {
     pub idx: i32,
     pub compound_id: String,
     pub smiles: String,
+    pub trace_id: Option<String>,
     pub status: String,
     pub properties: Option<Value>,
     pub admet: Option<Value>,
@@ -62,7 +63,7 @@ pub struct CompoundRow {
     pub rank: Option<i32>,
 }
 
-const COMPOUND_COLUMNS: &str = "idx, compound_id, smiles, status, properties, admet, pubchem, bioactivity, \
+const COMPOUND_COLUMNS: &str = "idx, compound_id, smiles, trace_id, status, properties, admet, pubchem, bioactivity, \
     docking, synthesis, errors, scores, final_score, rank";
 
 pub struct NewRun<'a> {
