@@ -1,0 +1,1 @@
+//! The admet_ai adapter (being built).

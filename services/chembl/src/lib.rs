@@ -1,0 +1,1 @@
+//! The chembl adapter (being built).

@@ -1,0 +1,1 @@
+//! The pubchem adapter (being built).

@@ -1,0 +1,1 @@
+//! ADMET-AI models in Rust (being built).
