@@ -272,6 +272,8 @@ pub struct Stack {
     pub logs: tempfile::TempDir,
     pub http: reqwest::Client,
     pub prefix: String,
+    /// Extra environment every service of this stack gets (restarts too).
+    pub extra_env: Vec<(String, String)>,
 }
 
 pub const ADAPTER_BINARIES: [(&str, &str); 1] = [("rdkit_local", "pharmforge-rdkit-local")];
@@ -296,16 +298,17 @@ impl Stack {
             logs,
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
             prefix: String::new(),
+            extra_env: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        stack.spawn("pharmforge-aggregator", extra);
-        stack.spawn("pharmforge-api", extra);
+        stack.spawn("pharmforge-aggregator", &[]);
+        stack.spawn("pharmforge-api", &[]);
         for adapter in adapters {
             let bin = ADAPTER_BINARIES
                 .iter()
                 .find(|(name, _)| name == adapter)
                 .unwrap_or_else(|| panic!("no binary for adapter {adapter}"))
                 .1;
-            stack.spawn(bin, extra);
+            stack.spawn(bin, &[]);
         }
         stack.wait_ready(Duration::from_secs(60)).await;
         stack
@@ -313,12 +316,23 @@ impl Stack {
 
     /// The environment every service of this stack gets.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("NATS_URL".into(), self.nats.url()),
             ("DATABASE_URL".into(), self.db.url()),
             ("API_ADDR".into(), format!("127.0.0.1:{}", self.api_port)),
             ("PHARMFORGE_STREAM_PREFIX".into(), self.prefix.clone()),
-        ]
+        ];
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// Kills (SIGKILL) the first running instance of `binary_name` and starts
+    /// a new one with the same environment.
+    pub fn kill_and_restart(&mut self, binary_name: &str) {
+        let i = self.services.iter().position(|s| s.name == binary_name).expect("service running");
+        let mut old = self.services.remove(i);
+        old.kill();
+        self.spawn(binary_name, &[]);
     }
 
     pub fn spawn(&mut self, binary_name: &str, extra: &[(&str, &str)]) -> usize {

@@ -44,6 +44,19 @@ pub async fn announce(state: &AppState, run_id: &RunId) {
     }
 }
 
+/// Tells every adapter replica that a run is cancelled. A failure is logged:
+/// the run is cancelled in Postgres regardless, and the fan-out stops at its
+/// next chunk; only compounds already on the pipeline would still be enriched.
+pub async fn announce_cancel(state: &AppState, run_id: &RunId) {
+    let Some(js) = state.jetstream.get() else {
+        tracing::warn!(run_id = %run_id, "NATS not connected; adapters will not hear of this cancellation");
+        return;
+    };
+    if let Err(e) = pharmforge_core::cancel::announce(js, &state.topology, run_id.as_str()).await {
+        tracing::warn!(run_id = %run_id, error = %e, "cancellation not announced to the adapters");
+    }
+}
+
 /// Connects to NATS (retrying), sets up the topology, then runs the fan-out
 /// worker and the sweep until shutdown.
 pub async fn start(state: AppState, nats: NatsSettings, shutdown: Shutdown) {
@@ -126,7 +139,10 @@ async fn publish_compounds(
             result?;
         }
         published += chunk.len();
-        store::record_fanout_progress(&state.pool, run_id.as_str(), published as i32, false).await?;
+        if !store::record_fanout_progress(&state.pool, run_id.as_str(), published as i32, false).await? {
+            tracing::info!(run_id = %run_id, published, "run deleted or cancelled during its fan-out; stopping");
+            return Ok(());
+        }
         event.progress().await;
     }
     store::record_fanout_progress(&state.pool, run_id.as_str(), published as i32, true).await?;

@@ -20,7 +20,8 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/runs", get(list_runs).post(create_run))
         .route("/runs/{run_id}", get(get_run).delete(delete_run))
-        .route("/runs/{run_id}/results", get(list_results));
+        .route("/runs/{run_id}/results", get(list_results))
+        .route("/runs/{run_id}/cancel", axum::routing::post(cancel_run));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
@@ -134,6 +135,25 @@ async fn list_runs(State(state): State<AppState>, Query(q): Query<HashMap<String
     let (runs, total) = store::list_runs(&state.pool, &filter, page, page_size).await?;
     let runs: Vec<Value> = runs.iter().map(|r| views::run(r, None, None)).collect();
     Ok(Json(json!({"runs": runs, "total": total, "page": page, "page_size": page_size})))
+}
+
+/// Cancels a pending or running run: 200 with the run (also when it was
+/// already cancelled), 409 when it has finished.
+async fn cancel_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let run_id = parse_run_id(&raw)?;
+    match store::cancel_run(&state.pool, run_id.as_str()).await? {
+        store::CancelOutcome::NotFound => return Err(run_not_found(&run_id)),
+        store::CancelOutcome::Finished(status) => {
+            return Err(ApiError::Conflict(format!("run {run_id} is already {status} and cannot be cancelled")))
+        }
+        store::CancelOutcome::Cancelled => {
+            tracing::info!(run_id = %run_id, "run cancelled");
+            crate::fanout::announce_cancel(&state, &run_id).await;
+        }
+        store::CancelOutcome::AlreadyCancelled => {}
+    }
+    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    Ok(Json(views::run(&run, None, None)))
 }
 
 async fn delete_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {

@@ -16,6 +16,7 @@
 //! knowing about each other.
 
 pub mod adapter;
+pub mod cancel;
 pub mod config;
 pub mod consume;
 pub mod ids;

@@ -44,6 +44,9 @@ pub struct CompoundRecord {
     /// Set when the compound cannot go on (the remaining stages are skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fatal: Option<String>,
+    /// Set when the run was cancelled before this compound finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
     /// What produced each section: adapter → "name version (engine)". The
     /// aggregator folds these into the run's lockfile.
     #[serde(default)]
@@ -71,6 +74,7 @@ impl CompoundRecord {
             errors: BTreeMap::new(),
             skipped: Vec::new(),
             fatal: None,
+            cancelled: false,
             provenance: BTreeMap::new(),
         }
     }
@@ -103,6 +107,16 @@ impl CompoundRecord {
         let message = message.into();
         self.set_error(adapter, message.clone());
         self.fatal = Some(message);
+    }
+
+    /// Skips the current and every remaining stage: the run was cancelled.
+    pub fn cancel(&mut self) {
+        self.cancelled = true;
+        self.fatal = Some("run cancelled".into());
+        while let Some(next) = self.current_adapter() {
+            self.skipped.push(next);
+            self.step += 1;
+        }
     }
 
     /// Moves the record past the current stage: to the next one, or straight

@@ -34,8 +34,12 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Names under `prefix`; the ack wait comes from `PHARMFORGE_ACK_WAIT_MS`
+    /// (default 30 s), which every service of a stack must share, since each
+    /// one creates-or-updates the consumers at start.
     pub fn new(prefix: impl Into<String>) -> Self {
-        Topology { prefix: prefix.into(), ack_wait: Duration::from_secs(30), max_deliver: 20 }
+        let ack_wait = crate::config::env_millis("PHARMFORGE_ACK_WAIT_MS", 30_000).unwrap_or(Duration::from_secs(30));
+        Topology { prefix: prefix.into(), ack_wait, max_deliver: 20 }
     }
 
     pub fn pipeline_stream(&self) -> String {
@@ -65,6 +69,10 @@ impl Topology {
     }
     pub fn aggregator_consumer(&self) -> String {
         format!("{}aggregator", self.prefix)
+    }
+    /// Key-value bucket of cancelled run ids.
+    pub fn cancelled_bucket(&self) -> String {
+        format!("{}cancelled_runs", self.prefix)
     }
     pub fn fanout_consumer(&self) -> String {
         format!("{}fanout", self.prefix)
@@ -118,6 +126,18 @@ impl Topology {
             .await?;
         let runs = js.get_stream(&runs.config.name).await?;
         runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000, -1)).await?;
+
+        if js.get_key_value(self.cancelled_bucket()).await.is_err() {
+            js.create_key_value(jetstream::kv::Config {
+                bucket: self.cancelled_bucket(),
+                description: "run ids of cancelled runs".into(),
+                history: 1,
+                max_age: MAX_AGE,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await?;
+        }
         Ok(())
     }
 

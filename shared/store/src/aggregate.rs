@@ -116,6 +116,8 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
         }
         let status = if !record.is_done() {
             "running"
+        } else if record.cancelled {
+            "cancelled"
         } else if record.fatal.is_some() {
             run.failed += 1;
             "failed"

@@ -130,6 +130,37 @@ pub async fn list_runs(pool: &PgPool, filter: &RunFilter<'_>, page: i64, page_si
     Ok((runs, total))
 }
 
+/// What cancelling a run found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Cancelled,
+    AlreadyCancelled,
+    /// The run had already finished (completed or failed): it cannot be cancelled.
+    Finished(String),
+    NotFound,
+}
+
+/// Marks a pending or running run `cancelled`. Compounds already recorded stay;
+/// the adapters skip the rest.
+pub async fn cancel_run(pool: &PgPool, run_id: &str) -> Result<CancelOutcome, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE pipeline_runs SET status = 'cancelled', updated_at = now(), completed_at = now(), \
+         error_message = 'cancelled by request' WHERE run_id = $1 AND status IN ('pending', 'running')",
+    )
+    .bind(run_id)
+    .execute(pool)
+    .await?;
+    if updated.rows_affected() > 0 {
+        return Ok(CancelOutcome::Cancelled);
+    }
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
+    Ok(match status.as_deref() {
+        None => CancelOutcome::NotFound,
+        Some("cancelled") => CancelOutcome::AlreadyCancelled,
+        Some(other) => CancelOutcome::Finished(other.to_owned()),
+    })
+}
+
 /// Deletes a run and (by cascade) its compound results; false if unknown.
 pub async fn delete_run(pool: &PgPool, run_id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM pipeline_runs WHERE run_id = $1").bind(run_id).execute(pool).await?;
@@ -200,19 +231,20 @@ pub async fn fanout_state(pool: &PgPool, run_id: &str) -> Result<Option<FanoutSt
     }))
 }
 
-/// Moves the fan-out cursor forward (never back).
-pub async fn record_fanout_progress(pool: &PgPool, run_id: &str, published: i32, completed: bool) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Moves the fan-out cursor forward (never back). Returns false when the run
+/// is gone or cancelled, so the fan-out stops.
+pub async fn record_fanout_progress(pool: &PgPool, run_id: &str, published: i32, completed: bool) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE pipeline_runs SET fanout_published = GREATEST(fanout_published, $2), \
          fanout_completed_at = CASE WHEN $3 THEN COALESCE(fanout_completed_at, now()) ELSE fanout_completed_at END \
-         WHERE run_id = $1",
+         WHERE run_id = $1 AND status <> 'cancelled'",
     )
     .bind(run_id)
     .bind(published)
     .bind(completed)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// Runs accepted more than `older_than_secs` ago whose fan-out has not finished:

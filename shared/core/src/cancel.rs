@@ -1,0 +1,66 @@
+//! Cancelled runs, shared by every service through a JetStream key-value
+//! bucket: the API puts a run id there when a run is cancelled; each adapter
+//! replica watches the bucket (history included, so a replica started later
+//! knows too) and skips the compounds of cancelled runs without calling its
+//! adapter.
+
+use crate::shutdown::Shutdown;
+use crate::topology::Topology;
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+#[derive(Clone, Default)]
+pub struct CancelledRuns {
+    runs: Arc<RwLock<HashSet<String>>>,
+}
+
+impl CancelledRuns {
+    pub fn contains(&self, run_id: &str) -> bool {
+        self.runs.read().map(|s| s.contains(run_id)).unwrap_or(false)
+    }
+
+    /// Starts watching the bucket in the background (re-watching after errors)
+    /// until shutdown.
+    pub fn watch(js: jetstream::Context, topology: Topology, shutdown: Shutdown) -> Self {
+        let this = CancelledRuns::default();
+        let runs = this.runs.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_triggered() {
+                let watched = async {
+                    let store = js.get_key_value(topology.cancelled_bucket()).await?;
+                    let mut watch = store.watch_with_history(">").await?;
+                    while let Some(entry) = watch.next().await {
+                        let entry = entry?;
+                        if let Ok(mut set) = runs.write() {
+                            match entry.operation {
+                                kv::Operation::Put => set.insert(entry.key),
+                                _ => set.remove(&entry.key),
+                            };
+                        }
+                    }
+                    Ok::<_, async_nats::Error>(())
+                };
+                tokio::select! {
+                    result = watched => {
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "watching cancelled runs failed; retrying");
+                        }
+                    }
+                    _ = shutdown.wait() => return,
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        this
+    }
+}
+
+/// Records a run as cancelled for every service.
+pub async fn announce(js: &jetstream::Context, topology: &Topology, run_id: &str) -> Result<(), async_nats::Error> {
+    let store = js.get_key_value(topology.cancelled_bucket()).await?;
+    store.put(run_id, "cancelled".into()).await?;
+    Ok(())
+}

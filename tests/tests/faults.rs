@@ -1,0 +1,95 @@
+//! Nothing lost, nothing doubled: services killed with SIGKILL mid-run and
+//! restarted, nats-server restarted mid-run. Each run must complete with
+//! exactly one result row per compound and every count exact.
+
+use pharmforge_tests::{reference, Stack};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const COMPOUNDS: usize = 2_000;
+/// Short ack wait so redelivery after a kill happens within seconds.
+const FAST_REDELIVERY: [(&str, &str); 1] = [("PHARMFORGE_ACK_WAIT_MS", "3000")];
+
+fn smiles() -> Vec<String> {
+    let valid: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl")
+        .into_iter()
+        .map(|m| m["smiles"].as_str().unwrap().to_owned())
+        .collect();
+    valid.iter().cycle().take(COMPOUNDS).cloned().collect()
+}
+
+async fn start_run(stack: &Stack) -> String {
+    let run = stack.create_run(json!({"input_smiles": smiles(), "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    run["run_id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until `pred` holds for the run (polled), or panics; the run must
+/// still be unfinished then, or the fault would come too late to test anything.
+async fn wait_until(stack: &Stack, run_id: &str, what: &str, pred: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, run) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        if pred(&run) {
+            assert_eq!(run["status"], "running", "the run finished before the fault: {}", run["compounds"]);
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached: {what}; last {run}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn assert_complete_and_exact(stack: &Stack, run_id: &str) {
+    let done = stack.wait_finished(run_id, Duration::from_secs(180)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["compounds"], json!({"total": COMPOUNDS, "completed": COMPOUNDS, "failed": 0}));
+    assert_eq!(done["stages"]["rdkit_local"], json!({"pending": 0, "done": COMPOUNDS, "failed": 0, "skipped": 0}));
+    let pool = stack.db.pool().await;
+    let (rows, distinct, with_props): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT idx), count(properties) FROM compound_results",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, distinct, with_props), (COMPOUNDS as i64, COMPOUNDS as i64, COMPOUNDS as i64));
+    let ranks: (i64, i64) = sqlx::query_as("SELECT count(DISTINCT rank), max(rank)::bigint FROM compound_results")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ranks, (COMPOUNDS as i64, COMPOUNDS as i64), "ranks 1..=n, each once");
+}
+
+#[tokio::test]
+async fn killing_the_api_right_after_it_accepts_a_run_loses_nothing() {
+    let mut stack = Stack::start_with_env(&["rdkit_local"], &FAST_REDELIVERY).await;
+    let run_id = start_run(&stack).await;
+    stack.kill_and_restart("pharmforge-api");
+    stack.wait_ready(Duration::from_secs(30)).await;
+    assert_complete_and_exact(&stack, &run_id).await;
+}
+
+#[tokio::test]
+async fn killing_rdkit_local_mid_run_loses_nothing() {
+    let mut stack = Stack::start_with_env(&["rdkit_local"], &FAST_REDELIVERY).await;
+    let run_id = start_run(&stack).await;
+    wait_until(&stack, &run_id, "some compounds done", |r| r["stages"]["rdkit_local"]["done"].as_i64().unwrap_or(0) > 100).await;
+    stack.kill_and_restart("pharmforge-rdkit-local");
+    assert_complete_and_exact(&stack, &run_id).await;
+}
+
+#[tokio::test]
+async fn killing_the_aggregator_mid_run_loses_nothing_and_doubles_nothing() {
+    let mut stack = Stack::start_with_env(&["rdkit_local"], &FAST_REDELIVERY).await;
+    let run_id = start_run(&stack).await;
+    wait_until(&stack, &run_id, "some compounds recorded", |r| r["compounds"]["completed"].as_i64().unwrap_or(0) > 100).await;
+    stack.kill_and_restart("pharmforge-aggregator");
+    assert_complete_and_exact(&stack, &run_id).await;
+}
+
+#[tokio::test]
+async fn restarting_nats_mid_run_loses_nothing() {
+    let mut stack = Stack::start_with_env(&["rdkit_local"], &FAST_REDELIVERY).await;
+    let run_id = start_run(&stack).await;
+    wait_until(&stack, &run_id, "some compounds recorded", |r| r["compounds"]["completed"].as_i64().unwrap_or(0) > 100).await;
+    stack.nats.restart();
+    assert_complete_and_exact(&stack, &run_id).await;
+}
