@@ -15,6 +15,8 @@ create_database pharmforge
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT:-5432}/pharmforge"
 API_PORT="${API_PORT:-8000}"
 export API_ADDR="127.0.0.1:$API_PORT"
+# The demo runs on this machine only: no bearer tokens (the API warns about it).
+export API_AUTH="${API_AUTH:-off}"
 port_open 127.0.0.1 "$API_PORT" && die "port $API_PORT is taken: set API_PORT to a free port"
 
 log "building the services (release)"

@@ -321,6 +321,8 @@ impl Stack {
             ("DATABASE_URL".into(), self.db.url()),
             ("API_ADDR".into(), format!("127.0.0.1:{}", self.api_port)),
             ("PHARMFORGE_STREAM_PREFIX".into(), self.prefix.clone()),
+            // Tests that exercise authentication switch it on with extra_env.
+            ("API_AUTH".into(), "off".into()),
         ];
         env.extend(self.extra_env.iter().cloned());
         env

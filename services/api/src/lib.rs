@@ -2,6 +2,7 @@
 //! event per run, fans the run's compounds out to the pipeline in the
 //! background (see `fanout`), and serves runs and results from Postgres.
 
+pub mod auth;
 pub mod error;
 pub mod fanout;
 pub mod routes;
@@ -23,6 +24,7 @@ pub struct Settings {
     pub database_url: String,
     pub nats: NatsSettings,
     pub limits: Limits,
+    pub auth: auth::Auth,
 }
 
 /// Input limits, so no request can exhaust the service.
@@ -37,6 +39,9 @@ pub struct Limits {
     /// `API_INLINE_RESULTS`: compound results embedded in `GET /runs/{id}`;
     /// the rest are paged through `/runs/{id}/results`.
     pub inline_results: i64,
+    /// `API_RUNS_PER_MINUTE` and `API_RUNS_BURST`: run creations per user.
+    pub runs_per_minute: u32,
+    pub runs_burst: u32,
 }
 
 impl Settings {
@@ -50,7 +55,10 @@ impl Settings {
                 max_compounds: env_parse("API_MAX_COMPOUNDS", 1_000_000)?,
                 max_smiles_length: env_parse("API_MAX_SMILES_LENGTH", 10_000)?,
                 inline_results: env_parse("API_INLINE_RESULTS", 100)?,
+                runs_per_minute: env_parse("API_RUNS_PER_MINUTE", 120)?,
+                runs_burst: env_parse("API_RUNS_BURST", 30)?,
             },
+            auth: auth::Auth::from_env()?,
         })
     }
 }
@@ -64,6 +72,8 @@ pub struct AppState {
     pub jetstream: Arc<OnceCell<jetstream::Context>>,
     pub topology: Topology,
     pub limits: Limits,
+    pub auth: auth::Auth,
+    pub run_limiter: auth::RateLimiter,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -74,7 +84,10 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         jetstream: Arc::new(OnceCell::new()),
         topology: Topology::new(settings.nats.prefix.clone()),
         limits: settings.limits.clone(),
+        auth: settings.auth.clone(),
+        run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),
     };
+    state.auth.announce();
     tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));
     tracing::info!(%addr, "api listening");
     let app = routes::app(state);

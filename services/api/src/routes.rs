@@ -1,6 +1,7 @@
 //! Routes and handlers. `app(state)` builds the router, so handlers can be
 //! exercised over a real socket in tests.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{validate, views, AppState};
 use axum::body::Bytes;
@@ -69,8 +70,18 @@ fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
     RunId::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-async fn create_run(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    let request = validate::run_request(body, &state.limits)?;
+async fn create_run(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    let mut request = validate::run_request(body, &state.limits)?;
+    if let Some(me) = &caller.0 {
+        match &request.user_id {
+            Some(claimed) if claimed != me => {
+                return Err(ApiError::Forbidden(format!("user_id {claimed:?} does not match the token's subject")))
+            }
+            _ => request.user_id = Some(me.clone()),
+        }
+    }
+    let limiter_key = request.user_id.clone().unwrap_or_else(|| "anonymous".into());
+    state.run_limiter.check(&limiter_key).map_err(ApiError::TooManyRequests)?;
     let run_id = RunId::new_random();
     let adapter_sequence: Vec<String> = request.adapters.iter().map(|a| a.as_str().to_owned()).collect();
     let pipeline_config = Value::Object(request.pipeline_config);
@@ -98,6 +109,7 @@ async fn create_run(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
 /// progress stays cheap whatever its size.
 async fn get_run(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -107,7 +119,7 @@ async fn get_run(
         Some("input_smiles") => true,
         Some(other) => return Err(ApiError::BadRequest(format!("include must be \"input_smiles\", got {:?}", other.chars().take(32).collect::<String>()))),
     };
-    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let run = visible_run(&state, &caller, &run_id).await?;
     let smiles = match with_smiles {
         true => store::get_input_smiles(&state.pool, run_id.as_str()).await?,
         false => None,
@@ -123,7 +135,7 @@ async fn get_run(
     Ok(Json(views::run(&run, smiles.as_deref(), inline)))
 }
 
-async fn list_runs(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
     let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
     let status = q.get("status").map(String::as_str).filter(|s| !s.is_empty());
     if let Some(s) = status {
@@ -131,7 +143,14 @@ async fn list_runs(State(state): State<AppState>, Query(q): Query<HashMap<String
             return Err(ApiError::BadRequest(format!("unknown status {:?}; expected one of {}", s.chars().take(32).collect::<String>(), validate::RUN_STATUSES.join(", "))));
         }
     }
-    let filter = store::RunFilter { status, user_id: q.get("user_id").map(String::as_str).filter(|s| !s.is_empty()) };
+    let asked = q.get("user_id").map(String::as_str).filter(|s| !s.is_empty());
+    // With authentication on, a caller lists only their own runs.
+    if let (Some(me), Some(other)) = (&caller.0, asked) {
+        if me != other {
+            return Ok(Json(json!({"runs": [], "total": 0, "page": page, "page_size": page_size})));
+        }
+    }
+    let filter = store::RunFilter { status, user_id: caller.0.as_deref().or(asked) };
     let (runs, total) = store::list_runs(&state.pool, &filter, page, page_size).await?;
     let runs: Vec<Value> = runs.iter().map(|r| views::run(r, None, None)).collect();
     Ok(Json(json!({"runs": runs, "total": total, "page": page, "page_size": page_size})))
@@ -139,8 +158,9 @@ async fn list_runs(State(state): State<AppState>, Query(q): Query<HashMap<String
 
 /// Cancels a pending or running run: 200 with the run (also when it was
 /// already cancelled), 409 when it has finished.
-async fn cancel_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
     let run_id = parse_run_id(&raw)?;
+    visible_run(&state, &caller, &run_id).await?;
     match store::cancel_run(&state.pool, run_id.as_str()).await? {
         store::CancelOutcome::NotFound => return Err(run_not_found(&run_id)),
         store::CancelOutcome::Finished(status) => {
@@ -156,8 +176,9 @@ async fn cancel_run(State(state): State<AppState>, Path(raw): Path<String>) -> R
     Ok(Json(views::run(&run, None, None)))
 }
 
-async fn delete_run(State(state): State<AppState>, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let run_id = parse_run_id(&raw)?;
+    visible_run(&state, &caller, &run_id).await?;
     if store::delete_run(&state.pool, run_id.as_str()).await? {
         tracing::info!(run_id = %run_id, "run deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -168,6 +189,7 @@ async fn delete_run(State(state): State<AppState>, Path(raw): Path<String>) -> R
 
 async fn list_results(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -178,10 +200,19 @@ async fn list_results(
         Some("rank") => store::ResultOrder::Rank,
         Some(other) => return Err(ApiError::BadRequest(format!("sort must be \"rank\" or \"index\", got {:?}", other.chars().take(32).collect::<String>()))),
     };
-    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let run = visible_run(&state, &caller, &run_id).await?;
     let (rows, total) = store::list_results(&state.pool, run.id, order, page, page_size).await?;
     let results: Vec<Value> = rows.iter().map(views::compound).collect();
     Ok(Json(json!({"results": results, "total": total, "page": page, "page_size": page_size})))
+}
+
+/// The run, if it exists and the caller may see it; another user's run is
+/// reported exactly like a missing one.
+async fn visible_run(state: &AppState, caller: &Caller, run_id: &RunId) -> Result<store::RunRow, ApiError> {
+    match store::get_run(&state.pool, run_id.as_str()).await? {
+        Some(run) if caller.may_see(run.user_id.as_deref()) => Ok(run),
+        _ => Err(run_not_found(run_id)),
+    }
 }
 
 fn run_not_found(run_id: &RunId) -> ApiError {
