@@ -41,6 +41,37 @@ install_prerequisites() {
   command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
   NATS_SERVER_BIN="$(nats_server_bin)"
   export NATS_SERVER_BIN
+  ensure_admet_models
+}
+
+# The admet_ai adapter's models: the unpacked admet_ai/resources folder of the
+# admet-ai 2.0.1 wheel from PyPI (models/admet_{classification,regression}/
+# model_{0..4}.pt, data/drugbank_approved.csv, data/admet.csv). Nothing of it
+# is committed; exports ADMET_AI_MODELS_DIR for the services and tests.
+ensure_admet_models() {
+  local dir="${ADMET_AI_MODELS_DIR:-$DATA/admet_ai}"
+  export ADMET_AI_MODELS_DIR="$dir"
+  [ -f "$dir/models/admet_classification/model_0.pt" ] && [ -f "$dir/data/drugbank_approved.csv" ] && return 0
+  log "fetching the ADMET-AI 2.0.1 models (pip download admet-ai==2.0.1) into $dir"
+  local tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip download --no-deps --disable-pip-version-check -q admet-ai==2.0.1 -d "$tmp" \
+    || { rm -rf "$tmp"; die "could not download admet-ai==2.0.1 from PyPI"; }
+  mkdir -p "$dir"
+  python3 - "$tmp"/admet_ai-2.0.1-*.whl "$dir" <<'PY' || { rm -rf "$tmp"; die "could not unpack the admet-ai wheel"; }
+import sys, zipfile, os
+wheel, dest = sys.argv[1], sys.argv[2]
+prefix = "admet_ai/resources/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = os.path.join(dest, name[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with z.open(name) as src, open(target, "wb") as out:
+                out.write(src.read())
+PY
+  rm -rf "$tmp"
+  [ -f "$dir/models/admet_classification/model_0.pt" ] || die "the admet-ai wheel had no models"
 }
 
 # Postgres: use the one at PGHOST:PGPORT if it answers, else start a private

@@ -22,7 +22,7 @@ port_open 127.0.0.1 "$API_PORT" && die "port $API_PORT is taken: set API_PORT to
 log "building the services (release)"
 cargo build --release --bins -q
 
-ADAPTERS=(rdkit_local)
+ADAPTERS=(rdkit_local admet_ai pubchem chembl)
 pids=()
 cleanup() {
   if [ "${KEEP_RUNNING:-0}" != 1 ]; then
@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$DATA/logs"
-for svc in aggregator rdkit-local api; do
+for svc in aggregator rdkit-local admet-ai pubchem chembl api; do
   log "starting pharmforge-$svc (log: $DATA/logs/$svc.log)"
   "target/release/pharmforge-$svc" >"$DATA/logs/$svc.log" 2>&1 &
   pids+=($!)

@@ -41,7 +41,10 @@ fn main() {
         "src/ffi.rs",
         "src/bridge.cc",
         "src/matching.cc",
+        "src/crippen.cc",
+        "src/inchi_input.cc",
         "include/bridge.h",
+        "include/matcher.h",
     ] {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -60,6 +63,8 @@ fn main() {
     cxx_build::bridge("src/ffi.rs")
         .file("src/bridge.cc")
         .file("src/matching.cc")
+        .file("src/crippen.cc")
+        .file("src/inchi_input.cc")
         .include(&include)
         .std("c++17")
         .flag_if_supported("-Wno-unused-parameter")

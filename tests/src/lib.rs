@@ -12,6 +12,7 @@
 //! * `TEST_LOG=1` shows the services' logs; otherwise they go to files in the
 //!   stack's temporary directory, printed when a wait times out.
 
+pub mod fakes;
 pub mod reference;
 
 use serde_json::Value;
@@ -276,7 +277,12 @@ pub struct Stack {
     pub extra_env: Vec<(String, String)>,
 }
 
-pub const ADAPTER_BINARIES: [(&str, &str); 1] = [("rdkit_local", "pharmforge-rdkit-local")];
+pub const ADAPTER_BINARIES: [(&str, &str); 4] = [
+    ("rdkit_local", "pharmforge-rdkit-local"),
+    ("admet_ai", "pharmforge-admet-ai"),
+    ("pubchem", "pharmforge-pubchem"),
+    ("chembl", "pharmforge-chembl"),
+];
 
 impl Stack {
     /// Starts NATS, a fresh database, the api, the aggregator and one replica
@@ -323,6 +329,13 @@ impl Stack {
             ("PHARMFORGE_STREAM_PREFIX".into(), self.prefix.clone()),
             // Tests that exercise authentication switch it on with extra_env.
             ("API_AUTH".into(), "off".into()),
+            // The unpacked admet-ai resources (scripts/lib.sh ensure_admet_models).
+            (
+                "ADMET_AI_MODELS_DIR".into(),
+                std::env::var("ADMET_AI_MODELS_DIR").unwrap_or_else(|_| {
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/admet_ai").to_string()
+                }),
+            ),
         ];
         env.extend(self.extra_env.iter().cloned());
         env

@@ -8,7 +8,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-const BINARIES: [&str; 3] = ["pharmforge-api", "pharmforge-rdkit-local", "pharmforge-aggregator"];
+const BINARIES: [&str; 6] = [
+    "pharmforge-api",
+    "pharmforge-rdkit-local",
+    "pharmforge-admet-ai",
+    "pharmforge-aggregator",
+    "pharmforge-pubchem",
+    "pharmforge-chembl",
+];
 
 #[test]
 fn docker_compose_is_valid_yaml_with_every_service_and_its_environment() {

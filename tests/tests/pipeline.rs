@@ -164,3 +164,46 @@ async fn one_compound_can_be_followed_through_every_service_by_its_trace_id() {
         assert_eq!(parsed["trace_id"], trace_id);
     }
 }
+
+#[tokio::test]
+async fn a_cancelled_run_skips_its_remaining_compounds_and_a_finished_run_cannot_be_cancelled() {
+    // No adapter runs at first: every compound is still waiting when the run is cancelled.
+    let mut stack = Stack::start(&[]).await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "CCN", "CCC"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let (http, base) = (stack.http.clone(), stack.url(""));
+    let cancel = |id: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/runs/{id}/cancel");
+        async move {
+            let r = http.post(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = cancel(run_id.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    assert_eq!(cancel(run_id.clone()).await.0, 200, "cancelling twice is harmless");
+    assert_eq!(cancel("run_0123456789abcdef".into()).await.0, 404);
+    stack.spawn("pharmforge-rdkit-local", &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, got) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        assert_eq!(got["status"], "cancelled");
+        if got["stages"]["rdkit_local"]["skipped"] == 3 {
+            assert_eq!(got["stages"]["rdkit_local"]["done"], 0, "no compound of a cancelled run reaches the adapter");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "cancelled compounds never skipped: {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let results = stack.all_results(&run_id).await;
+    assert!(results.iter().all(|r| r["status"] == "cancelled" && r["properties"].is_null()), "{results:?}");
+
+    let done = stack.create_run(json!({"input_smiles": ["CCO"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let done_id = done["run_id"].as_str().unwrap().to_owned();
+    stack.wait_finished(&done_id, Duration::from_secs(60)).await;
+    let (status, body) = cancel(done_id).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+}

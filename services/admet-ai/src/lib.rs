@@ -1,1 +1,80 @@
-//! The admet_ai adapter (being built).
+//! The admet_ai adapter: ADMET-AI 2.0.1's predictions for each compound (the
+//! `admet` section: `{properties, percentiles, model}`), computed in Rust by
+//! `pharmforge-admet` from the package's published checkpoints.
+//!
+//! Inference is CPU-bound: each batch runs on tokio's blocking pool, and
+//! `AdmetModels::predict` splits it over the cores.
+
+use pharmforge_admet::AdmetModels;
+use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the unpacked `admet_ai/resources` folder is: `ADMET_AI_MODELS_DIR`,
+/// default `./.data/admet_ai`.
+pub fn models_dir_from_env() -> PathBuf {
+    std::env::var_os("ADMET_AI_MODELS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("./.data/admet_ai"))
+}
+
+pub struct AdmetAi {
+    models: Arc<AdmetModels>,
+}
+
+impl AdmetAi {
+    /// Loads the models; the error names the file and the reason.
+    pub fn load(dir: &Path) -> Result<Self, pharmforge_admet::LoadError> {
+        Ok(AdmetAi { models: Arc::new(AdmetModels::load(dir)?) })
+    }
+}
+
+/// Adds the admet section (or the error) to each record of a batch.
+pub fn enrich_batch(models: &AdmetModels, batch: &mut [CompoundRecord]) {
+    let smiles: Vec<&str> = batch.iter().map(|r| r.smiles.as_str()).collect();
+    let predictions = match catch_unwind(AssertUnwindSafe(|| models.predict(&smiles))) {
+        Ok(p) => p,
+        Err(_) => {
+            // One molecule crashed the batch: predict one by one to isolate it.
+            smiles
+                .iter()
+                .map(|s| {
+                    catch_unwind(AssertUnwindSafe(|| models.predict_serial(&[s])))
+                        .ok()
+                        .and_then(|mut v| v.pop())
+                        .unwrap_or_else(|| Err("ADMET prediction failed on this molecule (internal error)".into()))
+                })
+                .collect()
+        }
+    };
+    for (record, prediction) in batch.iter_mut().zip(predictions) {
+        match prediction {
+            Ok(p) => record.set_section(AdapterName::AdmetAi, models.section(&p)),
+            Err(e) => record.set_error(AdapterName::AdmetAi, e),
+        }
+    }
+}
+
+impl Adapter for AdmetAi {
+    fn name(&self) -> AdapterName {
+        AdapterName::AdmetAi
+    }
+
+    fn provenance(&self) -> String {
+        format!("admet_ai {} (admet-ai {} models)", env!("CARGO_PKG_VERSION"), pharmforge_admet::ADMET_AI_VERSION)
+    }
+
+    async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
+        let models = self.models.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut batch = batch;
+            enrich_batch(&models, &mut batch);
+            batch
+        });
+        // enrich_batch catches panics per batch, so a join error means the
+        // runtime is shutting down: return nothing and the batch is redelivered.
+        handle.await.unwrap_or_default()
+    }
+}

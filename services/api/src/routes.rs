@@ -22,7 +22,8 @@ pub fn app(state: AppState) -> Router {
         .route("/runs", get(list_runs).post(create_run))
         .route("/runs/{run_id}", get(get_run).delete(delete_run))
         .route("/runs/{run_id}/results", get(list_results))
-        .route("/runs/{run_id}/cancel", axum::routing::post(cancel_run));
+        .route("/runs/{run_id}/cancel", axum::routing::post(cancel_run))
+        .route("/openapi.json", get(openapi));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
@@ -144,6 +145,12 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Quer
         }
     }
     let asked = q.get("user_id").map(String::as_str).filter(|s| !s.is_empty());
+    if let Some(u) = asked {
+        // Postgres text cannot hold NUL, and no user id has control characters.
+        if u.chars().count() > 128 || u.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest("user_id must be at most 128 characters, without control characters".into()));
+        }
+    }
     // With authentication on, a caller lists only their own runs.
     if let (Some(me), Some(other)) = (&caller.0, asked) {
         if me != other {
@@ -217,6 +224,12 @@ async fn visible_run(state: &AppState, caller: &Caller, run_id: &RunId) -> Resul
 
 fn run_not_found(run_id: &RunId) -> ApiError {
     ApiError::NotFound(format!("run {run_id} not found"))
+}
+
+/// The OpenAPI 3 description of this API (kept beside the handlers, and
+/// checked against them by the fuzz test in tests/).
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi/openapi.json")).into_response()
 }
 
 async fn healthz() -> Json<Value> {

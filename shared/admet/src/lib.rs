@@ -1,1 +1,276 @@
-//! ADMET-AI models in Rust (being built).
+//! `pharmforge-admet`: ADMET-AI 2.0.1 predictions in Rust, from the package's
+//! published chemprop checkpoints. No Python or torch at run time.
+//!
+//! * [`torch`]: a small reader for `torch.save` files (zip + pickle).
+//! * [`featurize`]: chemprop 2's default atom/bond features on the RDKit bridge.
+//! * [`model`]: one MPNN's batched forward pass (GEMMs via `matrixmultiply`).
+//! * [`drugbank`]: the approved-drug reference set and `percentileofscore`.
+//! * physchem columns: the RDKit C++ functions `admet_ai/physchem.py` calls
+//!   (`src/physchem.cc`, including RDKit's FilterCatalog for the PAINS, Brenk
+//!   and NIH alerts), plus QED from `pharmforge-chem`.
+//!
+//! [`AdmetModels::load`] reads the unpacked `admet_ai/resources` folder
+//! (`models/admet_classification/model_{0..4}.pt`,
+//! `models/admet_regression/model_{0..4}.pt`, `data/drugbank_approved.csv`);
+//! [`AdmetModels::predict`] returns, per SMILES, ADMET-AI's columns and their
+//! `<name>_drugbank_approved_percentile`s.
+
+pub mod drugbank;
+pub mod featurize;
+pub mod model;
+mod rdkit_physchem;
+pub mod torch;
+
+use drugbank::DrugBank;
+use featurize::BatchGraph;
+use model::{Mpnn, Workspace};
+use pharmforge_chem::Molecule;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// The version of ADMET-AI whose models and reference set this reproduces.
+pub const ADMET_AI_VERSION: &str = "2.0.1";
+
+/// The physchem columns, in ADMET-AI's order.
+pub const PHYSCHEM_COLUMNS: [&str; 11] = [
+    "molecular_weight",
+    "logP",
+    "hydrogen_bond_acceptors",
+    "hydrogen_bond_donors",
+    "Lipinski",
+    "QED",
+    "stereo_centers",
+    "tpsa",
+    "PAINS_alert",
+    "BRENK_alert",
+    "NIH_alert",
+];
+
+/// Suffix of percentile columns (ADMET-AI's, with no ATC filter).
+pub const PERCENTILE_SUFFIX: &str = "_drugbank_approved_percentile";
+
+/// Loading failed: which file, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// One ensemble (5 models with the same tasks).
+pub struct Ensemble {
+    pub name: String,
+    pub models: Vec<Mpnn>,
+}
+
+impl Ensemble {
+    pub fn tasks(&self) -> &[String] {
+        &self.models[0].output_columns
+    }
+}
+
+/// ADMET-AI's physchem columns for one molecule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Physchem {
+    pub molecular_weight: f64,
+    pub logp: f64,
+    pub hba: u32,
+    pub hbd: u32,
+    pub lipinski: f64,
+    pub qed: f64,
+    pub stereo_centers: u32,
+    pub tpsa: f64,
+    pub pains: u32,
+    pub brenk: u32,
+    pub nih: u32,
+}
+
+impl Physchem {
+    /// As admet_ai/physchem.py computes them (the molecule must parse).
+    pub fn compute(smiles: &str, mol: &Molecule) -> Result<Physchem, String> {
+        let d = rdkit_physchem::ffi::admet_physchem(smiles).map_err(|e| e.what().to_owned())?;
+        let lipinski = [d.molecular_weight <= 500.0, d.logp <= 5.0, d.hba <= 10, d.hbd <= 5]
+            .iter()
+            .filter(|&&b| b)
+            .count() as f64;
+        Ok(Physchem {
+            molecular_weight: d.molecular_weight,
+            logp: d.logp,
+            hba: d.hba,
+            hbd: d.hbd,
+            lipinski,
+            qed: mol.qed(),
+            stereo_centers: d.stereo_centers,
+            tpsa: d.tpsa,
+            pains: d.pains,
+            brenk: d.brenk,
+            nih: d.nih,
+        })
+    }
+
+    /// `(column, value)` pairs in [`PHYSCHEM_COLUMNS`] order.
+    pub fn columns(&self) -> [(&'static str, f64); 11] {
+        [
+            ("molecular_weight", self.molecular_weight),
+            ("logP", self.logp),
+            ("hydrogen_bond_acceptors", self.hba as f64),
+            ("hydrogen_bond_donors", self.hbd as f64),
+            ("Lipinski", self.lipinski),
+            ("QED", self.qed),
+            ("stereo_centers", self.stereo_centers as f64),
+            ("tpsa", self.tpsa),
+            ("PAINS_alert", self.pains as f64),
+            ("BRENK_alert", self.brenk as f64),
+            ("NIH_alert", self.nih as f64),
+        ]
+    }
+}
+
+/// One molecule's predictions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub physchem: Physchem,
+    /// `(task, value)` for the 31 classification then 10 regression tasks.
+    pub endpoints: Vec<(String, f64)>,
+}
+
+/// The models and the reference set.
+pub struct AdmetModels {
+    pub ensembles: Vec<Ensemble>,
+    pub drugbank: DrugBank,
+    threads: usize,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError { path: path.to_owned(), reason: format!("cannot read: {e}") })
+}
+
+impl AdmetModels {
+    /// Loads `<dir>/models/admet_{classification,regression}/model_{0..4}.pt`
+    /// and `<dir>/data/drugbank_approved.csv`.
+    pub fn load(dir: &Path) -> Result<AdmetModels, LoadError> {
+        let mut ensembles = Vec::new();
+        for name in ["admet_classification", "admet_regression"] {
+            let mut models = Vec::new();
+            for i in 0..5 {
+                let path = dir.join("models").join(name).join(format!("model_{i}.pt"));
+                let bytes = read(&path)?;
+                let model = Mpnn::from_checkpoint(&bytes)
+                    .map_err(|e| LoadError { path: path.clone(), reason: format!("not a usable chemprop checkpoint: {e}") })?;
+                if let Some(first) = models.first() {
+                    let first: &Mpnn = first;
+                    if first.output_columns != model.output_columns {
+                        return Err(LoadError { path, reason: "its tasks differ from model_0.pt's".into() });
+                    }
+                }
+                models.push(model);
+            }
+            ensembles.push(Ensemble { name: name.to_owned(), models });
+        }
+        let csv_path = dir.join("data").join("drugbank_approved.csv");
+        let text = String::from_utf8(read(&csv_path)?)
+            .map_err(|_| LoadError { path: csv_path.clone(), reason: "not UTF-8 text".into() })?;
+        let drugbank = DrugBank::from_csv(&text).map_err(|e| LoadError { path: csv_path.clone(), reason: e })?;
+        for col in PHYSCHEM_COLUMNS.iter().copied().chain(ensembles.iter().flat_map(|e| e.tasks().iter().map(String::as_str))) {
+            if !drugbank.has_column(col) {
+                return Err(LoadError { path: csv_path, reason: format!("no numeric column {col}") });
+            }
+        }
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Ok(AdmetModels { ensembles, drugbank, threads })
+    }
+
+    /// Worker threads `predict` uses (default: the available cores).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Predictions for each SMILES (same order); an `Err` carries why that
+    /// molecule could not be predicted (e.g. RDKit rejects the SMILES).
+    pub fn predict(&self, smiles: &[&str]) -> Vec<Result<Prediction, String>> {
+        if smiles.is_empty() {
+            return Vec::new();
+        }
+        let threads = self.threads.min(smiles.len());
+        if threads <= 1 {
+            return self.predict_serial(smiles);
+        }
+        let per = smiles.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = smiles.chunks(per).map(|chunk| s.spawn(move || self.predict_serial(chunk))).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("prediction thread panicked")).collect()
+        })
+    }
+
+    /// Predictions on the calling thread only.
+    pub fn predict_serial(&self, smiles: &[&str]) -> Vec<Result<Prediction, String>> {
+        const SUB_BATCH: usize = 64;
+        let mut ws = Workspace::default();
+        let mut out = Vec::with_capacity(smiles.len());
+        for chunk in smiles.chunks(SUB_BATCH) {
+            let mut graph = BatchGraph::default();
+            let mut slots: Vec<Result<Physchem, String>> = Vec::with_capacity(chunk.len());
+            for s in chunk {
+                let r = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| {
+                    let p = Physchem::compute(s, &mol)?;
+                    graph.push(&mol);
+                    Ok(p)
+                });
+                slots.push(r);
+            }
+            let nm = graph.n_mols;
+            let mut ens_out: Vec<Vec<f32>> = Vec::new();
+            for ens in &self.ensembles {
+                let t = ens.tasks().len();
+                let mut acc = vec![0f32; nm * t];
+                for m in &ens.models {
+                    m.forward_accumulate(&graph, &mut ws, &mut acc);
+                }
+                let n = ens.models.len() as f32;
+                acc.iter_mut().for_each(|x| *x /= n);
+                ens_out.push(acc);
+            }
+            let mut j = 0;
+            for slot in slots {
+                out.push(slot.map(|physchem| {
+                    let mut endpoints = Vec::with_capacity(41);
+                    for (ens, acc) in self.ensembles.iter().zip(&ens_out) {
+                        let t = ens.tasks().len();
+                        for (k, task) in ens.tasks().iter().enumerate() {
+                            endpoints.push((task.clone(), acc[j * t + k] as f64));
+                        }
+                    }
+                    j += 1;
+                    Prediction { physchem, endpoints }
+                }));
+            }
+        }
+        out
+    }
+
+    /// The `admet` section for one prediction:
+    /// `{properties: {...}, percentiles: {...}, model: "admet-ai 2.0.1"}`.
+    pub fn section(&self, p: &Prediction) -> Value {
+        let mut props = Map::new();
+        let mut pct = Map::new();
+        let integer_cols = ["hydrogen_bond_acceptors", "hydrogen_bond_donors", "stereo_centers", "PAINS_alert", "BRENK_alert", "NIH_alert"];
+        let mut add = |name: &str, v: f64| {
+            let json = if integer_cols.contains(&name) { Value::from(v as i64) } else { Value::from(v) };
+            props.insert(name.to_owned(), json);
+            if let Some(q) = self.drugbank.percentile(name, v) {
+                pct.insert(format!("{name}{PERCENTILE_SUFFIX}"), Value::from(q));
+            }
+        };
+        for (name, v) in p.physchem.columns() {
+            add(name, v);
+        }
+        for (name, v) in &p.endpoints {
+            add(name, *v);
+        }
+        let mut section = Map::new();
+        section.insert("properties".into(), Value::Object(props));
+        section.insert("percentiles".into(), Value::Object(pct));
+        section.insert("model".into(), Value::from(format!("admet-ai {ADMET_AI_VERSION}")));
+        Value::Object(section)
+    }
+}

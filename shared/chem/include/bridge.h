@@ -6,7 +6,8 @@
 // declared `-> Result<..>` on the Rust side, so exceptions become Rust errors.
 //
 // src/bridge.cc: logging, parsing, writing, atoms/bonds, descriptors.
-// src/matching.cc: SMARTS query sets, substructure matching, Crippen logP/MR.
+// src/matching.cc: SMARTS query sets and substructure matching (include/matcher.h).
+// src/crippen.cc: Crippen logP/MR. src/inchi_input.cc: the InChI library's input.
 #pragma once
 
 #include <array>
@@ -16,9 +17,12 @@
 #include <string>
 #include <vector>
 
+#include <RDGeneral/RDConfig.h>  // before any RDKit header: see matcher.h
 #include <GraphMol/ROMol.h>  // cxx's UniquePtr<ROMol> needs the complete type
 
 #include "rust/cxx.h"
+
+#include "pharmforge-chem/include/matcher.h"  // QuerySet
 
 // cxx turns C++ exceptions into rust::Error through this hook. The default
 // only catches std::exception; RDKit throws std::exception subclasses, but we
@@ -43,42 +47,9 @@ struct AtomData;
 struct BondData;
 struct DescriptorData;
 struct QedData;
-
-using Elements = std::array<std::uint64_t, 2>;  // bit i: atomic number i
-
-// One or more compiled SMARTS queries, immutable after construction (shared
-// between threads). Besides the query molecules it keeps what a cheap
-// pre-check needs: for each query atom without recursive SMARTS, the
-// elements it can match and a key shared by identical atom queries across
-// the set, so that one molecule's candidate atoms are computed once per
-// distinct atom query (see SetMatcher in matching.cc).
-class QuerySet {
- public:
-  QuerySet() = default;
-  QuerySet(const QuerySet &) = delete;
-  QuerySet &operator=(const QuerySet &) = delete;
-
-  void add_owned(std::unique_ptr<RDKit::ROMol> query);
-  void add_borrowed(const RDKit::ROMol *query);  // must outlive the set
-  std::size_t size() const { return entries_.size(); }
-  const RDKit::ROMol &mol(std::size_t i) const { return *entries_[i].mol; }
-
-  struct Entry {
-    const RDKit::ROMol *mol;
-    std::vector<int> atom_keys;       // per query atom; -1: recursive SMARTS
-    std::vector<Elements> elements;   // per query atom
-    std::vector<unsigned> plain_bonds;  // bonds between two non-recursive atoms
-  };
-  const Entry &entry(std::size_t i) const { return entries_[i]; }
-  const RDKit::Atom *key_atom(int key) const { return key_atoms_[key]; }
-  std::size_t num_keys() const { return key_atoms_.size(); }
-
- private:
-  std::vector<std::unique_ptr<RDKit::ROMol>> owned_;
-  std::vector<Entry> entries_;
-  std::vector<const RDKit::Atom *> key_atoms_;
-  std::vector<std::string> key_smarts_;
-};
+struct InchiInput;
+struct LogpMr;
+struct PatternCounts;
 
 rust::String rdkit_version();
 
@@ -88,6 +59,7 @@ std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol);
 rust::String mol_to_smiles(const RDKit::ROMol &mol);
 rust::String mol_to_molblock(const RDKit::ROMol &mol, bool with_coords);
 bool has_specified_stereo(const RDKit::ROMol &mol);
+InchiInput inchi_input(const RDKit::ROMol &mol);  // inchi_input.cc
 
 std::uint32_t num_atoms(const RDKit::ROMol &mol);
 std::uint32_t num_bonds(const RDKit::ROMol &mol);
@@ -102,21 +74,26 @@ std::uint32_t count_matches(const RDKit::ROMol &mol, const QuerySet &set,
                             std::uint32_t i, bool uniquify,
                             std::uint32_t max_matches);
 bool has_match(const RDKit::ROMol &mol, const QuerySet &set, std::uint32_t i);
-// count_matches without the pre-check (tests prove the pre-check exact)
+// count_matches by RDKit's SubstructMatch alone (tests compare the two)
 std::uint32_t count_matches_unfiltered(const RDKit::ROMol &mol, const QuerySet &set,
                                        std::uint32_t i, bool uniquify,
                                        std::uint32_t max_matches);
-std::uint32_t count_queries_matching(const RDKit::ROMol &mol, const QuerySet &set);
-std::uint32_t sum_match_counts(const RDKit::ROMol &mol, const QuerySet &set,
-                               bool uniquify, std::uint32_t max_matches);
+// set: [HBA, strict rotatable bond, QED aliphatic ring atom, n_acceptors
+// QED acceptors, QED alerts...] (patterns.rs)
+PatternCounts pattern_counts(const RDKit::ROMol &mol, const QuerySet &set,
+                             std::uint32_t n_acceptors);
+// findSSSR(deleteSubstructs(mol, query i)): RDKit's own way, for tests
 std::uint32_t sssr_count_after_delete(const RDKit::ROMol &mol,
                                       const QuerySet &set, std::uint32_t i);
 
 DescriptorData descriptors(const RDKit::ROMol &mol);
 QedData qed_descriptors(const RDKit::ROMol &mol);
+std::uint32_t stereo_centers_rdkit(const RDKit::ROMol &mol);  // for tests
+LogpMr crippen_ours(const RDKit::ROMol &mol);   // crippen.cc
+LogpMr crippen_rdkit(const RDKit::ROMol &mol);  // crippen.cc
 
 namespace detail {
-// Used by descriptors(); defined in matching.cc.
+// Used by descriptors(); defined in crippen.cc.
 void crippen_logp_mr(const RDKit::ROMol &mol, double &logp, double &mr);
 // Installs our RDKit log routing once; defined in bridge.cc.
 void init_once();

@@ -232,6 +232,47 @@ BondData bond_data(const RDKit::ROMol &mol, std::uint32_t idx) {
 
 // ----------------------------------------------------------- descriptors --
 
+namespace {
+
+// True if `center` has two terminal neighbours whose swap maps the molecule
+// onto itself (same element, isotope, charge, H count, radicals,
+// aromaticity and chiral tag; bonds of the same type, stereo and direction):
+// then findPotentialStereo's symmetry classes give those two neighbours the
+// same rank in every round, the centre always has a duplicate neighbour rank
+// (the ring-stereo exception needs ring bonds, and a terminal atom's bond is
+// not one) and it is never reported as a tetrahedral centre. CF3, isopropyl
+// and tert-butyl carbons are such centres.
+bool cannot_be_tetrahedral_center(const RDKit::ROMol &mol, const RDKit::Atom *center) {
+  std::vector<std::pair<const RDKit::Atom *, const RDKit::Bond *>> terminal;
+  for (const auto b : mol.atomBonds(center)) {
+    const RDKit::Atom *a = b->getOtherAtom(center);
+    if (a->getDegree() == 1) terminal.emplace_back(a, b);
+  }
+  auto twins = [](const std::pair<const RDKit::Atom *, const RDKit::Bond *> &x,
+                  const std::pair<const RDKit::Atom *, const RDKit::Bond *> &y) {
+    const RDKit::Atom *a = x.first, *b = y.first;
+    const RDKit::Bond *p = x.second, *q = y.second;
+    return a->getAtomicNum() == b->getAtomicNum() && a->getIsotope() == b->getIsotope() &&
+           a->getFormalCharge() == b->getFormalCharge() &&
+           a->getTotalNumHs() == b->getTotalNumHs() &&
+           a->getNumRadicalElectrons() == b->getNumRadicalElectrons() &&
+           a->getIsAromatic() == b->getIsAromatic() && a->getChiralTag() == b->getChiralTag() &&
+           a->getNoImplicit() == b->getNoImplicit() &&
+           a->getNumExplicitHs() == b->getNumExplicitHs() &&
+           p->getBondType() == q->getBondType() && p->getStereo() == q->getStereo() &&
+           p->getBondDir() == q->getBondDir() && p->getIsAromatic() == q->getIsAromatic() &&
+           p->getIsConjugated() == q->getIsConjugated();
+  };
+  for (std::size_t i = 0; i < terminal.size(); ++i) {
+    for (std::size_t j = i + 1; j < terminal.size(); ++j) {
+      if (twins(terminal[i], terminal[j])) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 
 DescriptorData descriptors(const RDKit::ROMol &mol) {
   namespace D = RDKit::Descriptors;
@@ -252,13 +293,36 @@ DescriptorData descriptors(const RDKit::ROMol &mol) {
   // useLegacyImplementation=False)) == the tetrahedral entries of
   // FindPotentialStereo(m, cleanIt=False, flagPossible=True). Like RDKit's own
   // const overload we cast away const: with cleanIt=false only caches change.
-  auto &m = const_cast<RDKit::ROMol &>(mol);
+  // It reports tetrahedral entries only for atoms that pass
+  // isAtomPotentialStereoAtom and whose getStereoInfo type is tetrahedral,
+  // and not for those cannot_be_tetrahedral_center rules out; with no other
+  // atom it is skipped (same answer: 0).
   std::uint32_t centers = 0;
-  for (const auto &si : RDKit::Chirality::findPotentialStereo(m, false, true)) {
-    if (si.type == RDKit::Chirality::StereoType::Atom_Tetrahedral) ++centers;
+  bool candidates = !mol.getRingInfo()->isInitialized() || mol.needsUpdatePropertyCache();
+  for (const auto atom : mol.atoms()) {
+    if (candidates) break;
+    namespace C = RDKit::Chirality;
+    candidates = C::detail::isAtomPotentialStereoAtom(atom) &&
+                 C::detail::getStereoInfo(atom).type == C::StereoType::Atom_Tetrahedral &&
+                 !cannot_be_tetrahedral_center(mol, atom);
+  }
+  if (candidates) {
+    auto &m = const_cast<RDKit::ROMol &>(mol);
+    for (const auto &si : RDKit::Chirality::findPotentialStereo(m, false, true)) {
+      if (si.type == RDKit::Chirality::StereoType::Atom_Tetrahedral) ++centers;
+    }
   }
   d.stereo_centers = centers;
   return d;
+}
+
+std::uint32_t stereo_centers_rdkit(const RDKit::ROMol &mol) {
+  std::uint32_t centers = 0;
+  auto &m = const_cast<RDKit::ROMol &>(mol);
+  for (const auto &si : RDKit::Chirality::findPotentialStereo(m, false, true)) {
+    if (si.type == RDKit::Chirality::StereoType::Atom_Tetrahedral) ++centers;
+  }
+  return centers;
 }
 
 QedData qed_descriptors(const RDKit::ROMol &mol) {

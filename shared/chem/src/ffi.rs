@@ -55,12 +55,71 @@ pub(crate) mod bridge {
         tpsa: f64,
     }
 
+    /// Every SMARTS-based count of a molecule's properties and QED, from one
+    /// pass of our matcher (see `patterns.rs` for the pattern set's layout).
+    #[derive(Clone, Copy, Debug)]
+    struct PatternCounts {
+        /// Lipinski `NumHAcceptors` (unique matches of the HBA SMARTS).
+        hba: u32,
+        /// Strict rotatable bonds.
+        rotb: u32,
+        /// QED's HBA: unique matches of its acceptor SMARTS, summed.
+        qed_hba: u32,
+        /// QED's ALERTS: how many alert SMARTS match.
+        qed_alerts: u32,
+        /// QED's AROM: SSSR count after deleting `[$([A;R][!a])]` atoms.
+        qed_arom: u32,
+    }
+
+    /// Crippen logP and MR.
+    struct LogpMr {
+        logp: f64,
+        mr: f64,
+    }
+
+    /// One atom of the InChI library's input (see `inchi_input.cc`).
+    struct InchiAtom {
+        symbol: String,
+        /// 0, or `ISOTOPIC_SHIFT_FLAG + isotope - round(average mass)`.
+        isotopic_mass: i32,
+        charge: i32,
+        /// -1: the library adds implicit H by its own valence rules.
+        implicit_h: i32,
+    }
+
+    /// One bond; `order` is RDKit's bond type after kekulization.
+    struct InchiBond {
+        begin: u32,
+        end: u32,
+        order: u8,
+    }
+
+    /// One 0D stereo element: a tetrahedral centre or a double bond.
+    struct InchiStereo {
+        double_bond: bool,
+        /// -1 for double bonds.
+        central_atom: i32,
+        neighbors: [u32; 4],
+        /// 1 odd, 2 even, 3 unknown (the library's codes).
+        parity: u8,
+    }
+
+    /// The InChI library's input for one molecule, as RDKit's MolToInchi
+    /// builds it; `expressible` is false when the `inchi` crate cannot pass
+    /// it on (see `inchi_input.cc`).
+    struct InchiInput {
+        atoms: Vec<InchiAtom>,
+        bonds: Vec<InchiBond>,
+        stereo: Vec<InchiStereo>,
+        expressible: bool,
+    }
+
     unsafe extern "C++" {
         include!("pharmforge-chem/include/bridge.h");
 
         #[namespace = "RDKit"]
         type ROMol;
-        /// Compiled SMARTS queries with their pre-check data.
+        /// Compiled SMARTS queries with their search plans (`include/matcher.h`).
         type QuerySet;
 
         fn rdkit_version() -> String;
@@ -72,6 +131,7 @@ pub(crate) mod bridge {
         fn mol_to_smiles(mol: &ROMol) -> Result<String>;
         fn mol_to_molblock(mol: &ROMol, with_coords: bool) -> Result<String>;
         fn has_specified_stereo(mol: &ROMol) -> bool;
+        fn inchi_input(mol: &ROMol) -> Result<InchiInput>;
 
         fn num_atoms(mol: &ROMol) -> u32;
         fn num_bonds(mol: &ROMol) -> u32;
@@ -99,17 +159,21 @@ pub(crate) mod bridge {
             uniquify: bool,
             max_matches: u32,
         ) -> Result<u32>;
-        fn count_queries_matching(mol: &ROMol, set: &QuerySet) -> Result<u32>;
-        fn sum_match_counts(
-            mol: &ROMol,
-            set: &QuerySet,
-            uniquify: bool,
-            max_matches: u32,
-        ) -> Result<u32>;
+        fn pattern_counts(mol: &ROMol, set: &QuerySet, n_acceptors: u32) -> Result<PatternCounts>;
+        /// QED's AROM the way RDKit computes it, for tests.
+        #[allow(dead_code)]
         fn sssr_count_after_delete(mol: &ROMol, set: &QuerySet, i: u32) -> Result<u32>;
 
         fn descriptors(mol: &ROMol) -> Result<DescriptorData>;
         fn qed_descriptors(mol: &ROMol) -> Result<QedData>;
+        /// findPotentialStereo's tetrahedral entries, always run (for tests).
+        #[allow(dead_code)]
+        fn stereo_centers_rdkit(mol: &ROMol) -> u32;
+        /// Ours (`crippen.cc`) and RDKit's `calcCrippenDescriptors`, for tests.
+        #[allow(dead_code)]
+        fn crippen_ours(mol: &ROMol) -> Result<LogpMr>;
+        #[allow(dead_code)]
+        fn crippen_rdkit(mol: &ROMol) -> Result<LogpMr>;
     }
 }
 

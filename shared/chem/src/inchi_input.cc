@@ -68,13 +68,56 @@ bool has_perchlorate_form(const RDKit::ROMol &mol) {
   return false;
 }
 
+// Kekulizes a molecule in place for the lifetime of this object, then gives
+// every bond its aromatic type back. Kekulize(mol, markAtomsBonds=false)
+// changes nothing but the types of aromatic bonds (it recomputes implicit
+// valences to the values they had, and checks them), so this leaves the
+// molecule as it found it, without the cost of copying it.
+class KekuleView {
+ public:
+  explicit KekuleView(RDKit::RWMol &mol) {
+    for (const auto b : mol.bonds()) {
+      if (b->getBondType() == RDKit::Bond::AROMATIC) aromatic_.push_back(b);
+    }
+    try {
+      RDKit::MolOps::Kekulize(mol, false);
+    } catch (...) {
+      restore();
+      throw;
+    }
+  }
+  ~KekuleView() { restore(); }
+  KekuleView(const KekuleView &) = delete;
+  KekuleView &operator=(const KekuleView &) = delete;
+
+ private:
+  void restore() {
+    for (auto b : aromatic_) b->setBondType(RDKit::Bond::AROMATIC);
+  }
+  std::vector<RDKit::Bond *> aromatic_;
+};
+
+InchiInput fill_input(const RDKit::ROMol &m);
+
 }  // namespace
 
 InchiInput inchi_input(const RDKit::ROMol &mol) {
+  // A Molecule owns an RWMol (SmilesToMol, removeHs make them), which no
+  // other thread can be using (Molecule is !Sync).
+  auto *rw = dynamic_cast<RDKit::RWMol *>(const_cast<RDKit::ROMol *>(&mol));
+  if (rw && !has_perchlorate_form(mol)) {
+    KekuleView kekule(*rw);
+    return fill_input(*rw);
+  }
   RDKit::RWMol m(mol);
   RDKit::MolOps::Kekulize(m, false);
   if (has_perchlorate_form(m)) undo_perchlorate_cleanup(m);
+  return fill_input(m);
+}
 
+namespace {
+
+InchiInput fill_input(const RDKit::ROMol &m) {
   const RDKit::PeriodicTable *table = RDKit::PeriodicTable::getTable();
   InchiInput in;
   in.expressible = true;
@@ -193,4 +236,5 @@ InchiInput inchi_input(const RDKit::ROMol &mol) {
   return in;
 }
 
+}  // namespace
 }  // namespace pharmforge

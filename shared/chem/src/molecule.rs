@@ -170,13 +170,8 @@ impl Molecule {
         ffi::mol_to_molblock(&self.mol, true).map_err(ChemError::rdkit)
     }
 
-    /// Standard InChI and InChIKey (IUPAC library fed our molblock).
-    ///
-    /// Only a molecule with specified stereo (a chiral tag, an E/Z double
-    /// bond) needs coordinates and wedges to carry it; every other molecule
-    /// gets a molblock without coordinates, which the InChI library reads as
-    /// 0D, like RDKit's own `MolToInchi` input, and which skips RDKit's
-    /// costly 2D layout.
+    /// Standard InChI and InChIKey, as RDKit's `MolToInchi` /
+    /// `MolToInchiKey` (see `inchi.rs`).
     pub fn inchi(&self) -> Result<InchiResult, ChemError> {
         let n = self.num_atoms();
         if n > crate::inchi::INCHI_MAX_ATOMS {
@@ -185,6 +180,17 @@ impl Molecule {
                 crate::inchi::INCHI_MAX_ATOMS
             )));
         }
+        match crate::inchi::from_molecule(&self.mol)? {
+            Some(r) => Ok(r),
+            None => self.inchi_from_molblock(),
+        }
+    }
+
+    /// InChI through RDKit's molblock: with 2D coordinates and wedges when
+    /// the molecule has specified stereo (a chiral tag, an E/Z double bond),
+    /// which the library then reads; without coordinates (read as 0D)
+    /// otherwise.
+    pub(crate) fn inchi_from_molblock(&self) -> Result<InchiResult, ChemError> {
         let with_coords = ffi::has_specified_stereo(&self.mol);
         let molblock = ffi::mol_to_molblock(&self.mol, with_coords).map_err(ChemError::rdkit)?;
         crate::inchi::from_molblock(&molblock)

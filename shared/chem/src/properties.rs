@@ -10,29 +10,27 @@
 //! | molecular_weight | `Descriptors.MolWt` | C++ `Descriptors::calcAMW` |
 //! | exact_mass | `Descriptors.ExactMolWt` | C++ `calcExactMW` |
 //! | formula | `rdMolDescriptors.CalcMolFormula` | C++ `calcMolFormula` |
-//! | logp, molar_refractivity | `Crippen.MolLogP`, `MolMR` (= C++ `calcCrippenDescriptors`, adds Hs) | `matching.cc` `crippen_logp_mr`: the same algorithm on RDKit's own parameter table, skipping searches that cannot match |
+//! | logp, molar_refractivity | `Crippen.MolLogP`, `MolMR` (= C++ `calcCrippenDescriptors`, adds Hs) | `crippen.cc`: the same algorithm on RDKit's own parameter table, on our matcher |
 //! | tpsa | `CalcTPSA` | C++ `calcTPSA` (N, O only) |
 //! | h_bond_donors | `Lipinski.NumHDonors` = `CalcNumHBD` | C++ `calcNumHBD` |
-//! | h_bond_acceptors | `Lipinski.NumHAcceptors` = `CalcNumHBA` 2.0.2 | [`HBA_SMARTS`] (2022.09 has 2.0.1: `nH0` instead of `nH0X2`) |
-//! | rotatable_bonds | `Lipinski.NumRotatableBonds` = `CalcNumRotatableBonds(Default)`; PyPI builds define `RDK_USE_STRICT_ROTOR_DEFINITION`, so Strict, version 3.2.0 | [`ROTATABLE_STRICT_SMARTS`] (2022.09 has 3.1.0 without `!$([CH3])`) |
+//! | h_bond_acceptors | `Lipinski.NumHAcceptors` = `CalcNumHBA` 2.0.2 | [`HBA_SMARTS`] (2022.09 has 2.0.1: `nH0` instead of `nH0X2`), counted in `patterns.rs` |
+//! | rotatable_bonds | `Lipinski.NumRotatableBonds` = `CalcNumRotatableBonds(Default)`; PyPI builds define `RDK_USE_STRICT_ROTOR_DEFINITION`, so Strict, version 3.2.0 | [`ROTATABLE_STRICT_SMARTS`] (2022.09 has 3.1.0 without `!$([CH3])`), counted in `patterns.rs` |
 //! | num_rings | `CalcNumRings` | C++ `calcNumRings` |
 //! | num_aromatic_rings | `CalcNumAromaticRings` | C++ `calcNumAromaticRings` |
 //! | num_heavy_atoms | `GetNumHeavyAtoms` | `ROMol::getNumHeavyAtoms` |
 //! | num_atoms | `CalcNumAtoms` (incl. implicit H) | C++ `calcNumAtoms` |
 //! | fraction_csp3 | `CalcFractionCSP3` | C++ `calcFractionCSP3` |
 //! | formal_charge | `Chem.GetFormalCharge` | `MolOps::getFormalCharge` |
-//! | stereo_centers | `len(FindMolChiralCenters(m, includeUnassigned=True, useLegacyImplementation=False))` | tetrahedral entries of C++ `Chirality::findPotentialStereo(m, cleanIt=false, flagPossible=true)` |
+//! | stereo_centers | `len(FindMolChiralCenters(m, includeUnassigned=True, useLegacyImplementation=False))` | tetrahedral entries of C++ `Chirality::findPotentialStereo(m, cleanIt=false, flagPossible=true)`, not run when no atom can be one |
 //! | qed | `QED.qed` | `qed.rs` |
-//! | inchi, inchikey | `Chem.MolToInchiKey` | `inchi.rs` |
+//! | inchi, inchikey | `Chem.MolToInchiKey` | `inchi.rs` (the input `MolToInchi` builds, from `inchi_input.cc`) |
 //! | lipinski_violations | `(mw>500)+(logp>5)+(hbd>5)+(hba>10)` | same |
 
 use crate::ffi;
-use crate::molecule::{Molecule, RDKIT_MAX_MATCHES};
+use crate::molecule::Molecule;
 use crate::qed::{self, KnownInputs};
-use crate::smarts::SmartsPattern;
 use crate::ChemError;
 use serde::{Deserialize, Serialize};
-use std::sync::LazyLock;
 
 /// RDKit's `NumHBA` definition, version 2.0.2 (current RDKit).
 pub const HBA_SMARTS: &str = "[$([O,S;H1;v2]-[!$(*=[O,N,P,S])]),$([O,S;H0;v2]),$([O,S;-]),\
@@ -44,10 +42,6 @@ pub const ROTATABLE_STRICT_SMARTS: &str = "[!$(*#*)&!D1&!$(C(F)(F)F)&!$(C(Cl)(Cl
 &!$([#7,O,S!D1]-!@[CD3]=[N,O,S])&!$([CD3](=[N+])-!@[#7!D1])&!$([#7!D1]-!@[CD3]=[N+])]\
 -,:;!@[!$(*#*)&!D1&!$(C(F)(F)F)&!$(C(Cl)(Cl)Cl)&!$(C(Br)(Br)Br)&!$(C([CH3])([CH3])[CH3])\
 &!$([CH3])]";
-
-static HBA: LazyLock<SmartsPattern> = LazyLock::new(|| SmartsPattern::constant(HBA_SMARTS));
-static ROTATABLE_STRICT: LazyLock<SmartsPattern> =
-    LazyLock::new(|| SmartsPattern::constant(ROTATABLE_STRICT_SMARTS));
 
 /// Molecular properties, field names as the `rdkit_local` adapter reports them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,15 +76,10 @@ pub fn compute_properties(smiles: &str) -> Result<Properties, ChemError> {
     Molecule::from_smiles(smiles)?.properties()
 }
 
-/// Strict rotatable bonds (what `Lipinski.NumRotatableBonds` and QED use).
-pub(crate) fn rotatable_bonds(mol: &Molecule) -> Result<u32, ChemError> {
-    mol.try_match_count(&ROTATABLE_STRICT, true, RDKIT_MAX_MATCHES)
-}
-
 pub(crate) fn compute(mol: &Molecule, with_inchi: bool) -> Result<Properties, ChemError> {
     let d = ffi::descriptors(mol.romol()).map_err(ChemError::rdkit)?;
-    let hba = mol.try_match_count(&HBA, true, RDKIT_MAX_MATCHES)?;
-    let rotb = rotatable_bonds(mol)?;
+    let patterns = crate::patterns::counts(mol)?;
+    let (hba, rotb) = (patterns.hba, patterns.rotb);
     let canonical_smiles = mol.try_canonical_smiles()?;
     let (inchi, inchikey) = if with_inchi {
         match mol.inchi() {
@@ -107,7 +96,7 @@ pub(crate) fn compute(mol: &Molecule, with_inchi: bool) -> Result<Properties, Ch
         logp: d.logp,
         hbd: d.hbd,
         tpsa: d.tpsa,
-        rotb,
+        patterns,
     };
     let qed = qed::qed_with(mol, Some(known))?;
     let lipinski_violations = u32::from(d.amw > 500.0)
@@ -137,4 +126,59 @@ pub(crate) fn compute(mol: &Molecule, with_inchi: bool) -> Result<Properties, Ch
         lipinski_violations,
         qed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `descriptors` skips findPotentialStereo when no atom can be a
+    /// tetrahedral centre; the count equals RDKit's own on every reference
+    /// molecule and on molecules built to probe the rule (twin terminal
+    /// neighbours, ring stereo, isotopes and charges that break symmetry,
+    /// specified and unspecified centres, hypervalent atoms).
+    #[test]
+    fn stereo_centers_equal_rdkit() {
+        let mut smiles = crate::smarts::tests::reference_smiles();
+        smiles.extend(
+            [
+                "CC(C)C",
+                "CC(C)(C)O",
+                "FC(F)(F)c1ccccc1",
+                "CS(=O)(=O)N",
+                "CS(C)=O",
+                "C[S@](=O)CC",
+                "CC(C)[C@H](N)C(=O)O",
+                "CC(C)C(N)C(=O)O",
+                "C[C@H]1CC[C@@H](C)CC1",
+                "CC1CCC(C)CC1",
+                "CC1CCC(O)CC1",
+                "OC1CCNCC1",
+                "C1CC2CCC1C2",
+                "C1CC2CC1CC2O",
+                "[2H]C([2H])(F)Cl",
+                "[2H]C(F)(Cl)C",
+                "OC([O-])(F)C",
+                "[13CH3]C(C)O",
+                "CC(C)(F)Cl",
+                "NC(=O)C(C)(C)C",
+                "C[N+](C)(C)CC",
+                "C[N+](C)(CC)CCC",
+                "FP(F)(F)(F)F",
+                "F[S](F)(F)(F)(F)F",
+                "CC1(C)CC1",
+                "CC1(C)CC(C)C1",
+                "C[Si](C)(C)C(C)O",
+            ]
+            .map(String::from),
+        );
+        for s in smiles {
+            let Ok(m) = Molecule::from_smiles(&s) else {
+                continue;
+            };
+            let ours = ffi::descriptors(m.romol()).unwrap().stereo_centers;
+            let fresh = Molecule::from_smiles(&s).unwrap();
+            assert_eq!(ours, ffi::stereo_centers_rdkit(fresh.romol()), "{s}");
+        }
+    }
 }

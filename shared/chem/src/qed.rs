@@ -17,13 +17,12 @@
 //!   what remains (this deliberately differs from "number of aromatic rings").
 //! * ALERTS: how many of the 116 structural-alert SMARTS match at least once.
 //!
-//! Every SMARTS is compiled once, on first use.
+//! Every SMARTS is compiled once, on first use, and matched with the
+//! crate's other per-molecule patterns in one call (`patterns.rs`).
 
 use crate::ffi;
-use crate::molecule::{Molecule, RDKIT_MAX_MATCHES};
-use crate::smarts::{PatternSet, SmartsPattern};
+use crate::molecule::Molecule;
 use crate::ChemError;
-use std::sync::LazyLock;
 
 /// ADS parameters (A, B, C, D, E, F, DMAX) per input, from the paper's fits.
 #[derive(Clone, Copy)]
@@ -58,7 +57,7 @@ const ADS_PARAMS: [Ads; 8] = [
 /// The paper's mean weights (what `QED.qed` uses by default), same order.
 const WEIGHT_MEAN: [f64; 8] = [0.66, 0.46, 0.05, 0.61, 0.06, 0.65, 0.48, 0.95];
 
-const ALIPHATIC_RING_SMARTS: &str = "[$([A;R][!a])]";
+pub(crate) const ALIPHATIC_RING_SMARTS: &str = "[$([A;R][!a])]";
 
 pub(crate) const ACCEPTOR_SMARTS: [&str; 11] = [
     "[oH0;X2]",
@@ -193,18 +192,6 @@ pub(crate) const ALERT_SMARTS: [&str; 116] = [
     "[34S]",
 ];
 
-struct Patterns {
-    aliphatic_rings: SmartsPattern,
-    acceptors: PatternSet,
-    alerts: PatternSet,
-}
-
-static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
-    aliphatic_rings: SmartsPattern::constant(ALIPHATIC_RING_SMARTS),
-    acceptors: PatternSet::constant(&ACCEPTOR_SMARTS),
-    alerts: PatternSet::constant(&ALERT_SMARTS),
-});
-
 /// Inputs that `properties` has already computed on the same molecule and
 /// can hand over (valid only when the molecule has no explicit H atoms).
 #[derive(Debug, Clone, Copy)]
@@ -213,7 +200,8 @@ pub(crate) struct KnownInputs {
     pub logp: f64,
     pub hbd: u32,
     pub tpsa: f64,
-    pub rotb: u32,
+    /// HBA, rotatable bonds, QED's acceptors, alerts and AROM.
+    pub patterns: ffi::PatternCounts,
 }
 
 /// The asymmetric double sigmoid, scaled to a desirability in (0, 1].
@@ -245,7 +233,7 @@ pub(crate) fn qed_with(mol: &Molecule, known: Option<KnownInputs>) -> Result<f64
         Some(s) => (s, None),
         None => (mol, known),
     };
-    let known = match known {
+    let k = match known {
         Some(k) => k,
         None => {
             let q = ffi::qed_descriptors(m.romol()).map_err(ChemError::rdkit)?;
@@ -254,39 +242,27 @@ pub(crate) fn qed_with(mol: &Molecule, known: Option<KnownInputs>) -> Result<f64
                 logp: q.logp,
                 hbd: q.hbd,
                 tpsa: q.tpsa,
-                rotb: crate::properties::rotatable_bonds(m)?,
+                patterns: crate::patterns::counts(m)?,
             }
         }
     };
-    let p = &*PATTERNS;
-    // Python sums len(GetSubstructMatches(p)) over the patterns that match.
-    let hba = p.acceptors.sum_match_counts(m, true, RDKIT_MAX_MATCHES)?;
-    let arom = ffi::sssr_count_after_delete(m.romol(), p.aliphatic_rings.set(), 0)
-        .map_err(ChemError::rdkit)?;
-    let alerts = p.alerts.count_matching(m)?;
+    let p = k.patterns;
+    // Python sums len(GetSubstructMatches(p)) over the acceptor patterns.
     Ok(score([
-        known.mw,
-        known.logp,
-        f64::from(hba),
-        f64::from(known.hbd),
-        known.tpsa,
-        f64::from(known.rotb),
-        f64::from(arom),
-        f64::from(alerts),
+        k.mw,
+        k.logp,
+        f64::from(p.qed_hba),
+        f64::from(k.hbd),
+        k.tpsa,
+        f64::from(p.rotb),
+        f64::from(p.qed_arom),
+        f64::from(p.qed_alerts),
     ]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn all_builtin_smarts_compile() {
-        let p = &*PATTERNS;
-        assert_eq!(p.acceptors.len(), ACCEPTOR_SMARTS.len());
-        assert_eq!(p.alerts.len(), ALERT_SMARTS.len());
-        assert_eq!(p.aliphatic_rings.num_atoms(), 1);
-    }
 
     #[test]
     fn desirability_is_bounded() {

@@ -1,18 +1,19 @@
 //! [`SmartsPattern`]: a SMARTS query compiled once and shared across threads,
-//! and the crate-internal `PatternSet` that QED uses for its pattern lists.
+//! and the crate-internal `PatternSet` that `patterns.rs` uses.
 //!
-//! Why it is `Sync`: after construction the query is only read. Matching
+//! Why it is `Sync`: after construction the query is only read. Our matcher
 //! calls const methods of the query molecule (`Atom::Match`, `Bond::Match`)
-//! and RDKit's `SubstructMatch`, which mutates one thing inside a query: the
-//! match cache of recursive SMARTS (`$(...)`). RDKit builds with
-//! `RDK_BUILD_THREADSAFE_SSS` (Debian's does; `matching.cc` refuses to
-//! compile otherwise) hold a mutex in each recursive query for the whole
-//! match, so concurrent matches of one pattern against *different* molecules
-//! are safe; they just take turns on patterns that contain `$(...)`.
-//! tests/threads.rs exercises this from many threads.
+//! and keeps all per-molecule state (including recursive SMARTS results) to
+//! itself. When it falls back to RDKit's `SubstructMatch`, that mutates one
+//! thing inside a query: the match cache of recursive SMARTS (`$(...)`);
+//! RDKit builds with `RDK_BUILD_THREADSAFE_SSS` (Debian's does; `matching.cc`
+//! refuses to compile otherwise) hold a mutex in each recursive query for the
+//! whole match, so concurrent matches of one pattern against *different*
+//! molecules are safe. tests/threads.rs exercises this from many threads.
 //!
-//! Matching runs a cheap, exact-in-effect pre-check before RDKit's full
-//! search (see `src/matching.cc`), so counts are RDKit's.
+//! Matching runs on our own exact matcher (`include/matcher.h`), which asks
+//! RDKit's SubstructMatch whenever RDKit's answer could depend on the order
+//! it enumerates in; `matcher_counts_equal_rdkit` below checks the counts.
 
 use crate::ffi;
 use crate::molecule::Molecule;
@@ -76,11 +77,6 @@ impl SmartsPattern {
     pub(crate) fn set(&self) -> &ffi::QuerySet {
         &self.set
     }
-
-    /// Compiles a SMARTS that is a constant of this crate.
-    pub(crate) fn constant(smarts: &str) -> Self {
-        Self::new(smarts).unwrap_or_else(|e| panic!("built-in SMARTS {smarts:?} failed: {e}"))
-    }
 }
 
 impl std::fmt::Debug for SmartsPattern {
@@ -90,7 +86,7 @@ impl std::fmt::Debug for SmartsPattern {
 }
 
 /// Several SMARTS matched together against one molecule, sharing the
-/// pre-check work (QED's acceptor and alert lists).
+/// matcher's per-molecule work (`patterns.rs`).
 pub(crate) struct PatternSet {
     set: UniquePtr<ffi::QuerySet>,
 }
@@ -111,28 +107,27 @@ impl PatternSet {
         ffi::query_set_len(&self.set) as usize
     }
 
-    /// How many of the patterns match `mol` at least once.
-    pub(crate) fn count_matching(&self, mol: &Molecule) -> Result<u32, ChemError> {
-        ffi::count_queries_matching(mol.romol(), &self.set).map_err(ChemError::rdkit)
+    #[cfg(test)]
+    pub(crate) fn set_for_tests(&self) -> &ffi::QuerySet {
+        &self.set
     }
 
-    /// Sum over the patterns of their number of matches in `mol`.
-    pub(crate) fn sum_match_counts(
+    /// The counts of `patterns.rs`, for a set laid out as it says.
+    pub(crate) fn counts(
         &self,
         mol: &Molecule,
-        unique: bool,
-        max_matches: u32,
-    ) -> Result<u32, ChemError> {
-        ffi::sum_match_counts(mol.romol(), &self.set, unique, max_matches).map_err(ChemError::rdkit)
+        n_acceptors: u32,
+    ) -> Result<ffi::PatternCounts, ChemError> {
+        ffi::pattern_counts(mol.romol(), &self.set, n_acceptors).map_err(ChemError::rdkit)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::molecule::RDKIT_MAX_MATCHES;
 
-    fn reference_smiles() -> Vec<String> {
+    pub(crate) fn reference_smiles() -> Vec<String> {
         let default =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference");
         let dir = match std::env::var_os("PHARMFORGE_REFERENCE_DIR") {
@@ -154,12 +149,12 @@ mod tests {
         out
     }
 
-    /// The pre-check may only skip searches that find nothing: over every
-    /// reference molecule and a spread of patterns (QED's lists, recursive,
-    /// disconnected, ring and charge queries), counts with and without it
-    /// are identical.
+    /// Our matcher (`include/matcher.h`) counts what RDKit's SubstructMatch
+    /// counts: over every reference molecule and a spread of patterns (QED's
+    /// lists, HBA, rotatable bonds, recursive, nested recursive, disconnected,
+    /// ring and charge queries), unique and not.
     #[test]
-    fn precheck_never_changes_a_count() {
+    fn matcher_counts_equal_rdkit() {
         let mut smarts: Vec<&str> = crate::qed::ALERT_SMARTS.to_vec();
         smarts.extend(crate::qed::ACCEPTOR_SMARTS);
         smarts.extend([
@@ -175,6 +170,13 @@ mod tests {
             "[C;H2;!R]",
             "[n;H1]",
             "[$(c[F,Cl]),$(C=O)]",
+            "[$([#6]-[$([#7,#8]);!$(*=*)])]~*",
+            "[!$([#6]=[#8])&!$(*#*)]-&!@[R]",
+            "[#6]1~[#6]~[#6]~[#6]~[#6]~[#6]~1",
+            "*@*",
+            "[a]:[a]",
+            "[D3,D4;!R]",
+            "O.O",
         ]);
         let set = PatternSet::constant(&smarts);
         let mut checked = 0;
@@ -202,5 +204,48 @@ mod tests {
             }
         }
         assert!(checked > 250_000, "{checked}");
+    }
+
+    /// Crippen logP and MR (`crippen.cc`) equal RDKit's
+    /// `calcCrippenDescriptors` exactly, on every reference molecule and on
+    /// molecules with the rarer atom types (charged N, S oxides, metals,
+    /// halide ions, isotopes, explicit H).
+    #[test]
+    fn crippen_matches_rdkit() {
+        let mut smiles = reference_smiles();
+        smiles.extend(
+            [
+                "C[N+](C)(C)C",
+                "[O-][N+](=O)c1ccccc1",
+                "CS(C)=O",
+                "CS(=O)(=O)[O-].[Na+]",
+                "[Cl-].[K+]",
+                "C[Se]C",
+                "B(O)(O)c1ccccc1",
+                "[2H]C([2H])([2H])O",
+                "[H]OC([H])([H])[H]",
+                "N=[N+]=[N-]",
+                "C#N",
+                "O=C=O",
+                "[Fe+2]",
+                "c1cc[nH]c1",
+                "C[n+]1ccccc1",
+                "OP(=O)(O)O",
+                "[I+]",
+                "CC(=O)[O-]",
+                "C=CC=O",
+                "O=CN",
+                "[Si](C)(C)(C)C",
+            ]
+            .map(String::from),
+        );
+        for s in smiles {
+            let Ok(m) = Molecule::from_smiles(&s) else {
+                continue;
+            };
+            let ours = ffi::crippen_ours(m.romol()).unwrap();
+            let rdkit = ffi::crippen_rdkit(m.romol()).unwrap();
+            assert_eq!((ours.logp, ours.mr), (rdkit.logp, rdkit.mr), "{s}");
+        }
     }
 }

@@ -13,15 +13,16 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Molecules whose InChIKey (from RDKit's molblock through the IUPAC library)
-/// legitimately differs from RDKit's `MolToInchiKey`, with the reason.
+/// Molecules whose InChIKey (the IUPAC library fed the input RDKit's
+/// `MolToInchi` builds) legitimately differs from RDKit's `MolToInchiKey`,
+/// with the reason.
 ///
 /// Empty: all 1,077 valid reference molecules get RDKit's InChIKey. Where a
-/// difference can arise (none in this set): RDKit's `MolToInchi` passes
-/// stereo as 0D parities from chiral tags, while we pass a molblock, with 2D
-/// coordinates and wedges when the molecule has specified stereo; the two can
-/// disagree on unusual stereo (e.g. stereo on hypervalent S or P, allenes,
-/// atropisomers), and for molecules InChI only accepts in one form.
+/// difference can arise (none in this set): our RDKit (2022.09) perceives or
+/// kekulizes some molecule differently from the reference's (2026.09), or
+/// the molecule has a bond the `inchi` crate cannot pass on (dative and other
+/// non-single/double/triple bonds, wedge bond directions), which still goes
+/// through RDKit's molblock.
 const KNOWN_INCHIKEY_DIFFERENCES: &[(&str, &str)] = &[];
 
 fn reference_dir() -> PathBuf {

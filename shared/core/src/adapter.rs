@@ -5,6 +5,7 @@
 //! JetStream on its next subject; if the service dies before that, the batch is
 //! redelivered and the re-publish is dropped by message-id de-duplication.
 
+use crate::cancel::CancelledRuns;
 use crate::config::{ConsumerSettings, NatsSettings};
 use crate::consume::{consume_batches, Delivery};
 use crate::ids::AdapterName;
@@ -16,6 +17,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often a batch still being enriched is reported in progress to JetStream.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// An enrichment step. `enrich` receives a batch of records addressed to this
 /// adapter and returns them in the same order, each with its section set
 /// (`CompoundRecord::set_section`) or an error recorded (`set_error`, or
@@ -26,6 +30,35 @@ pub trait Adapter: Send + Sync + 'static {
     /// engine it ran on, e.g. `rdkit_local 0.1.0 (RDKit 2022.09.3)`.
     fn provenance(&self) -> String;
     fn enrich(&self, batch: Vec<CompoundRecord>) -> impl Future<Output = Vec<CompoundRecord>> + Send;
+
+    /// Like `enrich`, but told how many times each record has been delivered
+    /// (1 on the first attempt) and allowed to ask for a record to be
+    /// redelivered later ([`Outcome::Retry`]: NAK with that delay, so the
+    /// back-off happens in JetStream, not on a held message). Adapters that
+    /// never retry keep the default, which calls `enrich`.
+    fn enrich_attempts(&self, batch: Vec<Attempt>) -> impl Future<Output = Vec<Outcome>> + Send {
+        async move {
+            let records = batch.into_iter().map(|a| a.record).collect();
+            self.enrich(records).await.into_iter().map(Outcome::Forward).collect()
+        }
+    }
+}
+
+/// A record handed to [`Adapter::enrich_attempts`], with its delivery count.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub record: CompoundRecord,
+    /// 1 on the first delivery.
+    pub delivered: i64,
+}
+
+/// What an adapter did with one record.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Enriched (or carrying its error): forward it to its next stage.
+    Forward(CompoundRecord),
+    /// Not done yet: hand the message back to JetStream, redelivered after this delay.
+    Retry(Duration),
 }
 
 /// Publishes a record to the subject of its current step, with its message id
@@ -65,7 +98,8 @@ pub async fn run_adapter<A: Adapter>(
         .get_consumer(&topology.adapter_consumer(name))
         .await?;
     tracing::info!(adapter = %name, provenance = %adapter.provenance(), batch = settings.batch_size, concurrency = settings.concurrency, "adapter consuming");
-    let ctx = Arc::new(AdapterContext { adapter, js, topology });
+    let cancelled = CancelledRuns::watch(js.clone(), topology.clone(), shutdown.clone()).await;
+    let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled });
     consume_batches(consumer, &settings, shutdown, move |batch| {
         let ctx = ctx.clone();
         async move { ctx.process(batch).await }
@@ -80,6 +114,7 @@ struct AdapterContext<A> {
     adapter: A,
     js: jetstream::Context,
     topology: Topology,
+    cancelled: CancelledRuns,
 }
 
 impl<A: Adapter> AdapterContext<A> {
@@ -89,8 +124,16 @@ impl<A: Adapter> AdapterContext<A> {
         let mut held = Vec::with_capacity(batch.len());
         for delivery in batch {
             match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
+                Ok(mut r) if r.current_adapter() == Some(name) && self.cancelled.contains(&r.run_id) => {
+                    // The run was cancelled: skip the adapter, record the compound as cancelled.
+                    r.cancel();
+                    match publish_record(&self.js, &self.topology, &r).await {
+                        Ok(()) => delivery.ack().await,
+                        Err(_) => delivery.nak(Some(Duration::from_secs(1))).await,
+                    }
+                }
                 Ok(r) if r.current_adapter() == Some(name) => {
-                    records.push(r);
+                    records.push(Attempt { record: r, delivered: delivery.delivered() });
                     held.push(delivery);
                 }
                 Ok(r) => {
@@ -107,14 +150,43 @@ impl<A: Adapter> AdapterContext<A> {
             return;
         }
         let expected = records.len();
-        let mut enriched = self.adapter.enrich(records).await;
-        if enriched.len() != expected {
-            tracing::error!(adapter = %name, expected, got = enriched.len(), "adapter returned a different number of records; redelivering the batch");
+        // Slow adapters (rate-limited web clients) may hold a batch longer than
+        // the consumer's ack wait: tell JetStream the work is in progress.
+        let outcomes = {
+            let work = self.adapter.enrich_attempts(records);
+            tokio::pin!(work);
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    out = &mut work => break out,
+                    _ = tick.tick() => {
+                        for d in &held {
+                            d.progress().await;
+                        }
+                    }
+                }
+            }
+        };
+        if outcomes.len() != expected {
+            tracing::error!(adapter = %name, expected, got = outcomes.len(), "adapter returned a different number of records; redelivering the batch");
             for d in held {
                 d.nak(Some(Duration::from_secs(5))).await;
             }
             return;
         }
+        let mut forward_held = Vec::with_capacity(expected);
+        let mut enriched = Vec::with_capacity(expected);
+        for (delivery, outcome) in held.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Forward(record) => {
+                    forward_held.push(delivery);
+                    enriched.push(record);
+                }
+                Outcome::Retry(delay) => delivery.nak(Some(delay)).await,
+            }
+        }
+        let held = forward_held;
         let provenance = self.adapter.provenance();
         let publishes = enriched.iter_mut().map(|record| {
             record.provenance.insert(name.as_str().to_owned(), provenance.clone());

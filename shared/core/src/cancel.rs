@@ -22,10 +22,25 @@ impl CancelledRuns {
         self.runs.read().map(|s| s.contains(run_id)).unwrap_or(false)
     }
 
-    /// Starts watching the bucket in the background (re-watching after errors)
-    /// until shutdown.
-    pub fn watch(js: jetstream::Context, topology: Topology, shutdown: Shutdown) -> Self {
+    /// Loads the runs cancelled so far, then watches the bucket in the
+    /// background (re-watching after errors) until shutdown. Loading first
+    /// means a replica that starts after a cancellation never processes that
+    /// run's waiting compounds.
+    pub async fn watch(js: jetstream::Context, topology: Topology, shutdown: Shutdown) -> Self {
         let this = CancelledRuns::default();
+        let initial = async {
+            let store = js.get_key_value(topology.cancelled_bucket()).await?;
+            let keys: Vec<String> = store.keys().await?.filter_map(|k| async move { k.ok() }).collect().await;
+            Ok::<_, async_nats::Error>(keys)
+        };
+        match initial.await {
+            Ok(keys) => {
+                if let Ok(mut set) = this.runs.write() {
+                    set.extend(keys);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot load cancelled runs; relying on the watch"),
+        }
         let runs = this.runs.clone();
         tokio::spawn(async move {
             while !shutdown.is_triggered() {

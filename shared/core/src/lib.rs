@@ -27,7 +27,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod topology;
 
-pub use adapter::{run_adapter, Adapter};
+pub use adapter::{run_adapter, Adapter, Attempt, Outcome};
 pub use ids::{AdapterName, RunId};
 pub use record::CompoundRecord;
 pub use shutdown::Shutdown;

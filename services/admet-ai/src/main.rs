@@ -1,0 +1,35 @@
+use pharmforge_core::config::{ConsumerSettings, NatsSettings};
+use pharmforge_core::{run_adapter, telemetry, Shutdown};
+
+#[tokio::main]
+async fn main() {
+    telemetry::init("admet-ai");
+    // One batch at a time by default: each batch already uses every core.
+    let settings = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(64, 1)?)));
+    let (nats, consumer) = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            std::process::exit(2);
+        }
+    };
+    let dir = pharmforge_admet_ai::models_dir_from_env();
+    let started = std::time::Instant::now();
+    let adapter = match tokio::task::spawn_blocking(move || pharmforge_admet_ai::AdmetAi::load(&dir)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot load the ADMET-AI models (ADMET_AI_MODELS_DIR)");
+            eprintln!("pharmforge-admet-ai: cannot load the ADMET-AI models: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "model loading crashed");
+            std::process::exit(2);
+        }
+    };
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "ADMET-AI models loaded");
+    if let Err(e) = run_adapter(adapter, nats, consumer, Shutdown::on_signals()).await {
+        tracing::error!(error = %e, "admet-ai stopped on an error");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,27 @@
+use pharmforge_core::config::{ConsumerSettings, NatsSettings};
+use pharmforge_core::{run_adapter, telemetry, Shutdown};
+use pharmforge_chembl::{ChemblAdapter, ChemblSettings};
+
+#[tokio::main]
+async fn main() {
+    telemetry::init("chembl");
+    // Batches of compounds share requests (`__in` filters): bigger batches,
+    // fewer requests per compound.
+    let settings = NatsSettings::from_env()
+        .and_then(|n| Ok((n, ConsumerSettings::from_env(25, 2)?, ChemblSettings::from_env()?)));
+    let (nats, consumer, chembl) = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            std::process::exit(2);
+        }
+    };
+    let shutdown = Shutdown::on_signals();
+    let Some(adapter) = ChemblAdapter::connect(&nats, chembl, &shutdown).await else {
+        return;
+    };
+    if let Err(e) = run_adapter(adapter, nats, consumer, shutdown).await {
+        tracing::error!(error = %e, "chembl stopped on an error");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,102 @@
+// See include/physchem.h. One function: parse the SMILES as
+// Chem.MolFromSmiles does, then compute what admet_ai/physchem.py computes.
+#include "pharmforge-admet/include/physchem.h"
+#include "pharmforge-admet/src/rdkit_physchem.rs.h"
+
+#include <GraphMol/GraphMol.h>
+#include <GraphMol/SmilesParse/SmilesParse.h>
+#include <GraphMol/Descriptors/MolDescriptors.h>
+#include <GraphMol/Descriptors/Crippen.h>
+#include <GraphMol/Descriptors/Lipinski.h>
+#include <GraphMol/Descriptors/MolSurf.h>
+#include <GraphMol/FilterCatalog/FilterCatalog.h>
+#include <GraphMol/Chirality.h>
+#include <GraphMol/Substruct/SubstructMatch.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace {
+using RDKit::FilterCatalog;
+using RDKit::FilterCatalogParams;
+
+const FilterCatalog &catalog(FilterCatalogParams::FilterCatalogs which) {
+  // Function-local statics: built once, thread-safe initialisation; RDKit's
+  // FilterCatalog::getMatches is const and safe to call concurrently.
+  static const FilterCatalog pains(FilterCatalogParams::PAINS);
+  static const FilterCatalog brenk(FilterCatalogParams::BRENK);
+  static const FilterCatalog nih(FilterCatalogParams::NIH);
+  switch (which) {
+    case FilterCatalogParams::PAINS: return pains;
+    case FilterCatalogParams::BRENK: return brenk;
+    default: return nih;
+  }
+}
+// rdMolDescriptors.CalcNumHBA as RDKit releases since the package's
+// reference (NumHBA version 2.0.2) define it: aromatic nitrogen counts only
+// when two-connected (nH0X2). Debian's 2022.09 still has 2.0.1 ([nH0,...]).
+const char *const HBA_SMARTS =
+    "[$([O,S;H1;v2]-[!$(*=[O,N,P,S])]),$([O,S;H0;v2]),$([O,S;-]),$("
+    "[N;v3;!$(N-*=!@[O,N,P,S])]),$([nH0X2,o,s;+0])]";
+
+unsigned count_hba(const RDKit::ROMol &mol) {
+  // Recursive SMARTS queries are not thread-safe: one pattern per thread.
+  thread_local std::unique_ptr<RDKit::RWMol> pattern(RDKit::SmartsToMol(HBA_SMARTS));
+  std::vector<RDKit::MatchVectType> matches;
+  return RDKit::SubstructMatch(mol, *pattern, matches);
+}
+
+// CalcNumAtomStereoCenters as in RDKit 2022.09 (legacy perception), except
+// that planar (not SP3) three-coordinate nitrogens are not counted: later
+// releases no longer flag bridgehead amide-like nitrogens as possible
+// centres, and the package's reference values come from such a release.
+unsigned count_stereo_centers(const RDKit::ROMol &mol) {
+  RDKit::ROMol copy(mol);
+  RDKit::MolOps::assignStereochemistry(copy, true, true, true);
+  unsigned n = 0;
+  for (const auto atom : copy.atoms()) {
+    if (!atom->hasProp(RDKit::common_properties::_ChiralityPossible)) continue;
+    if (atom->getAtomicNum() == 7 && atom->getDegree() == 3 &&
+        atom->getHybridization() != RDKit::Atom::SP3) continue;
+    ++n;
+  }
+  return n;
+}
+
+// Tetrahedral stereo candidates by RDKit's new stereo perception
+// (findPotentialStereo), which newer releases' CalcNumAtomStereoCenters uses.
+unsigned count_potential_tetrahedral(const RDKit::ROMol &mol) {
+  RDKit::ROMol copy(mol);
+  unsigned n = 0;
+  for (const auto &si : RDKit::Chirality::findPotentialStereo(copy, true, true)) {
+    if (si.type == RDKit::Chirality::StereoType::Atom_Tetrahedral) ++n;
+  }
+  return n;
+}
+}  // namespace
+
+PhyschemData admet_physchem(rust::Str smiles) {
+  // Callers parse with pharmforge-chem first, which has set RDKit's logs up
+  // (nothing to stderr); this parse then succeeds the same way.
+  std::string s(smiles.data(), smiles.size());
+  std::unique_ptr<RDKit::RWMol> mol;
+  try {
+    mol.reset(RDKit::SmilesToMol(s));
+  } catch (const std::exception &e) {
+    throw std::runtime_error(std::string("invalid SMILES: ") + e.what());
+  }
+  if (!mol) throw std::runtime_error("invalid SMILES");
+  PhyschemData d{};
+  d.molecular_weight = RDKit::Descriptors::calcAMW(*mol);
+  d.logp = RDKit::Descriptors::calcClogP(*mol);
+  d.hba = count_hba(*mol);
+  d.hbd = RDKit::Descriptors::calcNumHBD(*mol);
+  d.tpsa = RDKit::Descriptors::calcTPSA(*mol);
+  d.stereo_centers = count_stereo_centers(*mol);
+  d.stereo_centers_legacy = count_potential_tetrahedral(*mol);
+  d.pains = catalog(FilterCatalogParams::PAINS).getMatches(*mol).size();
+  d.brenk = catalog(FilterCatalogParams::BRENK).getMatches(*mol).size();
+  d.nih = catalog(FilterCatalogParams::NIH).getMatches(*mol).size();
+  return d;
+}

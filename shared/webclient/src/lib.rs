@@ -1,0 +1,63 @@
+//! What the web-service adapters (pubchem, chembl) share:
+//!
+//! - [`SharedRateLimiter`]: one request budget for every replica of a service
+//!   (they share one outgoing IP). The state — the earliest time the next
+//!   request may start, a slow-down factor and a pause — lives in one key of a
+//!   JetStream key-value bucket and is changed only by compare-and-set, so two
+//!   replicas can never take the same slot.
+//! - [`SharedCache`]: a JetStream key-value bucket with a TTL, shared by every
+//!   replica, keyed by InChIKey.
+//! - [`FetchError`], [`classify_status`], [`backoff`]: which failures are worth
+//!   a retry and how long to wait (with jitter, honouring `Retry-After`).
+
+pub mod cache;
+pub mod limiter;
+pub mod retry;
+
+pub use cache::SharedCache;
+pub use limiter::{RateLimitSettings, SharedRateLimiter, Throttle};
+pub use retry::{backoff, classify_status, parse_retry_after, FetchError, RetrySettings};
+
+use std::time::Duration;
+
+/// Milliseconds since the Unix epoch (wall clock: shared by replicas).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// An HTTP client with the request timeout and a user agent naming PharmForge.
+pub fn http_client(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("PharmForge/", env!("CARGO_PKG_VERSION"), " (+https://github.com/pharmforge)"))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// Gets a key-value bucket, creating it (with `max_age` as TTL) when missing.
+pub async fn key_value(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+) -> Result<async_nats::jetstream::kv::Store, async_nats::Error> {
+    if let Ok(kv) = js.get_key_value(bucket).await {
+        return Ok(kv);
+    }
+    let created = js
+        .create_key_value(async_nats::jetstream::kv::Config {
+            bucket: bucket.to_owned(),
+            history: 1,
+            max_age,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(kv) => Ok(kv),
+        // Another replica created it at the same moment.
+        Err(e) => js.get_key_value(bucket).await.map_err(|_| e.into()),
+    }
+}

@@ -1,0 +1,143 @@
+//! The benchmark of the pubchem and chembl adapters against the local fakes
+//! (nothing reaches the internet); prints one JSON object.
+//!
+//! ```text
+//! cargo build --release --bins && cargo run --release -p pharmforge-tests --bin pharmforge-bench-external
+//! ```
+//!
+//! * cold run: `BENCH_EXTERNAL_COMPOUNDS` (200) new compounds through
+//!   rdkit_local → pubchem → chembl at the default policy limits (PubChem 5/s
+//!   and 400/min, ChEMBL 5/s), one replica each, no faults: requests per
+//!   compound for each service (from the fakes' logs) and compounds/s;
+//! * warm run, end to end: the same compounds repeated 10× in one run (every
+//!   one cached): compounds/s from POST to completed, and the requests it cost;
+//! * warm, in process: the adapters' `enrich` over the cached compounds with
+//!   the shared cache (JetStream KV) and no rate limiter in the way: compounds/s.
+
+use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
+use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
+use pharmforge_tests::Stack;
+use pharmforge_webclient::SharedCache;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn molecules(n: usize) -> Vec<String> {
+    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
+    let rings = ["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1"];
+    let mut out = Vec::new();
+    'outer: for len in 1.. {
+        for r in rings {
+            for e in ends {
+                out.push(format!("{r}{}{e}", "C".repeat(len)));
+                if out.len() == n {
+                    break 'outer;
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn run(stack: &Stack, smiles: &[String]) -> (f64, Vec<Value>) {
+    let start = Instant::now();
+    let run = stack
+        .create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}}))
+        .await;
+    let id = run["run_id"].as_str().unwrap().to_owned();
+    let done = stack.wait_finished_polling(&id, Duration::from_secs(1800), Duration::from_millis(50)).await;
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(done["status"], "completed", "{done}");
+    (secs, stack.all_results(&id).await)
+}
+
+async fn in_process<A: Adapter>(adapter: &A, records: &[CompoundRecord]) -> f64 {
+    // Warm-up, then timed rounds, batches of 64 with 8 in flight (as the runtime would).
+    let _ = adapter.enrich(records.iter().take(64).cloned().collect()).await;
+    let rounds = 5;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let batches: Vec<Vec<CompoundRecord>> = records.chunks(64).map(|c| c.to_vec()).collect();
+        let mut out = futures_lite(batches.into_iter().map(|b| adapter.enrich(b))).await;
+        assert!(out.iter_mut().flatten().all(|r| r.errors.is_empty()));
+    }
+    (rounds * records.len()) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn futures_lite<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for f in it {
+        out.push(f.await);
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_EXTERNAL_COMPOUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let pubchem = FakePubchem::start(PubchemFaults { unknown: 100, missing_properties: 100, ..PubchemFaults::none() }).await;
+    let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    let env = [("PUBCHEM_BASE_URL", pubchem.base_url()), ("CHEMBL_BASE_URL", chembl.base_url()), ("RUST_LOG", "warn")];
+    let stack = Stack::start_with_env(&["rdkit_local", "pubchem", "chembl"], &env).await;
+    let smiles = molecules(n);
+
+    let (cold_secs, results) = run(&stack, &smiles).await;
+    let cold_pubchem = pubchem.log().len();
+    let cold_chembl = chembl.log().len();
+    let errors = results.iter().filter(|r| r["errors"].as_object().is_some_and(|e| !e.is_empty())).count();
+
+    let warm_input: Vec<String> = smiles.iter().cycle().take(n * 10).cloned().collect();
+    let (warm_secs, warm_results) = run(&stack, &warm_input).await;
+    let warm_hits = warm_results.iter().filter(|r| r["pubchem"]["cache_hit"] == true && r["bioactivity"]["cache_hit"] == true).count();
+
+    // In process, against the same caches.
+    let client = async_nats::connect(stack.nats.url()).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    let ttl = Duration::from_secs(7 * 24 * 3600);
+    let pc_cache = SharedCache::open(&js, &pharmforge_pubchem::cache_bucket(""), ttl).await.unwrap();
+    let ch_cache = SharedCache::open(&js, &pharmforge_chembl::cache_bucket(""), ttl).await.unwrap();
+    let records = |adapter: AdapterName| -> Vec<CompoundRecord> {
+        results
+            .iter()
+            .cycle()
+            .take(2000)
+            .enumerate()
+            .map(|(i, r)| {
+                let mut rec = CompoundRecord::new("run_00000000000000bb", i as u32, r["smiles"].as_str().unwrap().to_owned(), vec![adapter]);
+                rec.sections.insert("properties".into(), json!({"inchikey": r["properties"]["inchikey"]}));
+                rec
+            })
+            .collect()
+    };
+    let pc = pharmforge_pubchem::PubchemAdapter::new(pharmforge_pubchem::PubchemSettings::from_env().unwrap(), None, Some(pc_cache));
+    let ch = pharmforge_chembl::ChemblAdapter::new(pharmforge_chembl::ChemblSettings::from_env().unwrap(), None, Some(ch_cache));
+    let before = (pubchem.log().len(), chembl.log().len());
+    let pc_rate = in_process(&pc, &records(AdapterName::Pubchem)).await;
+    let ch_rate = in_process(&ch, &records(AdapterName::Chembl)).await;
+    assert_eq!(before, (pubchem.log().len(), chembl.log().len()), "in-process warm runs made no request");
+
+    let out = json!({
+        "compounds": n,
+        "cold_run": {
+            "seconds": cold_secs,
+            "compounds_per_s": n as f64 / cold_secs,
+            "pubchem_requests": cold_pubchem,
+            "pubchem_requests_per_compound": cold_pubchem as f64 / n as f64,
+            "pubchem_max_requests_in_any_second": pubchem.log().max_in_window(1000),
+            "chembl_requests": cold_chembl,
+            "chembl_requests_per_compound": cold_chembl as f64 / n as f64,
+            "chembl_max_requests_in_any_second": chembl.log().max_in_window(1000),
+            "compounds_with_errors": errors,
+        },
+        "warm_run_end_to_end": {
+            "compounds": warm_input.len(),
+            "seconds": warm_secs,
+            "compounds_per_s": warm_input.len() as f64 / warm_secs,
+            "pubchem_requests": pubchem.log().len() - cold_pubchem,
+            "chembl_requests": chembl.log().len() - cold_chembl,
+            "compounds_all_cache_hits": warm_hits,
+        },
+        "warm_in_process_compounds_per_s": {"pubchem": pc_rate, "chembl": ch_rate},
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}

@@ -1,0 +1,81 @@
+//! The chembl adapter end to end against the fake ChEMBL: batching through
+//! `__in` filters, pagination of activities, flexmatch fallback, the shared
+//! cache, and an outage that ends with a clear error after the retry budget.
+
+use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
+use pharmforge_tests::Stack;
+use serde_json::json;
+use std::time::Duration;
+
+fn molecules(n: usize) -> Vec<String> {
+    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
+    let mut out = Vec::new();
+    'outer: for len in 1.. {
+        for e in ends {
+            out.push(format!("c1ccccc1{}{e}", "C".repeat(len)));
+            if out.len() == n {
+                break 'outer;
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn bioactivity_is_batched_paginated_and_cached_and_an_outage_ends_in_a_clear_error() {
+    let fake = FakeChembl::start(ChemblFaults::none()).await;
+    let env = [
+        ("CHEMBL_BASE_URL", fake.base_url()),
+        ("CHEMBL_TIMEOUT_MS", "1000"),
+        ("CHEMBL_BACKOFF_MS", "200"),
+        ("CHEMBL_MAX_BACKOFF_MS", "1000"),
+        ("CHEMBL_MAX_ATTEMPTS", "3"),
+        ("CHEMBL_RATE_PER_SECOND", "20"),
+        ("CHEMBL_RATE_PER_MINUTE", "6000"),
+    ];
+    let stack = Stack::start_with_env(&["rdkit_local", "chembl"], &env).await;
+    let smiles = molecules(80);
+    let adapters = json!(["rdkit_local", "chembl"]);
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": adapters}})).await;
+    let done = stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "completed");
+    let results = stack.all_results(run["run_id"].as_str().unwrap()).await;
+    let mut found = 0;
+    for r in &results {
+        let b = &r["bioactivity"];
+        assert!(b.is_object(), "{r}");
+        assert_eq!(b["cache_hit"], false);
+        if b["found"] == true {
+            found += 1;
+            let n = b["num_activities"].as_u64().unwrap();
+            assert!(b["activities"].as_array().unwrap().len() as u64 <= n.min(50));
+            if let Some(best) = b["best_pchembl"].as_f64() {
+                assert_eq!(b["activities"][0]["pchembl_value"].as_f64(), Some(best), "most potent first");
+            }
+        } else {
+            assert_eq!(b["note"], "not in ChEMBL");
+        }
+    }
+    let requests = fake.log().len();
+    eprintln!("{found} of 80 found; {requests} requests ({:.2} per compound)", requests as f64 / 80.0);
+    assert!(found > 50);
+    assert!((requests as f64) / 80.0 <= 1.5, "batched: {requests} requests for 80 compounds");
+    assert!(fake.log().all().iter().all(|r| r.path.ends_with(".json") || r.path.contains(".json")), "JSON asked for explicitly");
+
+    // Again: all from the shared cache, no request.
+    let before = fake.log().len();
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": adapters}})).await;
+    stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let again = stack.all_results(run["run_id"].as_str().unwrap()).await;
+    assert!(again.iter().all(|r| r["bioactivity"]["cache_hit"] == true));
+    assert_eq!(fake.log().len(), before, "a cache-warm run costs no request");
+
+    // An outage: new compounds end with a clear error after the budget.
+    fake.set_outage(true);
+    let run = stack.create_run(json!({"input_smiles": ["CCCCCCCCCCCCCCCCO", "CCCCCCCCCCCCCCCCN"], "pipeline_config": {"adapters": adapters}})).await;
+    stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    for r in stack.all_results(run["run_id"].as_str().unwrap()).await {
+        let e = r["errors"]["chembl"].as_str().unwrap_or_else(|| panic!("an error: {r}"));
+        assert!(e.contains("ChEMBL unavailable after 3 attempts") && e.contains("503"), "{e}");
+    }
+}
