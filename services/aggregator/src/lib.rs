@@ -47,13 +47,33 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         .await?
         .get_consumer(&topology.aggregator_consumer())
         .await?;
+    let dead_letters = js
+        .get_stream(topology.dead_letter_stream())
+        .await?
+        .get_consumer(&topology.aggregator_dead_letter_consumer())
+        .await?;
     tracing::info!("aggregator consuming");
     let pool = Arc::new(pool);
+    let lost = {
+        let pool = pool.clone();
+        let settings = settings.consumer.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            consume_batches(dead_letters, &settings, shutdown, move |batch| {
+                let pool = pool.clone();
+                async move { record_lost(&pool, batch).await }
+            })
+            .await
+        })
+    };
     consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
         let pool = pool.clone();
         async move { apply(&pool, batch).await }
     })
     .await?;
+    if let Ok(Err(e)) = lost.await {
+        tracing::warn!(error = %e, "dead-letter consumer stopped on an error");
+    }
     tracing::info!("aggregator stopped");
     Ok(())
 }
@@ -117,6 +137,51 @@ async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
             tracing::warn!(error = %e, records = held.len(), retry_in_s = attempts, "cannot write to Postgres; the batch will be redelivered");
             for d in held {
                 d.nak(Some(Duration::from_secs(attempts))).await;
+            }
+        }
+    }
+}
+
+/// Dead letters whose record was lost (undecodable): the compound is
+/// recorded as failed at that adapter, so its run still finishes. Other dead
+/// letters carry a record that was forwarded with its error; nothing to do.
+async fn record_lost(pool: &PgPool, batch: Vec<Delivery>) {
+    use pharmforge_core::adapter::dead_letter_headers as h;
+    let mut records = Vec::new();
+    let mut held = Vec::new();
+    for delivery in batch {
+        let lost = delivery.header(h::LOST_COMPOUND).and_then(|v| {
+            let (run, index) = v.split_once('/')?;
+            Some((run.to_owned(), index.parse::<u32>().ok()?))
+        });
+        let adapter = delivery.header(h::ADAPTER).and_then(pharmforge_core::AdapterName::parse);
+        let (Some((run_id, index)), Some(adapter)) = (lost, adapter) else {
+            delivery.ack().await;
+            continue;
+        };
+        let reason = delivery.header(h::REASON).unwrap_or("dead-lettered").to_owned();
+        match pharmforge_store::runs::lost_compound_record(pool, &run_id, index, adapter, &reason).await {
+            Ok(Some(record)) => {
+                tracing::warn!(run_id = %run_id, index, adapter = %adapter, reason = %reason, "recording a compound whose record was lost as failed");
+                records.push(record);
+                held.push(delivery);
+            }
+            Ok(None) => delivery.ack().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the run of a dead letter; retrying");
+                delivery.nak(Some(Duration::from_secs(5))).await;
+            }
+        }
+    }
+    if records.is_empty() {
+        return;
+    }
+    match pharmforge_store::aggregate::apply_batch(pool, records).await {
+        Ok(_) => ack_all(held).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write to Postgres; the dead letters will be redelivered");
+            for d in held {
+                d.nak(Some(Duration::from_secs(5))).await;
             }
         }
     }

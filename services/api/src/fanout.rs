@@ -84,7 +84,13 @@ pub async fn start(state: AppState, nats: NatsSettings, shutdown: Shutdown) {
             }
         }
     };
-    let settings = ConsumerSettings { batch_size: 1, concurrency: 2, shutdown_grace: Duration::from_secs(10) };
+    let settings = ConsumerSettings {
+        batch_size: 1,
+        concurrency: 2,
+        shutdown_grace: Duration::from_secs(10),
+        call_timeout: Duration::MAX,
+        max_deliveries: i64::MAX,
+    };
     let result = consume_batches(consumer, &settings, shutdown, move |batch| {
         let (state, js) = (state.clone(), js.clone());
         async move {

@@ -1,6 +1,11 @@
 use pharmforge_core::config::{ConsumerSettings, NatsSettings};
 use pharmforge_core::{run_adapter, telemetry, Shutdown};
 
+/// mimalloc for Rust and, through its `override` feature, for RDKit's C++
+/// and the InChI library too (they allocate per atom and per bond).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     telemetry::init("rdkit-local");
@@ -18,4 +23,7 @@ async fn main() {
         tracing::error!(error = %e, "rdkit-local stopped on an error");
         std::process::exit(1);
     }
+    // A call abandoned at its time limit may still occupy a blocking thread,
+    // which dropping the runtime would wait for: everything is settled, exit.
+    std::process::exit(0);
 }

@@ -10,6 +10,11 @@ use pharmforge_chem::Molecule;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// mimalloc for Rust and, through its `override` feature, for RDKit's C++
+/// and the InChI library too (they allocate per atom and per bond).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn reference_smiles() -> Vec<String> {
     let dir = std::env::var_os("PHARMFORGE_REFERENCE_DIR")
         .map(PathBuf::from)

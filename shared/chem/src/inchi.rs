@@ -55,8 +55,8 @@ pub(crate) fn from_molecule(mol: &ffi::ROMol) -> Result<Option<InchiResult>, Che
     let bad = |what: &str| ChemError::Inchi(format!("{what} out of range for the InChI library"));
     let mut m = inchi::Molecule::new();
     for a in input.atoms {
-        let mut atom = inchi::Atom::new(a.symbol)
-            .charge(i8::try_from(a.charge).map_err(|_| bad("charge"))?);
+        let mut atom =
+            inchi::Atom::new(a.symbol).charge(i8::try_from(a.charge).map_err(|_| bad("charge"))?);
         if a.isotopic_mass != 0 {
             atom = atom.isotope(u16::try_from(a.isotopic_mass).map_err(|_| bad("isotope"))?);
         }

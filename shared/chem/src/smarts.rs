@@ -206,6 +206,47 @@ pub(crate) mod tests {
         assert!(checked > 250_000, "{checked}");
     }
 
+    /// Where RDKit stops at 1000 embeddings (a top-level pattern, a
+    /// recursive SMARTS or a Crippen type on a large molecule) its answer
+    /// depends on its search order, so we ask RDKit: counts still agree.
+    #[test]
+    fn embedding_limits_fall_back_to_rdkit() {
+        let mut smarts: Vec<&str> = crate::qed::ALERT_SMARTS.to_vec();
+        smarts.extend(crate::qed::ACCEPTOR_SMARTS);
+        smarts.extend([
+            crate::properties::HBA_SMARTS,
+            crate::properties::ROTATABLE_STRICT_SMARTS,
+            "CC",
+            "[$(CC)]",
+            "C~C~C",
+        ]);
+        let set = PatternSet::constant(&smarts);
+        let chain = "C".repeat(600);
+        let rings = "c1ccc2ccccc2c1C".repeat(40);
+        for s in [chain.as_str(), rings.as_str()] {
+            let m = Molecule::from_smiles(s).unwrap();
+            for i in 0..smarts.len() as u32 {
+                for (unique, max) in [
+                    (true, 1),
+                    (true, RDKIT_MAX_MATCHES),
+                    (false, RDKIT_MAX_MATCHES),
+                ] {
+                    let fast = ffi::count_matches(m.romol(), &set.set, i, unique, max).unwrap();
+                    let raw =
+                        ffi::count_matches_unfiltered(m.romol(), &set.set, i, unique, max).unwrap();
+                    assert_eq!(
+                        fast, raw,
+                        "{} (unique={unique}, max={max})",
+                        smarts[i as usize]
+                    );
+                }
+            }
+            let ours = ffi::crippen_ours(m.romol()).unwrap();
+            let rdkit = ffi::crippen_rdkit(m.romol()).unwrap();
+            assert_eq!((ours.logp, ours.mr), (rdkit.logp, rdkit.mr));
+        }
+    }
+
     /// Crippen logP and MR (`crippen.cc`) equal RDKit's
     /// `calcCrippenDescriptors` exactly, on every reference molecule and on
     /// molecules with the rarer atom types (charged N, S oxides, metals,

@@ -97,9 +97,17 @@ pub async fn run_adapter<A: Adapter>(
         .await?
         .get_consumer(&topology.adapter_consumer(name))
         .await?;
-    tracing::info!(adapter = %name, provenance = %adapter.provenance(), batch = settings.batch_size, concurrency = settings.concurrency, "adapter consuming");
+    tracing::info!(
+        adapter = %name,
+        provenance = %adapter.provenance(),
+        batch = settings.batch_size,
+        concurrency = settings.concurrency,
+        time_limit_ms = settings.call_timeout.as_millis() as u64,
+        max_deliveries = settings.max_deliveries,
+        "adapter consuming"
+    );
     let cancelled = CancelledRuns::watch(js.clone(), topology.clone(), shutdown.clone()).await;
-    let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled });
+    let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled, settings: settings.clone() });
     consume_batches(consumer, &settings, shutdown, move |batch| {
         let ctx = ctx.clone();
         async move { ctx.process(batch).await }
@@ -115,13 +123,33 @@ struct AdapterContext<A> {
     js: jetstream::Context,
     topology: Topology,
     cancelled: CancelledRuns,
+    settings: ConsumerSettings,
+}
+
+/// Headers of a dead letter.
+pub mod dead_letter_headers {
+    /// Why the adapter gave the message up.
+    pub const REASON: &str = "Pharmforge-Reason";
+    pub const ADAPTER: &str = "Pharmforge-Adapter";
+    pub const DELIVERIES: &str = "Pharmforge-Deliveries";
+    /// `run_id/index` of a compound whose record was lost with the message
+    /// (undecodable): the aggregator records that compound as failed.
+    pub const LOST_COMPOUND: &str = "Pharmforge-Lost-Compound";
+}
+
+/// The run id and compound index a message id (`run.index.step`) names.
+pub fn compound_of_message_id(id: &str) -> Option<(String, u32)> {
+    let mut parts = id.split('.');
+    let run = crate::ids::RunId::parse(parts.next()?).ok()?;
+    let index = parts.next()?.parse().ok()?;
+    Some((run.as_str().to_owned(), index))
 }
 
 impl<A: Adapter> AdapterContext<A> {
     async fn process(&self, batch: Vec<Delivery>) {
         let name = self.adapter.name();
-        let mut records = Vec::with_capacity(batch.len());
-        let mut held = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        let mut again = Vec::new();
         for delivery in batch {
             match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
                 Ok(mut r) if r.current_adapter() == Some(name) && self.cancelled.contains(&r.run_id) => {
@@ -132,28 +160,64 @@ impl<A: Adapter> AdapterContext<A> {
                         Err(_) => delivery.nak(Some(Duration::from_secs(1))).await,
                     }
                 }
+                Ok(mut r) if r.current_adapter() == Some(name) && delivery.delivered() > self.settings.max_deliveries => {
+                    let reason = format!(
+                        "{name} gave up on this compound after {} deliveries: it crashed, overran its time limit or asked to retry every time",
+                        delivery.delivered() - 1
+                    );
+                    tracing::error!(adapter = %name, compound_id = %r.compound_id(), trace_id = %r.trace_id, "{reason}; dead-lettered");
+                    if self.dead_letter(&delivery, &reason, None).await.is_err() {
+                        delivery.nak(Some(Duration::from_secs(5))).await;
+                        continue;
+                    }
+                    r.set_error(name, reason);
+                    self.forward(vec![(delivery, r)]).await;
+                }
                 Ok(r) if r.current_adapter() == Some(name) => {
-                    records.push(Attempt { record: r, delivered: delivery.delivered() });
-                    held.push(delivery);
+                    let attempt = Attempt { record: r, delivered: delivery.delivered() };
+                    if attempt.delivered > 1 {
+                        again.push((delivery, attempt));
+                    } else {
+                        fresh.push((delivery, attempt));
+                    }
                 }
                 Ok(r) => {
                     tracing::error!(compound_id = %r.compound_id(), step = r.step, "record not addressed to {name}; dropping it");
                     delivery.term().await;
                 }
                 Err(e) => {
-                    tracing::error!(subject = delivery.subject(), error = %e, "undecodable record; dropping it");
-                    delivery.term().await;
+                    let reason = format!("undecodable record: {e}");
+                    tracing::error!(adapter = %name, subject = delivery.subject(), error = %e, "undecodable record; dead-lettered");
+                    let lost = delivery.header(crate::record::headers::MSG_ID).and_then(compound_of_message_id);
+                    match self.dead_letter(&delivery, &reason, lost).await {
+                        Ok(()) => delivery.term().await,
+                        Err(_) => delivery.nak(Some(Duration::from_secs(5))).await,
+                    }
                 }
             }
         }
-        if records.is_empty() {
-            return;
-        }
+        // Records delivered before may be what broke the last attempt (a
+        // crash or an overrun): each goes alone, so it cannot sink others.
+        let solo = again.into_iter().map(|one| self.call(vec![one]));
+        let batch = async {
+            if !fresh.is_empty() {
+                self.call(fresh).await;
+            }
+        };
+        futures::future::join(batch, futures::future::join_all(solo)).await;
+    }
+
+    /// One adapter call over `work`, within the time limit, then forwarding.
+    async fn call(&self, work: Vec<(Delivery, Attempt)>) {
+        let name = self.adapter.name();
+        let (held, records): (Vec<Delivery>, Vec<Attempt>) = work.into_iter().unzip();
         let expected = records.len();
+        let solo_record = (expected == 1).then(|| records[0].record.clone());
+        let limit = self.settings.call_timeout;
         // Slow adapters (rate-limited web clients) may hold a batch longer than
         // the consumer's ack wait: tell JetStream the work is in progress.
         let outcomes = {
-            let work = self.adapter.enrich_attempts(records);
+            let work = tokio::time::timeout(limit, self.adapter.enrich_attempts(records));
             tokio::pin!(work);
             let mut tick = tokio::time::interval(PROGRESS_EVERY);
             tick.tick().await;
@@ -168,6 +232,25 @@ impl<A: Adapter> AdapterContext<A> {
                 }
             }
         };
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(_) if expected > 1 => {
+                // One of them may be the slow one: hand the batch back, its
+                // records come again and go one by one.
+                tracing::warn!(adapter = %name, records = expected, limit_ms = limit.as_millis() as u64, "batch overran the time limit; retrying its records one by one");
+                for d in held {
+                    d.nak(None).await;
+                }
+                return;
+            }
+            Err(_) => {
+                let mut record = solo_record.expect("a call of one record");
+                let message = format!("{name} abandoned: no answer within its time limit of {} ms", limit.as_millis());
+                tracing::warn!(adapter = %name, compound_id = %record.compound_id(), trace_id = %record.trace_id, "{message}");
+                record.set_error(name, message);
+                vec![Outcome::Forward(record)]
+            }
+        };
         if outcomes.len() != expected {
             tracing::error!(adapter = %name, expected, got = outcomes.len(), "adapter returned a different number of records; redelivering the batch");
             for d in held {
@@ -175,19 +258,21 @@ impl<A: Adapter> AdapterContext<A> {
             }
             return;
         }
-        let mut forward_held = Vec::with_capacity(expected);
-        let mut enriched = Vec::with_capacity(expected);
+        let mut forward = Vec::with_capacity(expected);
         for (delivery, outcome) in held.into_iter().zip(outcomes) {
             match outcome {
-                Outcome::Forward(record) => {
-                    forward_held.push(delivery);
-                    enriched.push(record);
-                }
+                Outcome::Forward(record) => forward.push((delivery, record)),
                 Outcome::Retry(delay) => delivery.nak(Some(delay)).await,
             }
         }
-        let held = forward_held;
+        self.forward(forward).await;
+    }
+
+    /// Publishes each record to its next stage, then acks its delivery.
+    async fn forward(&self, work: Vec<(Delivery, CompoundRecord)>) {
+        let name = self.adapter.name();
         let provenance = self.adapter.provenance();
+        let (held, mut enriched): (Vec<Delivery>, Vec<CompoundRecord>) = work.into_iter().unzip();
         let publishes = enriched.iter_mut().map(|record| {
             record.provenance.insert(name.as_str().to_owned(), provenance.clone());
             record.advance();
@@ -204,5 +289,33 @@ impl<A: Adapter> AdapterContext<A> {
                 }
             }
         }
+    }
+
+    /// Keeps the message on the dead-letter subject, with why; resolves once stored.
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str, lost: Option<(String, u32)>) -> Result<(), async_nats::Error> {
+        use dead_letter_headers as h;
+        let name = self.adapter.name();
+        let mut headers = async_nats::HeaderMap::new();
+        // One dead letter per message and attempt count, whatever redelivery does.
+        let original = delivery.header(crate::record::headers::MSG_ID).unwrap_or("no-id").to_owned();
+        headers.insert(crate::record::headers::MSG_ID, format!("{}:{original}:{}", name.as_str(), delivery.delivered()).as_str());
+        headers.insert(h::REASON, reason.replace(['\r', '\n'], " ").as_str());
+        headers.insert(h::ADAPTER, name.as_str());
+        headers.insert(h::DELIVERIES, delivery.delivered().to_string().as_str());
+        if let Some(tp) = delivery.header(crate::record::headers::TRACEPARENT) {
+            headers.insert(crate::record::headers::TRACEPARENT, tp);
+        }
+        if let Some((run, index)) = lost {
+            headers.insert(h::LOST_COMPOUND, format!("{run}/{index}").as_str());
+        }
+        let ack = self
+            .js
+            .send_publish(
+                self.topology.dead_letter_subject(name),
+                Publish::build().payload(bytes::Bytes::copy_from_slice(delivery.payload())).headers(headers),
+            )
+            .await?;
+        ack.await?;
+        Ok(())
     }
 }

@@ -121,6 +121,14 @@ pub struct ConsumerSettings {
     pub concurrency: usize,
     /// `SHUTDOWN_GRACE_MS`: how long a stopping service waits for work in flight.
     pub shutdown_grace: Duration,
+    /// `ADAPTER_TIMEOUT_MS`: the time limit of one adapter call. A batch that
+    /// overruns is handed back and its records retried one by one; a single
+    /// record that overruns is abandoned with a time-limit error.
+    pub call_timeout: Duration,
+    /// `ADAPTER_MAX_DELIVERIES`: deliveries of one record after which the
+    /// adapter gives up on it (it crashed, overran or asked to retry every
+    /// time): dead-lettered and forwarded with the adapter's error.
+    pub max_deliveries: i64,
 }
 
 impl ConsumerSettings {
@@ -129,6 +137,10 @@ impl ConsumerSettings {
             batch_size: env_parse("ADAPTER_BATCH_SIZE", default_batch)?.max(1),
             concurrency: env_parse("ADAPTER_CONCURRENCY", default_concurrency)?.max(1),
             shutdown_grace: env_millis("SHUTDOWN_GRACE_MS", 20_000)?,
+            call_timeout: env_millis("ADAPTER_TIMEOUT_MS", 300_000)?.max(Duration::from_millis(1)),
+            // Below the consumers' max_deliver (20), so the runtime sees the
+            // last attempt itself; above the web adapters' retry bound (15).
+            max_deliveries: env_parse("ADAPTER_MAX_DELIVERIES", 16i64)?.clamp(1, 19),
         })
     }
 }

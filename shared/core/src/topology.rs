@@ -12,6 +12,11 @@
 //!   for it instead of being dropped for lack of interest.
 //! * `RUNS` (work queue): `runs.created`, one event per accepted run, consumed
 //!   by the API's fan-out worker.
+//! * `DEADLETTER` (limits retention, kept 30 days): `deadletter.<adapter>`
+//!   holds every message an adapter gave up on (undecodable, or never
+//!   completed within its deliveries), the original payload with the reason in
+//!   headers, for whoever investigates. The aggregator reads it too, to record
+//!   a compound whose record was lost as failed, so its run still finishes.
 
 use crate::ids::AdapterName;
 use async_nats::jetstream::{self, consumer, stream};
@@ -21,6 +26,8 @@ use std::time::Duration;
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(20 * 60);
 /// How long an unacknowledged message may stay in the pipeline stream.
 pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long dead letters are kept for inspection.
+pub const DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -60,6 +67,16 @@ impl Topology {
             Some(a) => self.adapter_subject(a),
             None => self.done_subject(),
         }
+    }
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}DEADLETTER", self.prefix)
+    }
+    /// Where `adapter` puts the messages it gave up on.
+    pub fn dead_letter_subject(&self, adapter: AdapterName) -> String {
+        format!("{}deadletter.{}", self.prefix, adapter.as_str())
+    }
+    pub fn aggregator_dead_letter_consumer(&self) -> String {
+        format!("{}aggregator_deadletter", self.prefix)
     }
     pub fn run_created_subject(&self) -> String {
         format!("{}runs.created", self.prefix)
@@ -127,6 +144,21 @@ impl Topology {
         let runs = js.get_stream(&runs.config.name).await?;
         runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000, -1)).await?;
 
+        let dead = js
+            .create_or_update_stream(stream::Config {
+                name: self.dead_letter_stream(),
+                subjects: vec![format!("{}deadletter.>", self.prefix)],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: DEAD_LETTER_MAX_AGE,
+                ..Default::default()
+            })
+            .await?;
+        let dead = js.get_stream(&dead.config.name).await?;
+        dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), format!("{}deadletter.>", self.prefix), 1_000, -1))
+            .await?;
+
         if js.get_key_value(self.cancelled_bucket()).await.is_err() {
             js.create_key_value(jetstream::kv::Config {
                 bucket: self.cancelled_bucket(),
@@ -169,5 +201,6 @@ mod tests {
         assert_eq!(t.adapter_subject(AdapterName::AdmetAi), "t1_pipeline.admet_ai");
         assert_eq!(t.adapter_consumer(AdapterName::Chembl), "t1_chembl");
         assert_eq!(t.done_subject(), "t1_pipeline.done");
+        assert_eq!(t.dead_letter_subject(AdapterName::Pubchem), "t1_deadletter.pubchem");
     }
 }

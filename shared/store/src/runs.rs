@@ -264,3 +264,34 @@ pub async fn runs_awaiting_fanout(pool: &PgPool, older_than_secs: f64) -> Result
 pub async fn first_results(pool: &PgPool, run_pk: i64, limit: i64) -> Result<Vec<CompoundRow>, sqlx::Error> {
     list_results(pool, run_pk, ResultOrder::Input, 1, limit).await.map(|(rows, _)| rows)
 }
+
+/// The record of a compound whose message was lost at `adapter` (an
+/// undecodable dead letter), rebuilt from the run's stored input: failed at
+/// that adapter with `reason`, the remaining stages skipped. `None` when the
+/// run or the compound does not exist (deleted, or a made-up id).
+pub async fn lost_compound_record(
+    pool: &PgPool,
+    run_id: &str,
+    index: u32,
+    adapter: pharmforge_core::AdapterName,
+    reason: &str,
+) -> Result<Option<pharmforge_core::CompoundRecord>, sqlx::Error> {
+    let row: Option<(Vec<String>, Option<String>)> =
+        sqlx::query_as("SELECT adapter_sequence, input_smiles ->> $2 FROM pipeline_runs WHERE run_id = $1")
+            .bind(run_id)
+            .bind(index as i32)
+            .fetch_optional(pool)
+            .await?;
+    let Some((sequence, Some(smiles))) = row else {
+        return Ok(None);
+    };
+    let route: Vec<_> = sequence.iter().filter_map(|a| pharmforge_core::AdapterName::parse(a)).collect();
+    let Some(position) = route.iter().position(|a| *a == adapter) else {
+        return Ok(None);
+    };
+    let mut record = pharmforge_core::CompoundRecord::new(run_id, index, smiles, route);
+    record.step = position as u16;
+    record.set_fatal(adapter, reason);
+    record.advance();
+    Ok(Some(record))
+}

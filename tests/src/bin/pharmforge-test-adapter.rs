@@ -1,0 +1,65 @@
+//! A misbehaving adapter for the fault tests, run by the real adapter runtime
+//! against real NATS: it takes the place of the adapter named by
+//! `TEST_ADAPTER_AS` (default `chembl`) and, by SMILES,
+//!
+//! * containing `[Xe]`: never answers (a blocking call stuck for an hour, as a
+//!   library caught in a pathological molecule would be);
+//! * containing `[Kr]`: asks to be retried, every time;
+//! * anything else: adds `{"seen": true}` as its section.
+
+use pharmforge_core::config::{ConsumerSettings, NatsSettings};
+use pharmforge_core::{run_adapter, Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
+use std::time::Duration;
+
+struct Misbehaving(AdapterName);
+
+impl Adapter for Misbehaving {
+    fn name(&self) -> AdapterName {
+        self.0
+    }
+
+    fn provenance(&self) -> String {
+        "test-adapter (misbehaving on purpose)".into()
+    }
+
+    async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
+        let name = self.0;
+        tokio::task::spawn_blocking(move || {
+            let mut batch = batch;
+            for r in &mut batch {
+                if r.smiles.contains("[Xe]") {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+                r.set_section(name, serde_json::json!({"seen": true}));
+            }
+            batch
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    async fn enrich_attempts(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
+        if batch.iter().any(|a| a.record.smiles.contains("[Kr]")) && batch.len() == 1 {
+            return vec![Outcome::Retry(Duration::from_millis(100))];
+        }
+        let (retry, normal): (Vec<_>, Vec<_>) = batch.into_iter().enumerate().partition(|(_, a)| a.record.smiles.contains("[Kr]"));
+        let mut out: Vec<(usize, Outcome)> = retry.into_iter().map(|(i, _)| (i, Outcome::Retry(Duration::from_millis(100)))).collect();
+        let (indices, records): (Vec<usize>, Vec<CompoundRecord>) = normal.into_iter().map(|(i, a)| (i, a.record)).unzip();
+        out.extend(indices.into_iter().zip(self.enrich(records).await.into_iter().map(Outcome::Forward)));
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, o)| o).collect()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    pharmforge_core::telemetry::init("test-adapter");
+    let name = std::env::var("TEST_ADAPTER_AS").ok().and_then(|n| AdapterName::parse(&n)).unwrap_or(AdapterName::Chembl);
+    let nats = NatsSettings::from_env().expect("NATS settings");
+    let consumer = ConsumerSettings::from_env(16, 2).expect("consumer settings");
+    if let Err(e) = run_adapter(Misbehaving(name), nats, consumer, Shutdown::on_signals()).await {
+        eprintln!("test adapter stopped: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(0);
+}
