@@ -7,6 +7,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 install_prerequisites
+# The Postgres-restart fault test makes a private cluster with the server binaries.
+apt_install postgresql
 ensure_postgres
 export PHARMFORGE_TEST_PG_URL="${PHARMFORGE_TEST_PG_URL:-$PG_ADMIN_URL}"
 export PATH="$(dirname "$NATS_SERVER_BIN"):$PATH"

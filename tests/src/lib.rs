@@ -125,7 +125,12 @@ impl TestDatabase {
     }
 
     pub async fn create() -> Self {
-        let admin_url = Self::admin_url();
+        Self::create_on(&Self::admin_url()).await
+    }
+
+    /// A fresh database on the server at `admin_url`.
+    pub async fn create_on(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_owned();
         let name = format!("pf_test_{:016x}", rand::random::<u64>());
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
             .await
@@ -158,6 +163,92 @@ impl Drop for TestDatabase {
             })
         })
         .join();
+    }
+}
+
+/// A private Postgres cluster on a random port, for tests that restart
+/// Postgres itself. Made with the server binaries of the machine's PostgreSQL
+/// (`/usr/lib/postgresql/<version>/bin`), run as the `postgres` user when the
+/// tests run as root (Postgres refuses to run as root).
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+impl PgServer {
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| {
+                let mut versions: Vec<PathBuf> = d.filter_map(|e| Some(e.ok()?.path().join("bin"))).filter(|p| p.join("pg_ctl").exists()).collect();
+                versions.sort();
+                versions.pop()
+            })
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql/*/bin (Debian package postgresql)");
+        let dir = tempfile::Builder::new().prefix("pf-pg-").tempdir().expect("temp dir");
+        let server = PgServer { dir, bin, port: free_port() };
+        if server.as_root() {
+            let status = Command::new("chown").arg("-R").arg("postgres").arg(server.dir.path()).status().expect("chown");
+            assert!(status.success(), "chown to postgres");
+        }
+        let data = server.dir.path().join("data");
+        let ok = server
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "--no-sync"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("initdb");
+        assert!(ok.success(), "initdb failed");
+        server.pg_ctl("start");
+        server
+    }
+
+    fn as_root(&self) -> bool {
+        Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        if self.as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
+        let options = format!("-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off", self.port, self.dir.path().display());
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "-m", "fast", "-o", &options, action]);
+        let ok = c.stdout(Stdio::null()).status().expect("pg_ctl");
+        assert!(ok.success(), "pg_ctl {action} failed: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Fast shutdown (every connection is cut), then start again.
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl("start");
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self.command("pg_ctl").arg("-D").arg(&data).args(["-m", "immediate", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
 
@@ -293,8 +384,12 @@ impl Stack {
 
     /// `start`, with extra environment for every service.
     pub async fn start_with_env(adapters: &[&str], extra: &[(&str, &str)]) -> Stack {
+        Self::start_on(TestDatabase::create().await, adapters, extra).await
+    }
+
+    /// `start_with_env`, on the given database.
+    pub async fn start_on(db: TestDatabase, adapters: &[&str], extra: &[(&str, &str)]) -> Stack {
         let nats = NatsServer::start();
-        let db = TestDatabase::create().await;
         let logs = tempfile::tempdir().expect("temp dir");
         let mut stack = Stack {
             nats,

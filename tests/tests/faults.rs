@@ -2,7 +2,7 @@
 //! restarted, nats-server restarted mid-run. Each run must complete with
 //! exactly one result row per compound and every count exact.
 
-use pharmforge_tests::{reference, Stack};
+use pharmforge_tests::{reference, PgServer, Stack, TestDatabase};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -92,4 +92,27 @@ async fn restarting_nats_mid_run_loses_nothing() {
     wait_until(&stack, &run_id, "some compounds recorded", |r| r["compounds"]["completed"].as_i64().unwrap_or(0) > 100).await;
     stack.nats.restart();
     assert_complete_and_exact(&stack, &run_id).await;
+}
+
+#[tokio::test]
+async fn restarting_postgres_mid_run_loses_nothing() {
+    let pg = PgServer::start();
+    let db = TestDatabase::create_on(&pg.admin_url()).await;
+    let stack = Stack::start_on(db, &["rdkit_local"], &FAST_REDELIVERY).await;
+    let run_id = start_run(&stack).await;
+    wait_until(&stack, &run_id, "some compounds recorded", |r| r["compounds"]["completed"].as_i64().unwrap_or(0) > 100).await;
+    // Down for a few seconds (every connection cut), while compounds keep
+    // flowing through NATS; the aggregator and the API reconnect on their own.
+    pg.stop();
+    let (status, _) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+    assert_eq!(status, 503, "reads answer 503 while Postgres is down");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again();
+    assert_complete_and_exact(&stack, &run_id).await;
+    // The services saw it: their connections were cut (writes then wait for
+    // a connection or are handed back, both without loss).
+    let logs = stack.all_logs();
+    assert!(logs.contains("terminating connection due to administrator command"), "{logs}");
+    let (ready, _) = stack.get_json("/readyz").await;
+    assert_eq!(ready, 200);
 }
