@@ -445,6 +445,22 @@ impl Stack {
         self.spawn(binary_name, &[]);
     }
 
+    /// Sends SIGTERM to the first running instance of `binary_name`, waits up
+    /// to `timeout` for it to exit and starts a new one; returns how it exited
+    /// and how long that took (panics if it did not exit in time).
+    pub fn terminate_and_restart(&mut self, binary_name: &str, timeout: Duration) -> (std::process::ExitStatus, Duration) {
+        let i = self.services.iter().position(|s| s.name == binary_name).expect("service running");
+        let mut old = self.services.remove(i);
+        let started = Instant::now();
+        let status = old.terminate(timeout).unwrap_or_else(|| {
+            panic!("{binary_name} still running {timeout:?} after SIGTERM\n{}", tail(&old.log_text(), 4000))
+        });
+        let took = started.elapsed();
+        self.services.push(old); // keeps its log for all_logs
+        self.spawn(binary_name, &[]);
+        (status, took)
+    }
+
     pub fn spawn(&mut self, binary_name: &str, extra: &[(&str, &str)]) -> usize {
         let mut env = self.env();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -91,11 +91,12 @@ pub async fn start(state: AppState, nats: NatsSettings, shutdown: Shutdown) {
         call_timeout: Duration::MAX,
         max_deliveries: i64::MAX,
     };
+    let stopping = shutdown.clone();
     let result = consume_batches(consumer, &settings, shutdown, move |batch| {
-        let (state, js) = (state.clone(), js.clone());
+        let (state, js, stopping) = (state.clone(), js.clone(), stopping.clone());
         async move {
             for delivery in batch {
-                fan_out(&state, &js, delivery).await;
+                fan_out(&state, &js, delivery, &stopping).await;
             }
         }
     })
@@ -105,12 +106,12 @@ pub async fn start(state: AppState, nats: NatsSettings, shutdown: Shutdown) {
     }
 }
 
-async fn fan_out(state: &AppState, js: &jetstream::Context, event: Delivery) {
+async fn fan_out(state: &AppState, js: &jetstream::Context, event: Delivery, stopping: &Shutdown) {
     let Ok(run_id) = std::str::from_utf8(event.payload()).map_err(|_| ()).and_then(|s| RunId::parse(s.trim()).map_err(|_| ())) else {
         tracing::error!("malformed run event; dropping it");
         return event.term().await;
     };
-    match publish_compounds(state, js, &run_id, &event).await {
+    match publish_compounds(state, js, &run_id, &event, stopping).await {
         Ok(()) => event.ack().await,
         Err(e) => {
             tracing::warn!(run_id = %run_id, error = %e, "fan-out interrupted; it will resume from its cursor");
@@ -124,6 +125,7 @@ async fn publish_compounds(
     js: &jetstream::Context,
     run_id: &RunId,
     event: &Delivery,
+    stopping: &Shutdown,
 ) -> Result<(), async_nats::Error> {
     let Some(run) = store::fanout_state(&state.pool, run_id.as_str()).await? else {
         tracing::info!(run_id = %run_id, "run deleted before its fan-out");
@@ -150,6 +152,10 @@ async fn publish_compounds(
             return Ok(());
         }
         event.progress().await;
+        if stopping.is_triggered() && published < run.input_smiles.len() {
+            // Hand the event back: a replica (or this one restarted) resumes here.
+            return Err(format!("stopping after {published} compounds").into());
+        }
     }
     store::record_fanout_progress(&state.pool, run_id.as_str(), published as i32, true).await?;
     tracing::info!(run_id = %run_id, compounds = published, "fan-out complete");

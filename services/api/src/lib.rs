@@ -88,11 +88,14 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),
     };
     state.auth.announce();
-    tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));
+    let fanout = tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));
     tracing::info!(%addr, "api listening");
     let app = routes::app(state);
     let wait = shutdown.clone();
     axum::serve(listener, app).with_graceful_shutdown(async move { wait.wait().await }).await?;
+    // A fan-out in progress finishes its chunk and saves its cursor, and its
+    // run event is settled, before the process exits (within the grace period).
+    let _ = fanout.await;
     tracing::info!("api stopped");
     Ok(())
 }

@@ -88,9 +88,19 @@ impl Drop for Delivery {
     }
 }
 
+/// How long one pull request stays open on the server when fewer messages
+/// than asked for are available.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
+
 /// Consumes `consumer` until shutdown, calling `handler` with batches of
 /// deliveries. Returns once the batches in flight are finished (or the grace
 /// period has passed).
+///
+/// Pulls are bounded requests (`batch`), sized to the free handler slots, and
+/// each one is read to its end: every message the server sent is either given
+/// to a handler or, on shutdown, handed back (NAK). A continuous pull stream
+/// would leave, at shutdown, messages already received but never started,
+/// which the server would only redeliver after their ack wait.
 pub async fn consume_batches<F, Fut>(
     consumer: PullConsumer,
     settings: &ConsumerSettings,
@@ -103,15 +113,26 @@ where
 {
     let handler = Arc::new(handler);
     let in_flight = Arc::new(Semaphore::new(settings.concurrency));
-    'outer: while !shutdown.is_triggered() {
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(settings.batch_size * settings.concurrency)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await;
-        let messages = match messages {
+    let dispatch = |batch: Vec<Delivery>, permit: tokio::sync::OwnedSemaphorePermit| {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            handler(batch).await;
+            drop(permit);
+        });
+    };
+    while !shutdown.is_triggered() {
+        // Wait for a free slot, then take every free one: the pull asks for
+        // exactly what the free slots can take.
+        let first = tokio::select! {
+            p = in_flight.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = shutdown.wait() => break,
+        };
+        let mut permits = vec![first];
+        while let Ok(p) = in_flight.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+        let want = permits.len() * settings.batch_size;
+        let messages = match consumer.batch().max_messages(want).expires(PULL_EXPIRES).messages().await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot pull from JetStream; retrying");
@@ -122,34 +143,50 @@ where
             }
         };
         let mut chunks = messages.ready_chunks(settings.batch_size);
-        loop {
-            let permit = tokio::select! {
-                p = in_flight.clone().acquire_owned() => p.expect("semaphore never closed"),
-                _ = shutdown.wait() => break 'outer,
-            };
-            let chunk = tokio::select! {
-                c = chunks.next() => c,
-                _ = shutdown.wait() => break 'outer,
-            };
-            let Some(chunk) = chunk else {
-                tracing::warn!("pull subscription ended; re-subscribing");
-                continue 'outer;
-            };
-            let mut batch = Vec::with_capacity(chunk.len());
-            for item in chunk {
-                match item {
-                    Ok(msg) => batch.push(Delivery::new(msg)),
-                    Err(e) => tracing::warn!(error = %e, "pull error (transient)"),
-                }
-            }
+        // Read the pull to its end without ever waiting on a handler: chunks
+        // go out while slots are held, the rest waits here (bounded by `want`).
+        let mut waiting: Vec<Delivery> = Vec::new();
+        let mut stopping = false;
+        while let Some(chunk) = chunks.next().await {
+            let batch: Vec<Delivery> = chunk
+                .into_iter()
+                .filter_map(|item| item.map_err(|e| tracing::warn!(error = %e, "pull error (transient)")).ok())
+                .map(Delivery::new)
+                .collect();
             if batch.is_empty() {
                 continue;
             }
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                handler(batch).await;
-                drop(permit);
-            });
+            stopping = stopping || shutdown.is_triggered();
+            match permits.pop() {
+                Some(permit) if !stopping => dispatch(batch, permit),
+                _ => waiting.extend(batch),
+            }
+        }
+        drop(permits);
+        if stopping || shutdown.is_triggered() {
+            let handed_back = waiting.len();
+            for d in waiting {
+                d.nak(None).await;
+            }
+            if handed_back > 0 {
+                tracing::info!(handed_back, "stopping: messages received but not started handed back");
+            }
+            break;
+        }
+        // What arrived in more pieces than there were slots: dispatch as
+        // slots free up (no pull is open now, so nothing waits on us).
+        while !waiting.is_empty() {
+            let permit = tokio::select! {
+                p = in_flight.clone().acquire_owned() => p.expect("semaphore never closed"),
+                _ = shutdown.wait() => {
+                    for d in waiting.drain(..) {
+                        d.nak(None).await;
+                    }
+                    break;
+                }
+            };
+            let rest = waiting.split_off(waiting.len().min(settings.batch_size));
+            dispatch(std::mem::replace(&mut waiting, rest), permit);
         }
     }
     // Stop pulling, then wait for every batch in flight to be settled.
