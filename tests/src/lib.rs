@@ -21,6 +21,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// SMILES for `n` distinct small valid molecules: alkyl chains of growing
+/// length between each of `rings` (an empty string for none) and a varied end.
+pub fn distinct_molecules(n: usize, rings: &[&str]) -> Vec<String> {
+    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
+    let mut out = Vec::with_capacity(n);
+    'outer: for len in 1.. {
+        for r in rings {
+            for e in ends {
+                if out.len() == n {
+                    break 'outer;
+                }
+                out.push(format!("{r}{}{e}", "C".repeat(len)));
+            }
+        }
+    }
+    out
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }

@@ -8,17 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn molecules(n: usize) -> Vec<String> {
-    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
-    let mut out = Vec::new();
-    'outer: for len in 1.. {
-        for e in ends {
-            out.push(format!("c1ccccc1{}{e}", "C".repeat(len)));
-            if out.len() == n {
-                break 'outer;
-            }
-        }
-    }
-    out
+    pharmforge_tests::distinct_molecules(n, &["c1ccccc1"])
 }
 
 #[tokio::test]

@@ -10,22 +10,8 @@ use pharmforge_tests::Stack;
 use serde_json::json;
 use std::time::Duration;
 
-/// SMILES for `n` distinct small valid molecules.
 fn molecules(n: usize) -> Vec<String> {
-    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
-    let rings = ["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1"];
-    let mut out = Vec::new();
-    'outer: for len in 1.. {
-        for r in rings {
-            for e in ends {
-                out.push(format!("{r}{}{e}", "C".repeat(len)));
-                if out.len() == n {
-                    break 'outer;
-                }
-            }
-        }
-    }
-    out
+    pharmforge_tests::distinct_molecules(n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1"])
 }
 
 #[tokio::test]
@@ -140,4 +126,57 @@ async fn with_the_services_unreachable_the_demo_run_completes_with_clear_errors_
     }
     eprintln!("offline demo run finished in {took:?}");
     assert!(took < Duration::from_secs(60), "{took:?}");
+}
+
+/// SIGKILL of admet-ai, pubchem and chembl in turn, each mid-run, through all
+/// four adapters: the run completes with one row per compound and every
+/// section present exactly once (web services faked, without faults, at a
+/// raised rate limit so the run is quick).
+#[tokio::test]
+async fn killing_each_of_admet_ai_pubchem_and_chembl_mid_run_loses_nothing() {
+    const N: usize = 300;
+    let pubchem = FakePubchem::start(PubchemFaults::none()).await;
+    let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    let env = [
+        ("PUBCHEM_BASE_URL", pubchem.base_url()),
+        ("CHEMBL_BASE_URL", chembl.base_url()),
+        ("PUBCHEM_RATE_PER_SECOND", "200".into()),
+        ("PUBCHEM_RATE_PER_MINUTE", "12000".into()),
+        ("CHEMBL_RATE_PER_SECOND", "200".into()),
+        ("CHEMBL_RATE_PER_MINUTE", "12000".into()),
+        ("PHARMFORGE_ACK_WAIT_MS", "3000".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
+    let mut stack = Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await;
+    let run = stack.create_run(json!({"input_smiles": molecules(N)})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    for (binary, stage) in [("pharmforge-admet-ai", "admet_ai"), ("pharmforge-pubchem", "pubchem"), ("pharmforge-chembl", "chembl")] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let (_, r) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+            let done = r["stages"][stage]["done"].as_u64().unwrap_or(0);
+            if done > 10 {
+                assert!(done < N as u64, "{stage} finished before it could be killed");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{stage} never started: {r}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stack.kill_and_restart(binary);
+    }
+    let done = stack.wait_finished(&run_id, Duration::from_secs(300)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["compounds"], json!({"total": N, "completed": N, "failed": 0}));
+    for stage in ["rdkit_local", "admet_ai", "pubchem", "chembl"] {
+        assert_eq!(done["stages"][stage], json!({"pending": 0, "done": N, "failed": 0, "skipped": 0}), "{stage}");
+    }
+    let pool = stack.db.pool().await;
+    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT idx), count(properties), count(admet), count(pubchem), count(bioactivity) FROM compound_results",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let n = N as i64;
+    assert_eq!(row, (n, n, n, n, n, n));
 }

@@ -9,22 +9,8 @@ use pharmforge_tests::Stack;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// SMILES for `n` distinct small valid molecules (alkyl chains with varied ends).
-pub fn molecules(n: usize) -> Vec<String> {
-    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
-    let rings = ["", "c1ccccc1", "C1CCCCC1", "c1ccncc1"];
-    let mut out = Vec::new();
-    'outer: for len in 1.. {
-        for r in rings {
-            for e in ends {
-                out.push(format!("{r}{}{e}", "C".repeat(len)));
-                if out.len() == n {
-                    break 'outer;
-                }
-            }
-        }
-    }
-    out
+fn molecules(n: usize) -> Vec<String> {
+    pharmforge_tests::distinct_molecules(n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1"])
 }
 
 fn env(fake: &FakePubchem) -> Vec<(&'static str, String)> {

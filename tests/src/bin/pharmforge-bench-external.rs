@@ -23,20 +23,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn molecules(n: usize) -> Vec<String> {
-    let ends = ["O", "N", "C(=O)O", "Cl", "F", "C#N", "OC", "S", "Br", "C(=O)N"];
-    let rings = ["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1"];
-    let mut out = Vec::new();
-    'outer: for len in 1.. {
-        for r in rings {
-            for e in ends {
-                out.push(format!("{r}{}{e}", "C".repeat(len)));
-                if out.len() == n {
-                    break 'outer;
-                }
-            }
-        }
-    }
-    out
+    pharmforge_tests::distinct_molecules(n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1"])
 }
 
 async fn run(stack: &Stack, smiles: &[String]) -> (f64, Vec<Value>) {

@@ -1,0 +1,162 @@
+//! The load benchmark: one large run through every adapter (PubChem and
+//! ChEMBL answered by the local fakes) while the API is read at a fixed rate;
+//! prints one JSON object.
+//!
+//! ```text
+//! cargo build --release --bins && cargo run --release -p pharmforge-tests --bin pharmforge-bench-load
+//! ```
+//!
+//! * `LOAD_COMPOUNDS` (100,000): the run's size, the reference molecules
+//!   repeated (the web adapters' shared cache answers repeats; ADMET-AI and
+//!   RDKit compute every one).
+//! * `LOAD_GET_PER_S` (500): open-loop GET rate during the run, alternating
+//!   `GET /runs/{id}` and a page of `GET /runs/{id}/results`; each request is
+//!   sent on schedule whatever the previous ones do, so slow answers show in
+//!   the latency instead of lowering the rate.
+//! * RSS of every service: the peak (VmHWM), and the value at each quarter
+//!   of the run (flat = independent of the run's size).
+//!
+//! The fakes are given a rate limit of 1,000/s: this measures PharmForge,
+//! not PubChem's 5/s policy (see `pharmforge-bench-external` for that).
+
+use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
+use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
+use pharmforge_tests::{peak_rss_kb, reference, rss_kb, Stack};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_usize("LOAD_COMPOUNDS", 100_000);
+    let get_rate = env_usize("LOAD_GET_PER_S", 500).max(1);
+    let pubchem = FakePubchem::start(PubchemFaults::none()).await;
+    let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    let env = [
+        ("PUBCHEM_BASE_URL", pubchem.base_url()),
+        ("CHEMBL_BASE_URL", chembl.base_url()),
+        ("PUBCHEM_RATE_PER_SECOND", "1000".into()),
+        ("PUBCHEM_RATE_PER_MINUTE", "60000".into()),
+        ("CHEMBL_RATE_PER_SECOND", "1000".into()),
+        ("CHEMBL_RATE_PER_MINUTE", "60000".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
+    let stack = Arc::new(Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await);
+
+    let pool: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl")
+        .into_iter()
+        .map(|m| m["smiles"].as_str().unwrap().to_owned())
+        .collect();
+    let input: Vec<&String> = pool.iter().cycle().take(n).collect();
+    let started = Instant::now();
+    let run = stack.create_run(json!({"input_smiles": input})).await;
+    let accepted_ms = started.elapsed().as_secs_f64() * 1e3;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+
+    // Open-loop readers.
+    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let failures = Arc::new(Mutex::new(0usize));
+    let reading = {
+        let (stack, run_id, latencies, failures) = (stack.clone(), run_id.clone(), latencies.clone(), failures.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / get_rate as f64));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for i in 0u64.. {
+                tick.tick().await;
+                let path = if i % 2 == 0 {
+                    format!("/api/v1/runs/{run_id}")
+                } else {
+                    format!("/api/v1/runs/{run_id}/results?page={}&page_size=100", 1 + (i / 2) % 50)
+                };
+                let (stack, latencies, failures) = (stack.clone(), latencies.clone(), failures.clone());
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let ok = match stack.http.get(stack.url(&path)).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    if ok {
+                        latencies.lock().unwrap().push(ms);
+                    } else {
+                        *failures.lock().unwrap() += 1;
+                    }
+                });
+            }
+        })
+    };
+
+    // Progress and RSS, every second, until the run finishes.
+    let mut at_quarter: Vec<Value> = Vec::new();
+    let mut next_quarter = 1;
+    let done = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (status, body) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        if status != 200 {
+            continue;
+        }
+        let finished = body["compounds"]["completed"].as_u64().unwrap_or(0) + body["compounds"]["failed"].as_u64().unwrap_or(0);
+        while next_quarter <= 4 && finished as usize * 4 >= n * next_quarter {
+            let rss: serde_json::Map<String, Value> = stack
+                .services
+                .iter()
+                .map(|s| (s.name.clone(), json!((rss_kb(s.pid()).unwrap_or(0) as f64 / 1024.0).round())))
+                .collect();
+            at_quarter.push(json!({"finished": finished, "seconds": started.elapsed().as_secs(), "rss_mb": rss}));
+            next_quarter += 1;
+        }
+        let s = body["status"].as_str().unwrap_or("");
+        if s != "pending" && s != "running" {
+            break body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(4 * 3600), "run not finished after 4 h");
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    reading.abort();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut lat = latencies.lock().unwrap().clone();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let failed_gets = *failures.lock().unwrap();
+
+    // VmHWM: the highest resident set each process ever had.
+    let peak_mb: serde_json::Map<String, Value> = stack
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), json!((peak_rss_kb(s.pid()).unwrap_or(0) as f64 / 1024.0 * 10.0).round() / 10.0)))
+        .collect();
+    let out = json!({
+        "compounds": n,
+        "adapters": ["rdkit_local", "admet_ai", "pubchem", "chembl"],
+        "status": done["status"],
+        "compounds_completed": done["compounds"]["completed"],
+        "compounds_failed": done["compounds"]["failed"],
+        "accept_ms": (accepted_ms * 10.0).round() / 10.0,
+        "seconds": (seconds * 10.0).round() / 10.0,
+        "compounds_per_s": (n as f64 / seconds * 10.0).round() / 10.0,
+        "gets": {
+            "target_per_s": get_rate,
+            "answered": lat.len(),
+            "failed": failed_gets,
+            "achieved_per_s": ((lat.len() + failed_gets) as f64 / seconds).round(),
+            "p50_ms": percentile(&lat, 0.5),
+            "p99_ms": percentile(&lat, 0.99),
+            "max_ms": lat.last().copied().unwrap_or(f64::NAN),
+        },
+        "peak_rss_mb": peak_mb,
+        "rss_at_each_quarter": at_quarter,
+        "requests_to_fakes": {"pubchem": pubchem.log().len(), "chembl": chembl.log().len()},
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
