@@ -224,3 +224,47 @@ async fn readyz_is_503_until_nats_is_reachable() {
     stack.nats.restart();
     stack.wait_ready(Duration::from_secs(30)).await;
 }
+
+/// Beyond `API_MAX_IN_FLIGHT` requests in progress the API answers 503
+/// (`overloaded`, `Retry-After`) at once instead of queueing without bound,
+/// and serves again as soon as the requests in progress end. Two POSTs whose
+/// bodies never finish arriving hold the two slots.
+#[tokio::test]
+async fn beyond_its_in_flight_limit_the_api_sheds_load_with_503_and_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let stack = Stack::start_with_env(&[], &[("API_MAX_IN_FLIGHT", "2")]).await;
+    let (status, _) = stack.get_json("/api/v1/runs").await;
+    assert_eq!(status, 200);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", stack.api_port)).await.unwrap();
+        s.write_all(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"input_smiles\": [")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let shed = loop {
+        let r = stack.http.get(stack.url("/api/v1/runs")).send().await.unwrap();
+        if r.status() == 503 {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never shed load: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(shed.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body: Value = shed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    let (health, _) = stack.get_json("/healthz").await;
+    assert_eq!(health, 200, "health checks are never shed");
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = stack.get_json("/api/v1/runs").await;
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still shedding after the slow requests ended: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

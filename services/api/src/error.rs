@@ -33,6 +33,8 @@ pub enum ApiError {
     TooManyRequests(std::time::Duration),
     #[error("{0}")]
     Unavailable(String),
+    #[error("the API is at its limit of {0} requests in progress; retry shortly")]
+    Overloaded(usize),
     #[error("internal error")]
     Internal(#[from] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -80,6 +82,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -90,6 +93,8 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         match &self {
             ApiError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
+            // Shed load is counted, not logged one line per request.
+            ApiError::Overloaded(_) => tracing::debug!("request shed: too many in progress"),
             other => tracing::info!(status = status.as_u16(), code, message = %other, "request rejected"),
         }
         let mut body = json!({"code": code, "message": self.to_string()});
@@ -107,6 +112,9 @@ impl IntoResponse for ApiError {
                 if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
                     headers.insert(axum::http::header::RETRY_AFTER, v);
                 }
+            }
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) => {
+                headers.insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -39,6 +39,9 @@ pub struct Limits {
     /// `API_INLINE_RESULTS`: compound results embedded in `GET /runs/{id}`;
     /// the rest are paged through `/runs/{id}/results`.
     pub inline_results: i64,
+    /// `API_MAX_IN_FLIGHT`: requests handled at once; beyond it the API sheds
+    /// load (503 with `Retry-After`) instead of queueing without bound.
+    pub max_in_flight: usize,
     /// `API_RUNS_PER_MINUTE` and `API_RUNS_BURST`: run creations per user.
     pub runs_per_minute: u32,
     pub runs_burst: u32,
@@ -55,6 +58,7 @@ impl Settings {
                 max_compounds: env_parse("API_MAX_COMPOUNDS", 1_000_000)?,
                 max_smiles_length: env_parse("API_MAX_SMILES_LENGTH", 10_000)?,
                 inline_results: env_parse("API_INLINE_RESULTS", 100)?,
+                max_in_flight: env_parse("API_MAX_IN_FLIGHT", 256usize)?.max(1),
                 runs_per_minute: env_parse("API_RUNS_PER_MINUTE", 120)?,
                 runs_burst: env_parse("API_RUNS_BURST", 30)?,
             },
@@ -74,6 +78,8 @@ pub struct AppState {
     pub limits: Limits,
     pub auth: auth::Auth,
     pub run_limiter: auth::RateLimiter,
+    /// Permits for requests in progress (`Limits::max_in_flight`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -86,6 +92,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         limits: settings.limits.clone(),
         auth: settings.auth.clone(),
         run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight)),
     };
     state.auth.announce();
     let fanout = tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));

@@ -23,7 +23,8 @@ pub fn app(state: AppState) -> Router {
         .route("/runs/{run_id}", get(get_run).delete(delete_run))
         .route("/runs/{run_id}/results", get(list_results))
         .route("/runs/{run_id}/cancel", axum::routing::post(cancel_run))
-        .route("/openapi.json", get(openapi));
+        .route("/openapi.json", get(openapi))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), shed_load));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
@@ -33,6 +34,20 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
         .with_state(state)
+}
+
+/// At most `API_MAX_IN_FLIGHT` API requests in progress; the next one is
+/// answered 503 at once. Memory stays bounded under any load, and clients get
+/// a clear signal to back off instead of a growing queue.
+async fn shed_load(State(state): State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
+    match state.in_flight.clone().try_acquire_owned() {
+        Ok(permit) => {
+            let response = next.run(req).await;
+            drop(permit);
+            response
+        }
+        Err(_) => ApiError::Overloaded(state.limits.max_in_flight).into_response(),
+    }
 }
 
 /// A JSON body whose every rejection is an `ApiError` (same error shape as

@@ -131,7 +131,7 @@ mod tests {
     use serde_json::json;
 
     fn limits() -> Limits {
-        Limits { max_body_bytes: 1 << 20, max_compounds: 10, max_smiles_length: 50, inline_results: 10, runs_per_minute: 60, runs_burst: 10 }
+        Limits { max_body_bytes: 1 << 20, max_compounds: 10, max_smiles_length: 50, inline_results: 10, max_in_flight: 8, runs_per_minute: 60, runs_burst: 10 }
     }
 
     fn message(body: Value) -> String {

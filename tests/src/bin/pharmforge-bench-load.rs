@@ -9,10 +9,13 @@
 //! * `LOAD_COMPOUNDS` (100,000): the run's size, the reference molecules
 //!   repeated (the web adapters' shared cache answers repeats; ADMET-AI and
 //!   RDKit compute every one).
-//! * `LOAD_GET_PER_S` (500): open-loop GET rate during the run, alternating
-//!   `GET /runs/{id}` and a page of `GET /runs/{id}/results`; each request is
-//!   sent on schedule whatever the previous ones do, so slow answers show in
-//!   the latency instead of lowering the rate.
+//! * `LOAD_GET_PER_S` (500): open-loop GET rate during the run, a client mix
+//!   of 70% progress polls (`GET /runs/{id}`), 10% run lists
+//!   (`GET /runs?page_size=20`) and 20% result pages
+//!   (`GET /runs/{id}/results?page_size=20`, pages 1..50 in turn); each
+//!   request is sent on schedule whatever the previous ones do, so slow
+//!   answers show in the latency instead of lowering the rate. Requests shed
+//!   by the API (503 `overloaded`) are counted apart.
 //! * RSS of every service: the peak (VmHWM), and the value at each quarter
 //!   of the run (flat = independent of the run's size).
 //!
@@ -68,30 +71,34 @@ async fn main() {
     // Open-loop readers.
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let failures = Arc::new(Mutex::new(0usize));
+    let shed = Arc::new(Mutex::new(0usize));
     let reading = {
-        let (stack, run_id, latencies, failures) = (stack.clone(), run_id.clone(), latencies.clone(), failures.clone());
+        let (stack, run_id, latencies, failures, shed) = (stack.clone(), run_id.clone(), latencies.clone(), failures.clone(), shed.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / get_rate as f64));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             for i in 0u64.. {
                 tick.tick().await;
-                let path = if i % 2 == 0 {
-                    format!("/api/v1/runs/{run_id}")
-                } else {
-                    format!("/api/v1/runs/{run_id}/results?page={}&page_size=100", 1 + (i / 2) % 50)
+                let path = match i % 10 {
+                    0 => "/api/v1/runs?page_size=20".to_owned(),
+                    1 | 2 => format!("/api/v1/runs/{run_id}/results?page={}&page_size=20", 1 + (i / 10) % 50),
+                    _ => format!("/api/v1/runs/{run_id}"),
                 };
-                let (stack, latencies, failures) = (stack.clone(), latencies.clone(), failures.clone());
+                let (stack, latencies, failures, shed) = (stack.clone(), latencies.clone(), failures.clone(), shed.clone());
                 tokio::spawn(async move {
                     let t = Instant::now();
-                    let ok = match stack.http.get(stack.url(&path)).send().await {
-                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                        Err(_) => false,
+                    let status = match stack.http.get(stack.url(&path)).send().await {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            if r.bytes().await.is_ok() { status } else { 0 }
+                        }
+                        Err(_) => 0,
                     };
                     let ms = t.elapsed().as_secs_f64() * 1e3;
-                    if ok {
-                        latencies.lock().unwrap().push(ms);
-                    } else {
-                        *failures.lock().unwrap() += 1;
+                    match status {
+                        200 => latencies.lock().unwrap().push(ms),
+                        503 => *shed.lock().unwrap() += 1,
+                        _ => *failures.lock().unwrap() += 1,
                     }
                 });
             }
@@ -129,6 +136,7 @@ async fn main() {
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let failed_gets = *failures.lock().unwrap();
+    let shed_gets = *shed.lock().unwrap();
 
     // VmHWM: the highest resident set each process ever had.
     let peak_mb: serde_json::Map<String, Value> = stack
@@ -148,8 +156,10 @@ async fn main() {
         "gets": {
             "target_per_s": get_rate,
             "answered": lat.len(),
+            "shed_503": shed_gets,
             "failed": failed_gets,
-            "achieved_per_s": ((lat.len() + failed_gets) as f64 / seconds).round(),
+            "sent_per_s": ((lat.len() + shed_gets + failed_gets) as f64 / seconds).round(),
+            "mix": "70% GET /runs/{id}, 10% GET /runs?page_size=20, 20% GET /runs/{id}/results?page_size=20",
             "p50_ms": percentile(&lat, 0.5),
             "p99_ms": percentile(&lat, 0.99),
             "max_ms": lat.last().copied().unwrap_or(f64::NAN),
