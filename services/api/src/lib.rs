@@ -58,7 +58,7 @@ impl Settings {
                 max_compounds: env_parse("API_MAX_COMPOUNDS", 1_000_000)?,
                 max_smiles_length: env_parse("API_MAX_SMILES_LENGTH", 10_000)?,
                 inline_results: env_parse("API_INLINE_RESULTS", 100)?,
-                max_in_flight: env_parse("API_MAX_IN_FLIGHT", 256usize)?.max(1),
+                max_in_flight: env_parse("API_MAX_IN_FLIGHT", 64usize)?.max(1),
                 runs_per_minute: env_parse("API_RUNS_PER_MINUTE", 120)?,
                 runs_burst: env_parse("API_RUNS_BURST", 30)?,
             },

@@ -84,6 +84,11 @@ pub async fn run_adapter<A: Adapter>(
     shutdown: Shutdown,
 ) -> Result<(), async_nats::Error> {
     let name = adapter.name();
+    match crate::config::apply_nice_from_env() {
+        Ok(0) => {}
+        Ok(nice) => tracing::info!(adapter = %name, nice, "running at lowered CPU priority"),
+        Err(e) => tracing::warn!(adapter = %name, error = %e, "CPU priority unchanged"),
+    }
     let Some(client) = crate::nats::connect(&nats, name.as_str(), &shutdown).await else {
         return Ok(());
     };

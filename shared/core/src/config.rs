@@ -112,6 +112,33 @@ impl NatsSettings {
     }
 }
 
+/// `PHARMFORGE_NICE` (0..=19): lowers the CPU priority of every thread of
+/// this process (and so of the threads it starts later, which inherit it).
+/// Compute-bound adapters sharing a host with the API run niced, so that
+/// reads keep their latency while batch work takes the rest of the CPU.
+pub fn apply_nice_from_env() -> Result<i32, ConfigError> {
+    let nice: i32 = env_parse("PHARMFORGE_NICE", 0)?;
+    if !(0..=19).contains(&nice) {
+        return Err(ConfigError { name: "PHARMFORGE_NICE".into(), value: nice.to_string(), reason: "expected 0 to 19".into() });
+    }
+    if nice == 0 {
+        return Ok(0);
+    }
+    // Linux keeps a nice value per thread: set it on each one running now.
+    let tasks = std::fs::read_dir("/proc/self/task").map_err(|e| ConfigError {
+        name: "PHARMFORGE_NICE".into(),
+        value: nice.to_string(),
+        reason: format!("cannot list this process's threads: {e}"),
+    })?;
+    for task in tasks.flatten() {
+        if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::id_t>().ok()) {
+            // SAFETY: setpriority only reads its integer arguments.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
+        }
+    }
+    Ok(nice)
+}
+
 /// How an adapter service consumes: batch size, batches in flight, ack wait.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {

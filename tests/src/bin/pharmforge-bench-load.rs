@@ -46,6 +46,7 @@ async fn main() {
     let get_rate = env_usize("LOAD_GET_PER_S", 500).max(1);
     let pubchem = FakePubchem::start(PubchemFaults::none()).await;
     let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    let nice = std::env::var("LOAD_ADAPTER_NICE").unwrap_or_else(|_| "10".into());
     let env = [
         ("PUBCHEM_BASE_URL", pubchem.base_url()),
         ("CHEMBL_BASE_URL", chembl.base_url()),
@@ -54,6 +55,9 @@ async fn main() {
         ("CHEMBL_RATE_PER_SECOND", "1000".into()),
         ("CHEMBL_RATE_PER_MINUTE", "60000".into()),
         ("RUST_LOG", "warn".into()),
+        // Adapters at lower CPU priority than the API and the aggregator
+        // (they apply it; the others ignore it): `LOAD_ADAPTER_NICE`, 10.
+        ("PHARMFORGE_NICE", nice.as_str()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let stack = Arc::new(Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await);
@@ -147,6 +151,7 @@ async fn main() {
     let out = json!({
         "compounds": n,
         "adapters": ["rdkit_local", "admet_ai", "pubchem", "chembl"],
+        "adapter_nice": std::env::var("LOAD_ADAPTER_NICE").unwrap_or_else(|_| "10".into()),
         "status": done["status"],
         "compounds_completed": done["compounds"]["completed"],
         "compounds_failed": done["compounds"]["failed"],
