@@ -235,21 +235,40 @@ async fn beyond_its_in_flight_limit_the_api_sheds_load_with_503_and_retry_after(
     let stack = Stack::start_with_env(&[], &[("API_MAX_IN_FLIGHT", "2")]).await;
     let (status, _) = stack.get_json("/api/v1/runs").await;
     assert_eq!(status, 200);
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", stack.api_port)).await.unwrap();
-        s.write_all(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"input_smiles\": [")
-            .await
-            .unwrap();
-        held.push(s);
+    // Open slow POSTs until two are held: one that raced a GET may have been
+    // shed itself (answered at once), which the check below notices.
+    let mut held: Vec<tokio::net::TcpStream> = Vec::new();
+    for _ in 0..20 {
+        while held.len() < 2 {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", stack.api_port)).await.unwrap();
+            s.write_all(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"input_smiles\": [")
+                .await
+                .unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut still = Vec::new();
+        for mut s in held.drain(..) {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 16];
+            match tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await {
+                Err(_) => still.push(s), // no answer: its request is in progress
+                Ok(_) => {}              // answered (shed) or closed: replace it
+            }
+        }
+        held = still;
+        if held.len() == 2 {
+            break;
+        }
     }
+    assert_eq!(held.len(), 2, "could not hold two requests in progress");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let shed = loop {
         let r = stack.http.get(stack.url("/api/v1/runs")).send().await.unwrap();
         if r.status() == 503 {
             break r;
         }
-        assert!(std::time::Instant::now() < deadline, "never shed load: {}", r.status());
+        assert!(std::time::Instant::now() < deadline, "never shed load: {}\n{}", r.status(), stack.all_logs());
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(shed.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
