@@ -112,9 +112,36 @@ create_database() {
 
 # NATS with JetStream: use the one on NATS_PORT if it answers, else start a
 # private nats-server with its store under $DATA/nats.
+# The INFO line a NATS server sends on connect (empty if none answers).
+nats_info() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; head -n1 <&3" 2>/dev/null || true
+}
+
+# Whether the server on port $1 has JetStream and is 2.10 or newer (what the
+# services' stream and consumer configuration needs; Debian 12 ships 2.9).
+nats_usable() {
+  python3 - "$(nats_info "$1")" <<'PY'
+import json, sys
+line = sys.argv[1]
+try:
+    info = json.loads(line[line.index("{"):])
+    version = tuple(int(x) for x in info.get("version", "0.0").split(".")[:2])
+except (ValueError, json.JSONDecodeError):
+    sys.exit(1)
+sys.exit(0 if info.get("jetstream") and version >= (2, 10) else 1)
+PY
+}
+
 ensure_nats() {
   local port="${NATS_PORT:-4222}"
+  if port_open 127.0.0.1 "$port" && ! nats_usable "$port"; then
+    local old
+    old="$(nats_info "$port" | grep -o '"version":"[^"]*"' || echo 'unknown version')"
+    log "the NATS on 127.0.0.1:$port ($old) lacks JetStream or is older than 2.10: using a private one instead"
+    port="${NATS_PRIVATE_PORT:-4223}"
+  fi
   if port_open 127.0.0.1 "$port"; then
+    nats_usable "$port" || die "NATS on 127.0.0.1:$port is not usable (JetStream, 2.10+ needed); set NATS_PORT or NATS_PRIVATE_PORT"
     log "NATS answering on 127.0.0.1:$port"
   else
     log "starting a private nats-server (JetStream) on 127.0.0.1:$port"

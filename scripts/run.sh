@@ -27,7 +27,8 @@ pids=()
 cleanup() {
   if [ "${KEEP_RUNNING:-0}" != 1 ]; then
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # Only the services: a private nats-server started above stays up.
+    wait "${pids[@]}" 2>/dev/null || true
   fi
 }
 trap cleanup EXIT

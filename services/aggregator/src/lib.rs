@@ -74,6 +74,9 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     if let Ok(Err(e)) = lost.await {
         tracing::warn!(error = %e, "dead-letter consumer stopped on an error");
     }
+    // The last acks and hand-backs are only queued on the connection: send
+    // them before exiting, or the server would redeliver after the ack wait.
+    client.flush().await.ok();
     tracing::info!("aggregator stopped");
     Ok(())
 }

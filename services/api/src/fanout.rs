@@ -92,6 +92,7 @@ pub async fn start(state: AppState, nats: NatsSettings, shutdown: Shutdown) {
         max_deliveries: i64::MAX,
     };
     let stopping = shutdown.clone();
+    let client = js.client();
     let result = consume_batches(consumer, &settings, shutdown, move |batch| {
         let (state, js, stopping) = (state.clone(), js.clone(), stopping.clone());
         async move {
@@ -104,6 +105,8 @@ pub async fn start(state: AppState, nats: NatsSettings, shutdown: Shutdown) {
     if let Err(e) = result {
         tracing::error!(error = %e, "fan-out worker stopped");
     }
+    // Send the last acks and hand-backs before the process exits.
+    client.flush().await.ok();
 }
 
 async fn fan_out(state: &AppState, js: &jetstream::Context, event: Delivery, stopping: &Shutdown) {
