@@ -11,6 +11,8 @@ const RDKIT_LIBS: &[&str] = &[
     "RDKitSmilesParse",
     "RDKitGraphMol",
     "RDKitDescriptors",
+    "RDKitFingerprints",
+    "RDKitDataStructs",
     "RDKitSubstructMatch",
     "RDKitRDGeneral",
 ];

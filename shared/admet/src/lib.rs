@@ -108,6 +108,21 @@ impl Physchem {
         })
     }
 
+    /// PAINS, Brenk and NIH counts by RDKit's `FilterCatalog::getMatches`
+    /// alone, without the substructure screen [`Physchem::compute`] puts in
+    /// front of it (slow: for checking that the screen changes nothing).
+    pub fn filter_counts_unscreened(smiles: &str) -> Result<[u32; 3], String> {
+        let c = rdkit_physchem::ffi::admet_filter_counts_unscreened(smiles).map_err(|e| e.what().to_owned())?;
+        Ok([c.pains, c.brenk, c.nih])
+    }
+
+    /// `(entries, screened)`: how many PAINS + Brenk + NIH catalog entries
+    /// there are and how many of them sit behind the fingerprint screen.
+    pub fn filter_screen_stats() -> (u32, u32) {
+        let s = rdkit_physchem::ffi::admet_filter_screen_stats();
+        (s.entries, s.screened)
+    }
+
     /// `(column, value)` pairs in [`PHYSCHEM_COLUMNS`] order.
     pub fn columns(&self) -> [(&'static str, f64); 11] {
         [

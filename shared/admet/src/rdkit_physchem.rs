@@ -12,14 +12,28 @@ pub(crate) mod ffi {
         hbd: u32,
         tpsa: f64,
         stereo_centers: u32,
-        stereo_centers_legacy: u32,
         pains: u32,
         brenk: u32,
         nih: u32,
     }
 
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct FilterCounts {
+        pains: u32,
+        brenk: u32,
+        nih: u32,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct FilterScreenStats {
+        entries: u32,
+        screened: u32,
+    }
+
     unsafe extern "C++" {
         include!("pharmforge-admet/include/physchem.h");
         fn admet_physchem(smiles: &str) -> Result<PhyschemData>;
+        fn admet_filter_counts_unscreened(smiles: &str) -> Result<FilterCounts>;
+        fn admet_filter_screen_stats() -> FilterScreenStats;
     }
 }
