@@ -128,7 +128,7 @@ async fn get_run(
     caller: Caller,
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
     let with_smiles = match q.get("include").map(String::as_str) {
         None | Some("") => false,
@@ -148,10 +148,10 @@ async fn get_run(
     } else {
         None
     };
-    Ok(Json(views::run(&run, smiles.as_deref(), inline)))
+    Ok(Json(views::run(&run, smiles.as_deref(), inline.as_ref())).into_response())
 }
 
-async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
     let status = q.get("status").map(String::as_str).filter(|s| !s.is_empty());
     if let Some(s) = status {
@@ -169,18 +169,18 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Quer
     // With authentication on, a caller lists only their own runs.
     if let (Some(me), Some(other)) = (&caller.0, asked) {
         if me != other {
-            return Ok(Json(json!({"runs": [], "total": 0, "page": page, "page_size": page_size})));
+            return Ok(Json(json!({"runs": [], "total": 0, "page": page, "page_size": page_size})).into_response());
         }
     }
     let filter = store::RunFilter { status, user_id: caller.0.as_deref().or(asked) };
     let (runs, total) = store::list_runs(&state.pool, &filter, page, page_size).await?;
-    let runs: Vec<Value> = runs.iter().map(|r| views::run(r, None, None)).collect();
-    Ok(Json(json!({"runs": runs, "total": total, "page": page, "page_size": page_size})))
+    let runs: Vec<views::RunView> = runs.iter().map(|r| views::run(r, None, None)).collect();
+    Ok(Json(views::Page { runs: Some(runs), results: None, total, page, page_size }).into_response())
 }
 
 /// Cancels a pending or running run: 200 with the run (also when it was
 /// already cancelled), 409 when it has finished.
-async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
     visible_run(&state, &caller, &run_id).await?;
     match store::cancel_run(&state.pool, run_id.as_str()).await? {
@@ -195,7 +195,7 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
         store::CancelOutcome::AlreadyCancelled => {}
     }
     let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
-    Ok(Json(views::run(&run, None, None)))
+    Ok(Json(views::run(&run, None, None)).into_response())
 }
 
 async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
@@ -214,7 +214,7 @@ async fn list_results(
     caller: Caller,
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
     let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
     let order = match q.get("sort").map(String::as_str) {
@@ -223,9 +223,10 @@ async fn list_results(
         Some(other) => return Err(ApiError::BadRequest(format!("sort must be \"rank\" or \"index\", got {:?}", other.chars().take(32).collect::<String>()))),
     };
     let run = visible_run(&state, &caller, &run_id).await?;
-    let (rows, total) = store::list_results(&state.pool, run.id, order, page, page_size).await?;
-    let results: Vec<Value> = rows.iter().map(views::compound).collect();
-    Ok(Json(json!({"results": results, "total": total, "page": page, "page_size": page_size})))
+    let rows = store::list_results(&state.pool, run.id, order, page, page_size).await?;
+    let total = store::count_results(&state.pool, &run).await?;
+    let results: Vec<views::CompoundView> = rows.iter().map(views::compound).collect();
+    Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response())
 }
 
 /// The run, if it exists and the caller may see it; another user's run is

@@ -1,78 +1,166 @@
 //! The JSON shapes of DESIGN.md's API contract, built from stored rows.
+//!
+//! Responses are serialized straight from these borrowed views: a compound's
+//! stored sections go out as the JSON text Postgres returned, never through a
+//! `serde_json::Value` tree (which cost the API most of its CPU and memory on
+//! result pages).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use pharmforge_store::{CompoundRow, RunRow};
-use serde_json::{json, Map, Value};
+use pharmforge_store::{CompoundRow, RawJson, RunRow};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 pub fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Per-stage counts: `{<adapter>: {pending, done, failed, skipped}}`.
-fn stages(run: &RunRow) -> Value {
-    let mut out = Map::new();
-    for adapter in &run.adapter_sequence {
-        let counts = run.stage_counts.get(adapter);
-        let get = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_i64).unwrap_or(0);
-        let (done, failed, skipped) = (get("done"), get("failed"), get("skipped"));
-        let pending = (run.total_compounds as i64 - done - failed - skipped).max(0);
-        out.insert(adapter.clone(), json!({"pending": pending, "done": done, "failed": failed, "skipped": skipped}));
-    }
-    Value::Object(out)
+#[derive(Serialize)]
+struct StageCounts {
+    pending: i64,
+    done: i64,
+    failed: i64,
+    skipped: i64,
+}
+
+#[derive(Serialize)]
+struct CompoundCounts {
+    total: i32,
+    completed: i32,
+    failed: i32,
 }
 
 /// A run. `input_smiles` is included where the caller has it (creation and
-/// single-run reads), `inline` compound results once the run has finished.
-pub fn run(run: &RunRow, input_smiles: Option<&[String]>, inline: Option<(Vec<CompoundRow>, bool)>) -> Value {
-    let mut v = json!({
-        "run_id": run.run_id,
-        "status": run.status,
-        "created_at": timestamp(&run.created_at),
-        "updated_at": timestamp(&run.updated_at),
-        "completed_at": run.completed_at.as_ref().map(timestamp),
-        "pipeline_config": run.pipeline_config,
-        "user_id": run.user_id,
-        "progress": run.progress(),
-        "compounds": {
-            "total": run.total_compounds,
-            "completed": run.completed_compounds,
-            "failed": run.failed_compounds,
-        },
-        "stages": stages(run),
-        "lockfile": run.lockfile,
-        "error_message": run.error_message,
-        "results": Value::Null,
-    });
-    if let Some(smiles) = input_smiles {
-        v["input_smiles"] = json!(smiles);
-    }
-    if let Some(summary) = &run.results {
-        let mut results = summary.clone();
-        if let (Some((rows, truncated)), Some(obj)) = (inline, results.as_object_mut()) {
-            obj.insert("compounds".into(), Value::Array(rows.iter().map(compound).collect()));
-            obj.insert("compounds_truncated".into(), json!(truncated));
-        }
-        v["results"] = results;
-    }
-    v
+/// single-run reads), inline compound results once the run has finished.
+#[derive(Serialize)]
+pub struct RunView<'a> {
+    run_id: &'a str,
+    status: &'a str,
+    created_at: String,
+    updated_at: String,
+    completed_at: Option<String>,
+    pipeline_config: &'a Value,
+    user_id: Option<&'a str>,
+    progress: f64,
+    compounds: CompoundCounts,
+    /// Per-stage counts: `{<adapter>: {pending, done, failed, skipped}}`, in
+    /// the run's adapter order.
+    stages: Stages<'a>,
+    lockfile: &'a Value,
+    error_message: Option<&'a str>,
+    results: Option<ResultsView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_smiles: Option<&'a [String]>,
 }
 
-pub fn compound(c: &CompoundRow) -> Value {
-    json!({
-        "compound_id": c.compound_id,
-        "index": c.idx,
-        "smiles": c.smiles,
-        "status": c.status,
-        "properties": c.properties,
-        "admet": c.admet,
-        "pubchem": c.pubchem,
-        "bioactivity": c.bioactivity,
-        "docking": c.docking,
-        "synthesis": c.synthesis,
-        "errors": c.errors,
-        "scores": c.scores,
-        "trace_id": c.trace_id,
-        "final_score": c.final_score,
-        "rank": c.rank,
-    })
+/// The run's `results` summary as the aggregator stored it, with the first
+/// compounds inline.
+#[derive(Serialize)]
+struct ResultsView<'a> {
+    #[serde(flatten)]
+    summary: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compounds: Option<Vec<CompoundView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compounds_truncated: Option<bool>,
+}
+
+pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Option<&'a (Vec<CompoundRow>, bool)>) -> RunView<'a> {
+    let stages = run
+        .adapter_sequence
+        .iter()
+        .map(|adapter| {
+            let counts = run.stage_counts.get(adapter);
+            let get = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_i64).unwrap_or(0);
+            let (done, failed, skipped) = (get("done"), get("failed"), get("skipped"));
+            let pending = (run.total_compounds as i64 - done - failed - skipped).max(0);
+            (adapter.as_str(), StageCounts { pending, done, failed, skipped })
+        })
+        .collect();
+    let results = run.results.as_ref().and_then(Value::as_object).map(|summary| ResultsView {
+        summary,
+        compounds: inline.map(|(rows, _)| rows.iter().map(compound).collect()),
+        compounds_truncated: inline.map(|(_, truncated)| *truncated),
+    });
+    RunView {
+        run_id: &run.run_id,
+        status: &run.status,
+        created_at: timestamp(&run.created_at),
+        updated_at: timestamp(&run.updated_at),
+        completed_at: run.completed_at.as_ref().map(timestamp),
+        pipeline_config: &run.pipeline_config,
+        user_id: run.user_id.as_deref(),
+        progress: run.progress(),
+        compounds: CompoundCounts { total: run.total_compounds, completed: run.completed_compounds, failed: run.failed_compounds },
+        stages: Stages(stages),
+        lockfile: &run.lockfile,
+        error_message: run.error_message.as_deref(),
+        results,
+        input_smiles,
+    }
+}
+
+/// `{<adapter>: counts}` in the run's adapter order.
+struct Stages<'a>(Vec<(&'a str, StageCounts)>);
+
+impl Serialize for Stages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// One compound result.
+#[derive(Serialize)]
+pub struct CompoundView<'a> {
+    compound_id: &'a str,
+    index: i32,
+    smiles: &'a str,
+    status: &'a str,
+    properties: Option<&'a RawValue>,
+    admet: Option<&'a RawValue>,
+    pubchem: Option<&'a RawValue>,
+    bioactivity: Option<&'a RawValue>,
+    docking: Option<&'a RawValue>,
+    synthesis: Option<&'a RawValue>,
+    errors: &'a RawValue,
+    scores: Option<&'a RawValue>,
+    trace_id: Option<&'a str>,
+    final_score: Option<f64>,
+    rank: Option<i32>,
+}
+
+fn raw(v: &Option<RawJson>) -> Option<&RawValue> {
+    v.as_ref().map(|j| &*j.0)
+}
+
+pub fn compound(c: &CompoundRow) -> CompoundView<'_> {
+    CompoundView {
+        compound_id: &c.compound_id,
+        index: c.idx,
+        smiles: &c.smiles,
+        status: &c.status,
+        properties: raw(&c.properties),
+        admet: raw(&c.admet),
+        pubchem: raw(&c.pubchem),
+        bioactivity: raw(&c.bioactivity),
+        docking: raw(&c.docking),
+        synthesis: raw(&c.synthesis),
+        errors: &c.errors.0,
+        scores: raw(&c.scores),
+        trace_id: c.trace_id.as_deref(),
+        final_score: c.final_score,
+        rank: c.rank,
+    }
+}
+
+/// A page of runs (`runs`) or of a run's compound results (`results`).
+#[derive(Serialize)]
+pub struct Page<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs: Option<Vec<RunView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<CompoundView<'a>>>,
+    pub total: i64,
+    pub page: i64,
+    pub page_size: i64,
 }
