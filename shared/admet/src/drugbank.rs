@@ -91,6 +91,13 @@ impl DrugBank {
         let plus1 = usize::from(left < right);
         Some((left + right + plus1) as f64 * (50.0 / v.len() as f64))
     }
+
+    /// How many of the column's values lie in `[lo, hi]` (None when the
+    /// column is unknown).
+    pub fn values_within(&self, column: &str, lo: f64, hi: f64) -> Option<usize> {
+        let v = self.sorted.get(column)?;
+        Some(v.partition_point(|&x| x <= hi).saturating_sub(v.partition_point(|&x| x < lo)))
+    }
 }
 
 #[cfg(test)]
