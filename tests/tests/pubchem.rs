@@ -107,3 +107,75 @@ async fn a_black_throttling_status_pauses_requests() {
     assert_eq!(t.len(), 4);
     assert!(t[1] - t[0] >= 2900, "after a Black status every request waits for the pause: {t:?}");
 }
+
+/// With `PUBCHEM_SYNONYMS` set, a found compound gets that many synonyms (a
+/// second request); a CID PubChem has no synonyms for gets an empty list; a
+/// synonyms request that fails keeps the compound's properties, says why the
+/// synonyms are missing, and is not cached, so the next run asks again.
+#[tokio::test]
+async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_properties_uncached() {
+    use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+    use pharmforge_pubchem::{cache_bucket, PubchemAdapter, PubchemSettings};
+    use pharmforge_tests::fakes::pubchem::synonyms_behaviour;
+    use pharmforge_webclient::SharedCache;
+
+    let faults = PubchemFaults { no_synonyms: 250, synonyms_503: 250, ..PubchemFaults::none() };
+    let fake = FakePubchem::start(faults.clone()).await;
+    let nats = pharmforge_tests::NatsServer::start();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
+    let cache = SharedCache::open(&js, &cache_bucket("synonyms_test_"), Duration::from_secs(3600)).await.unwrap();
+    let mut settings = PubchemSettings::from_env().unwrap();
+    settings.base_url = fake.base_url().to_owned();
+    settings.synonyms = 2;
+    let adapter = PubchemAdapter::new(settings, None, Some(cache));
+
+    let records: Vec<CompoundRecord> = molecules(40)
+        .into_iter()
+        .enumerate()
+        .map(|(i, smiles)| {
+            let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
+            let mut r = CompoundRecord::new("run_00000000000000cc", i as u32, smiles, vec![AdapterName::Pubchem]);
+            r.sections.insert("properties".into(), json!({ "inchikey": inchikey }));
+            r
+        })
+        .collect();
+    let first = adapter.enrich(records.clone()).await;
+    let mut seen = [0usize; 3];
+    let mut failed_cids = Vec::new();
+    for r in &first {
+        let s = &r.sections["pubchem"];
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(s["found"], true, "{s}");
+        assert!(s["inchikey"].is_string() && s["molecular_weight"].is_number(), "properties kept: {s}");
+        let cid = s["cid"].as_u64().unwrap();
+        match synonyms_behaviour(&faults, cid) {
+            200 => {
+                assert_eq!(s["synonyms"], json!([format!("fake-{cid}"), format!("FAKE{cid}")]), "{s}");
+                seen[0] += 1;
+            }
+            404 => {
+                assert_eq!(s["synonyms"], json!([]), "{s}");
+                seen[1] += 1;
+            }
+            _ => {
+                assert_eq!(s["synonyms"], Value::Null, "{s}");
+                let why = s["synonyms_error"].as_str().unwrap();
+                assert!(why.contains("synonyms not retrieved") && why.contains("503"), "{why}");
+                failed_cids.push(cid);
+                seen[2] += 1;
+            }
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 0), "every behaviour occurs among 40 compounds: {seen:?}");
+    // One properties request and one synonyms request per compound.
+    assert_eq!(fake.log().len(), 80);
+
+    // Again: the complete sections come from the cache; the others ask again.
+    let second = adapter.enrich(records).await;
+    let hits = second.iter().filter(|r| r.sections["pubchem"]["cache_hit"] == true).count();
+    assert_eq!(hits, seen[0] + seen[1]);
+    assert_eq!(fake.log().len(), 80 + 2 * seen[2], "only the {} compounds without synonyms were asked for again", seen[2]);
+    for r in second.iter().filter(|r| r.sections["pubchem"]["cache_hit"] == false) {
+        assert!(failed_cids.contains(&r.sections["pubchem"]["cid"].as_u64().unwrap()));
+    }
+}

@@ -154,20 +154,21 @@ impl PubchemClient {
         }
     }
 
-    /// Up to `n` synonyms of a CID (a second request; empty on any failure).
-    pub async fn synonyms(&self, cid: i64, n: usize) -> Vec<String> {
+    /// Up to `n` synonyms of a CID (a second request). A CID without
+    /// synonyms (404 / `PUGREST.NotFound`) has none; any other failure is an
+    /// error, which the caller reports beside the properties.
+    pub async fn synonyms(&self, cid: i64, n: usize) -> Result<Vec<String>, FetchError> {
         let url = format!("{}/compound/cid/{cid}/synonyms/JSON", self.settings.base_url);
-        match self.send(self.http.get(url)).await {
-            Ok((200, _, body)) => serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v["InformationList"]["Information"][0]["Synonym"].as_array().cloned())
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .take(n)
-                .collect(),
-            _ => Vec::new(),
+        let (status, headers, body) = self.send(self.http.get(url)).await?;
+        if status != 200 {
+            return self.fault(status, &headers, &body).map(|()| Vec::new());
         }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| FetchError::Permanent(format!("PubChem answered 200 with unreadable JSON for the synonyms of CID {cid}: {e}")))?;
+        let list = v["InformationList"]["Information"][0]["Synonym"].as_array().ok_or_else(|| {
+            FetchError::Permanent(format!("PubChem answered 200 without an InformationList for the synonyms of CID {cid}"))
+        })?;
+        Ok(list.iter().filter_map(|s| s.as_str().map(str::to_owned)).take(n).collect())
     }
 }
 
@@ -225,7 +226,7 @@ pub struct PubchemAdapter {
 
 /// Bucket names, under the stack's prefix.
 pub fn rate_bucket(prefix: &str) -> String {
-    format!("{prefix}webclient_rate")
+    pharmforge_webclient::rate_bucket(prefix)
 }
 pub fn cache_bucket(prefix: &str) -> String {
     format!("{prefix}pubchem_cache")
@@ -245,30 +246,14 @@ impl PubchemAdapter {
         if !topology.ensure_with_retry(&js, shutdown).await {
             return None;
         }
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let opened = async {
-                let limiter = SharedRateLimiter::open(&js, &rate_bucket(&nats.prefix), "pubchem", settings.rate.clone()).await?;
-                let cache = if settings.cache_ttl.is_zero() {
-                    None
-                } else {
-                    Some(SharedCache::open(&js, &cache_bucket(&nats.prefix), settings.cache_ttl).await?)
-                };
-                Ok::<_, async_nats::Error>((limiter, cache))
-            };
-            match opened.await {
-                Ok((limiter, cache)) => {
-                    tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "pubchem client ready");
-                    return Some(Self::new(settings, Some(limiter), cache));
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot open the rate-limit/cache buckets; retrying"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait() => return None,
-            }
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
+        let cache_name = cache_bucket(&nats.prefix);
+        let (limiter, cache) = shutdown
+            .retry("cannot open the rate-limit/cache buckets", || {
+                pharmforge_webclient::open_shared(&js, &nats.prefix, "pubchem", settings.rate.clone(), &cache_name, settings.cache_ttl)
+            })
+            .await?;
+        tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "pubchem client ready");
+        Some(Self::new(settings, Some(limiter), cache))
     }
 
     /// The section for one compound (cache, then PubChem), or why not.
@@ -284,11 +269,30 @@ impl PubchemAdapter {
         if let Err(FetchError::Transient { retry_after: Some(ra), .. }) = &found {
             self.client.fault_pause(Some(*ra)).await;
         }
+        // A failed synonyms request does not cost the compound its
+        // properties: the section says what is missing and why, and is not
+        // cached, so the next run asks again.
+        let mut complete = true;
         let mut section = match found? {
             Some(p) => {
                 let cid = p.get("CID").and_then(Value::as_i64).unwrap_or(0);
-                let syn = if self.settings.synonyms > 0 { self.client.synonyms(cid, self.settings.synonyms).await } else { vec![] };
-                section_from_properties(&p, syn)
+                let synonyms = match self.settings.synonyms {
+                    0 => Ok(vec![]),
+                    n => self.client.synonyms(cid, n).await,
+                };
+                if let Err(FetchError::Transient { retry_after: Some(ra), .. }) = &synonyms {
+                    self.client.fault_pause(Some(*ra)).await;
+                }
+                match synonyms {
+                    Ok(list) => section_from_properties(&p, list),
+                    Err(e) => {
+                        complete = false;
+                        let mut section = section_from_properties(&p, vec![]);
+                        section["synonyms"] = Value::Null;
+                        section["synonyms_error"] = json!(format!("synonyms not retrieved: {e}"));
+                        section
+                    }
+                }
             }
             None => section_not_found(),
         };
@@ -296,7 +300,7 @@ impl PubchemAdapter {
         section["source_url"] = json!(self.settings.base_url);
         section["retrieved_at"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         section["cache_hit"] = json!(false);
-        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+        if let (true, Some(cache), Some(key)) = (complete, &self.cache, &key) {
             cache.put(key, &section).await;
         }
         Ok(section)

@@ -31,6 +31,10 @@ pub struct PubchemFaults {
     pub transient: u64,
     /// Every attempt answers 503.
     pub always_503: u64,
+    /// CIDs whose synonyms request answers 404 `PUGREST.NotFound` (none known).
+    pub no_synonyms: u64,
+    /// CIDs whose synonyms request answers 503 `PUGREST.ServerBusy`, every time.
+    pub synonyms_503: u64,
     /// How slow a slow answer is.
     pub slow: Duration,
     /// The `Retry-After` of a 503 HTML page, seconds.
@@ -39,11 +43,11 @@ pub struct PubchemFaults {
 
 impl PubchemFaults {
     pub fn none() -> Self {
-        PubchemFaults { unknown: 0, missing_properties: 0, transient: 0, always_503: 0, slow: Duration::from_secs(3), retry_after_secs: 1 }
+        PubchemFaults { unknown: 0, missing_properties: 0, transient: 0, always_503: 0, no_synonyms: 0, synonyms_503: 0, slow: Duration::from_secs(3), retry_after_secs: 1 }
     }
     /// The mix the end-to-end test uses.
     pub fn mixed() -> Self {
-        PubchemFaults { unknown: 100, missing_properties: 100, transient: 200, always_503: 20, slow: Duration::from_secs(3), retry_after_secs: 1 }
+        PubchemFaults { unknown: 100, missing_properties: 100, transient: 200, always_503: 20, no_synonyms: 100, synonyms_503: 100, slow: Duration::from_secs(3), retry_after_secs: 1 }
     }
 }
 
@@ -182,14 +186,37 @@ async fn answer(st: &FakeState, props: &str, smiles: Option<&str>) -> (u16, Resp
 }
 
 async fn synonyms(State(st): State<FakeState>, Path(cid): Path<u64>) -> Response {
+    let status = synonyms_behaviour(&st.faults, cid);
+    let mut resp = match status {
+        503 => fault(StatusCode::SERVICE_UNAVAILABLE, "PUGREST.ServerBusy", "Too many requests or server too busy"),
+        404 => fault(StatusCode::NOT_FOUND, "PUGREST.NotFound", "No synonyms found"),
+        _ => {
+            let list = [format!("fake-{cid}"), format!("FAKE{cid}"), format!("fake compound {cid}")];
+            axum::Json(json!({"InformationList": {"Information": [{"CID": cid, "Synonym": list}]}})).into_response()
+        }
+    };
+    let throttle = st.throttle.lock().unwrap().clone();
+    resp.headers_mut().insert("x-throttling-control", HeaderValue::from_str(&throttle).unwrap());
     st.log.push(LoggedRequest {
         at_ms: now_ms(),
         method: "GET".into(),
         path: format!("/rest/pug/compound/cid/{cid}/synonyms/JSON"),
         query: String::new(),
         key: cid.to_string(),
-        status: 200,
+        status,
     });
-    axum::Json(json!({"InformationList": {"Information": [{"CID": cid, "Synonym": [format!("fake-{cid}"), format!("FAKE{cid}"), format!("fake compound {cid}")]}]}}))
-        .into_response()
+    resp
+}
+
+/// Whether the fake answers the synonyms of `cid` with 503 every time, 404,
+/// or its list (first entries `fake-<cid>`, `FAKE<cid>`).
+pub fn synonyms_behaviour(faults: &PubchemFaults, cid: u64) -> u16 {
+    let h = stable_hash(&cid.to_string());
+    if share(h, 5, faults.synonyms_503) {
+        503
+    } else if share(h, 6, faults.no_synonyms) {
+        404
+    } else {
+        200
+    }
 }
