@@ -224,7 +224,7 @@ async fn list_results(
     };
     let run = visible_run(&state, &caller, &run_id).await?;
     let rows = store::list_results(&state.pool, run.id, order, page, page_size).await?;
-    let total = store::count_results(&state.pool, &run).await?;
+    let total = store::results_stored(&run);
     let results: Vec<views::CompoundView> = rows.iter().map(views::compound).collect();
     Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response())
 }

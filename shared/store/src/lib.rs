@@ -24,26 +24,16 @@ pub fn database_url() -> String {
 pub async fn connect(url: &str, max_connections: u32, shutdown: &Shutdown) -> Result<Option<PgPool>, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
     let shown = format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or(""));
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await;
-        match attempt {
-            Ok(pool) => {
-                tracing::info!(database = %shown, "connected to Postgres");
-                return Ok(Some(pool));
-            }
-            Err(e) => tracing::warn!(database = %shown, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot reach Postgres; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait() => return Ok(None),
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
+    let what = format!("cannot reach Postgres at {shown}");
+    let pool = shutdown
+        .retry(&what, || {
+            PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10)).connect_with(options.clone())
+        })
+        .await;
+    if pool.is_some() {
+        tracing::info!(database = %shown, "connected to Postgres");
     }
+    Ok(pool)
 }
 
 /// A pool that connects lazily: the API starts serving (and answers `/readyz`

@@ -201,14 +201,21 @@ pub async fn list_results(
         .await
 }
 
-/// How many compound results a run has stored. A completed run has one per
-/// compound, so its count comes from the run row; otherwise Postgres counts
-/// them (an index-only scan, but one over every row of a large run).
-pub async fn count_results(pool: &PgPool, run: &RunRow) -> Result<i64, sqlx::Error> {
-    if run.status == "completed" {
-        return Ok(run.total_compounds as i64);
-    }
-    Ok(sqlx::query("SELECT count(*) FROM compound_results WHERE run_pk = $1").bind(run.id).fetch_one(pool).await?.get(0))
+/// How many compound results a run has stored, read from its row: the
+/// aggregator writes a compound's row in the same transaction in which it
+/// counts the compound's first stage (done, failed or skipped), and never
+/// otherwise, so the first stage's counts are the number of rows. (A
+/// `count(*)` over a 100,000-compound run costs Postgres ~10 ms for every
+/// results page a client asks for while the run is going.)
+pub fn results_stored(run: &RunRow) -> i64 {
+    let Some(first) = run.adapter_sequence.first() else {
+        return 0;
+    };
+    let counts = run.stage_counts.get(first);
+    ["done", "failed", "skipped"]
+        .iter()
+        .map(|k| counts.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0))
+        .sum()
 }
 
 /// The fan-out cursor of a run: how many of its records have been published.

@@ -3,7 +3,7 @@
 //! counters move by exactly the stages a record adds.
 
 use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_store::{aggregate::apply_batch, create_run, get_run, NewRun, MIGRATOR};
+use pharmforge_store::{aggregate::apply_batch, create_run, get_run, results_stored, NewRun, MIGRATOR};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -124,4 +124,38 @@ async fn a_fatal_error_counts_the_skipped_stages_and_fails_the_compound() {
     assert_eq!(run.stage_counts["admet_ai"], json!({"done": 1, "failed": 0, "skipped": 1}));
     assert_eq!(run.status, "completed");
     assert_eq!(run.results.unwrap()["failed"], 1);
+}
+
+/// The API reads a run's number of stored results from its first stage's
+/// counts instead of counting rows: they agree after every kind of batch
+/// (first stage, later stages, duplicates, a fatal error, a cancellation).
+#[tokio::test]
+async fn stored_results_equal_the_first_stage_counts_after_every_batch() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal, AdmetAi, Pubchem];
+    let id = "run_00000000000000a7";
+    new_run(&pool, id, &["C"; 8], &route).await;
+    let mut fatal = record(id, 5, &route, 0);
+    fatal.set_fatal(RdkitLocal, "invalid SMILES");
+    fatal.advance();
+    let mut cancelled = record(id, 6, &route, 1);
+    cancelled.cancel();
+    let batches = vec![
+        vec![record(id, 0, &route, 1), record(id, 1, &route, 1)],
+        vec![record(id, 0, &route, 2), record(id, 2, &route, 3), record(id, 1, &route, 1)],
+        vec![fatal, record(id, 3, &route, 0), cancelled],
+        vec![record(id, 4, &route, 3), record(id, 2, &route, 3)],
+    ];
+    for batch in batches {
+        apply_batch(&pool, batch).await.unwrap();
+        let run = get_run(&pool, id).await.unwrap().unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results c JOIN pipeline_runs r ON r.id = c.run_pk WHERE r.run_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(results_stored(&run), rows, "{:?}", run.stage_counts);
+    }
+    assert_eq!(results_stored(&get_run(&pool, id).await.unwrap().unwrap()), 6);
 }
