@@ -140,15 +140,8 @@ async fn killing_each_of_admet_ai_pubchem_and_chembl_mid_run_loses_nothing() {
     const N: usize = 1_000;
     let pubchem = FakePubchem::start(PubchemFaults::none()).await;
     let chembl = FakeChembl::start(ChemblFaults::none()).await;
-    let env = [
-        ("PUBCHEM_BASE_URL", pubchem.base_url()),
-        ("CHEMBL_BASE_URL", chembl.base_url()),
-        ("PUBCHEM_RATE_PER_SECOND", "100".into()),
-        ("PUBCHEM_RATE_PER_MINUTE", "6000".into()),
-        ("CHEMBL_RATE_PER_SECOND", "100".into()),
-        ("CHEMBL_RATE_PER_MINUTE", "6000".into()),
-        ("PHARMFORGE_ACK_WAIT_MS", "3000".into()),
-    ];
+    let mut env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, Some(100));
+    env.push(("PHARMFORGE_ACK_WAIT_MS", "3000".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let mut stack = Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await;
     let run = stack.create_run(json!({"input_smiles": molecules(N)})).await;

@@ -82,18 +82,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
 }
 
 async fn migrate_with_retry(pool: &PgPool, shutdown: &Shutdown) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match pharmforge_store::MIGRATOR.run(pool).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "migrations failed; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait() => return,
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
+    shutdown.retry("migrations failed", || pharmforge_store::MIGRATOR.run(pool)).await;
 }
 
 /// Applies one batch; acks it only after the transaction committed, NAKs it
@@ -131,16 +120,14 @@ async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
             if outcome.duplicates > 0 || outcome.orphans > 0 {
                 tracing::debug!(duplicates = outcome.duplicates, orphans = outcome.orphans, "batch had records already applied or of deleted runs");
             }
-            ack_all(held).await;
+            Delivery::ack_all(held).await;
         }
         Err(e) => {
             // Back off with the number of attempts, up to 30 s: Postgres is
             // down or restarting, and the records wait in JetStream meanwhile.
             let attempts = held.iter().map(Delivery::delivered).max().unwrap_or(1).clamp(1, 30) as u64;
             tracing::warn!(error = %e, records = held.len(), retry_in_s = attempts, "cannot write to Postgres; the batch will be redelivered");
-            for d in held {
-                d.nak(Some(Duration::from_secs(attempts))).await;
-            }
+            Delivery::nak_all(held, Some(Duration::from_secs(attempts))).await;
         }
     }
 }
@@ -180,18 +167,11 @@ async fn record_lost(pool: &PgPool, batch: Vec<Delivery>) {
         return;
     }
     match pharmforge_store::aggregate::apply_batch(pool, records).await {
-        Ok(_) => ack_all(held).await,
+        Ok(_) => Delivery::ack_all(held).await,
         Err(e) => {
             tracing::warn!(error = %e, "cannot write to Postgres; the dead letters will be redelivered");
-            for d in held {
-                d.nak(Some(Duration::from_secs(5))).await;
-            }
+            Delivery::nak_all(held, Some(Duration::from_secs(5))).await;
         }
     }
 }
 
-async fn ack_all(held: Vec<Delivery>) {
-    for d in held {
-        d.ack().await;
-    }
-}

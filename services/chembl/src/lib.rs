@@ -357,31 +357,14 @@ impl ChemblAdapter {
         if !topology.ensure_with_retry(&js, shutdown).await {
             return None;
         }
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let opened = async {
-                let bucket = format!("{}webclient_rate", nats.prefix);
-                let limiter = SharedRateLimiter::open(&js, &bucket, "chembl", settings.rate.clone()).await?;
-                let cache = if settings.cache_ttl.is_zero() {
-                    None
-                } else {
-                    Some(SharedCache::open(&js, &cache_bucket(&nats.prefix), settings.cache_ttl).await?)
-                };
-                Ok::<_, async_nats::Error>((limiter, cache))
-            };
-            match opened.await {
-                Ok((limiter, cache)) => {
-                    tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "chembl client ready");
-                    return Some(Self::new(settings, Some(limiter), cache));
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot open the rate-limit/cache buckets; retrying"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait() => return None,
-            }
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
+        let cache_name = cache_bucket(&nats.prefix);
+        let (limiter, cache) = shutdown
+            .retry("cannot open the rate-limit/cache buckets", || {
+                pharmforge_webclient::open_shared(&js, &nats.prefix, "chembl", settings.rate.clone(), &cache_name, settings.cache_ttl)
+            })
+            .await?;
+        tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "chembl client ready");
+        Some(Self::new(settings, Some(limiter), cache))
     }
 
     /// Sections for the records not answered from the cache, by position.

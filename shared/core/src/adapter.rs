@@ -243,9 +243,7 @@ impl<A: Adapter> AdapterContext<A> {
                 // One of them may be the slow one: hand the batch back, its
                 // records come again and go one by one.
                 tracing::warn!(adapter = %name, records = expected, limit_ms = limit.as_millis() as u64, "batch overran the time limit; retrying its records one by one");
-                for d in held {
-                    d.nak(None).await;
-                }
+                Delivery::nak_all(held, None).await;
                 return;
             }
             Err(_) => {
@@ -258,9 +256,7 @@ impl<A: Adapter> AdapterContext<A> {
         };
         if outcomes.len() != expected {
             tracing::error!(adapter = %name, expected, got = outcomes.len(), "adapter returned a different number of records; redelivering the batch");
-            for d in held {
-                d.nak(Some(Duration::from_secs(5))).await;
-            }
+            Delivery::nak_all(held, Some(Duration::from_secs(5))).await;
             return;
         }
         let mut forward = Vec::with_capacity(expected);

@@ -63,6 +63,21 @@ impl Delivery {
         self.settle(AckKind::Nak(delay)).await
     }
 
+    /// Acknowledges every delivery of a batch.
+    pub async fn ack_all(held: impl IntoIterator<Item = Delivery>) {
+        for d in held {
+            d.ack().await;
+        }
+    }
+
+    /// Hands every delivery of a batch back, redelivered after `delay`
+    /// (at once with `None`).
+    pub async fn nak_all(held: impl IntoIterator<Item = Delivery>, delay: Option<Duration>) {
+        for d in held {
+            d.nak(delay).await;
+        }
+    }
+
     /// Tells the server the message is still being worked on (resets its ack wait).
     pub async fn progress(&self) {
         if let Some(msg) = &self.msg {
@@ -165,9 +180,7 @@ where
         drop(permits);
         if stopping || shutdown.is_triggered() {
             let handed_back = waiting.len();
-            for d in waiting {
-                d.nak(None).await;
-            }
+            Delivery::nak_all(waiting, None).await;
             if handed_back > 0 {
                 tracing::info!(handed_back, "stopping: messages received but not started handed back");
             }
@@ -179,9 +192,7 @@ where
             let permit = tokio::select! {
                 p = in_flight.clone().acquire_owned() => p.expect("semaphore never closed"),
                 _ = shutdown.wait() => {
-                    for d in waiting.drain(..) {
-                        d.nak(None).await;
-                    }
+                    Delivery::nak_all(waiting.drain(..), None).await;
                     break;
                 }
             };

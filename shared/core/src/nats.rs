@@ -44,25 +44,13 @@ async fn options(settings: &NatsSettings, service: &str) -> std::io::Result<Conn
 /// Connects, retrying with capped exponential backoff until it succeeds or
 /// shutdown is requested (then `None`).
 pub async fn connect(settings: &NatsSettings, service: &str, shutdown: &Shutdown) -> Option<Client> {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = async {
+    let what = format!("cannot reach NATS at {:?}", settings.urls);
+    let client = shutdown
+        .retry(&what, || async {
             let opts = options(settings, service).await.map_err(|e| e.to_string())?;
             opts.connect(settings.urls.clone()).await.map_err(|e| e.to_string())
-        };
-        match attempt.await {
-            Ok(client) => {
-                tracing::info!(servers = ?settings.urls, "connected to NATS");
-                return Some(client);
-            }
-            Err(e) => {
-                tracing::warn!(servers = ?settings.urls, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot reach NATS; retrying");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait() => return None,
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
+        })
+        .await?;
+    tracing::info!(servers = ?settings.urls, "connected to NATS");
+    Some(client)
 }

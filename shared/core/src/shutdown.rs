@@ -21,6 +21,30 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
+    /// Runs `attempt` until it succeeds, waiting 200 ms, 400 ms, … up to
+    /// 10 s between failures, each logged as "`what`; retrying"; `None` once
+    /// shutdown begins. For start-up steps that must wait for a dependency
+    /// (NATS, Postgres, JetStream set-up) rather than crash.
+    pub async fn retry<T, E, F, Fut>(&self, what: &str, mut attempt: F) -> Option<T>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut delay = std::time::Duration::from_millis(200);
+        loop {
+            match attempt().await {
+                Ok(v) => return Some(v),
+                Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what}; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.wait() => return None,
+            }
+            delay = (delay * 2).min(std::time::Duration::from_secs(10));
+        }
+    }
+
     pub fn new() -> (ShutdownTrigger, Shutdown) {
         let (tx, rx) = watch::channel(false);
         (ShutdownTrigger { tx: std::sync::Arc::new(tx) }, Shutdown { rx })

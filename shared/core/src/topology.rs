@@ -110,15 +110,7 @@ impl Topology {
     /// Creates or updates every stream and durable consumer.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<(), async_nats::Error> {
         let pipeline = js
-            .create_or_update_stream(stream::Config {
-                name: self.pipeline_stream(),
-                subjects: vec![format!("{}pipeline.>", self.prefix)],
-                retention: stream::RetentionPolicy::Interest,
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                max_age: MAX_AGE,
-                ..Default::default()
-            })
+            .create_or_update_stream(stream_config(self.pipeline_stream(), format!("{}pipeline.>", self.prefix), stream::RetentionPolicy::Interest, MAX_AGE))
             .await?;
         let pipeline = js.get_stream(&pipeline.config.name).await?;
         for adapter in AdapterName::ALL {
@@ -131,29 +123,13 @@ impl Topology {
             .await?;
 
         let runs = js
-            .create_or_update_stream(stream::Config {
-                name: self.runs_stream(),
-                subjects: vec![self.run_created_subject()],
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                max_age: MAX_AGE,
-                ..Default::default()
-            })
+            .create_or_update_stream(stream_config(self.runs_stream(), self.run_created_subject(), stream::RetentionPolicy::WorkQueue, MAX_AGE))
             .await?;
         let runs = js.get_stream(&runs.config.name).await?;
         runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000, -1)).await?;
 
         let dead = js
-            .create_or_update_stream(stream::Config {
-                name: self.dead_letter_stream(),
-                subjects: vec![format!("{}deadletter.>", self.prefix)],
-                retention: stream::RetentionPolicy::Limits,
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                max_age: DEAD_LETTER_MAX_AGE,
-                ..Default::default()
-            })
+            .create_or_update_stream(stream_config(self.dead_letter_stream(), format!("{}deadletter.>", self.prefix), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
             .await?;
         let dead = js.get_stream(&dead.config.name).await?;
         dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), format!("{}deadletter.>", self.prefix), 1_000, -1))
@@ -175,18 +151,21 @@ impl Topology {
 
     /// `ensure`, retried with backoff while JetStream is unreachable.
     pub async fn ensure_with_retry(&self, js: &jetstream::Context, shutdown: &crate::Shutdown) -> bool {
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match self.ensure(js).await {
-                Ok(()) => return true,
-                Err(e) => tracing::warn!(error = %e, "JetStream set-up failed; retrying"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait() => return false,
-            }
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
+        shutdown.retry("JetStream set-up failed", || self.ensure(js)).await.is_some()
+    }
+}
+
+/// A file-backed stream with the shared de-duplication window: the three
+/// streams differ only in name, subjects, retention and age.
+fn stream_config(name: String, subjects: String, retention: stream::RetentionPolicy, max_age: Duration) -> stream::Config {
+    stream::Config {
+        name,
+        subjects: vec![subjects],
+        retention,
+        storage: stream::StorageType::File,
+        duplicate_window: DUPLICATE_WINDOW,
+        max_age,
+        ..Default::default()
     }
 }
 
@@ -204,3 +183,4 @@ mod tests {
         assert_eq!(t.dead_letter_subject(AdapterName::Pubchem), "t1_deadletter.pubchem");
     }
 }
+

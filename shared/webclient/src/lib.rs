@@ -61,3 +61,27 @@ pub async fn key_value(
         Err(e) => js.get_key_value(bucket).await.map_err(|_| e.into()),
     }
 }
+
+/// The key-value bucket holding every service's shared rate-limit state.
+pub fn rate_bucket(prefix: &str) -> String {
+    format!("{prefix}webclient_rate")
+}
+
+/// Opens what a web-service adapter shares with its replicas: its slot in the
+/// rate-limit bucket (`service` names it) and, unless `cache_ttl` is zero, its
+/// response cache in `cache_bucket`.
+pub async fn open_shared(
+    js: &async_nats::jetstream::Context,
+    prefix: &str,
+    service: &str,
+    rate: RateLimitSettings,
+    cache_bucket: &str,
+    cache_ttl: std::time::Duration,
+) -> Result<(SharedRateLimiter, Option<SharedCache>), async_nats::Error> {
+    let limiter = SharedRateLimiter::open(js, &rate_bucket(prefix), service, rate).await?;
+    let cache = match cache_ttl.is_zero() {
+        true => None,
+        false => Some(SharedCache::open(js, cache_bucket, cache_ttl).await?),
+    };
+    Ok((limiter, cache))
+}

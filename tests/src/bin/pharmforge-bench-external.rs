@@ -64,7 +64,9 @@ async fn main() {
     let n: usize = std::env::var("BENCH_EXTERNAL_COMPOUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let pubchem = FakePubchem::start(PubchemFaults { unknown: 100, missing_properties: 100, ..PubchemFaults::none() }).await;
     let chembl = FakeChembl::start(ChemblFaults::none()).await;
-    let env = [("PUBCHEM_BASE_URL", pubchem.base_url()), ("CHEMBL_BASE_URL", chembl.base_url()), ("RUST_LOG", "warn")];
+    let mut env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, None);
+    env.push(("RUST_LOG", "warn".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let stack = Stack::start_with_env(&["rdkit_local", "pubchem", "chembl"], &env).await;
     let smiles = molecules(n);
 

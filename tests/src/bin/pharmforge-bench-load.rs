@@ -47,18 +47,11 @@ async fn main() {
     let pubchem = FakePubchem::start(PubchemFaults::none()).await;
     let chembl = FakeChembl::start(ChemblFaults::none()).await;
     let nice = std::env::var("LOAD_ADAPTER_NICE").unwrap_or_else(|_| "10".into());
-    let env = [
-        ("PUBCHEM_BASE_URL", pubchem.base_url()),
-        ("CHEMBL_BASE_URL", chembl.base_url()),
-        ("PUBCHEM_RATE_PER_SECOND", "1000".into()),
-        ("PUBCHEM_RATE_PER_MINUTE", "60000".into()),
-        ("CHEMBL_RATE_PER_SECOND", "1000".into()),
-        ("CHEMBL_RATE_PER_MINUTE", "60000".into()),
-        ("RUST_LOG", "warn".into()),
-        // Adapters at lower CPU priority than the API and the aggregator
-        // (they apply it; the others ignore it): `LOAD_ADAPTER_NICE`, 10.
-        ("PHARMFORGE_NICE", nice.as_str()),
-    ];
+    let mut env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, Some(1000));
+    env.push(("RUST_LOG", "warn".into()));
+    // Adapters at lower CPU priority than the API and the aggregator (they
+    // apply it; the others ignore it): `LOAD_ADAPTER_NICE`, 10.
+    env.push(("PHARMFORGE_NICE", nice.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let stack = Arc::new(Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await);
 
@@ -73,7 +66,8 @@ async fn main() {
     let run_id = run["run_id"].as_str().unwrap().to_owned();
 
     // Open-loop readers.
-    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    // (kind, ms): 0 run, 1 run list, 2 results page.
+    let latencies = Arc::new(Mutex::new(Vec::<(usize, f64)>::new()));
     let failures = Arc::new(Mutex::new(0usize));
     let shed = Arc::new(Mutex::new(0usize));
     let reading = {
@@ -83,10 +77,10 @@ async fn main() {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             for i in 0u64.. {
                 tick.tick().await;
-                let path = match i % 10 {
-                    0 => "/api/v1/runs?page_size=20".to_owned(),
-                    1 | 2 => format!("/api/v1/runs/{run_id}/results?page={}&page_size=20", 1 + (i / 10) % 50),
-                    _ => format!("/api/v1/runs/{run_id}"),
+                let (kind, path) = match i % 10 {
+                    0 => (1, "/api/v1/runs?page_size=20".to_owned()),
+                    1 | 2 => (2, format!("/api/v1/runs/{run_id}/results?page={}&page_size=20", 1 + (i / 10) % 50)),
+                    _ => (0, format!("/api/v1/runs/{run_id}")),
                 };
                 let (stack, latencies, failures, shed) = (stack.clone(), latencies.clone(), failures.clone(), shed.clone());
                 tokio::spawn(async move {
@@ -100,7 +94,7 @@ async fn main() {
                     };
                     let ms = t.elapsed().as_secs_f64() * 1e3;
                     match status {
-                        200 => latencies.lock().unwrap().push(ms),
+                        200 => latencies.lock().unwrap().push((kind, ms)),
                         503 => *shed.lock().unwrap() += 1,
                         _ => *failures.lock().unwrap() += 1,
                     }
@@ -137,8 +131,21 @@ async fn main() {
     let seconds = started.elapsed().as_secs_f64();
     reading.abort();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = latencies.lock().unwrap().clone();
-    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let all = latencies.lock().unwrap().clone();
+    let sorted = |kind: Option<usize>| -> Vec<f64> {
+        let mut v: Vec<f64> = all.iter().filter(|(k, _)| kind.is_none_or(|want| *k == want)).map(|(_, ms)| *ms).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v
+    };
+    let lat = sorted(None);
+    let by_kind: serde_json::Map<String, Value> = ["GET /runs/{id}", "GET /runs", "GET /runs/{id}/results"]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let v = sorted(Some(k));
+            (name.to_string(), json!({"answered": v.len(), "p50_ms": percentile(&v, 0.5), "p99_ms": percentile(&v, 0.99)}))
+        })
+        .collect();
     let failed_gets = *failures.lock().unwrap();
     let shed_gets = *shed.lock().unwrap();
 
@@ -168,6 +175,7 @@ async fn main() {
             "p50_ms": percentile(&lat, 0.5),
             "p99_ms": percentile(&lat, 0.99),
             "max_ms": lat.last().copied().unwrap_or(f64::NAN),
+            "by_kind": by_kind,
         },
         "peak_rss_mb": peak_mb,
         "rss_at_each_quarter": at_quarter,

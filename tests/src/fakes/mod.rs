@@ -7,6 +7,20 @@ pub mod pubchem;
 
 use std::sync::{Arc, Mutex};
 
+/// The services' environment for talking to these fakes: base URLs, and the
+/// rate limits raised to `per_second` (and 60× that per minute) when given,
+/// for runs that test something other than the public services' policy.
+pub fn service_env(pubchem: &pubchem::FakePubchem, chembl: &chembl::FakeChembl, per_second: Option<u32>) -> Vec<(&'static str, String)> {
+    let mut env = vec![("PUBCHEM_BASE_URL", pubchem.base_url().to_owned()), ("CHEMBL_BASE_URL", chembl.base_url().to_owned())];
+    if let Some(rate) = per_second {
+        for (second, minute) in [("PUBCHEM_RATE_PER_SECOND", "PUBCHEM_RATE_PER_MINUTE"), ("CHEMBL_RATE_PER_SECOND", "CHEMBL_RATE_PER_MINUTE")] {
+            env.push((second, rate.to_string()));
+            env.push((minute, (rate * 60).to_string()));
+        }
+    }
+    env
+}
+
 /// One request the fake answered.
 #[derive(Debug, Clone)]
 pub struct LoggedRequest {
