@@ -125,7 +125,7 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             run.completed += 1;
             "completed"
         };
-        rows.push(compound_row(run.pk, &record, new_step, status));
+        rows.push(compound_row(run.pk, &record, old_step, new_step, status));
     }
 
     if !rows.is_empty() {
@@ -182,7 +182,12 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
         .collect())
 }
 
-fn compound_row(run_pk: i64, record: &CompoundRecord, step: usize, status: &str) -> Value {
+/// The row of a compound moving from `old_step` to `step`. Only the sections
+/// of the stages it passed since (`route[old_step..step]`) are sent; the
+/// others are already stored, and the upsert keeps them as they are
+/// (`COALESCE`), so an ADMET section is parsed, compressed and written once,
+/// not again at every later stage.
+fn compound_row(run_pk: i64, record: &CompoundRecord, old_step: usize, step: usize, status: &str) -> Value {
     let mut row = Map::new();
     row.insert("run_pk".into(), json!(run_pk));
     row.insert("idx".into(), json!(record.index));
@@ -191,9 +196,10 @@ fn compound_row(run_pk: i64, record: &CompoundRecord, step: usize, status: &str)
     row.insert("trace_id".into(), json!(record.trace_id));
     row.insert("status".into(), json!(status));
     row.insert("step".into(), json!(step));
-    for column in SECTION_COLUMNS {
-        if let Some(section) = record.sections.get(column) {
-            row.insert(column.into(), section.clone());
+    let fresh: Vec<&str> = record.route[old_step.min(step)..step].iter().map(|a| a.section()).collect();
+    for column in SECTION_COLUMNS.iter().filter(|c| fresh.contains(c)) {
+        if let Some(section) = record.sections.get(*column) {
+            row.insert((*column).into(), section.clone());
         }
     }
     row.insert("errors".into(), json!(record.errors));
@@ -216,9 +222,13 @@ async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: Vec<Value>) 
              synthesis jsonb, errors jsonb, scores jsonb, final_score float8) \
          ORDER BY run_pk, idx \
          ON CONFLICT (run_pk, idx) DO UPDATE SET status = EXCLUDED.status, step = EXCLUDED.step, \
-             properties = EXCLUDED.properties, admet = EXCLUDED.admet, pubchem = EXCLUDED.pubchem, \
-             bioactivity = EXCLUDED.bioactivity, docking = EXCLUDED.docking, synthesis = EXCLUDED.synthesis, \
-             errors = EXCLUDED.errors, scores = EXCLUDED.scores, final_score = EXCLUDED.final_score, \
+             properties = COALESCE(EXCLUDED.properties, compound_results.properties), \
+             admet = COALESCE(EXCLUDED.admet, compound_results.admet), \
+             pubchem = COALESCE(EXCLUDED.pubchem, compound_results.pubchem), \
+             bioactivity = COALESCE(EXCLUDED.bioactivity, compound_results.bioactivity), \
+             docking = COALESCE(EXCLUDED.docking, compound_results.docking), \
+             synthesis = COALESCE(EXCLUDED.synthesis, compound_results.synthesis), \
+             errors = compound_results.errors || EXCLUDED.errors, scores = EXCLUDED.scores, final_score = EXCLUDED.final_score, \
              updated_at = now() \
          WHERE compound_results.step < EXCLUDED.step",
     )

@@ -159,3 +159,32 @@ async fn stored_results_equal_the_first_stage_counts_after_every_batch() {
     }
     assert_eq!(results_stored(&get_run(&pool, id).await.unwrap().unwrap()), 6);
 }
+
+/// A later record writes only its new stages' sections; what earlier stages
+/// stored stays, even when the later record does not carry it (a compound
+/// whose record was lost and rebuilt from the run's input for its error).
+#[tokio::test]
+async fn earlier_sections_stay_when_a_later_record_does_not_carry_them() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal, AdmetAi, Pubchem];
+    let id = "run_00000000000000a8";
+    new_run(&pool, id, &["CCO"], &route).await;
+    apply_batch(&pool, vec![record(id, 0, &route, 2)]).await.unwrap();
+    let mut lost = CompoundRecord::new(id, 0, "CCO".into(), route.to_vec());
+    lost.step = 2;
+    lost.set_fatal(Pubchem, "dead-lettered: undecodable");
+    lost.advance();
+    apply_batch(&pool, vec![lost]).await.unwrap();
+    let (properties, admet, pubchem, errors, status): (Option<serde_json::Value>, Option<serde_json::Value>, Option<serde_json::Value>, serde_json::Value, String) =
+        sqlx::query_as("SELECT properties, admet, pubchem, errors, status FROM compound_results WHERE compound_id = $1")
+            .bind(format!("{id}_0"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(properties, Some(json!({"qed": 0.5, "lipinski_violations": 0})));
+    assert_eq!(admet, Some(json!({"qed": 0.5, "lipinski_violations": 0})));
+    assert_eq!(pubchem, None);
+    assert_eq!(errors, json!({"pubchem": "dead-lettered: undecodable"}));
+    assert_eq!(status, "failed");
+}
