@@ -24,12 +24,22 @@ impl Settings {
         Ok(Settings {
             nats: NatsSettings::from_env()?,
             database_url: pharmforge_store::database_url(),
-            consumer: ConsumerSettings::from_env(1000, 2)?,
+            // 500 records a transaction, two transactions in flight: about
+            // 100 MB of records with ADMET sections held at most (1,000 took
+            // the aggregator past 200 MB in the load benchmark).
+            consumer: ConsumerSettings::from_env(500, 2)?,
         })
     }
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Writing results is background work: on a shared host it may yield to
+    // the API's reads, like the adapters.
+    match pharmforge_core::config::apply_nice_from_env() {
+        Ok(0) => {}
+        Ok(nice) => tracing::info!(nice, "running at lowered CPU priority"),
+        Err(e) => tracing::warn!(error = %e, "CPU priority unchanged"),
+    }
     let Some(pool) = pharmforge_store::connect(&settings.database_url, 8, &shutdown).await? else {
         return Ok(());
     };

@@ -1,5 +1,11 @@
 use pharmforge_core::{telemetry, Shutdown};
 
+/// mimalloc: the aggregator decodes and re-encodes thousands of JSON records
+/// a second on every worker thread, where glibc's per-thread arenas kept
+/// freed memory resident.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     telemetry::init("aggregator");

@@ -49,8 +49,8 @@ async fn main() {
     let nice = std::env::var("LOAD_ADAPTER_NICE").unwrap_or_else(|_| "10".into());
     let mut env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, Some(1000));
     env.push(("RUST_LOG", "warn".into()));
-    // Adapters at lower CPU priority than the API and the aggregator (they
-    // apply it; the others ignore it): `LOAD_ADAPTER_NICE`, 10.
+    // Adapters and the aggregator at lower CPU priority than the API (they
+    // apply it; the API ignores it): `LOAD_ADAPTER_NICE`, 10.
     env.push(("PHARMFORGE_NICE", nice.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let stack = Arc::new(Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await);
