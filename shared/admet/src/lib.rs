@@ -210,10 +210,16 @@ impl AdmetModels {
         if threads <= 1 {
             return self.predict_serial(smiles);
         }
+        // The first chunk runs on the calling thread, the others on helper
+        // threads.
         let per = smiles.len().div_ceil(threads);
+        let mut chunks = smiles.chunks(per);
+        let first = chunks.next().unwrap_or_default();
         std::thread::scope(|s| {
-            let handles: Vec<_> = smiles.chunks(per).map(|chunk| s.spawn(move || self.predict_serial(chunk))).collect();
-            handles.into_iter().flat_map(|h| h.join().expect("prediction thread panicked")).collect()
+            let handles: Vec<_> = chunks.map(|chunk| s.spawn(move || self.predict_serial(chunk))).collect();
+            let mut out = self.predict_serial(first);
+            out.extend(handles.into_iter().flat_map(|h| h.join().expect("prediction thread panicked")));
+            out
         })
     }
 
