@@ -104,8 +104,12 @@ impl Drop for Delivery {
 }
 
 /// How long one pull request stays open on the server when fewer messages
-/// than asked for are available.
-const PULL_EXPIRES: Duration = Duration::from_secs(2);
+/// than asked for are available. It is also how long messages received
+/// beyond the free slots, and the last messages of a run, can wait before
+/// they are dispatched: short, so a pull works as a linger (batches fill up
+/// under load, the tail never waits long). With 2 s the aggregator sat up to
+/// 2 s on a run's last records (10k-compound runs: 1,263 compounds/s).
+const PULL_EXPIRES: Duration = Duration::from_millis(100);
 
 /// Consumes `consumer` until shutdown, calling `handler` with batches of
 /// deliveries. Returns once the batches in flight are finished (or the grace
