@@ -433,14 +433,25 @@ impl Adapter for ChemblAdapter {
     async fn enrich_attempts(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
         let mut out: Vec<Option<Outcome>> = vec![None; batch.len()];
         let mut records: Vec<(usize, Attempt)> = Vec::new();
-        for (i, mut a) in batch.into_iter().enumerate() {
-            if let (Some(cache), Some(key)) = (&self.cache, inchikey_of(&a.record)) {
-                if let Some(mut hit) = cache.get(&key).await {
-                    hit["cache_hit"] = json!(true);
-                    a.record.set_section(AdapterName::Chembl, hit);
-                    out[i] = Some(Outcome::Forward(a.record));
-                    continue;
-                }
+        // The batch's cache lookups at once, not one round trip after another.
+        let hits: Vec<Option<Value>> = match &self.cache {
+            Some(cache) => {
+                futures::future::join_all(batch.iter().map(|a| async move {
+                    match inchikey_of(&a.record) {
+                        Some(key) => cache.get(&key).await,
+                        None => None,
+                    }
+                }))
+                .await
+            }
+            None => vec![None; batch.len()],
+        };
+        for ((i, mut a), hit) in batch.into_iter().enumerate().zip(hits) {
+            if let Some(mut hit) = hit {
+                hit["cache_hit"] = json!(true);
+                a.record.set_section(AdapterName::Chembl, hit);
+                out[i] = Some(Outcome::Forward(a.record));
+                continue;
             }
             records.push((i, a));
         }
@@ -448,10 +459,13 @@ impl Adapter for ChemblAdapter {
             let refs: Vec<&CompoundRecord> = records.iter().map(|(_, a)| &a.record).collect();
             match self.fetch(&refs).await {
                 Ok(sections) => {
+                    if let Some(cache) = &self.cache {
+                        futures::future::join_all(records.iter().zip(&sections).filter_map(|((_, a), s)| {
+                            inchikey_of(&a.record).map(|key| async move { cache.put(&key, s).await })
+                        }))
+                        .await;
+                    }
                     for ((i, mut a), s) in records.into_iter().zip(sections) {
-                        if let (Some(cache), Some(key)) = (&self.cache, inchikey_of(&a.record)) {
-                            cache.put(&key, &s).await;
-                        }
                         a.record.set_section(AdapterName::Chembl, s);
                         out[i] = Some(Outcome::Forward(a.record));
                     }
