@@ -20,7 +20,7 @@
 //! key-value bucket with a TTL shared by all replicas.
 
 use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
-use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown, Topology};
+use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
 use pharmforge_webclient::{
     backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings,
     SharedCache, SharedRateLimiter,
@@ -351,18 +351,15 @@ impl ChemblAdapter {
     }
 
     pub async fn connect(nats: &NatsSettings, settings: ChemblSettings, shutdown: &Shutdown) -> Option<Self> {
-        let client = pharmforge_core::nats::connect(nats, "chembl-webclient", shutdown).await?;
-        let js = async_nats::jetstream::new(client);
-        let topology = Topology::new(nats.prefix.clone());
-        if !topology.ensure_with_retry(&js, shutdown).await {
-            return None;
-        }
-        let cache_name = cache_bucket(&nats.prefix);
-        let (limiter, cache) = shutdown
-            .retry("cannot open the rate-limit/cache buckets", || {
-                pharmforge_webclient::open_shared(&js, &nats.prefix, "chembl", settings.rate.clone(), &cache_name, settings.cache_ttl)
-            })
-            .await?;
+        let (limiter, cache) = pharmforge_webclient::connect_shared(
+            nats,
+            "chembl",
+            settings.rate.clone(),
+            &cache_bucket(&nats.prefix),
+            settings.cache_ttl,
+            shutdown,
+        )
+        .await?;
         tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "chembl client ready");
         Some(Self::new(settings, Some(limiter), cache))
     }

@@ -16,7 +16,7 @@
 //!   key-value bucket with a TTL shared by all replicas.
 
 use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
-use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown, Topology};
+use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
 use pharmforge_webclient::{
     backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings,
     SharedCache, SharedRateLimiter, Throttle,
@@ -225,9 +225,6 @@ pub struct PubchemAdapter {
 }
 
 /// Bucket names, under the stack's prefix.
-pub fn rate_bucket(prefix: &str) -> String {
-    pharmforge_webclient::rate_bucket(prefix)
-}
 pub fn cache_bucket(prefix: &str) -> String {
     format!("{prefix}pubchem_cache")
 }
@@ -240,18 +237,15 @@ impl PubchemAdapter {
     /// Connects to NATS for the shared rate limit and cache (retrying until
     /// shutdown), then builds the adapter.
     pub async fn connect(nats: &NatsSettings, settings: PubchemSettings, shutdown: &Shutdown) -> Option<Self> {
-        let client = pharmforge_core::nats::connect(nats, "pubchem-webclient", shutdown).await?;
-        let js = async_nats::jetstream::new(client);
-        let topology = Topology::new(nats.prefix.clone());
-        if !topology.ensure_with_retry(&js, shutdown).await {
-            return None;
-        }
-        let cache_name = cache_bucket(&nats.prefix);
-        let (limiter, cache) = shutdown
-            .retry("cannot open the rate-limit/cache buckets", || {
-                pharmforge_webclient::open_shared(&js, &nats.prefix, "pubchem", settings.rate.clone(), &cache_name, settings.cache_ttl)
-            })
-            .await?;
+        let (limiter, cache) = pharmforge_webclient::connect_shared(
+            nats,
+            "pubchem",
+            settings.rate.clone(),
+            &cache_bucket(&nats.prefix),
+            settings.cache_ttl,
+            shutdown,
+        )
+        .await?;
         tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "pubchem client ready");
         Some(Self::new(settings, Some(limiter), cache))
     }

@@ -67,21 +67,33 @@ pub fn rate_bucket(prefix: &str) -> String {
     format!("{prefix}webclient_rate")
 }
 
-/// Opens what a web-service adapter shares with its replicas: its slot in the
-/// rate-limit bucket (`service` names it) and, unless `cache_ttl` is zero, its
-/// response cache in `cache_bucket`.
-pub async fn open_shared(
-    js: &async_nats::jetstream::Context,
-    prefix: &str,
+/// Connects a web-service adapter to what it shares with its replicas,
+/// retrying each step until it works or shutdown begins (`None`): NATS (as
+/// `<service>-webclient`), the JetStream topology, its slot in the rate-limit
+/// bucket and, unless `cache_ttl` is zero, its response cache in
+/// `cache_bucket`.
+pub async fn connect_shared(
+    nats: &pharmforge_core::config::NatsSettings,
     service: &str,
     rate: RateLimitSettings,
     cache_bucket: &str,
     cache_ttl: std::time::Duration,
-) -> Result<(SharedRateLimiter, Option<SharedCache>), async_nats::Error> {
-    let limiter = SharedRateLimiter::open(js, &rate_bucket(prefix), service, rate).await?;
-    let cache = match cache_ttl.is_zero() {
-        true => None,
-        false => Some(SharedCache::open(js, cache_bucket, cache_ttl).await?),
-    };
-    Ok((limiter, cache))
+    shutdown: &pharmforge_core::Shutdown,
+) -> Option<(SharedRateLimiter, Option<SharedCache>)> {
+    let client = pharmforge_core::nats::connect(nats, &format!("{service}-webclient"), shutdown).await?;
+    let js = async_nats::jetstream::new(client);
+    if !pharmforge_core::Topology::new(nats.prefix.clone()).ensure_with_retry(&js, shutdown).await {
+        return None;
+    }
+    let rate_bucket = rate_bucket(&nats.prefix);
+    shutdown
+        .retry("cannot open the rate-limit/cache buckets", || async {
+            let limiter = SharedRateLimiter::open(&js, &rate_bucket, service, rate.clone()).await?;
+            let cache = match cache_ttl.is_zero() {
+                true => None,
+                false => Some(SharedCache::open(&js, cache_bucket, cache_ttl).await?),
+            };
+            Ok::<_, async_nats::Error>((limiter, cache))
+        })
+        .await
 }
