@@ -366,6 +366,16 @@ pub fn cpu_seconds_of_all(comm: &str) -> f64 {
         .sum()
 }
 
+/// CPU seconds per process between two [`Stack::cpu_snapshot`]s, rounded to
+/// 10 ms: where a phase's time went.
+pub fn cpu_delta(before: &[(String, f64)], after: &[(String, f64)]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for ((name, a), (_, b)) in before.iter().zip(after) {
+        m.insert(name.clone(), serde_json::json!(((b - a) * 100.0).round() / 100.0));
+    }
+    serde_json::Value::Object(m)
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
@@ -488,6 +498,15 @@ impl Stack {
 
     pub fn service(&mut self, binary_name: &str) -> &mut Service {
         self.services.iter_mut().find(|s| s.name == binary_name).expect("service running")
+    }
+
+    /// CPU seconds used so far by each service, nats-server and all of
+    /// Postgres' processes (for [`cpu_delta`]).
+    pub fn cpu_snapshot(&self) -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = self.services.iter().map(|s| (s.name.clone(), cpu_seconds(s.pid()).unwrap_or(0.0))).collect();
+        v.push(("nats-server".into(), self.nats.pid().and_then(cpu_seconds).unwrap_or(0.0)));
+        v.push(("postgres (all backends)".into(), cpu_seconds_of_all("postgres")));
+        v
     }
 
     pub fn url(&self, path: &str) -> String {

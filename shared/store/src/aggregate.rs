@@ -11,6 +11,7 @@
 use pharmforge_core::record::StageOutcome;
 use pharmforge_core::{scoring, CompoundRecord};
 use serde_json::{json, Map, Value};
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 
@@ -83,13 +84,13 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
     .map(|row| ((row.get(0), row.get(1)), row.get(2)))
     .collect();
 
-    let mut rows = Vec::new();
-    for ((run_id, index), record) in latest {
-        let Some(run) = runs.get_mut(&run_id) else {
+    let mut rows = CompoundRows::default();
+    for ((run_id, index), record) in &latest {
+        let Some(run) = runs.get_mut(run_id) else {
             outcome.orphans += 1;
             continue;
         };
-        let old_step = stored.get(&(run.pk, index as i32)).copied().unwrap_or(0) as usize;
+        let old_step = stored.get(&(run.pk, *index as i32)).copied().unwrap_or(0) as usize;
         let new_step = (record.step as usize).min(record.route.len());
         if new_step <= old_step {
             outcome.duplicates += 1;
@@ -125,7 +126,7 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             run.completed += 1;
             "completed"
         };
-        rows.push(compound_row(run.pk, &record, old_step, new_step, status));
+        rows.push(run.pk, record, old_step, new_step, status);
     }
 
     if !rows.is_empty() {
@@ -182,44 +183,68 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
         .collect())
 }
 
-/// The row of a compound moving from `old_step` to `step`. Only the sections
-/// of the stages it passed since (`route[old_step..step]`) are sent; the
-/// others are already stored, and the upsert keeps them as they are
-/// (`COALESCE`), so an ADMET section is parsed, compressed and written once,
-/// not again at every later stage.
-fn compound_row(run_pk: i64, record: &CompoundRecord, old_step: usize, step: usize, status: &str) -> Value {
-    let mut row = Map::new();
-    row.insert("run_pk".into(), json!(run_pk));
-    row.insert("idx".into(), json!(record.index));
-    row.insert("compound_id".into(), json!(record.compound_id()));
-    row.insert("smiles".into(), json!(record.smiles));
-    row.insert("trace_id".into(), json!(record.trace_id));
-    row.insert("status".into(), json!(status));
-    row.insert("step".into(), json!(step));
-    let fresh: Vec<&str> = record.route[old_step.min(step)..step].iter().map(|a| a.section()).collect();
-    for column in SECTION_COLUMNS.iter().filter(|c| fresh.contains(c)) {
-        if let Some(section) = record.sections.get(*column) {
-            row.insert((*column).into(), section.clone());
-        }
-    }
-    row.insert("errors".into(), json!(record.errors));
-    if record.is_done() {
-        let s = scoring::score(&record.sections);
-        row.insert("scores".into(), Value::Object(s.scores));
-        row.insert("final_score".into(), json!(s.final_score));
-    }
-    Value::Object(row)
+/// Compound rows to upsert, one array per column: Postgres receives each
+/// value in its own type (each section as one `jsonb` parameter element,
+/// parsed once), where a single JSON document of rows made it parse the
+/// document, print every section back to text and parse it again.
+#[derive(Default)]
+struct CompoundRows<'a> {
+    run_pk: Vec<i64>,
+    idx: Vec<i32>,
+    compound_id: Vec<String>,
+    smiles: Vec<&'a str>,
+    trace_id: Vec<&'a str>,
+    status: Vec<&'static str>,
+    step: Vec<i16>,
+    /// One column per entry of `SECTION_COLUMNS`.
+    sections: [Vec<Option<Json<&'a Value>>>; 6],
+    errors: Vec<Json<&'a BTreeMap<String, String>>>,
+    scores: Vec<Option<Json<Value>>>,
+    final_score: Vec<Option<f64>>,
 }
 
-async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: Vec<Value>) -> Result<(), sqlx::Error> {
+impl<'a> CompoundRows<'a> {
+    fn is_empty(&self) -> bool {
+        self.run_pk.is_empty()
+    }
+
+    /// Adds the row of a compound moving from `old_step` to `step`. Only the
+    /// sections of the stages it passed since (`route[old_step..step]`) are
+    /// sent; the others are already stored, and the upsert keeps them as they
+    /// are (`COALESCE`), so an ADMET section is parsed, compressed and
+    /// written once, not again at every later stage.
+    fn push(&mut self, run_pk: i64, record: &'a CompoundRecord, old_step: usize, step: usize, status: &'static str) {
+        self.run_pk.push(run_pk);
+        self.idx.push(record.index as i32);
+        self.compound_id.push(record.compound_id());
+        self.smiles.push(&record.smiles);
+        self.trace_id.push(&record.trace_id);
+        self.status.push(status);
+        self.step.push(step as i16);
+        let fresh: Vec<&str> = record.route[old_step.min(step)..step].iter().map(|a| a.section()).collect();
+        for (column, values) in SECTION_COLUMNS.iter().zip(self.sections.iter_mut()) {
+            values.push(fresh.contains(column).then(|| record.sections.get(*column)).flatten().map(Json));
+        }
+        self.errors.push(Json(&record.errors));
+        if record.is_done() {
+            let s = scoring::score(&record.sections);
+            self.scores.push(Some(Json(Value::Object(s.scores))));
+            self.final_score.push(s.final_score);
+        } else {
+            self.scores.push(None);
+            self.final_score.push(None);
+        }
+    }
+}
+
+async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: CompoundRows<'_>) -> Result<(), sqlx::Error> {
+    let [properties, admet, pubchem, bioactivity, docking, synthesis] = rows.sections;
     sqlx::query(
         "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, \
              bioactivity, docking, synthesis, errors, scores, final_score) \
-         SELECT run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, docking, \
-             synthesis, errors, scores, final_score \
-         FROM jsonb_to_recordset($1) AS x(run_pk bigint, idx int, compound_id text, smiles text, trace_id text, status text, \
-             step smallint, properties jsonb, admet jsonb, pubchem jsonb, bioactivity jsonb, docking jsonb, \
-             synthesis jsonb, errors jsonb, scores jsonb, final_score float8) \
+         SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], \
+             $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::jsonb[], $13::jsonb[], $14::jsonb[], $15::jsonb[], \
+             $16::float8[]) AS x(run_pk, idx) \
          ORDER BY run_pk, idx \
          ON CONFLICT (run_pk, idx) DO UPDATE SET status = EXCLUDED.status, step = EXCLUDED.step, \
              properties = COALESCE(EXCLUDED.properties, compound_results.properties), \
@@ -232,7 +257,22 @@ async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: Vec<Value>) 
              updated_at = now() \
          WHERE compound_results.step < EXCLUDED.step",
     )
-    .bind(sqlx::types::Json(rows))
+    .bind(rows.run_pk)
+    .bind(rows.idx)
+    .bind(rows.compound_id)
+    .bind(rows.smiles)
+    .bind(rows.trace_id)
+    .bind(rows.status)
+    .bind(rows.step)
+    .bind(properties)
+    .bind(admet)
+    .bind(pubchem)
+    .bind(bioactivity)
+    .bind(docking)
+    .bind(synthesis)
+    .bind(rows.errors)
+    .bind(rows.scores)
+    .bind(rows.final_score)
     .execute(&mut **tx)
     .await?;
     Ok(())

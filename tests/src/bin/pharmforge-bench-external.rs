@@ -13,7 +13,8 @@
 //!   `BENCH_EXTERNAL_WARM_REPEAT` (50) times in one run, 10,000 compounds by
 //!   default (every one cached): compounds/s from POST to completed, and the
 //!   requests it cost. A run long enough that the figure is a rate rather
-//!   than the few hundred milliseconds of start and finish;
+//!   than the few hundred milliseconds of start and finish; and the CPU
+//!   seconds each process spent on it;
 //! * warm, in process: the adapters' `enrich` over the cached compounds with
 //!   the shared cache (JetStream KV) and no rate limiter in the way: compounds/s.
 
@@ -54,6 +55,18 @@ async fn in_process<A: Adapter>(adapter: &A, records: &[CompoundRecord]) -> f64 
     (rounds * records.len()) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Rows inserted, updated and updated in place (HOT) in `compound_results`
+/// so far: what the aggregator's writes cost Postgres.
+async fn row_writes(db: &sqlx::PgPool) -> Vec<i64> {
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'compound_results'",
+    )
+    .fetch_one(db)
+    .await
+    .expect("table statistics");
+    vec![row.0, row.1, row.2]
+}
+
 async fn futures_lite<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut out = Vec::new();
     for f in it {
@@ -80,7 +93,14 @@ async fn main() {
 
     let repeat: usize = std::env::var("BENCH_EXTERNAL_WARM_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(50).max(1);
     let warm_input: Vec<String> = smiles.iter().cycle().take(n * repeat).cloned().collect();
+    let db = stack.db.pool().await;
+    let writes_before = row_writes(&db).await;
+    let cpu_before = stack.cpu_snapshot();
     let (warm_secs, warm_results) = run(&stack, &warm_input).await;
+    let warm_cpu = pharmforge_tests::cpu_delta(&cpu_before, &stack.cpu_snapshot());
+    // Postgres publishes table statistics within a second or so.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let warm_writes: Vec<i64> = row_writes(&db).await.iter().zip(&writes_before).map(|(a, b)| a - b).collect();
     let warm_hits = warm_results.iter().filter(|r| r["pubchem"]["cache_hit"] == true && r["bioactivity"]["cache_hit"] == true).count();
 
     // In process, against the same caches.
@@ -129,6 +149,8 @@ async fn main() {
             "pubchem_requests": pubchem.log().len() - cold_pubchem,
             "chembl_requests": chembl.log().len() - cold_chembl,
             "compounds_all_cache_hits": warm_hits,
+            "cpu_seconds": warm_cpu,
+            "compound_results_rows": {"inserted": warm_writes[0], "updated": warm_writes[1], "hot_updated": warm_writes[2]},
         },
         "warm_in_process_compounds_per_s": {"pubchem": pc_rate, "chembl": ch_rate},
     });

@@ -16,7 +16,7 @@
 //! release binaries next to this one.
 
 use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_tests::{cpu_seconds, cpu_seconds_of_all, peak_rss_kb, reference, Stack};
+use pharmforge_tests::{peak_rss_kb, reference, Stack};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -62,23 +62,8 @@ async fn main() {
     let stack = Stack::start_with_env(&["rdkit_local"], &[("API_RUNS_BURST", "100000")]).await;
     let rdkit_only = json!({"adapters": ["rdkit_local"]});
 
-    // CPU seconds each process spends on a phase: where the time goes.
-    let cpu_snapshot = |stack: &Stack| -> Vec<(String, f64)> {
-        let mut v: Vec<(String, f64)> = stack.services.iter().map(|s| (s.name.clone(), cpu_seconds(s.pid()).unwrap_or(0.0))).collect();
-        v.push(("nats-server".into(), stack.nats.pid().and_then(cpu_seconds).unwrap_or(0.0)));
-        v.push(("postgres (all backends)".into(), cpu_seconds_of_all("postgres")));
-        v
-    };
-    let cpu_delta = |before: &[(String, f64)], after: &[(String, f64)]| -> Value {
-        let mut m = serde_json::Map::new();
-        for ((name, a), (_, b)) in before.iter().zip(after) {
-            m.insert(name.clone(), json!(((b - a) * 100.0).round() / 100.0));
-        }
-        Value::Object(m)
-    };
-
     // End to end.
-    let cpu_before = cpu_snapshot(&stack);
+    let cpu_before = stack.cpu_snapshot();
     let input: Vec<&String> = smiles.iter().cycle().take(n).collect();
     let start = Instant::now();
     let run = stack.create_run(json!({"input_smiles": input, "pipeline_config": rdkit_only})).await;
@@ -87,18 +72,18 @@ async fn main() {
     let e2e = start.elapsed().as_secs_f64();
     assert_eq!(done["status"], "completed", "{}", done["status"]);
     assert_eq!(done["compounds"]["completed"].as_u64(), Some(n as u64));
-    let cpu_e2e = cpu_delta(&cpu_before, &cpu_snapshot(&stack));
+    let cpu_e2e = pharmforge_tests::cpu_delta(&cpu_before, &stack.cpu_snapshot());
 
     // The same run where RDKit rejects every SMILES at once: what the
     // pipeline itself (NATS, aggregator, Postgres) costs per compound.
     let junk: Vec<String> = (0..n).map(|i| format!("C1CC1({i}")).collect();
-    let cpu_before = cpu_snapshot(&stack);
+    let cpu_before = stack.cpu_snapshot();
     let start = Instant::now();
     let run = stack.create_run(json!({"input_smiles": junk, "pipeline_config": rdkit_only})).await;
     let overhead_run = run["run_id"].as_str().unwrap().to_owned();
     stack.wait_finished_polling(&overhead_run, Duration::from_secs(600), Duration::from_millis(20)).await;
     let overhead = start.elapsed().as_secs_f64();
-    let cpu_overhead = cpu_delta(&cpu_before, &cpu_snapshot(&stack));
+    let cpu_overhead = pharmforge_tests::cpu_delta(&cpu_before, &stack.cpu_snapshot());
 
     // POST latency, 100-SMILES runs (no adapter consumes them: pure acceptance cost).
     let hundred: Vec<&String> = smiles.iter().take(100).collect();
