@@ -135,7 +135,7 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
         .map(|(i, smiles)| {
             let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
             let mut r = CompoundRecord::new("run_00000000000000cc", i as u32, smiles, vec![AdapterName::Pubchem]);
-            r.sections.insert("properties".into(), json!({ "inchikey": inchikey }));
+            r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": inchikey }));
             r
         })
         .collect();
@@ -143,7 +143,7 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
     let mut seen = [0usize; 3];
     let mut failed_cids = Vec::new();
     for r in &first {
-        let s = &r.sections["pubchem"];
+        let s = &r.section_value("pubchem").unwrap();
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(s["found"], true, "{s}");
         assert!(s["inchikey"].is_string() && s["molecular_weight"].is_number(), "properties kept: {s}");
@@ -172,10 +172,11 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
 
     // Again: the complete sections come from the cache; the others ask again.
     let second = adapter.enrich(records).await;
-    let hits = second.iter().filter(|r| r.sections["pubchem"]["cache_hit"] == true).count();
+    let pubchem = |r: &CompoundRecord| r.section_value("pubchem").unwrap();
+    let hits = second.iter().filter(|r| pubchem(r)["cache_hit"] == true).count();
     assert_eq!(hits, seen[0] + seen[1]);
     assert_eq!(fake.log().len(), 80 + 2 * seen[2], "only the {} compounds without synonyms were asked for again", seen[2]);
-    for r in second.iter().filter(|r| r.sections["pubchem"]["cache_hit"] == false) {
-        assert!(failed_cids.contains(&r.sections["pubchem"]["cid"].as_u64().unwrap()));
+    for r in second.iter().filter(|r| pubchem(r)["cache_hit"] == false) {
+        assert!(failed_cids.contains(&pubchem(r)["cid"].as_u64().unwrap()));
     }
 }

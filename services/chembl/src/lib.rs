@@ -25,6 +25,7 @@ use pharmforge_webclient::{
     backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings,
     SharedCache, SharedRateLimiter,
 };
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -331,10 +332,6 @@ pub fn section_not_found() -> Value {
            "assay_types": [], "best_ic50_nm": null, "best_ki_nm": null, "best_pchembl": null, "targets": [], "activities": []})
 }
 
-pub fn inchikey_of(record: &CompoundRecord) -> Option<String> {
-    record.sections.get("properties")?.get("inchikey")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
 pub fn cache_bucket(prefix: &str) -> String {
     format!("{prefix}chembl_cache")
 }
@@ -366,7 +363,7 @@ impl ChemblAdapter {
 
     /// Sections for the records not answered from the cache, by position.
     async fn fetch(&self, records: &[&CompoundRecord]) -> Result<Vec<Value>, FetchError> {
-        let keys: Vec<Option<String>> = records.iter().map(|r| inchikey_of(r)).collect();
+        let keys: Vec<Option<String>> = records.iter().map(|r| r.inchikey()).collect();
         let distinct: Vec<String> = keys.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
         let by_key = if distinct.is_empty() { HashMap::new() } else { self.client.molecules_by_inchikey(&distinct).await? };
         let mut ids: Vec<Option<String>> = keys.iter().map(|k| k.as_ref().and_then(|k| by_key.get(k).cloned())).collect();
@@ -431,11 +428,11 @@ impl Adapter for ChemblAdapter {
         let mut out: Vec<Option<Outcome>> = vec![None; batch.len()];
         let mut records: Vec<(usize, Attempt)> = Vec::new();
         // The batch's cache lookups at once, not one round trip after another.
-        let hits: Vec<Option<Value>> = match &self.cache {
+        let hits: Vec<Option<Box<RawValue>>> = match &self.cache {
             Some(cache) => {
                 futures::future::join_all(batch.iter().map(|a| async move {
-                    match inchikey_of(&a.record) {
-                        Some(key) => cache.get(&key).await,
+                    match a.record.inchikey() {
+                        Some(key) => cache.get_hit(&key).await,
                         None => None,
                     }
                 }))
@@ -444,9 +441,8 @@ impl Adapter for ChemblAdapter {
             None => vec![None; batch.len()],
         };
         for ((i, mut a), hit) in batch.into_iter().enumerate().zip(hits) {
-            if let Some(mut hit) = hit {
-                hit["cache_hit"] = json!(true);
-                a.record.set_section(AdapterName::Chembl, hit);
+            if let Some(hit) = hit {
+                a.record.set_section_raw(AdapterName::Chembl, hit);
                 out[i] = Some(Outcome::Forward(a.record));
                 continue;
             }
@@ -458,7 +454,7 @@ impl Adapter for ChemblAdapter {
                 Ok(sections) => {
                     if let Some(cache) = &self.cache {
                         futures::future::join_all(records.iter().zip(&sections).filter_map(|((_, a), s)| {
-                            inchikey_of(&a.record).map(|key| async move { cache.put(&key, s).await })
+                            a.record.inchikey().map(|key| async move { cache.put(&key, s).await })
                         }))
                         .await;
                     }

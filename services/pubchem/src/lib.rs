@@ -21,6 +21,7 @@ use pharmforge_webclient::{
     backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings,
     SharedCache, SharedRateLimiter, Throttle,
 };
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
@@ -213,10 +214,6 @@ pub fn section_not_found() -> Value {
     json!({ "found": false, "cid": null, "note": "not in PubChem" })
 }
 
-/// The InChIKey rdkit_local computed, if any.
-pub fn inchikey_of(record: &CompoundRecord) -> Option<String> {
-    record.sections.get("properties")?.get("inchikey")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
-}
 
 pub struct PubchemAdapter {
     client: PubchemClient,
@@ -251,11 +248,10 @@ impl PubchemAdapter {
     }
 
     /// The section for one compound (cache, then PubChem), or why not.
-    async fn lookup(&self, record: &CompoundRecord) -> Result<Value, FetchError> {
-        let key = inchikey_of(record);
+    async fn lookup(&self, record: &CompoundRecord) -> Result<Box<RawValue>, FetchError> {
+        let key = record.inchikey();
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
-            if let Some(mut hit) = cache.get(key).await {
-                hit["cache_hit"] = json!(true);
+            if let Some(hit) = cache.get_hit(key).await {
                 return Ok(hit);
             }
         }
@@ -297,13 +293,13 @@ impl PubchemAdapter {
         if let (true, Some(cache), Some(key)) = (complete, &self.cache, &key) {
             cache.put(key, &section).await;
         }
-        Ok(section)
+        Ok(serde_json::value::to_raw_value(&section).expect("a JSON value serialises"))
     }
 
     async fn enrich_one(&self, attempt: Attempt) -> Outcome {
         let mut record = attempt.record;
         match self.lookup(&record).await {
-            Ok(section) => record.set_section(AdapterName::Pubchem, section),
+            Ok(section) => record.set_section_raw(AdapterName::Pubchem, section),
             Err(FetchError::Transient { message, retry_after }) if attempt.delivered < self.settings.retry.max_attempts => {
                 let delay = backoff(&self.settings.retry, attempt.delivered, retry_after);
                 tracing::info!(compound_id = %record.compound_id(), attempt = attempt.delivered, delay_ms = delay.as_millis() as u64, error = %message, "pubchem: retrying later");

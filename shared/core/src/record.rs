@@ -5,7 +5,8 @@
 use crate::ids::AdapterName;
 use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Header names carried by every record message.
@@ -19,7 +20,7 @@ pub mod headers {
     pub const STEP: &str = "Pharmforge-Step";
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompoundRecord {
     pub run_id: String,
     pub index: u32,
@@ -31,9 +32,13 @@ pub struct CompoundRecord {
     pub step: u16,
     /// 32 hex digits, the W3C trace id shared by every message of this compound.
     pub trace_id: String,
-    /// Sections added so far, keyed by section name (`properties`, `admet`, ...).
+    /// Sections added so far, keyed by section name (`properties`, `admet`, ...),
+    /// each kept as the JSON text it arrived as: a stage parses and writes
+    /// back only its own section, and carries the others through as they are
+    /// (an ADMET section is ~5 kB; parsing it into a tree at every later hop
+    /// was most of those hops' work).
     #[serde(default)]
-    pub sections: Map<String, Value>,
+    pub sections: BTreeMap<String, Box<RawValue>>,
     /// Per-adapter error messages.
     #[serde(default)]
     pub errors: BTreeMap<String, String>,
@@ -70,7 +75,7 @@ impl CompoundRecord {
             route,
             step: 0,
             trace_id: format!("{:032x}", rand::random::<u128>()),
-            sections: Map::new(),
+            sections: BTreeMap::new(),
             errors: BTreeMap::new(),
             skipped: Vec::new(),
             fatal: None,
@@ -93,8 +98,31 @@ impl CompoundRecord {
     }
 
     pub fn set_section(&mut self, adapter: AdapterName, value: Value) {
+        // A `Value` always serialises (its map keys are strings).
+        let raw = serde_json::value::to_raw_value(&value).expect("a JSON value serialises");
+        self.set_section_raw(adapter, raw);
+    }
+
+    /// Sets a section that is already JSON text (e.g. from a cache).
+    pub fn set_section_raw(&mut self, adapter: AdapterName, raw: Box<RawValue>) {
         self.errors.remove(adapter.as_str());
-        self.sections.insert(adapter.section().to_owned(), value);
+        self.sections.insert(adapter.section().to_owned(), raw);
+    }
+
+    /// A section parsed into a tree, if present and well-formed.
+    pub fn section_value(&self, section: &str) -> Option<Value> {
+        serde_json::from_str(self.sections.get(section)?.get()).ok()
+    }
+
+    /// The InChIKey rdkit_local computed (`properties.inchikey`), if any:
+    /// what the web adapters key their caches and lookups by.
+    pub fn inchikey(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Properties {
+            inchikey: Option<String>,
+        }
+        let p: Properties = serde_json::from_str(self.sections.get("properties")?.get()).ok()?;
+        p.inchikey.filter(|k| !k.is_empty())
     }
 
     pub fn set_error(&mut self, adapter: AdapterName, message: impl Into<String>) {
@@ -196,7 +224,8 @@ mod tests {
         assert_eq!(r.current_adapter(), Some(Pubchem));
         assert_eq!(r.message_id(), "run_0000000000000001.0.1");
         let back: CompoundRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
-        assert_eq!(back, r);
+        assert_eq!(back.section_value("properties"), Some(serde_json::json!({"qed": 0.4})));
+        assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&r).unwrap());
     }
 
     #[test]

@@ -41,6 +41,16 @@ pub fn score(sections: &Map<String, Value>) -> Scores {
     Scores { scores, final_score }
 }
 
+/// [`score`] of a record's sections as carried (JSON text): parses only the
+/// two sections scores come from.
+pub fn score_sections(sections: &std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>) -> Scores {
+    let parsed: Map<String, Value> = ["properties", "admet"]
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), serde_json::from_str(sections.get(*name)?.get()).ok()?)))
+        .collect();
+    score(&parsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 
 use pharmforge_core::record::StageOutcome;
 use pharmforge_core::{scoring, CompoundRecord};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -197,7 +198,7 @@ struct CompoundRows<'a> {
     status: Vec<&'static str>,
     step: Vec<i16>,
     /// One column per entry of `SECTION_COLUMNS`.
-    sections: [Vec<Option<Json<&'a Value>>>; 6],
+    sections: [Vec<Option<Json<&'a RawValue>>>; 6],
     errors: Vec<Json<&'a BTreeMap<String, String>>>,
     scores: Vec<Option<Json<Value>>>,
     final_score: Vec<Option<f64>>,
@@ -223,11 +224,11 @@ impl<'a> CompoundRows<'a> {
         self.step.push(step as i16);
         let fresh: Vec<&str> = record.route[old_step.min(step)..step].iter().map(|a| a.section()).collect();
         for (column, values) in SECTION_COLUMNS.iter().zip(self.sections.iter_mut()) {
-            values.push(fresh.contains(column).then(|| record.sections.get(*column)).flatten().map(Json));
+            values.push(fresh.contains(column).then(|| record.sections.get(*column)).flatten().map(|raw| Json(&**raw)));
         }
         self.errors.push(Json(&record.errors));
         if record.is_done() {
-            let s = scoring::score(&record.sections);
+            let s = scoring::score_sections(&record.sections);
             self.scores.push(Some(Json(Value::Object(s.scores))));
             self.final_score.push(s.final_score);
         } else {

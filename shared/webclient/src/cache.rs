@@ -2,6 +2,7 @@
 //! expire after a TTL, read and written by every replica.
 
 use async_nats::jetstream::kv::Store;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 #[derive(Clone)]
@@ -43,11 +44,69 @@ impl SharedCache {
         }
     }
 
-    /// Stores a value; a failure only costs a future request.
+    /// A cached section as JSON text, marked `"cache_hit": true`, without
+    /// parsing it into a tree: the marker is appended as the object's last
+    /// member (entries are stored without one; an older entry's
+    /// `"cache_hit": false` is overridden, as JSON readers and Postgres keep
+    /// the last of duplicate keys). Anything but a JSON object is a miss.
+    pub async fn get_hit(&self, key: &str) -> Option<Box<RawValue>> {
+        let bytes = match self.kv.get(Self::key(key)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cache read failed; treating as a miss");
+                return None;
+            }
+        };
+        mark_cache_hit(std::str::from_utf8(&bytes).ok()?)
+    }
+
+    /// Stores a section (without its `cache_hit` member); a failure only
+    /// costs a future request.
     pub async fn put(&self, key: &str, value: &Value) {
-        let Ok(bytes) = serde_json::to_vec(value) else { return };
+        let bytes = match value.get("cache_hit") {
+            Some(_) => {
+                let mut v = value.clone();
+                v.as_object_mut().map(|o| o.remove("cache_hit"));
+                serde_json::to_vec(&v)
+            }
+            None => serde_json::to_vec(value),
+        };
+        let Ok(bytes) = bytes else { return };
         if let Err(e) = self.kv.put(Self::key(key), bytes.into()).await {
             tracing::warn!(error = %e, "cache write failed");
+        }
+    }
+}
+
+/// `text` (a JSON object) with `"cache_hit": true` appended as its last
+/// member; `None` when `text` is not a JSON object.
+fn mark_cache_hit(text: &str) -> Option<Box<RawValue>> {
+    let body = text.trim().strip_suffix('}')?;
+    if !body.starts_with('{') {
+        return None;
+    }
+    let separator = if body.trim_end() == "{" { "" } else { "," };
+    RawValue::from_string(format!("{body}{separator}\"cache_hit\":true}}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mark_cache_hit;
+    use serde_json::{json, Value};
+
+    fn marked(text: &str) -> Option<Value> {
+        mark_cache_hit(text).map(|raw| serde_json::from_str(raw.get()).unwrap())
+    }
+
+    #[test]
+    fn a_cached_section_is_marked_as_a_hit_without_being_rebuilt() {
+        assert_eq!(marked(r#"{"cid":2244,"note":"x}"}"#), Some(json!({"cid": 2244, "note": "x}", "cache_hit": true})));
+        assert_eq!(marked("{ }"), Some(json!({"cache_hit": true})));
+        // Entries stored with a `cache_hit: false` (older versions) read as hits.
+        assert_eq!(marked(r#"{"cid":1,"cache_hit":false}"#).unwrap()["cache_hit"], json!(true));
+        for not_an_object in ["[1]", "\"}\"", "", "{\"a\":", "null"] {
+            assert_eq!(marked(not_an_object), None, "{not_an_object}");
         }
     }
 }

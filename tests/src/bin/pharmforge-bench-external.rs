@@ -117,7 +117,7 @@ async fn main() {
             .enumerate()
             .map(|(i, r)| {
                 let mut rec = CompoundRecord::new("run_00000000000000bb", i as u32, r["smiles"].as_str().unwrap().to_owned(), vec![adapter]);
-                rec.sections.insert("properties".into(), json!({"inchikey": r["properties"]["inchikey"]}));
+                rec.set_section(AdapterName::RdkitLocal, json!({"inchikey": r["properties"]["inchikey"]}));
                 rec
             })
             .collect()
