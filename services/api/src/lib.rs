@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod fanout;
+pub mod finished;
 pub mod routes;
 pub mod validate;
 pub mod views;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub run_limiter: auth::RateLimiter,
     /// Permits for requests in progress (`Limits::max_in_flight`).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Finished runs' inline compounds, rendered once.
+    pub finished: finished::FinishedRuns,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -93,6 +96,8 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         auth: settings.auth.clone(),
         run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),
         in_flight: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight)),
+        // A few finished runs' worth (~0.6 MB each with ADMET sections).
+        finished: finished::FinishedRuns::new(16 << 20),
     };
     state.auth.announce();
     let fanout = tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));

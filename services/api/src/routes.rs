@@ -140,15 +140,15 @@ async fn get_run(
         true => store::get_input_smiles(&state.pool, run_id.as_str()).await?,
         false => None,
     };
-    let inline = if run.results.is_some() {
-        let limit = state.limits.inline_results.max(0);
-        let rows = store::first_results(&state.pool, run.id, limit).await?;
-        let truncated = (run.total_compounds as i64) > limit;
-        Some((rows, truncated))
-    } else {
-        None
+    // Finished: its first compounds inline, rendered once per run (`finished`).
+    let inline = match run.results {
+        Some(_) => {
+            let limit = state.limits.inline_results.max(0);
+            Some(state.finished.get(&state.pool, run.id, run.total_compounds as i64, limit).await?)
+        }
+        None => None,
     };
-    Ok(Json(views::run(&run, smiles.as_deref(), inline.as_ref())).into_response())
+    Ok(Json(views::run(&run, smiles.as_deref(), inline.as_deref())).into_response())
 }
 
 async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {

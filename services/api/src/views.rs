@@ -60,12 +60,12 @@ struct ResultsView<'a> {
     #[serde(flatten)]
     summary: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    compounds: Option<Vec<CompoundView<'a>>>,
+    compounds: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     compounds_truncated: Option<bool>,
 }
 
-pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Option<&'a (Vec<CompoundRow>, bool)>) -> RunView<'a> {
+pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Option<&'a crate::finished::InlineResults>) -> RunView<'a> {
     let stages = run
         .adapter_sequence
         .iter()
@@ -79,8 +79,8 @@ pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Opti
         .collect();
     let results = run.results.as_ref().and_then(Value::as_object).map(|summary| ResultsView {
         summary,
-        compounds: inline.map(|(rows, _)| rows.iter().map(compound).collect()),
-        compounds_truncated: inline.map(|(_, truncated)| *truncated),
+        compounds: inline.map(|i| &*i.compounds),
+        compounds_truncated: inline.map(|i| i.truncated),
     });
     RunView {
         run_id: &run.run_id,

@@ -188,3 +188,28 @@ async fn earlier_sections_stay_when_a_later_record_does_not_carry_them() {
     assert_eq!(errors, json!({"pubchem": "dead-lettered: undecodable"}));
     assert_eq!(status, "failed");
 }
+
+#[tokio::test]
+async fn input_order_pages_are_index_ranges_that_fill_up_without_shifting() {
+    use pharmforge_store::{list_results, ResultOrder};
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal];
+    let run_id = "run_00000000000000a9";
+    new_run(&pool, run_id, &["C"; 7], &route).await;
+    let pk = get_run(&pool, run_id).await.unwrap().unwrap().id;
+    let page = |p: i64| {
+        let pool = pool.clone();
+        async move { list_results(&pool, pk, ResultOrder::Input, p, 3).await.unwrap().iter().map(|r| r.idx).collect::<Vec<i32>>() }
+    };
+    // Compounds 5 and 1 are in first: each on the page of its index.
+    apply_batch(&pool, vec![record(run_id, 5, &route, 1), record(run_id, 1, &route, 1)]).await.unwrap();
+    assert_eq!((page(1).await, page(2).await, page(3).await), (vec![1], vec![5], vec![]));
+    // The rest: pages fill up in place, and are what skipping rows would give.
+    apply_batch(&pool, [0, 2, 3, 4, 6].iter().map(|&i| record(run_id, i, &route, 1)).collect()).await.unwrap();
+    assert_eq!((page(1).await, page(2).await, page(3).await, page(4).await), (vec![0, 1, 2], vec![3, 4, 5], vec![6], vec![]));
+    // Pages far beyond the run, and the largest page number, are empty.
+    assert!(page(1_000_000).await.is_empty());
+    let ranked = list_results(&pool, pk, ResultOrder::Rank, 2, 3).await.unwrap();
+    assert_eq!(ranked.iter().map(|r| r.rank).collect::<Vec<_>>(), vec![Some(4), Some(5), Some(6)]);
+}

@@ -60,14 +60,16 @@ async fn main() {
         .map(|m| m["smiles"].as_str().unwrap().to_owned())
         .collect();
     let input: Vec<&String> = pool.iter().cycle().take(n).collect();
+    let cpu_before = stack.cpu_snapshot();
     let started = Instant::now();
     let run = stack.create_run(json!({"input_smiles": input})).await;
     let accepted_ms = started.elapsed().as_secs_f64() * 1e3;
     let run_id = run["run_id"].as_str().unwrap().to_owned();
 
     // Open-loop readers.
-    // (kind, ms): 0 run, 1 run list, 2 results page.
-    let latencies = Arc::new(Mutex::new(Vec::<(usize, f64)>::new()));
+    // (kind, ms, seconds into the run when sent): kind 0 run, 1 run list,
+    // 2 results page.
+    let latencies = Arc::new(Mutex::new(Vec::<(usize, f64, f64)>::new()));
     let failures = Arc::new(Mutex::new(0usize));
     let shed = Arc::new(Mutex::new(0usize));
     let reading = {
@@ -85,6 +87,7 @@ async fn main() {
                 let (stack, latencies, failures, shed) = (stack.clone(), latencies.clone(), failures.clone(), shed.clone());
                 tokio::spawn(async move {
                     let t = Instant::now();
+                    let sent_at = started.elapsed().as_secs_f64();
                     let status = match stack.http.get(stack.url(&path)).send().await {
                         Ok(r) => {
                             let status = r.status().as_u16();
@@ -94,7 +97,7 @@ async fn main() {
                     };
                     let ms = t.elapsed().as_secs_f64() * 1e3;
                     match status {
-                        200 => latencies.lock().unwrap().push((kind, ms)),
+                        200 => latencies.lock().unwrap().push((kind, ms, sent_at)),
                         503 => *shed.lock().unwrap() += 1,
                         _ => *failures.lock().unwrap() += 1,
                     }
@@ -130,10 +133,12 @@ async fn main() {
     };
     let seconds = started.elapsed().as_secs_f64();
     reading.abort();
+    let cpu = pharmforge_tests::cpu_delta(&cpu_before, &stack.cpu_snapshot());
+    let bench_cpu = pharmforge_tests::cpu_seconds(std::process::id()).unwrap_or(0.0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let all = latencies.lock().unwrap().clone();
     let sorted = |kind: Option<usize>| -> Vec<f64> {
-        let mut v: Vec<f64> = all.iter().filter(|(k, _)| kind.is_none_or(|want| *k == want)).map(|(_, ms)| *ms).collect();
+        let mut v: Vec<f64> = all.iter().filter(|(k, _, _)| kind.is_none_or(|want| *k == want)).map(|(_, ms, _)| *ms).collect();
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v
     };
@@ -144,6 +149,16 @@ async fn main() {
         .map(|(k, name)| {
             let v = sorted(Some(k));
             (name.to_string(), json!({"answered": v.len(), "p50_ms": percentile(&v, 0.5), "p99_ms": percentile(&v, 0.99)}))
+        })
+        .collect();
+    // p99 in each tenth of the run: whether the tail is spread evenly or
+    // comes from some phase (fan-out at the start, ranking at the end).
+    let by_tenth: Vec<Value> = (0..10)
+        .map(|t| {
+            let (from, to) = (seconds * t as f64 / 10.0, seconds * (t + 1) as f64 / 10.0);
+            let mut v: Vec<f64> = all.iter().filter(|(_, _, at)| *at >= from && *at < to).map(|(_, ms, _)| *ms).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            json!({"from_s": from.round(), "answered": v.len(), "p50_ms": percentile(&v, 0.5), "p99_ms": percentile(&v, 0.99)})
         })
         .collect();
     let failed_gets = *failures.lock().unwrap();
@@ -176,7 +191,10 @@ async fn main() {
             "p99_ms": percentile(&lat, 0.99),
             "max_ms": lat.last().copied().unwrap_or(f64::NAN),
             "by_kind": by_kind,
+            "by_tenth_of_run": by_tenth,
         },
+        "cpu_seconds": cpu,
+        "cpu_seconds_of_this_process_fakes_and_readers": (bench_cpu * 10.0).round() / 10.0,
         "peak_rss_mb": peak_mb,
         "rss_at_each_quarter": at_quarter,
         "requests_to_fakes": {"pubchem": pubchem.log().len(), "chembl": chembl.log().len()},
