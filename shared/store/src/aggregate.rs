@@ -73,10 +73,17 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
         .keys()
         .filter_map(|(run, idx)| runs.get(run).map(|s| (s.pk, *idx as i32)))
         .unzip();
+    // Planned at every call (an unnamed statement), never from a cached
+    // generic plan: a plan made while the table was small (a hash join over
+    // a scan of the whole table) was kept as it grew, and at 40,000 rows
+    // into a 100,000-compound run this lookup held a core on its own and
+    // the run slowed to a quarter of its speed. With the batch's keys in
+    // hand the planner looks each one up in the primary key.
     let stored: HashMap<(i64, i32), i16> = sqlx::query(
         "SELECT c.run_pk, c.idx, c.step FROM compound_results c \
          JOIN UNNEST($1::bigint[], $2::int[]) AS k(run_pk, idx) ON c.run_pk = k.run_pk AND c.idx = k.idx",
     )
+    .persistent(false)
     .bind(&pks)
     .bind(&idxs)
     .fetch_all(&mut *tx)
@@ -323,6 +330,7 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
                  FROM compound_results WHERE run_pk = $1 AND final_score IS NOT NULL) r \
              WHERE c.run_pk = $1 AND c.idx = r.idx",
         )
+        .persistent(false)
         .bind(run.pk)
         .execute(&mut **tx)
         .await?;
