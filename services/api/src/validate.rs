@@ -69,6 +69,11 @@ pub fn run_request(body: Value, limits: &Limits) -> Result<RunRequest, ApiError>
         Some(other) => return Err(ApiError::validation("pipeline_config.adapters", format!("pipeline_config.adapters must be a list of adapter names, got {}", kind(other)))),
     };
     pipeline_config.insert("adapters".into(), Value::from(adapters.iter().map(|a| a.as_str()).collect::<Vec<_>>()));
+    // Stored as jsonb, which cannot hold U+0000 (Postgres refused the insert
+    // and the caller got a 500): refused here, naming where it is.
+    if let Some(path) = nul_in(&pipeline_config, "pipeline_config") {
+        return Err(ApiError::validation(path.clone(), format!("{path} contains the character U+0000, which cannot be stored")));
+    }
 
     let user_id = match body.remove("user_id") {
         None | Some(Value::Null) => None,
@@ -105,6 +110,26 @@ fn adapter_list(names: &[Value]) -> Result<Vec<AdapterName>, ApiError> {
 }
 
 /// `page` and `page_size` query parameters: page ≥ 1, page_size in 1..=100.
+/// The path of the first string (or key) in `map` holding U+0000.
+fn nul_in(map: &Map<String, Value>, path: &str) -> Option<String> {
+    fn walk(value: &Value, path: String) -> Option<String> {
+        match value {
+            Value::String(s) if s.contains('\0') => Some(path),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, format!("{path}[{i}]"))),
+            Value::Object(m) => nul_in(m, &path),
+            _ => None,
+        }
+    }
+    map.iter().find_map(|(k, v)| {
+        let here = format!("{path}.{}", k.replace('\0', "\\u0000"));
+        if k.contains('\0') {
+            Some(here)
+        } else {
+            walk(v, here)
+        }
+    })
+}
+
 pub fn paging(page: Option<&str>, page_size: Option<&str>) -> Result<(i64, i64), ApiError> {
     let parse = |name: &str, raw: Option<&str>, default: i64| -> Result<i64, ApiError> {
         match raw {
@@ -155,6 +180,11 @@ mod tests {
         assert!(message(json!({"input_smiles": []})).contains("at least one"));
         assert!(message(json!({"input_smiles": ["CCO", 3]})).contains("input_smiles[1] must be a string, got a number"));
         assert!(message(json!({"input_smiles": ["C\u{0}C"]})).contains("control character"));
+        assert_eq!(
+            message(json!({"input_smiles": ["C"], "pipeline_config": {"notes": [1, {"a": "x\u{0}"}]}})),
+            "pipeline_config.notes[1].a contains the character U+0000, which cannot be stored"
+        );
+        assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"k\u{0}": 1}})).contains("pipeline_config.k\\u0000 contains"));
         assert!(message(json!({"input_smiles": ["C".repeat(51)]})).contains("longer than 50"));
         assert!(message(json!({"input_smiles": vec!["C"; 11]})).contains("limit is 10"));
         assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"adapters": ["vina"]}})).contains("unknown adapter \"vina\""));
