@@ -2,21 +2,33 @@
 //! record on `pipeline.>` (each one marks a compound passing a stage), applies
 //! them to Postgres in batches (one transaction each, idempotent; see
 //! `pharmforge_store::aggregate`) and acknowledges them only once committed. It
-//! also runs the database migrations at start.
+//! also runs the database migrations at start. A record of a compound still
+//! on its way is held back briefly (`hold`), so that a compound passing its
+//! stages quickly is written once, not once per stage.
+
+pub mod hold;
 
 use pharmforge_core::config::{ConfigError, ConsumerSettings, NatsSettings};
 use pharmforge_core::consume::{consume_batches, Delivery};
 use pharmforge_core::record::headers;
 use pharmforge_core::{CompoundRecord, Shutdown, Topology};
+use hold::{Hold, Pending};
 use sqlx::PgPool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Payload bytes of held records past which all of them are written at once.
+const HOLD_MAX_BYTES: usize = 32 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub nats: NatsSettings,
     pub database_url: String,
     pub consumer: ConsumerSettings,
+    /// `AGGREGATOR_HOLD_MS` (500; 0 writes every stage as it comes): how
+    /// long a record of an unfinished compound may wait for the compound's
+    /// next stage before it is written. Kept under a quarter of the ack wait.
+    pub hold: Duration,
 }
 
 impl Settings {
@@ -28,6 +40,7 @@ impl Settings {
             // 100 MB of records with ADMET sections held at most (1,000 took
             // the aggregator past 200 MB in the load benchmark).
             consumer: ConsumerSettings::from_env(500, 2)?,
+            hold: pharmforge_core::config::env_millis("AGGREGATOR_HOLD_MS", 500)?,
         })
     }
 }
@@ -76,11 +89,30 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
             .await
         })
     };
-    consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
-        let pool = pool.clone();
-        async move { apply(&pool, batch).await }
-    })
-    .await?;
+    let hold = Arc::new(Hold::new(settings.hold.min(topology.ack_wait / 4), HOLD_MAX_BYTES));
+    let flusher = {
+        let (pool, hold, shutdown) = (pool.clone(), hold.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let tick = (hold.max_age() / 2).max(Duration::from_millis(10));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => write(&pool, hold.take_aged(Instant::now())).await,
+                    _ = shutdown.wait() => break,
+                }
+            }
+        })
+    };
+    {
+        let (pool, hold) = (pool.clone(), hold.clone());
+        consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
+            let (pool, hold) = (pool.clone(), hold.clone());
+            async move { apply(&pool, &hold, batch).await }
+        })
+        .await?;
+    }
+    // What was still held is written before stopping (or handed back).
+    let _ = flusher.await;
+    write(&pool, hold.take_all()).await;
     if let Ok(Err(e)) = lost.await {
         tracing::warn!(error = %e, "dead-letter consumer stopped on an error");
     }
@@ -95,11 +127,9 @@ async fn migrate_with_retry(pool: &PgPool, shutdown: &Shutdown) {
     shutdown.retry("migrations failed", || pharmforge_store::MIGRATOR.run(pool)).await;
 }
 
-/// Applies one batch; acks it only after the transaction committed, NAKs it
-/// (for redelivery) when Postgres is unavailable.
-async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
-    let mut records = Vec::with_capacity(batch.len());
-    let mut held = Vec::with_capacity(batch.len());
+/// Decodes one batch and writes what the hold lets through.
+async fn apply(pool: &PgPool, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
+    let mut admitted = Vec::with_capacity(batch.len());
     for delivery in batch {
         // A record at step 0 has passed no stage yet: nothing to record.
         if delivery.header(headers::STEP) == Some("0") {
@@ -109,8 +139,8 @@ async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
         match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
             Ok(r) if r.step > 0 => {
                 tracing::debug!(trace_id = %r.trace_id, compound_id = %r.compound_id(), step = r.step, "recording");
-                records.push(r);
-                held.push(delivery);
+                let bytes = delivery.payload().len();
+                admitted.push((r, delivery, bytes));
             }
             Ok(_) => delivery.ack().await,
             Err(e) => {
@@ -119,8 +149,23 @@ async fn apply(pool: &PgPool, batch: Vec<Delivery>) {
             }
         }
     }
-    if records.is_empty() {
+    if !admitted.is_empty() {
+        write(pool, hold.admit(admitted, Instant::now())).await;
+    }
+}
+
+/// Writes records in one transaction; acks every message they answer for
+/// only after it committed, NAKs them (for redelivery) when Postgres is
+/// unavailable.
+async fn write(pool: &PgPool, ready: Vec<Pending<Delivery>>) {
+    if ready.is_empty() {
         return;
+    }
+    let mut records = Vec::with_capacity(ready.len());
+    let mut held = Vec::with_capacity(ready.len());
+    for p in ready {
+        records.push(p.record);
+        held.extend(p.deliveries);
     }
     match pharmforge_store::aggregate::apply_batch(pool, records).await {
         Ok(outcome) => {
