@@ -418,6 +418,10 @@ impl Adapter for ChemblAdapter {
         format!("chembl {} ({release}, {})", env!("CARGO_PKG_VERSION"), self.settings.base_url)
     }
 
+    fn batch_size(&self, configured: usize) -> usize {
+        pharmforge_webclient::batch_size(self.client.limiter.as_ref(), configured)
+    }
+
     async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
         let attempts = batch.iter().cloned().map(|record| Attempt { record, delivered: i64::MAX }).collect();
         let outcomes = self.enrich_attempts(attempts).await;

@@ -12,7 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     telemetry::init("chembl");
     // Batches of compounds share requests (`__in` filters): bigger batches,
-    // fewer requests per compound.
+    // fewer requests per compound. While the cache answers everything,
+    // batches grow further (webclient::batch_size).
     let settings = NatsSettings::from_env()
         .and_then(|n| Ok((n, ConsumerSettings::from_env(25, 2)?, ChemblSettings::from_env()?)));
     let (nats, consumer, chembl) = match settings {

@@ -324,6 +324,10 @@ impl Adapter for PubchemAdapter {
         format!("pubchem {} (PUG-REST {})", env!("CARGO_PKG_VERSION"), self.settings.base_url)
     }
 
+    fn batch_size(&self, configured: usize) -> usize {
+        pharmforge_webclient::batch_size(self.client.limiter.as_ref(), configured)
+    }
+
     async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
         // Only used by callers that do not retry: a retry becomes an error.
         let attempts = batch.iter().cloned().map(|record| Attempt { record, delivered: i64::MAX }).collect();

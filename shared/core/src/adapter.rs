@@ -7,7 +7,7 @@
 
 use crate::cancel::CancelledRuns;
 use crate::config::{ConsumerSettings, NatsSettings};
-use crate::consume::{consume_batches, Delivery};
+use crate::consume::{consume_batches_sized, Delivery};
 use crate::ids::AdapterName;
 use crate::record::CompoundRecord;
 use crate::shutdown::Shutdown;
@@ -30,6 +30,14 @@ pub trait Adapter: Send + Sync + 'static {
     /// engine it ran on, e.g. `rdkit_local 0.1.0 (RDKit 2022.09.3)`.
     fn provenance(&self) -> String;
     fn enrich(&self, batch: Vec<CompoundRecord>) -> impl Future<Output = Vec<CompoundRecord>> + Send;
+
+    /// Records to pull for the next batch, given the configured size
+    /// (`ADAPTER_BATCH_SIZE`). Adapters whose cost per record varies widely
+    /// (a cache hit or a rate-limited request) may ask for more while their
+    /// work is cheap; the default is the configured size.
+    fn batch_size(&self, configured: usize) -> usize {
+        configured
+    }
 
     /// Like `enrich`, but told how many times each record has been delivered
     /// (1 on the first attempt) and allowed to ask for a record to be
@@ -113,7 +121,9 @@ pub async fn run_adapter<A: Adapter>(
     );
     let cancelled = CancelledRuns::watch(js.clone(), topology.clone(), shutdown.clone()).await;
     let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled, settings: settings.clone() });
-    consume_batches(consumer, &settings, shutdown, move |batch| {
+    let sizer = ctx.clone();
+    let configured = settings.batch_size;
+    consume_batches_sized(consumer, &settings, move || sizer.adapter.batch_size(configured), shutdown, move |batch| {
         let ctx = ctx.clone();
         async move { ctx.process(batch).await }
     })

@@ -130,6 +130,24 @@ where
     F: Fn(Vec<Delivery>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let size = settings.batch_size;
+    consume_batches_sized(consumer, settings, move || size, shutdown, handler).await
+}
+
+/// [`consume_batches`] with the batch size asked of `batch_size` before each
+/// pull (at least 1), for consumers whose cost per message varies.
+pub async fn consume_batches_sized<S, F, Fut>(
+    consumer: PullConsumer,
+    settings: &ConsumerSettings,
+    batch_size: S,
+    shutdown: Shutdown,
+    handler: F,
+) -> Result<(), async_nats::Error>
+where
+    S: Fn() -> usize,
+    F: Fn(Vec<Delivery>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let handler = Arc::new(handler);
     let in_flight = Arc::new(Semaphore::new(settings.concurrency));
     let dispatch = |batch: Vec<Delivery>, permit: tokio::sync::OwnedSemaphorePermit| {
@@ -150,7 +168,8 @@ where
         while let Ok(p) = in_flight.clone().try_acquire_owned() {
             permits.push(p);
         }
-        let want = permits.len() * settings.batch_size;
+        let size = batch_size().max(1);
+        let want = permits.len() * size;
         let messages = match consumer.batch().max_messages(want).expires(PULL_EXPIRES).messages().await {
             Ok(m) => m,
             Err(e) => {
@@ -161,7 +180,7 @@ where
                 }
             }
         };
-        let mut chunks = messages.ready_chunks(settings.batch_size);
+        let mut chunks = messages.ready_chunks(size);
         // Read the pull to its end without ever waiting on a handler: chunks
         // go out while slots are held, the rest waits here (bounded by `want`).
         let mut waiting: Vec<Delivery> = Vec::new();
@@ -200,7 +219,7 @@ where
                     break;
                 }
             };
-            let rest = waiting.split_off(waiting.len().min(settings.batch_size));
+            let rest = waiting.split_off(waiting.len().min(size));
             dispatch(std::mem::replace(&mut waiting, rest), permit);
         }
     }

@@ -100,6 +100,8 @@ pub struct SharedRateLimiter {
     settings: RateLimitSettings,
     /// The factor this replica last saw in the shared state, to write only changes.
     seen_factor: std::sync::Arc<std::sync::Mutex<f64>>,
+    /// When this replica last asked for a slot (or was opened).
+    last_used: std::sync::Arc<std::sync::Mutex<std::time::Instant>>,
 }
 
 impl SharedRateLimiter {
@@ -111,7 +113,19 @@ impl SharedRateLimiter {
         settings: RateLimitSettings,
     ) -> Result<Self, async_nats::Error> {
         let kv = crate::key_value(js, bucket, Duration::ZERO).await?;
-        Ok(SharedRateLimiter { kv, key: key.to_owned(), settings, seen_factor: std::sync::Arc::new(1.0.into()) })
+        Ok(SharedRateLimiter {
+            kv,
+            key: key.to_owned(),
+            settings,
+            seen_factor: std::sync::Arc::new(1.0.into()),
+            last_used: std::sync::Arc::new(std::time::Instant::now().into()),
+        })
+    }
+
+    /// How long this replica has sent no request (counted from when it was
+    /// opened if it never has).
+    pub fn unused_for(&self) -> Duration {
+        self.last_used.lock().unwrap().elapsed()
     }
 
     pub fn settings(&self) -> &RateLimitSettings {
@@ -140,6 +154,7 @@ impl SharedRateLimiter {
 
     /// Waits for this replica's turn to send one request.
     pub async fn acquire(&self) {
+        *self.last_used.lock().unwrap() = std::time::Instant::now();
         let mut failures = 0u32;
         loop {
             let current = match self.read().await {
