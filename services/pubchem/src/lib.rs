@@ -214,7 +214,6 @@ pub fn section_not_found() -> Value {
     json!({ "found": false, "cid": null, "note": "not in PubChem" })
 }
 
-
 pub struct PubchemAdapter {
     client: PubchemClient,
     cache: Option<SharedCache>,

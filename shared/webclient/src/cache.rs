@@ -32,23 +32,12 @@ impl SharedCache {
         }
     }
 
-    /// The cached value, if any. A cache that cannot be read is a miss.
-    pub async fn get(&self, key: &str) -> Option<Value> {
-        match self.kv.get(Self::key(key)).await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "cache read failed; treating as a miss");
-                None
-            }
-        }
-    }
-
     /// A cached section as JSON text, marked `"cache_hit": true`, without
     /// parsing it into a tree: the marker is appended as the object's last
     /// member (entries are stored without one; an older entry's
     /// `"cache_hit": false` is overridden, as JSON readers and Postgres keep
-    /// the last of duplicate keys). Anything but a JSON object is a miss.
+    /// the last of duplicate keys). Anything but a JSON object is a miss, and
+    /// so is a cache that cannot be read.
     pub async fn get_hit(&self, key: &str) -> Option<Box<RawValue>> {
         let bytes = match self.kv.get(Self::key(key)).await {
             Ok(Some(bytes)) => bytes,
