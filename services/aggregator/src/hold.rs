@@ -58,7 +58,8 @@ impl<D> Hold<D> {
     /// no longer fits.
     pub fn admit(&self, batch: Vec<(CompoundRecord, D, usize)>, now: Instant) -> Vec<Pending<D>> {
         let mut out = Vec::new();
-        let mut inner = self.inner.lock().expect("hold lock");
+        let mut guard = self.inner.lock().expect("hold lock");
+        let inner = &mut *guard;
         for (record, delivery, bytes) in batch {
             let key = (record.run_id.clone(), record.index);
             if record.is_done() {
@@ -74,10 +75,9 @@ impl<D> Hold<D> {
                 Some(held) => {
                     held.pending.deliveries.push(delivery);
                     if record.step > held.pending.record.step {
-                        let grown = bytes as isize - held.bytes as isize;
+                        inner.bytes = inner.bytes - held.bytes + bytes;
                         held.pending.record = record;
                         held.bytes = bytes;
-                        inner.bytes = (inner.bytes as isize + grown) as usize;
                     }
                 }
                 None => {
@@ -87,9 +87,9 @@ impl<D> Hold<D> {
             }
         }
         if inner.bytes > self.max_bytes {
-            out.extend(drain(&mut inner, |_| true));
+            out.extend(drain(inner, |_| true));
         } else {
-            out.extend(drain(&mut inner, |e| now.saturating_duration_since(e.since) >= self.max_age));
+            out.extend(drain(inner, |e| now.saturating_duration_since(e.since) >= self.max_age));
         }
         out
     }

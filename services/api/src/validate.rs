@@ -109,7 +109,6 @@ fn adapter_list(names: &[Value]) -> Result<Vec<AdapterName>, ApiError> {
     Ok(adapters)
 }
 
-/// `page` and `page_size` query parameters: page ≥ 1, page_size in 1..=100.
 /// The path of the first string (or key) in `map` holding U+0000.
 fn nul_in(map: &Map<String, Value>, path: &str) -> Option<String> {
     fn walk(value: &Value, path: String) -> Option<String> {
@@ -130,6 +129,7 @@ fn nul_in(map: &Map<String, Value>, path: &str) -> Option<String> {
     })
 }
 
+/// `page` and `page_size` query parameters: page ≥ 1, page_size in 1..=100.
 pub fn paging(page: Option<&str>, page_size: Option<&str>) -> Result<(i64, i64), ApiError> {
     let parse = |name: &str, raw: Option<&str>, default: i64| -> Result<i64, ApiError> {
         match raw {

@@ -137,11 +137,13 @@ async fn main() {
     let bench_cpu = pharmforge_tests::cpu_seconds(std::process::id()).unwrap_or(0.0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let all = latencies.lock().unwrap().clone();
-    let sorted = |kind: Option<usize>| -> Vec<f64> {
-        let mut v: Vec<f64> = all.iter().filter(|(k, _, _)| kind.is_none_or(|want| *k == want)).map(|(_, ms, _)| *ms).collect();
+    // Latencies (ms, sorted) of the answers `keep` picks.
+    let sorted_where = |keep: &dyn Fn(&(usize, f64, f64)) -> bool| -> Vec<f64> {
+        let mut v: Vec<f64> = all.iter().filter(|l| keep(l)).map(|(_, ms, _)| *ms).collect();
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v
     };
+    let sorted = |kind: Option<usize>| sorted_where(&|(k, _, _)| kind.is_none_or(|want| *k == want));
     let lat = sorted(None);
     let by_kind: serde_json::Map<String, Value> = ["GET /runs/{id}", "GET /runs", "GET /runs/{id}/results"]
         .iter()
@@ -156,8 +158,7 @@ async fn main() {
     let by_tenth: Vec<Value> = (0..10)
         .map(|t| {
             let (from, to) = (seconds * t as f64 / 10.0, seconds * (t + 1) as f64 / 10.0);
-            let mut v: Vec<f64> = all.iter().filter(|(_, _, at)| *at >= from && *at < to).map(|(_, ms, _)| *ms).collect();
-            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let v = sorted_where(&|(_, _, at)| *at >= from && *at < to);
             json!({"from_s": from.round(), "answered": v.len(), "p50_ms": percentile(&v, 0.5), "p99_ms": percentile(&v, 0.99)})
         })
         .collect();
