@@ -113,39 +113,51 @@ async fn compounds_wait_at_the_stage_whose_adapter_is_not_running() {
 
 #[tokio::test]
 async fn redelivered_and_duplicate_records_change_nothing() {
-    // Publishing the same run's records a second time (as a crashed fan-out
-    // would) must not double any count or row.
+    // The finished records of a run arrive a second time, past JetStream's
+    // de-duplication (as after a redelivery beyond its window): the
+    // aggregator must not double any count or row.
     let stack = Stack::start(&["rdkit_local"]).await;
     let run = stack.create_run(json!({"input_smiles": ["CCO", "CCC", "CCCC"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
     let run_id = run["run_id"].as_str().unwrap();
     stack.wait_finished(run_id, Duration::from_secs(60)).await;
-    // Rewind the fan-out cursor and announce the run again.
     let pool = stack.db.pool().await;
-    sqlx::query("UPDATE pipeline_runs SET fanout_published = 0, fanout_completed_at = NULL WHERE run_id = $1")
-        .bind(run_id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    // The sweep re-announces it (FANOUT_SWEEP_AGE_MS default 10 s): wait for the cursor to complete again.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let done: bool = sqlx::query_scalar("SELECT fanout_completed_at IS NOT NULL FROM pipeline_runs WHERE run_id = $1")
-            .bind(run_id)
-            .fetch_one(&pool)
+    let updated_before: String = sqlx::query_scalar("SELECT updated_at::text FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_one(&pool).await.unwrap();
+
+    let client = async_nats::connect(stack.nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let topology = pharmforge_core::Topology::new(stack.prefix.clone());
+    for (index, smiles) in ["CCO", "CCC", "CCCC"].iter().enumerate() {
+        let mut record = pharmforge_core::CompoundRecord::new(run_id, index as u32, smiles.to_string(), vec![pharmforge_core::AdapterName::RdkitLocal]);
+        record.set_section(pharmforge_core::AdapterName::RdkitLocal, json!({"qed": 0.5}));
+        record.advance();
+        let mut headers = record.headers();
+        headers.insert("Nats-Msg-Id", format!("duplicate-{index}").as_str());
+        js.send_publish(topology.done_subject(), async_nats::jetstream::message::PublishMessage::build().payload(serde_json::to_vec(&record).unwrap().into()).headers(headers))
+            .await
+            .unwrap()
             .await
             .unwrap();
-        if done {
+    }
+    // The aggregator has taken them when nothing is left on the stream for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut stream = js.get_stream(topology.pipeline_stream()).await.unwrap();
+        let info = stream.info().await.unwrap();
+        if info.state.messages == 0 && info.state.last_sequence >= 6 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "sweep never re-announced the run");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(std::time::Instant::now() < deadline, "the aggregator never took the duplicates: {:?}", info.state);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, got) = stack.get_json(&format!("/api/v1/runs/{run_id}")).await;
     assert_eq!(got["compounds"], json!({"total": 3, "completed": 3, "failed": 0}));
     assert_eq!(got["stages"]["rdkit_local"]["done"], 3);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!(rows, 3);
+    let qed_kept: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results WHERE (properties->>'qed')::float8 <> 0.5").fetch_one(&pool).await.unwrap();
+    assert_eq!(qed_kept, 3, "the stored sections are not overwritten by a duplicate");
+    let updated_after: String = sqlx::query_scalar("SELECT updated_at::text FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_one(&pool).await.unwrap();
+    assert_eq!(updated_before, updated_after, "the run row was not written again");
 }
 
 #[tokio::test]
@@ -171,6 +183,12 @@ async fn a_cancelled_run_skips_its_remaining_compounds_and_a_finished_run_cannot
     let mut stack = Stack::start(&[]).await;
     let run = stack.create_run(json!({"input_smiles": ["CCO", "CCN", "CCC"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
     let run_id = run["run_id"].as_str().unwrap().to_owned();
+    // Admitted (on the pipeline, waiting for rdkit_local) before it is cancelled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stack.get_json(&format!("/api/v1/runs/{run_id}")).await.1["admission"]["admitted"] != 3 {
+        assert!(std::time::Instant::now() < deadline, "the run's compounds were never admitted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (http, base) = (stack.http.clone(), stack.url(""));
     let cancel = |id: String| {
         let http = http.clone();

@@ -143,3 +143,45 @@ async fn an_undecodable_message_is_dead_lettered_and_its_compound_recorded_as_fa
     assert_eq!(header(&letters[0], dl::LOST_COMPOUND), Some(format!("{run_id}/3").as_str()));
     assert_eq!(letters[0].payload.as_ref(), b"{\"run_id\": tru", "kept as it was");
 }
+
+#[tokio::test]
+async fn a_record_postgres_refuses_for_good_is_recorded_as_failed_and_holds_up_no_one() {
+    // Compound 1's record carries a value Postgres will never store (a
+    // trace id longer than its column): it arrives in the same batch as its
+    // neighbours'. The others must be stored, it must be recorded as failed,
+    // and the run must finish, instead of the batch being retried forever.
+    let stack = Stack::start_with_env(&[], &FAST_REDELIVERY).await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "CCN", "CCC"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let js = jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
+    let acks = ["CCO", "CCN", "CCC"].iter().enumerate().map(|(index, smiles)| {
+        let mut record = pharmforge_core::CompoundRecord::new(&run_id, index as u32, smiles.to_string(), vec![pharmforge_core::AdapterName::RdkitLocal]);
+        record.set_section(pharmforge_core::AdapterName::RdkitLocal, json!({"qed": 0.4}));
+        record.advance();
+        if index == 1 {
+            record.trace_id = "f".repeat(40);
+        }
+        let js = js.clone();
+        let subject = format!("{}pipeline.done", stack.prefix);
+        async move {
+            let msg = jetstream::message::PublishMessage::build().payload(serde_json::to_vec(&record).unwrap().into()).headers(record.headers());
+            js.send_publish(subject, msg).await.unwrap().await.unwrap();
+        }
+    });
+    futures_join(acks).await;
+    let done = stack.wait_finished(&run_id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["compounds"], json!({"total": 3, "completed": 2, "failed": 1}));
+    let results = stack.all_results(&run_id).await;
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1]["status"], "failed");
+    assert!(results[1]["errors"]["rdkit_local"].as_str().unwrap().contains("could not be stored"), "{}", results[1]);
+    assert!(results[0]["properties"].is_object() && results[2]["properties"].is_object());
+    assert!(stack.all_logs().contains("Postgres refuses this compound's result"), "the refusal path was taken");
+}
+
+async fn futures_join<F: std::future::Future<Output = ()>>(all: impl Iterator<Item = F>) {
+    for f in all.collect::<Vec<_>>() {
+        f.await;
+    }
+}

@@ -156,17 +156,14 @@ async fn apply(pool: &PgPool, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
 
 /// Writes records in one transaction; acks every message they answer for
 /// only after it committed, NAKs them (for redelivery) when Postgres is
-/// unavailable.
+/// unavailable. When Postgres refuses the batch for a reason that would not
+/// change on a retry (a value it cannot store), the records are written one
+/// by one, so the others go through and only the culprit is dealt with.
 async fn write(pool: &PgPool, ready: Vec<Pending<Delivery>>) {
     if ready.is_empty() {
         return;
     }
-    let mut records = Vec::with_capacity(ready.len());
-    let mut held = Vec::with_capacity(ready.len());
-    for p in ready {
-        records.push(p.record);
-        held.extend(p.deliveries);
-    }
+    let (records, groups): (Vec<CompoundRecord>, Vec<Vec<Delivery>>) = ready.into_iter().map(|p| (p.record, p.deliveries)).unzip();
     match pharmforge_store::aggregate::apply_batch(pool, records).await {
         Ok(outcome) => {
             for run_id in &outcome.finished_runs {
@@ -175,14 +172,78 @@ async fn write(pool: &PgPool, ready: Vec<Pending<Delivery>>) {
             if outcome.duplicates > 0 || outcome.orphans > 0 {
                 tracing::debug!(duplicates = outcome.duplicates, orphans = outcome.orphans, "batch had records already applied or of deleted runs");
             }
-            Delivery::ack_all(held).await;
+            Delivery::ack_all(groups.into_iter().flatten()).await;
+        }
+        Err(e) if refused_for_good(&e) => {
+            tracing::warn!(error = %e, records = groups.len(), "Postgres refused the batch for a reason a retry would not change; writing its records one by one");
+            for deliveries in groups {
+                write_alone(pool, deliveries).await;
+            }
         }
         Err(e) => {
             // Back off with the number of attempts, up to 30 s: Postgres is
             // down or restarting, and the records wait in JetStream meanwhile.
+            let held: Vec<Delivery> = groups.into_iter().flatten().collect();
             let attempts = held.iter().map(Delivery::delivered).max().unwrap_or(1).clamp(1, 30) as u64;
             tracing::warn!(error = %e, records = held.len(), retry_in_s = attempts, "cannot write to Postgres; the batch will be redelivered");
             Delivery::nak_all(held, Some(Duration::from_secs(attempts))).await;
+        }
+    }
+}
+
+/// A data exception (class 22: a value too long, out of range, an
+/// unsupported character) or an integrity violation (class 23): the same
+/// records would be refused again, however often they came.
+fn refused_for_good(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        _ => false,
+    }
+}
+
+/// Writes one compound's record (the furthest of its messages). If Postgres
+/// refuses even that, the compound is recorded as failed at the stage it
+/// came from, without the sections it brought, with why; so its run still
+/// finishes and nothing else waits on it.
+async fn write_alone(pool: &PgPool, deliveries: Vec<Delivery>) {
+    let record = deliveries
+        .iter()
+        .filter_map(|d| serde_json::from_slice::<CompoundRecord>(d.payload()).ok())
+        .max_by_key(|r| r.step);
+    let Some(record) = record else {
+        return Delivery::ack_all(deliveries).await;
+    };
+    let refusal = match pharmforge_store::aggregate::apply_batch(pool, vec![record.clone()]).await {
+        Ok(_) => return Delivery::ack_all(deliveries).await,
+        Err(e) if refused_for_good(&e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write to Postgres; the record will be redelivered");
+            return Delivery::nak_all(deliveries, Some(Duration::from_secs(5))).await;
+        }
+    };
+    let Some(stage) = record.step.checked_sub(1).and_then(|s| record.route.get(s as usize)).copied() else {
+        tracing::error!(compound_id = %record.compound_id(), error = %refusal, "a record Postgres refuses, at no stage; dropping it");
+        return Delivery::ack_all(deliveries).await;
+    };
+    tracing::error!(compound_id = %record.compound_id(), trace_id = %record.trace_id, stage = %stage, error = %refusal, "Postgres refuses this compound's result; recording it as failed");
+    let mut failed = CompoundRecord::new(&record.run_id, record.index, record.smiles.clone(), record.route.clone());
+    failed.step = record.step;
+    failed.errors = record.errors.clone();
+    failed.trace_id = record.trace_id.chars().filter(char::is_ascii_hexdigit).take(32).collect();
+    failed.set_fatal(stage, format!("the {stage} result could not be stored: {refusal}"));
+    while let Some(next) = failed.current_adapter() {
+        failed.skipped.push(next);
+        failed.step += 1;
+    }
+    match pharmforge_store::aggregate::apply_batch(pool, vec![failed]).await {
+        Ok(_) => Delivery::ack_all(deliveries).await,
+        Err(e) if refused_for_good(&e) => {
+            tracing::error!(compound_id = %record.compound_id(), error = %e, "even the failure record is refused; dropping the compound's record");
+            Delivery::ack_all(deliveries).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write to Postgres; the record will be redelivered");
+            Delivery::nak_all(deliveries, Some(Duration::from_secs(5))).await
         }
     }
 }

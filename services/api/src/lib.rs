@@ -1,12 +1,13 @@
-//! The API service: validates and accepts runs, publishes one `runs.created`
-//! event per run, fans the run's compounds out to the pipeline in the
-//! background (see `fanout`), and serves runs and results from Postgres.
+//! The API service: validates and accepts runs, admits their compounds to
+//! the pipeline a window at a time, fairly between users and runs (see
+//! `scheduler` and `fair`), and serves runs and results from Postgres.
 
 pub mod auth;
 pub mod error;
-pub mod fanout;
+pub mod fair;
 pub mod finished;
 pub mod routes;
+pub mod scheduler;
 pub mod validate;
 pub mod views;
 
@@ -26,6 +27,7 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub limits: Limits,
     pub auth: auth::Auth,
+    pub scheduler: scheduler::Settings,
 }
 
 /// Input limits, so no request can exhaust the service.
@@ -64,12 +66,13 @@ impl Settings {
                 runs_burst: env_parse("API_RUNS_BURST", 30)?,
             },
             auth: auth::Auth::from_env()?,
+            scheduler: scheduler::Settings::from_env()?,
         })
     }
 }
 
 /// What the handlers share. NATS is connected in the background: until it is,
-/// runs are still accepted (the fan-out sweep publishes them later) and
+/// runs are still accepted (admitted once it is) and
 /// `/readyz` answers 503.
 #[derive(Clone)]
 pub struct AppState {
@@ -83,6 +86,8 @@ pub struct AppState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Finished runs' inline compounds, rendered once.
     pub finished: finished::FinishedRuns,
+    /// Wakes this replica's scheduler when a run arrives (it also looks on its own every tick).
+    pub admission_wake: Arc<tokio::sync::Notify>,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -98,16 +103,17 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         in_flight: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight)),
         // A few finished runs' worth (~0.6 MB each with ADMET sections).
         finished: finished::FinishedRuns::new(16 << 20),
+        admission_wake: Arc::new(tokio::sync::Notify::new()),
     };
     state.auth.announce();
-    let fanout = tokio::spawn(fanout::start(state.clone(), settings.nats.clone(), shutdown.clone()));
+    let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));
     tracing::info!(%addr, "api listening");
     let app = routes::app(state);
     let wait = shutdown.clone();
     axum::serve(listener, app).with_graceful_shutdown(async move { wait.wait().await }).await?;
-    // A fan-out in progress finishes its chunk and saves its cursor, and its
-    // run event is settled, before the process exits (within the grace period).
-    let _ = fanout.await;
+    // An admission round in progress publishes its records and moves its
+    // cursors before the process exits.
+    let _ = scheduler.await;
     tracing::info!("api stopped");
     Ok(())
 }

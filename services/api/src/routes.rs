@@ -109,12 +109,13 @@ async fn create_run(State(state): State<AppState>, caller: Caller, JsonBody(body
             pipeline_config: &pipeline_config,
             adapter_sequence: &adapter_sequence,
             user_id: request.user_id.as_deref(),
+            priority: request.priority.as_str(),
         },
     )
     .await?;
-    // The run is stored: from here on it will be fanned out even if this
-    // publish fails (the fan-out sweep finds runs whose event went missing).
-    crate::fanout::announce(&state, &run_id).await;
+    // Stored and active: the admitting scheduler (this replica's or
+    // another's) finds it on its next round; this one looks at once.
+    state.admission_wake.notify_one();
     tracing::info!(run_id = %run_id, compounds = request.input_smiles.len(), adapters = ?adapter_sequence, "run accepted");
     let body = views::run(&row, Some(&request.input_smiles), None);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -190,7 +191,7 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
         }
         store::CancelOutcome::Cancelled => {
             tracing::info!(run_id = %run_id, "run cancelled");
-            crate::fanout::announce_cancel(&state, &run_id).await;
+            crate::scheduler::announce_cancel(&state, &run_id).await;
         }
         store::CancelOutcome::AlreadyCancelled => {}
     }
@@ -200,7 +201,13 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
 
 async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let run_id = parse_run_id(&raw)?;
-    visible_run(&state, &caller, &run_id).await?;
+    let run = visible_run(&state, &caller, &run_id).await?;
+    // A run still going stops like a cancelled one: the adapters skip its
+    // records in flight (told before its rows go, so none is enriched for
+    // nothing), and admission no longer sees it once it is deleted.
+    if run.status == "pending" || run.status == "running" {
+        crate::scheduler::announce_cancel(&state, &run_id).await;
+    }
     if store::delete_run(&state.pool, run_id.as_str()).await? {
         tracing::info!(run_id = %run_id, "run deleted");
         Ok(StatusCode::NO_CONTENT)

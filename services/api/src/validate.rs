@@ -4,13 +4,14 @@
 
 use crate::error::ApiError;
 use crate::Limits;
-use pharmforge_core::AdapterName;
+use pharmforge_core::{AdapterName, Priority};
 use serde_json::{Map, Value};
 
 pub struct RunRequest {
     pub input_smiles: Vec<String>,
     pub pipeline_config: Map<String, Value>,
     pub adapters: Vec<AdapterName>,
+    pub priority: Priority,
     pub user_id: Option<String>,
 }
 
@@ -69,6 +70,15 @@ pub fn run_request(body: Value, limits: &Limits) -> Result<RunRequest, ApiError>
         Some(other) => return Err(ApiError::validation("pipeline_config.adapters", format!("pipeline_config.adapters must be a list of adapter names, got {}", kind(other)))),
     };
     pipeline_config.insert("adapters".into(), Value::from(adapters.iter().map(|a| a.as_str()).collect::<Vec<_>>()));
+    let priority = match pipeline_config.get("priority") {
+        None | Some(Value::Null) => Priority::default(),
+        Some(Value::String(p)) => Priority::parse(p).ok_or_else(|| {
+            let shown: String = p.chars().take(32).collect();
+            ApiError::validation("pipeline_config.priority", format!("unknown priority {shown:?}; expected high, normal or low"))
+        })?,
+        Some(other) => return Err(ApiError::validation("pipeline_config.priority", format!("pipeline_config.priority must be \"high\", \"normal\" or \"low\", got {}", kind(other)))),
+    };
+    pipeline_config.insert("priority".into(), Value::from(priority.as_str()));
     // Stored as jsonb, which cannot hold U+0000 (Postgres refused the insert
     // and the caller got a 500): refused here, naming where it is.
     if let Some(path) = nul_in(&pipeline_config, "pipeline_config") {
@@ -84,7 +94,7 @@ pub fn run_request(body: Value, limits: &Limits) -> Result<RunRequest, ApiError>
     if let Some(unknown) = body.keys().next() {
         return Err(ApiError::validation(unknown.clone(), format!("unknown field {unknown:?}; expected input_smiles, pipeline_config, user_id")));
     }
-    Ok(RunRequest { input_smiles, pipeline_config, adapters, user_id })
+    Ok(RunRequest { input_smiles, pipeline_config, adapters, priority, user_id })
 }
 
 fn adapter_list(names: &[Value]) -> Result<Vec<AdapterName>, ApiError> {
@@ -171,6 +181,15 @@ mod tests {
         let r = run_request(json!({"input_smiles": ["CCO"]}), &limits()).ok().unwrap();
         assert_eq!(r.adapters, AdapterName::ALL.to_vec());
         assert_eq!(r.pipeline_config["adapters"], json!(["rdkit_local", "admet_ai", "pubchem", "chembl"]));
+        assert_eq!((r.priority, &r.pipeline_config["priority"]), (Priority::Normal, &json!("normal")));
+    }
+
+    #[test]
+    fn a_priority_is_high_normal_or_low() {
+        let r = run_request(json!({"input_smiles": ["CCO"], "pipeline_config": {"priority": "high"}}), &limits()).ok().unwrap();
+        assert_eq!(r.priority, Priority::High);
+        assert_eq!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": "urgent"}})), "unknown priority \"urgent\"; expected high, normal or low");
+        assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": 1}})).contains("got a number"));
     }
 
     #[test]

@@ -30,6 +30,14 @@ struct CompoundCounts {
     failed: i32,
 }
 
+/// Where a run's compounds are in admission: `admitted` have entered the
+/// pipeline; `waiting` wait for room (none once the run has ended).
+#[derive(Serialize)]
+struct AdmissionView {
+    admitted: i32,
+    waiting: i32,
+}
+
 /// A run. `input_smiles` is included where the caller has it (creation and
 /// single-run reads), inline compound results once the run has finished.
 #[derive(Serialize)]
@@ -41,11 +49,14 @@ pub struct RunView<'a> {
     completed_at: Option<String>,
     pipeline_config: &'a Value,
     user_id: Option<&'a str>,
+    /// `high`, `normal` or `low` (`pipeline_config.priority`).
+    priority: &'a str,
     progress: f64,
     compounds: CompoundCounts,
     /// Per-stage counts: `{<adapter>: {pending, done, failed, skipped}}`, in
     /// the run's adapter order.
     stages: Stages<'a>,
+    admission: AdmissionView,
     lockfile: &'a Value,
     error_message: Option<&'a str>,
     results: Option<ResultsView<'a>>,
@@ -90,9 +101,14 @@ pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Opti
         completed_at: run.completed_at.as_ref().map(timestamp),
         pipeline_config: &run.pipeline_config,
         user_id: run.user_id.as_deref(),
+        priority: &run.priority,
         progress: run.progress(),
         compounds: CompoundCounts { total: run.total_compounds, completed: run.completed_compounds, failed: run.failed_compounds },
         stages: Stages(stages),
+        admission: AdmissionView {
+            admitted: run.admitted,
+            waiting: if run.status == "pending" || run.status == "running" { (run.total_compounds - run.admitted).max(0) } else { 0 },
+        },
         lockfile: &run.lockfile,
         error_message: run.error_message.as_deref(),
         results,

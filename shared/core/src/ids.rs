@@ -107,6 +107,42 @@ impl fmt::Display for AdapterName {
     }
 }
 
+/// A run's priority (`pipeline_config.priority`): its weight when the
+/// pipeline's room is shared. `high` weighs 4, `normal` 2, `low` 1, so a
+/// high run gets four times a low one's share and a low one is never starved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn weight(self) -> u32 {
+        match self {
+            Priority::High => 4,
+            Priority::Normal => 2,
+            Priority::Low => 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +164,14 @@ mod tests {
             assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{}\"", a.as_str()));
         }
         assert_eq!(AdapterName::parse("vina"), None);
+    }
+
+    #[test]
+    fn priorities_round_trip_and_weigh_four_two_one() {
+        for p in Priority::ALL {
+            assert_eq!(Priority::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Priority::ALL.map(Priority::weight), [4, 2, 1]);
+        assert_eq!(Priority::default(), Priority::Normal);
     }
 }

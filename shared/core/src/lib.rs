@@ -6,7 +6,7 @@
 //! The message flow, in one place (see `topology` for the names):
 //!
 //! ```text
-//! api ── runs.created ──▶ fan-out (api) ── pipeline.<route[0]> ──▶ adapter ── pipeline.<route[1]> ──▶ … ── pipeline.done
+//! api ── admission (api) ──────────────────── pipeline.<route[0]> ──▶ adapter ── pipeline.<route[1]> ──▶ … ── pipeline.done
 //!                                               │                                   │                          │
 //!                                               └────────────── aggregator sees every one of them ────────────┘
 //! ```
@@ -28,7 +28,7 @@ pub mod telemetry;
 pub mod topology;
 
 pub use adapter::{run_adapter, Adapter, Attempt, Outcome};
-pub use ids::{AdapterName, RunId};
+pub use ids::{AdapterName, Priority, RunId};
 pub use record::CompoundRecord;
 pub use shutdown::Shutdown;
 pub use topology::Topology;

@@ -172,6 +172,50 @@ impl CompoundRecord {
         }
     }
 
+    /// Removes U+0000 from every string the record carries (sections,
+    /// errors, provenance): upstream services can send it, and Postgres
+    /// can store it neither in `text` nor in `jsonb`, so a record holding it
+    /// would be refused by every write. Returns whether anything changed.
+    pub fn strip_nul(&mut self) -> bool {
+        fn clean(v: &mut Value) {
+            match v {
+                Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
+                Value::Array(items) => items.iter_mut().for_each(clean),
+                Value::Object(map) => {
+                    if map.keys().any(|k| k.contains('\0')) {
+                        *map = std::mem::take(map).into_iter().map(|(k, v)| (k.replace('\0', ""), v)).collect();
+                    }
+                    map.values_mut().for_each(clean);
+                }
+                _ => {}
+            }
+        }
+        let mut changed = false;
+        for raw in self.sections.values_mut() {
+            // In JSON text U+0000 can only appear escaped.
+            if raw.get().contains("\\u0000") {
+                if let Ok(mut v) = serde_json::from_str::<Value>(raw.get()) {
+                    clean(&mut v);
+                    if let Ok(back) = serde_json::value::to_raw_value(&v) {
+                        changed |= back.get() != raw.get();
+                        *raw = back;
+                    }
+                }
+            }
+        }
+        for text in self.errors.values_mut().chain(self.provenance.values_mut()).chain([&mut self.smiles]) {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+                changed = true;
+            }
+        }
+        if let Some(f) = self.fatal.as_mut().filter(|f| f.contains('\0')) {
+            f.retain(|c| c != '\0');
+            changed = true;
+        }
+        changed
+    }
+
     /// The JetStream message id: stable for a (run, compound, step), so a
     /// re-publish after a crash is dropped by the stream's de-duplication.
     pub fn message_id(&self) -> String {
@@ -226,6 +270,17 @@ mod tests {
         let back: CompoundRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
         assert_eq!(back.section_value("properties"), Some(serde_json::json!({"qed": 0.4})));
         assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&r).unwrap());
+    }
+
+    #[test]
+    fn nul_characters_are_stripped_from_every_string_but_escaped_backslashes_stay() {
+        let mut r = CompoundRecord::new("run_0000000000000001", 0, "CCO".into(), vec![Pubchem]);
+        r.set_section(Pubchem, serde_json::json!({"iupac_name": "eth\u{0}anol", "synonyms": ["a\u{0}"], "k\u{0}": 1, "path": "C:\\u0000"}));
+        r.set_error(Chembl, "bad\u{0} answer");
+        assert!(r.strip_nul());
+        assert_eq!(r.section_value("pubchem"), Some(serde_json::json!({"iupac_name": "ethanol", "synonyms": ["a"], "k": 1, "path": "C:\\u0000"})));
+        assert_eq!(r.errors["chembl"], "bad answer");
+        assert!(!r.strip_nul(), "nothing left to strip");
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //!   transition without any extra publish. All adapters' consumers are created
 //!   up front, so a record addressed to an adapter with no running replica waits
 //!   for it instead of being dropped for lack of interest.
-//! * `RUNS` (work queue): `runs.created`, one event per accepted run, consumed
-//!   by the API's fan-out worker.
+//! * Compounds enter `pipeline.<route[0]>` through the API's admission
+//!   scheduler, a window at a time (its state is in Postgres; see
+//!   `pharmforge-api`'s `scheduler`).
 //! * `DEADLETTER` (limits retention, kept 30 days): `deadletter.<adapter>`
 //!   holds every message an adapter gave up on (undecodable, or never
 //!   completed within its deliveries), the original payload with the reason in
@@ -35,7 +36,7 @@ pub struct Topology {
     /// How long a delivered, unacknowledged message waits before redelivery.
     pub ack_wait: Duration,
     /// Deliveries before an adapter gives a message up (a poison message).
-    /// The aggregator's and the fan-out's consumers never give up: their
+    /// The aggregator's consumers never give up: their
     /// failures are outages (Postgres, NATS), not bad messages.
     pub max_deliver: i64,
 }
@@ -51,9 +52,6 @@ impl Topology {
 
     pub fn pipeline_stream(&self) -> String {
         format!("{}PIPELINE", self.prefix)
-    }
-    pub fn runs_stream(&self) -> String {
-        format!("{}RUNS", self.prefix)
     }
     pub fn adapter_subject(&self, adapter: AdapterName) -> String {
         format!("{}pipeline.{}", self.prefix, adapter.as_str())
@@ -78,9 +76,6 @@ impl Topology {
     pub fn aggregator_dead_letter_consumer(&self) -> String {
         format!("{}aggregator_deadletter", self.prefix)
     }
-    pub fn run_created_subject(&self) -> String {
-        format!("{}runs.created", self.prefix)
-    }
     pub fn adapter_consumer(&self, adapter: AdapterName) -> String {
         format!("{}{}", self.prefix, adapter.as_str())
     }
@@ -90,9 +85,6 @@ impl Topology {
     /// Key-value bucket of cancelled run ids.
     pub fn cancelled_bucket(&self) -> String {
         format!("{}cancelled_runs", self.prefix)
-    }
-    pub fn fanout_consumer(&self) -> String {
-        format!("{}fanout", self.prefix)
     }
 
     fn durable(&self, name: String, filter: String, max_ack_pending: i64, max_deliver: i64) -> consumer::pull::Config {
@@ -122,12 +114,6 @@ impl Topology {
             .create_consumer(self.durable(self.aggregator_consumer(), format!("{}pipeline.>", self.prefix), 50_000, -1))
             .await?;
 
-        let runs = js
-            .create_or_update_stream(stream_config(self.runs_stream(), self.run_created_subject(), stream::RetentionPolicy::WorkQueue, MAX_AGE))
-            .await?;
-        let runs = js.get_stream(&runs.config.name).await?;
-        runs.create_consumer(self.durable(self.fanout_consumer(), self.run_created_subject(), 1_000, -1)).await?;
-
         let dead = js
             .create_or_update_stream(stream_config(self.dead_letter_stream(), format!("{}deadletter.>", self.prefix), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
             .await?;
@@ -155,7 +141,7 @@ impl Topology {
     }
 }
 
-/// A file-backed stream with the shared de-duplication window: the three
+/// A file-backed stream with the shared de-duplication window: the
 /// streams differ only in name, subjects, retention and age.
 fn stream_config(name: String, subjects: String, retention: stream::RetentionPolicy, max_age: Duration) -> stream::Config {
     stream::Config {

@@ -46,7 +46,12 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
     let mut outcome = BatchOutcome::default();
     // Within a batch keep only the furthest record of each compound.
     let mut latest: BTreeMap<(String, u32), CompoundRecord> = BTreeMap::new();
-    for r in records {
+    for mut r in records {
+        // Postgres stores U+0000 neither in text nor in jsonb: it would
+        // refuse the whole batch, every time it came again.
+        if r.strip_nul() {
+            tracing::warn!(compound_id = %r.compound_id(), "U+0000 removed from the record's strings before storing it");
+        }
         let key = (r.run_id.clone(), r.index);
         match latest.get(&key) {
             Some(existing) if existing.step >= r.step => outcome.duplicates += 1,

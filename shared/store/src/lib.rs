@@ -1,9 +1,10 @@
 //! PharmForge's Postgres layer: the schema (sqlx migrations in `migrations/`),
-//! the queries the API reads with, the fan-out cursor, and the aggregator's
-//! idempotent batch write (`aggregate`).
+//! the queries the API reads with, the admission scheduler's (`schedule`), and
+//! the aggregator's idempotent batch write (`aggregate`).
 
 pub mod aggregate;
 pub mod runs;
+pub mod schedule;
 
 use pharmforge_core::Shutdown;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -1,4 +1,4 @@
-//! Runs and compound results as the API reads them, and the fan-out cursor.
+//! Runs and compound results as the API reads and writes them.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -23,6 +23,10 @@ pub struct RunRow {
     pub failed_compounds: i32,
     pub stage_counts: Value,
     pub steps_done: i64,
+    /// `high`, `normal` or `low`: the run's weight in admission.
+    pub priority: String,
+    /// Compounds admitted to the pipeline so far.
+    pub admitted: i32,
 }
 
 impl RunRow {
@@ -42,7 +46,7 @@ impl RunRow {
 
 const RUN_COLUMNS: &str = "id, run_id, status, created_at, updated_at, completed_at, pipeline_config, \
     adapter_sequence, results, lockfile, user_id, error_message, total_compounds, completed_compounds, \
-    failed_compounds, stage_counts, steps_done";
+    failed_compounds, stage_counts, steps_done, priority, fanout_published AS admitted";
 
 /// A stored JSON document passed through as its text: the API serves the
 /// sections of a compound as Postgres returns them, without building a tree
@@ -77,13 +81,14 @@ pub struct NewRun<'a> {
     pub pipeline_config: &'a Value,
     pub adapter_sequence: &'a [String],
     pub user_id: Option<&'a str>,
+    pub priority: &'a str,
 }
 
 /// Inserts a run in `pending`; returns the stored row.
 pub async fn create_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunRow, sqlx::Error> {
     let sql = format!(
-        "INSERT INTO pipeline_runs (run_id, input_smiles, pipeline_config, adapter_sequence, user_id, total_compounds) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {RUN_COLUMNS}"
+        "INSERT INTO pipeline_runs (run_id, input_smiles, pipeline_config, adapter_sequence, user_id, total_compounds, priority) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RUN_COLUMNS}"
     );
     sqlx::query_as::<_, RunRow>(&sql)
         .bind(run.run_id)
@@ -92,6 +97,7 @@ pub async fn create_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunRow, sqlx::
         .bind(run.adapter_sequence)
         .bind(run.user_id)
         .bind(run.input_smiles.len() as i32)
+        .bind(run.priority)
         .fetch_one(pool)
         .await
 }
@@ -231,63 +237,6 @@ pub fn results_stored(run: &RunRow) -> i64 {
         .iter()
         .map(|k| counts.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0))
         .sum()
-}
-
-/// The fan-out cursor of a run: how many of its records have been published.
-#[derive(Debug, Clone)]
-pub struct FanoutState {
-    pub run_id: String,
-    pub status: String,
-    pub input_smiles: Vec<String>,
-    pub adapter_sequence: Vec<String>,
-    pub published: i32,
-    pub completed: bool,
-}
-
-pub async fn fanout_state(pool: &PgPool, run_id: &str) -> Result<Option<FanoutState>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT run_id, status, input_smiles, adapter_sequence, fanout_published, fanout_completed_at IS NOT NULL \
-         FROM pipeline_runs WHERE run_id = $1",
-    )
-    .bind(run_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| FanoutState {
-        run_id: r.get(0),
-        status: r.get(1),
-        input_smiles: r.get::<sqlx::types::Json<Vec<String>>, _>(2).0,
-        adapter_sequence: r.get(3),
-        published: r.get(4),
-        completed: r.get(5),
-    }))
-}
-
-/// Moves the fan-out cursor forward (never back). Returns false when the run
-/// is gone or cancelled, so the fan-out stops.
-pub async fn record_fanout_progress(pool: &PgPool, run_id: &str, published: i32, completed: bool) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE pipeline_runs SET fanout_published = GREATEST(fanout_published, $2), \
-         fanout_completed_at = CASE WHEN $3 THEN COALESCE(fanout_completed_at, now()) ELSE fanout_completed_at END \
-         WHERE run_id = $1 AND status <> 'cancelled'",
-    )
-    .bind(run_id)
-    .bind(published)
-    .bind(completed)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
-
-/// Runs accepted more than `older_than_secs` ago whose fan-out has not finished:
-/// the safety net for a run event lost between the insert and its publish.
-pub async fn runs_awaiting_fanout(pool: &PgPool, older_than_secs: f64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT run_id FROM pipeline_runs WHERE fanout_completed_at IS NULL \
-         AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000",
-    )
-    .bind(older_than_secs)
-    .fetch_all(pool)
-    .await
 }
 
 /// Compound results of one run, at most `limit`, in input order (for the run's

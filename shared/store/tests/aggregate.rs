@@ -21,7 +21,7 @@ async fn fresh_pool() -> PgPool {
 async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterName]) {
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
     let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
-    create_run(pool, NewRun { run_id, input_smiles: &smiles, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None })
+    create_run(pool, NewRun { run_id, input_smiles: &smiles, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal" })
         .await
         .unwrap();
 }
@@ -212,4 +212,29 @@ async fn input_order_pages_are_index_ranges_that_fill_up_without_shifting() {
     assert!(page(1_000_000).await.is_empty());
     let ranked = list_results(&pool, pk, ResultOrder::Rank, 2, 3).await.unwrap();
     assert_eq!(ranked.iter().map(|r| r.rank).collect::<Vec<_>>(), vec![Some(4), Some(5), Some(6)]);
+}
+
+#[tokio::test]
+async fn a_record_holding_nul_from_upstream_is_stored_without_it_instead_of_refused() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [Pubchem, Chembl];
+    let run_id = "run_00000000000000aa";
+    new_run(&pool, run_id, &["CCO", "CCN"], &route).await;
+    // Compound 0: a PubChem name and a ChEMBL error with U+0000 (as an
+    // upstream service may send); compound 1 is clean, in the same batch.
+    let mut dirty = CompoundRecord::new(run_id, 0, "CCO".into(), route.to_vec());
+    dirty.set_section(Pubchem, json!({"cid": 702, "iupac_name": "eth\u{0}anol", "synonyms": ["alcohol\u{0}"]}));
+    dirty.advance();
+    dirty.set_error(Chembl, "ChEMBL answered 500: \u{0}oops");
+    dirty.advance();
+    let clean = record(run_id, 1, &route, 2);
+    let outcome = apply_batch(&pool, vec![dirty, clean]).await.expect("the batch is stored, not refused");
+    assert_eq!(outcome.applied, 2);
+    let (pubchem, errors): (serde_json::Value, serde_json::Value) =
+        sqlx::query_as("SELECT pubchem, errors FROM compound_results WHERE idx = 0").fetch_one(&pool).await.unwrap();
+    assert_eq!(pubchem, json!({"cid": 702, "iupac_name": "ethanol", "synonyms": ["alcohol"]}));
+    assert_eq!(errors, json!({"chembl": "ChEMBL answered 500: oops"}));
+    let run = get_run(&pool, run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, "completed");
 }

@@ -1,0 +1,424 @@
+//! Admission: compounds enter the pipeline a window at a time, shared fairly
+//! between users and runs, instead of a whole run at once.
+//!
+//! Every API replica runs this loop; the one holding a Postgres advisory lock
+//! (on a connection of its own) admits, the others stand by and take over
+//! when its connection goes. Each round it reads the active runs (their
+//! admission cursors and per-stage counts, as the aggregator keeps them),
+//! works out how much room each stage has, lets `fair` pick which waiting
+//! compounds get it, publishes their records to the first stage of their
+//! route and only then moves the cursors (over the lock's connection). A
+//! crash between the publish and the cursor move re-publishes the same
+//! records, which JetStream drops by message id: nothing is lost or doubled.
+//!
+//! **Per-stage windows.** A compound occupies every stage of its route from
+//! admission until the aggregator has recorded it past that stage, so the
+//! compounds ahead of a newly admitted one at any stage are at most that
+//! stage's window. Each window adapts so that its stage's own queue (records
+//! waiting in its JetStream consumer) holds about `SCHEDULER_QUEUE_MS` of the
+//! stage's measured throughput: enough that the adapter never idles while
+//! work waits, little enough that a newcomer waits well under a second or
+//! two at each stage. A slow stage (PubChem at 5 requests/s) thus gets a
+//! small window, and a run using it is admitted at that stage's pace without
+//! holding back runs that do not use it. A cancelled or deleted run is no
+//! longer active, so its compounds leave every window at once.
+
+use crate::fair::{Demand, FairQueue};
+use crate::AppState;
+use async_nats::jetstream;
+use pharmforge_core::adapter::publish_record;
+use pharmforge_core::config::{env_millis, env_parse, ConfigError, NatsSettings};
+use pharmforge_core::{AdapterName, CompoundRecord, Priority, RunId, Shutdown};
+use pharmforge_store::schedule::{self as store, ActiveRun};
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Compounds admitted per pick of the fair queue.
+const QUANTUM: u32 = 16;
+/// SMILES read from a run's stored input at once.
+const READ_AHEAD: i32 = 2_048;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SCHEDULER_TICK_MS` (100): how often the admitting scheduler looks.
+    pub tick: Duration,
+    /// `SCHEDULER_QUEUE_MS` (500): the work each stage's own queue should hold.
+    pub queue: Duration,
+    /// `SCHEDULER_MIN_QUEUE` (16): the smallest queue kept at a stage,
+    /// whatever its throughput (at least an adapter's batch).
+    pub min_queue: i64,
+    /// `SCHEDULER_INITIAL_WINDOW` (1,000): each stage's window at start.
+    pub initial_window: i64,
+    /// `SCHEDULER_MAX_WINDOW` (50,000): the most compounds in flight at one
+    /// stage, and in the whole pipeline.
+    pub max_window: i64,
+    /// `SCHEDULER_MAX_IN_FLIGHT_PER_USER` (unset: no cap).
+    pub max_per_user: Option<i64>,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let max_window: i64 = env_parse("SCHEDULER_MAX_WINDOW", 50_000)?;
+        let per_user: i64 = env_parse("SCHEDULER_MAX_IN_FLIGHT_PER_USER", 0)?;
+        Ok(Settings {
+            tick: env_millis("SCHEDULER_TICK_MS", 100)?.max(Duration::from_millis(10)),
+            queue: env_millis("SCHEDULER_QUEUE_MS", 500)?,
+            min_queue: env_parse("SCHEDULER_MIN_QUEUE", 16i64)?.max(1),
+            initial_window: env_parse("SCHEDULER_INITIAL_WINDOW", 1_000i64)?.clamp(1, max_window.max(1)),
+            max_window: max_window.max(1),
+            max_per_user: (per_user > 0).then_some(per_user),
+        })
+    }
+}
+
+/// One stage's window and what it is sized from.
+#[derive(Debug)]
+struct Stage {
+    window: i64,
+    /// Compounds per second passing the stage (smoothed over about a second).
+    rate: f64,
+    /// Whether its window held back waiting compounds last round.
+    blocked: bool,
+}
+
+/// Index of the pseudo-stage that bounds the whole pipeline's in-flight compounds.
+const TOTAL: usize = AdapterName::ALL.len();
+
+fn stage_index(adapter: AdapterName) -> usize {
+    AdapterName::ALL.iter().position(|a| *a == adapter).expect("every adapter is in ALL")
+}
+
+/// What the admitting scheduler keeps between rounds. All of it is soft:
+/// a new leader starts afresh and converges within seconds.
+struct Admission {
+    settings: Settings,
+    stages: Vec<Stage>,
+    fair: FairQueue,
+    /// Per run: what it had passed at each stage of its route last round.
+    passed: HashMap<i64, Vec<i64>>,
+    /// Per run: SMILES read ahead, from admission index `.0`.
+    inputs: HashMap<i64, (i32, std::collections::VecDeque<String>)>,
+    last: Instant,
+}
+
+impl Admission {
+    fn new(settings: Settings) -> Self {
+        let stages = (0..=TOTAL).map(|_| Stage { window: settings.initial_window, rate: 0.0, blocked: false }).collect();
+        Admission { settings, stages, fair: FairQueue::default(), passed: HashMap::new(), inputs: HashMap::new(), last: Instant::now() }
+    }
+
+    /// Updates each stage's throughput from how far runs moved since last round.
+    fn observe(&mut self, runs: &[ActiveRun]) {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64().max(1e-3);
+        self.last = now;
+        let mut moved = [0i64; TOTAL];
+        let mut seen = HashMap::with_capacity(runs.len());
+        for run in runs {
+            if let Some(before) = self.passed.get(&run.pk) {
+                for ((adapter, now), then) in run.adapter_sequence.iter().zip(&run.passed).zip(before) {
+                    if let Some(a) = AdapterName::parse(adapter) {
+                        moved[stage_index(a)] += (now - then).max(0);
+                    }
+                }
+            }
+            seen.insert(run.pk, run.passed.clone());
+        }
+        self.passed = seen;
+        // Smoothed over about a second, whatever the tick.
+        let alpha = 1.0 - (-dt).exp();
+        for (stage, n) in self.stages.iter_mut().zip(moved) {
+            stage.rate += alpha * (n as f64 / dt - stage.rate);
+        }
+    }
+
+    /// Resizes the windows of the stages in use from their queues: a stage
+    /// whose window held work back while its queue ran short gets more room;
+    /// one with a longer queue than it needs gets less.
+    fn resize(&mut self, pending: &HashMap<usize, u64>) {
+        let s = &self.settings;
+        for (i, stage) in self.stages.iter_mut().enumerate().take(TOTAL) {
+            let Some(&queued) = pending.get(&i) else { continue };
+            let target = ((stage.rate * s.queue.as_secs_f64()) as i64).max(s.min_queue);
+            let queued = queued as i64;
+            if queued < target && stage.blocked {
+                stage.window += target - queued;
+            } else if queued > target {
+                stage.window -= (queued - target) / 2;
+            }
+            stage.window = stage.window.clamp(s.min_queue, s.max_window);
+        }
+        self.stages[TOTAL].window = s.max_window;
+    }
+
+    /// Picks what to admit this round: `(run, count)` pairs.
+    fn plan(&mut self, runs: &[ActiveRun]) -> Vec<(i64, u32)> {
+        let mut in_flight = [0i64; TOTAL + 1];
+        let mut per_user: HashMap<String, i64> = HashMap::new();
+        let mut demands = Vec::new();
+        for run in runs {
+            let user = run.user_id.clone().unwrap_or_default();
+            let mut stages = Vec::with_capacity(run.adapter_sequence.len() + 1);
+            for (adapter, passed) in run.adapter_sequence.iter().zip(&run.passed) {
+                if let Some(a) = AdapterName::parse(adapter) {
+                    in_flight[stage_index(a)] += (run.admitted as i64 - passed).max(0);
+                    stages.push(stage_index(a));
+                }
+            }
+            stages.push(TOTAL);
+            let flying = (run.admitted - run.finished).max(0) as i64;
+            in_flight[TOTAL] += flying;
+            *per_user.entry(user.clone()).or_default() += flying;
+            let waiting = (run.total - run.admitted).max(0) as u32;
+            demands.push(Demand { run: run.pk, user, weight: Priority::parse(&run.priority).unwrap_or_default().weight(), waiting, stages });
+        }
+        let mut room: Vec<i64> = self.stages.iter().zip(in_flight).map(|(s, n)| s.window - n).collect();
+        let mut user_room: HashMap<String, i64> = match self.settings.max_per_user {
+            Some(cap) => per_user.into_iter().map(|(u, n)| (u, cap - n)).collect(),
+            None => HashMap::new(),
+        };
+        if let Some(cap) = self.settings.max_per_user {
+            for d in &demands {
+                user_room.entry(d.user.clone()).or_insert(cap);
+            }
+        }
+        let granted = self.fair.select(&demands, &mut room, &mut user_room, QUANTUM);
+        // A stage held work back if it is full while a run using it still waits.
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            stage.blocked = room[i] <= 0
+                && demands.iter().any(|d| {
+                    let admitted = granted.iter().find(|(r, _)| *r == d.run).map_or(0, |(_, n)| *n);
+                    d.waiting > admitted && d.stages.contains(&i)
+                });
+        }
+        granted
+    }
+
+    /// The SMILES of compounds `from..from + n` of a run, from its read-ahead.
+    async fn take_inputs(&mut self, conn: &mut PgConnection, run: &ActiveRun, from: i32, n: u32) -> Result<Vec<String>, sqlx::Error> {
+        let buffered = self.inputs.get(&run.pk).is_some_and(|(start, buf)| *start == from && buf.len() >= n as usize);
+        if !buffered {
+            let to = (from + (n as i32).max(READ_AHEAD)).min(run.total);
+            let slice = store::input_slice(conn, run.pk, from, to).await?;
+            self.inputs.insert(run.pk, (from, slice.into()));
+        }
+        let (start, buf) = self.inputs.get_mut(&run.pk).expect("filled above");
+        let take = (n as usize).min(buf.len());
+        *start += take as i32;
+        Ok(buf.drain(..take).collect())
+    }
+}
+
+/// Connects to NATS (retrying), sets up the topology, then admits whenever
+/// this replica holds the scheduler's lock, until shutdown.
+pub async fn start(state: AppState, nats: NatsSettings, settings: Settings, shutdown: Shutdown) {
+    let Some(client) = pharmforge_core::nats::connect(&nats, "api", &shutdown).await else {
+        return;
+    };
+    let js = jetstream::new(client.clone());
+    if !state.topology.ensure_with_retry(&js, &shutdown).await {
+        return;
+    }
+    let _ = state.jetstream.set(js.clone());
+    tracing::info!(
+        tick_ms = settings.tick.as_millis() as u64,
+        queue_ms = settings.queue.as_millis() as u64,
+        max_window = settings.max_window,
+        max_per_user = ?settings.max_per_user,
+        "admission scheduler started"
+    );
+    while !shutdown.is_triggered() {
+        match lead(&state, &js, &settings, &shutdown).await {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "admission interrupted; trying again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait() => {}
+        }
+    }
+    client.flush().await.ok();
+}
+
+/// Takes the lock if free and admits until shutdown or an error. Returns
+/// `Ok` without admitting when another replica holds the lock.
+async fn lead(state: &AppState, js: &jetstream::Context, settings: &Settings, shutdown: &Shutdown) -> Result<(), async_nats::Error> {
+    // A connection of its own: the lock lives as long as it does, and every
+    // cursor move goes over it, so a replica that lost it cannot admit.
+    let mut conn = state.pool.acquire().await?.detach();
+    if !store::try_lock_scheduler(&mut conn).await? {
+        return Ok(());
+    }
+    let stream = js.get_stream(state.topology.pipeline_stream()).await?;
+    let mut admission = Admission::new(settings.clone());
+    let mut first = true;
+    loop {
+        let started = Instant::now();
+        round(state, js, &stream, &mut conn, &mut admission).await?;
+        if std::mem::take(&mut first) {
+            tracing::info!("this replica admits compounds now");
+        }
+        let rest = settings.tick.saturating_sub(started.elapsed());
+        tokio::select! {
+            _ = tokio::time::sleep(rest) => {}
+            _ = state.admission_wake.notified() => {}
+            _ = shutdown.wait() => return Ok(()),
+        }
+    }
+}
+
+async fn round(
+    state: &AppState,
+    js: &jetstream::Context,
+    stream: &jetstream::stream::Stream,
+    conn: &mut PgConnection,
+    admission: &mut Admission,
+) -> Result<(), async_nats::Error> {
+    let runs = store::active_runs(conn).await?;
+    admission.observe(&runs);
+    admission.inputs.retain(|pk, _| runs.iter().any(|r| r.pk == *pk && r.admitted < r.total));
+    if runs.is_empty() {
+        return Ok(());
+    }
+    // How much waits at each stage in use (its consumer's undelivered records).
+    let used: Vec<usize> = {
+        let mut v: Vec<usize> = runs.iter().flat_map(|r| r.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).map(stage_index)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let infos = futures::future::join_all(used.iter().map(|&i| {
+        let name = state.topology.adapter_consumer(AdapterName::ALL[i]);
+        async move { (i, stream.consumer_info(name).await) }
+    }))
+    .await;
+    let mut pending = HashMap::new();
+    for (i, info) in infos {
+        pending.insert(i, info?.num_pending);
+    }
+    admission.resize(&pending);
+    let plan = admission.plan(&runs);
+    if plan.is_empty() {
+        return Ok(());
+    }
+
+    // Each run's records, in index order from its cursor.
+    let mut batches: Vec<(&ActiveRun, Vec<CompoundRecord>)> = Vec::with_capacity(plan.len());
+    for &(pk, n) in &plan {
+        let run = runs.iter().find(|r| r.pk == pk).expect("planned runs are active");
+        let Ok(run_id) = RunId::parse(&run.run_id) else { continue };
+        let route: Vec<AdapterName> = run.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).collect();
+        let smiles = admission.take_inputs(conn, run, run.admitted, n).await?;
+        let records = smiles
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| CompoundRecord::new(run_id.as_str(), run.admitted as u32 + i as u32, s, route.clone()))
+            .collect();
+        batches.push((run, records));
+    }
+    let publishes = batches.iter().flat_map(|(_, records)| records.iter().map(|r| publish_record(js, &state.topology, r)));
+    let mut results = futures::future::join_all(publishes).await.into_iter();
+    // A run's cursor moves past the records stored without a gap from it;
+    // any after a failed one are published again next round.
+    let mut moves = Vec::with_capacity(batches.len());
+    let mut failed = None;
+    for (run, records) in &batches {
+        let (mut stored, mut gap) = (0, false);
+        for result in results.by_ref().take(records.len()) {
+            match result {
+                Ok(()) if !gap => stored += 1,
+                Ok(()) => {}
+                Err(e) => {
+                    gap = true;
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        moves.push((run.pk, run.admitted + stored));
+    }
+    store::record_admissions(conn, &moves).await?;
+    tracing::debug!(runs = moves.len(), compounds = batches.iter().map(|(_, r)| r.len()).sum::<usize>(), "admitted");
+    match failed {
+        Some(e) => {
+            // The read-ahead moved past records that were not stored: read again.
+            admission.inputs.clear();
+            Err(e)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Tells every adapter replica that a run is cancelled (or deleted), so they
+/// skip its records. A failure is logged: the run is already no longer
+/// active, so no more of its compounds are admitted; only those in flight
+/// would still be enriched.
+pub async fn announce_cancel(state: &AppState, run_id: &RunId) {
+    let Some(js) = state.jetstream.get() else {
+        tracing::warn!(run_id = %run_id, "NATS not connected; adapters will not hear of this cancellation");
+        return;
+    };
+    if let Err(e) = pharmforge_core::cancel::announce(js, &state.topology, run_id.as_str()).await {
+        tracing::warn!(run_id = %run_id, error = %e, "cancellation not announced to the adapters");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings { tick: Duration::from_millis(100), queue: Duration::from_millis(500), min_queue: 16, initial_window: 100, max_window: 10_000, max_per_user: None }
+    }
+
+    fn run(pk: i64, user: &str, route: &[&str], total: i32, admitted: i32, passed: &[i64]) -> ActiveRun {
+        ActiveRun {
+            pk,
+            run_id: format!("run_{pk:016x}"),
+            user_id: Some(user.into()),
+            priority: "normal".into(),
+            adapter_sequence: route.iter().map(|s| s.to_string()).collect(),
+            total,
+            admitted,
+            finished: *passed.iter().min().unwrap_or(&0) as i32,
+            passed: passed.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_window_holds_a_run_to_its_size_at_every_stage_of_its_route() {
+        let mut a = Admission::new(settings());
+        // 60 admitted, 10 past rdkit_local and 0 past pubchem: pubchem's window (100) has 40 left.
+        let plan = a.plan(&[run(1, "a", &["rdkit_local", "pubchem"], 10_000, 60, &[10, 0])]);
+        assert_eq!(plan, vec![(1, 40)]);
+        assert!(a.stages[stage_index(AdapterName::Pubchem)].blocked);
+        assert!(!a.stages[stage_index(AdapterName::RdkitLocal)].blocked, "rdkit_local still had room");
+    }
+
+    #[test]
+    fn a_blocked_stage_with_a_short_queue_grows_and_one_with_a_long_queue_shrinks() {
+        let mut a = Admission::new(settings());
+        let i = stage_index(AdapterName::AdmetAi);
+        a.stages[i].rate = 200.0; // target queue: 100
+        a.stages[i].blocked = true;
+        a.resize(&HashMap::from([(i, 0)]));
+        assert_eq!(a.stages[i].window, 200, "grown by the queue it lacks");
+        a.resize(&HashMap::from([(i, 300)]));
+        assert_eq!(a.stages[i].window, 100, "shrunk by half the excess");
+        a.stages[i].blocked = false;
+        a.resize(&HashMap::from([(i, 0)]));
+        assert_eq!(a.stages[i].window, 100, "not grown when it held nothing back");
+    }
+
+    #[test]
+    fn throughput_is_measured_from_what_runs_passed_between_rounds() {
+        let mut a = Admission::new(settings());
+        a.observe(&[run(1, "a", &["rdkit_local"], 1_000, 500, &[0])]);
+        std::thread::sleep(Duration::from_millis(100));
+        a.observe(&[run(1, "a", &["rdkit_local"], 1_000, 500, &[100])]);
+        let rate = a.stages[stage_index(AdapterName::RdkitLocal)].rate;
+        // 100 in ~0.1 s, smoothed with weight ~0.1: roughly 100/s.
+        assert!((50.0..150.0).contains(&rate), "{rate}");
+        assert_eq!(a.stages[stage_index(AdapterName::Pubchem)].rate, 0.0);
+    }
+}

@@ -1,0 +1,109 @@
+//! What the API's scheduler reads and writes: the active runs with their
+//! admission cursors and per-stage counts, slices of a run's input, and the
+//! cursor moves. All of it goes over the one connection that holds the
+//! scheduler's advisory lock, so a scheduler that lost its lock (its
+//! connection) cannot move a cursor any more.
+
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+
+/// Key of the session-level advisory lock held by the one admitting scheduler.
+const SCHEDULER_LOCK: i64 = 0x7066_5f73_6368_6564; // "pf_sched"
+
+/// Tries to become the admitting scheduler: true while this connection holds the lock.
+pub async fn try_lock_scheduler(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(SCHEDULER_LOCK).fetch_one(conn).await
+}
+
+/// A pending or running run, as admission sees it.
+#[derive(Debug, Clone)]
+pub struct ActiveRun {
+    pub pk: i64,
+    pub run_id: String,
+    /// `None` for runs submitted without authentication or user id.
+    pub user_id: Option<String>,
+    pub priority: String,
+    pub adapter_sequence: Vec<String>,
+    pub total: i32,
+    /// Compounds admitted so far (indices `0..admitted`).
+    pub admitted: i32,
+    /// Compounds finished (completed or failed).
+    pub finished: i32,
+    /// Per adapter of the route: compounds that have passed that stage
+    /// (done, failed or skipped), as the aggregator has recorded them.
+    pub passed: Vec<i64>,
+}
+
+pub async fn active_runs(conn: &mut PgConnection) -> Result<Vec<ActiveRun>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, run_id, user_id, priority, adapter_sequence, total_compounds, fanout_published, \
+         completed_compounds + failed_compounds, stage_counts \
+         FROM pipeline_runs WHERE status IN ('pending', 'running') ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let sequence: Vec<String> = row.get(4);
+            let counts: Value = row.get(8);
+            let passed = sequence
+                .iter()
+                .map(|a| {
+                    let c = counts.get(a);
+                    ["done", "failed", "skipped"].iter().map(|k| c.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0)).sum()
+                })
+                .collect();
+            ActiveRun {
+                pk: row.get(0),
+                run_id: row.get(1),
+                user_id: row.get(2),
+                priority: row.get(3),
+                adapter_sequence: sequence,
+                total: row.get(5),
+                admitted: row.get(6),
+                finished: row.get(7),
+                passed,
+            }
+        })
+        .collect())
+}
+
+/// The SMILES of compounds `from..to` of a run (fewer if the run has fewer;
+/// none if it is gone). One read of the stored input, however many are asked for.
+pub async fn input_slice(conn: &mut PgConnection, pk: i64, from: i32, to: i32) -> Result<Vec<String>, sqlx::Error> {
+    if to <= from {
+        return Ok(Vec::new());
+    }
+    let slice: Option<sqlx::types::Json<Vec<String>>> = sqlx::query_scalar(
+        "SELECT jsonb_path_query_array(input_smiles, '$[$from to $to]', jsonb_build_object('from', $2::int, 'to', $3::int)) \
+         FROM pipeline_runs WHERE id = $1",
+    )
+    .bind(pk)
+    .bind(from)
+    .bind(to - 1)
+    .fetch_optional(conn)
+    .await?;
+    Ok(slice.map(|s| s.0).unwrap_or_default())
+}
+
+/// Moves admission cursors forward (never back): `(run pk, admitted)` pairs.
+/// A run whose cursor reaches its total is marked fanned out.
+pub async fn record_admissions(conn: &mut PgConnection, moves: &[(i64, i32)]) -> Result<(), sqlx::Error> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let (pks, counts): (Vec<i64>, Vec<i32>) = moves.iter().copied().unzip();
+    sqlx::query(
+        "UPDATE pipeline_runs p SET fanout_published = m.admitted, \
+         fanout_completed_at = CASE WHEN m.admitted >= p.total_compounds THEN COALESCE(p.fanout_completed_at, now()) \
+             ELSE p.fanout_completed_at END \
+         FROM UNNEST($1::bigint[], $2::int[]) AS m(id, admitted) \
+         WHERE p.id = m.id AND p.fanout_published < m.admitted",
+    )
+    .bind(&pks)
+    .bind(&counts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

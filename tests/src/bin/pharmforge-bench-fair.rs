@@ -1,0 +1,174 @@
+//! The fair-share benchmark: one user's large run, and two other users'
+//! small runs submitted while it goes; prints one JSON object.
+//!
+//! ```text
+//! cargo build --release --bins && cargo run --release -p pharmforge-tests --bin pharmforge-bench-fair
+//! ```
+//!
+//! Each phase runs on a fresh stack (services, NATS, database):
+//!
+//! * `a_alone_unbounded`: user A's `BENCH_FAIR_COMPOUNDS` (20,000) compounds
+//!   through rdkit_local + admet_ai with admission unbounded (the whole run
+//!   on the pipeline at once, as before admission existed): the baseline
+//!   throughput;
+//! * `a_alone`: the same with admission as configured (default windows);
+//! * `shared`: the same, and 5 s after A's POST users B and C each submit 5
+//!   compounds, again every 5 s for a minute: B/C latency (POST to
+//!   completed) p50/p95/max, and A's throughput;
+//! * `shared_unbounded` (with `BENCH_FAIR_BASELINE=1`): `shared` with
+//!   admission unbounded, to see what B and C waited before;
+//! * `external`: A's `BENCH_FAIR_EXTERNAL_COMPOUNDS` (1,000) compounds
+//!   through rdkit_local + pubchem + chembl against the local fakes at the
+//!   policy limit (5 requests/s), B and C as above with compounds of their
+//!   own (nothing cached): their small runs must not wait for A's PubChem
+//!   backlog. A is cancelled once the minute is over.
+//!
+//! Every phase reports the peak of messages on the `PIPELINE` stream
+//! (sampled every 100 ms) and the CPU seconds of each process.
+
+use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
+use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
+use pharmforge_tests::Stack;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const UNBOUNDED: [(&str, &str); 2] = [("SCHEDULER_INITIAL_WINDOW", "10000000"), ("SCHEDULER_MAX_WINDOW", "10000000")];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Distinct molecules, from `offset` on in a long list, so that phases and
+/// users never share one (no cache hit between them).
+fn molecules(offset: usize, n: usize) -> Vec<String> {
+    let all = pharmforge_tests::distinct_molecules(offset + n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1", "C1CCNCC1"]);
+    all[offset..].to_vec()
+}
+
+/// Samples the number of messages on the `PIPELINE` stream until dropped.
+fn watch_stream(stack: &Stack) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let peak = Arc::new(AtomicU64::new(0));
+    let (url, name, p) = (stack.nats.url(), format!("{}PIPELINE", stack.prefix), peak.clone());
+    let task = tokio::spawn(async move {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.expect("NATS"));
+        let mut stream = js.get_stream(name).await.expect("PIPELINE");
+        loop {
+            if let Ok(info) = stream.info().await {
+                p.fetch_max(info.state.messages, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (peak, task)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The small runs of users B and C: 5 compounds each, every 5 s for a
+/// minute, from 5 s after `start`. Returns each one's seconds from POST to completed.
+async fn small_runs(stack: &Stack, route: &[&str], start: Instant, fresh_from: usize) -> Vec<f64> {
+    let mut waits = Vec::new();
+    let mut pending: Vec<(String, Instant)> = Vec::new();
+    let mut next = start + Duration::from_secs(5);
+    let mut round = 0;
+    while round < 12 || !pending.is_empty() {
+        if round < 12 && Instant::now() >= next {
+            for (u, user) in ["bob", "carol"].iter().enumerate() {
+                let smiles = molecules(fresh_from + (round * 2 + u) * 5, 5);
+                let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": route}, "user_id": user})).await;
+                pending.push((run["run_id"].as_str().unwrap().to_owned(), Instant::now()));
+            }
+            round += 1;
+            next += Duration::from_secs(5);
+        }
+        let mut still = Vec::new();
+        for (id, posted) in pending {
+            let (_, run) = stack.get_json(&format!("/api/v1/runs/{id}")).await;
+            match run["status"].as_str() {
+                Some("completed") | Some("failed") => waits.push(posted.elapsed().as_secs_f64()),
+                _ if posted.elapsed() > Duration::from_secs(900) => panic!("small run {id} never finished: {run}"),
+                _ => still.push((id, posted)),
+            }
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    waits
+}
+
+async fn phase(name: &str, adapters: &[&str], extra: &[(&str, &str)], route: &[&str], a_compounds: usize, with_small: bool, cancel_a_after_small: bool) -> Value {
+    let stack = Stack::start_with_env(adapters, extra).await;
+    let (peak, watcher) = watch_stream(&stack);
+    let cpu_before = stack.cpu_snapshot();
+    let smiles = molecules(0, a_compounds);
+    let start = Instant::now();
+    let a = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": route}, "user_id": "alice"})).await;
+    let a_id = a["run_id"].as_str().unwrap().to_owned();
+    let small = if with_small { small_runs(&stack, route, start, a_compounds).await } else { Vec::new() };
+    let (a_secs, a_done) = if cancel_a_after_small {
+        let secs = start.elapsed().as_secs_f64();
+        let (_, run) = stack.get_json(&format!("/api/v1/runs/{a_id}")).await;
+        let url = stack.url(&format!("/api/v1/runs/{a_id}/cancel"));
+        stack.http.post(url).send().await.expect("cancel");
+        (secs, run["compounds"]["completed"].as_i64().unwrap_or(0) + run["compounds"]["failed"].as_i64().unwrap_or(0))
+    } else {
+        let done = stack.wait_finished_polling(&a_id, Duration::from_secs(3600), Duration::from_millis(50)).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        (start.elapsed().as_secs_f64(), a_compounds as i64)
+    };
+    let cpu = pharmforge_tests::cpu_delta(&cpu_before, &stack.cpu_snapshot());
+    watcher.abort();
+    let mut sorted = small.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mut out = json!({
+        "a_compounds": a_compounds,
+        "a_compounds_finished": a_done,
+        "a_seconds": round3(a_secs),
+        "a_compounds_per_s": round3(a_done as f64 / a_secs),
+        "peak_pipeline_messages": peak.load(Ordering::Relaxed),
+        "cpu_seconds": cpu,
+    });
+    if with_small {
+        out["small_runs"] = json!(sorted.len());
+        out["small_latency_s"] = json!({"p50": round3(percentile(&sorted, 0.5)), "p95": round3(percentile(&sorted, 0.95)), "max": round3(*sorted.last().unwrap_or(&f64::NAN))});
+    }
+    eprintln!("{name}: {out}");
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_usize("BENCH_FAIR_COMPOUNDS", 20_000);
+    let chain = ["rdkit_local", "admet_ai"];
+    let mut report = serde_json::Map::new();
+    report.insert("a_alone_unbounded".into(), phase("a_alone_unbounded", &chain, &UNBOUNDED, &chain, n, false, false).await);
+    report.insert("a_alone".into(), phase("a_alone", &chain, &[], &chain, n, false, false).await);
+    report.insert("shared".into(), phase("shared", &chain, &[], &chain, n, true, false).await);
+    if std::env::var("BENCH_FAIR_BASELINE").is_ok_and(|v| v == "1") {
+        report.insert("shared_unbounded".into(), phase("shared_unbounded", &chain, &UNBOUNDED, &chain, n, true, false).await);
+    }
+    let throughput = |k: &str| report[k]["a_compounds_per_s"].as_f64().unwrap_or(f64::NAN);
+    let (shared, alone) = (round3(throughput("shared") / throughput("a_alone_unbounded")), round3(throughput("a_alone") / throughput("a_alone_unbounded")));
+    report.insert("a_shared_vs_unbounded".into(), json!(shared));
+    report.insert("a_alone_vs_unbounded".into(), json!(alone));
+
+    let external_n = env_usize("BENCH_FAIR_EXTERNAL_COMPOUNDS", 1_000);
+    let pubchem = FakePubchem::start(PubchemFaults::none()).await;
+    let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    let env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, None);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
+    let external = ["rdkit_local", "pubchem", "chembl"];
+    report.insert("external".into(), phase("external", &external, &env, &external, external_n, true, true).await);
+    println!("{}", serde_json::to_string_pretty(&Value::Object(report)).unwrap());
+}
