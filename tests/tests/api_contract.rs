@@ -37,7 +37,9 @@ async fn post_runs_returns_201_with_the_pending_run_and_get_finds_it() {
     assert_eq!(run["progress"], json!(0.0));
     assert_eq!(run["results"], Value::Null);
     assert_eq!(run["input_smiles"], json!(["CCO", "CC(=O)O"]));
-    assert_eq!(run["pipeline_config"], json!({"adapters": ["rdkit_local"]}));
+    assert_eq!(run["pipeline_config"], json!({"adapters": ["rdkit_local"], "priority": "normal"}), "the route and priority as they will run");
+    assert_eq!(run["priority"], "normal");
+    assert_eq!(run["admission"], json!({"admitted": 0, "waiting": 2}));
     assert_eq!(run["user_id"], "alice");
     assert!(run["created_at"].as_str().unwrap().ends_with('Z'));
 
@@ -225,65 +227,92 @@ async fn readyz_is_503_until_nats_is_reachable() {
     stack.wait_ready(Duration::from_secs(30)).await;
 }
 
-/// Beyond `API_MAX_IN_FLIGHT` requests in progress the API answers 503
-/// (`overloaded`, `Retry-After`) at once instead of queueing without bound,
-/// and serves again as soon as the requests in progress end. Two POSTs whose
-/// bodies never finish arriving hold the two slots.
+/// Beyond `API_MAX_IN_FLIGHT` requests in progress the API answers 503 with
+/// `Retry-After` at once (health checks excepted), and serves again as soon
+/// as the requests in progress end. Two reads held up in Postgres (the runs
+/// table locked by the test) hold the two slots.
 #[tokio::test]
 async fn beyond_its_in_flight_limit_the_api_sheds_load_with_503_and_retry_after() {
-    use tokio::io::AsyncWriteExt;
     let stack = Stack::start_with_env(&[], &[("API_MAX_IN_FLIGHT", "2")]).await;
     let (status, _) = stack.get_json("/api/v1/runs").await;
     assert_eq!(status, 200);
-    // Open slow POSTs until two are held: one that raced a GET may have been
-    // shed itself (answered at once), which the check below notices.
-    let mut held: Vec<tokio::net::TcpStream> = Vec::new();
-    for _ in 0..20 {
-        while held.len() < 2 {
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", stack.api_port)).await.unwrap();
-            s.write_all(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"input_smiles\": [")
-                .await
-                .unwrap();
-            held.push(s);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut still = Vec::new();
-        for mut s in held.drain(..) {
-            use tokio::io::AsyncReadExt;
-            let mut buf = [0u8; 16];
-            match tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await {
-                Err(_) => still.push(s), // no answer: its request is in progress
-                Ok(_) => {}              // answered (shed) or closed: replace it
-            }
-        }
-        held = still;
-        if held.len() == 2 {
+    let pool = stack.db.pool().await;
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE pipeline_runs IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url) = (stack.http.clone(), stack.url("/api/v1/runs"));
+            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    // Both are in progress once Postgres shows their reads waiting for the lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ORDER BY created_at DESC%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting == 2 {
             break;
         }
-    }
-    assert_eq!(held.len(), 2, "could not hold two requests in progress");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let shed = loop {
-        let r = stack.http.get(stack.url("/api/v1/runs")).send().await.unwrap();
-        if r.status() == 503 {
-            break r;
-        }
-        assert!(std::time::Instant::now() < deadline, "never shed load: {}\n{}", r.status(), stack.all_logs());
+        assert!(std::time::Instant::now() < deadline, "the two reads never reached Postgres ({waiting} waiting)");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+    let shed = stack.http.get(stack.url("/api/v1/runs?page=2")).timeout(Duration::from_secs(5)).send().await.expect("answered at once");
+    assert_eq!(shed.status(), 503);
     assert_eq!(shed.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
     let body: Value = shed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "overloaded", "{body}");
     let (health, _) = stack.get_json("/healthz").await;
     assert_eq!(health, 200, "health checks are never shed");
-    drop(held);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, _) = stack.get_json("/api/v1/runs").await;
-        if status == 200 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "still shedding after the slow requests ended: {status}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    lock.rollback().await.unwrap();
+    for h in held {
+        assert_eq!(h.await.unwrap().unwrap(), 200, "the held reads complete once the table is free");
     }
+    let (status, _) = stack.get_json("/api/v1/runs").await;
+    assert_eq!(status, 200, "serving again once the requests in progress ended");
+}
+
+/// Slow clients hold no slot: 70 connections that send a POST's headers and
+/// one byte of its body, then wait, do not stop anyone else (they used to
+/// make every other request a 503); each gets 408 once `API_BODY_TIMEOUT_MS`
+/// is over. A connection that never finishes its headers is closed after
+/// `API_HEADER_TIMEOUT_MS`.
+#[tokio::test]
+async fn slow_clients_do_not_stop_other_requests_and_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start_with_env(&[], &[("API_MAX_IN_FLIGHT", "8"), ("API_BODY_TIMEOUT_MS", "3000"), ("API_HEADER_TIMEOUT_MS", "2000")]).await;
+    let mut slow = Vec::new();
+    for _ in 0..70 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", stack.api_port)).await.unwrap();
+        s.write_all(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{").await.unwrap();
+        slow.push(s);
+    }
+    let mut half_headers = tokio::net::TcpStream::connect(("127.0.0.1", stack.api_port)).await.unwrap();
+    half_headers.write_all(b"GET /api/v1/runs HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        let (status, _) = stack.get_json("/api/v1/runs").await;
+        assert_eq!(status, 200, "another client's read while 70 slow uploads wait");
+    }
+    let run = stack.create_run(json!({"input_smiles": ["CCO"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    assert_eq!(run["status"], "pending", "another client's run is accepted meanwhile");
+
+    // The slow uploads end in 408 after the body timeout.
+    let mut answered = 0;
+    for mut s in slow {
+        let mut buf = vec![0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408") {
+                answered += 1;
+            }
+        }
+    }
+    assert_eq!(answered, 70, "every slow upload gets 408");
+    // The connection that never finished its headers was closed.
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(5), half_headers.read(&mut buf)).await;
+    assert!(closed.is_ok(), "the half-sent headers' connection is still open 5 s after the header timeout");
 }

@@ -69,3 +69,60 @@ async fn bioactivity_is_batched_paginated_and_cached_and_an_outage_ends_in_a_cle
         assert!(e.contains("ChEMBL unavailable after 3 attempts") && e.contains("503"), "{e}");
     }
 }
+
+/// Errors and caps belong to the compound: in one batch, a compound whose
+/// own lookup ChEMBL refuses (a 10 KB SMILES: 414) carries that error alone,
+/// and when the batch's activities run past the page cap, only the
+/// molecules that have more activities than the cap are marked truncated
+/// (that section is cached for days under the compound's key).
+#[tokio::test]
+async fn one_compounds_failed_lookup_and_an_activity_cap_stay_that_compounds_own() {
+    use pharmforge_chembl::{ChemblAdapter, ChemblSettings};
+    use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+    use pharmforge_tests::fakes::chembl::activities_of;
+
+    // Every molecule is found (by flexmatch); 30% have 1,200 activities.
+    let faults = ChemblFaults { known: 0, flexmatch_only: 1000, many_activities: 300, ..ChemblFaults::none() };
+    let fake = FakeChembl::start(faults.clone()).await;
+    let mut settings = ChemblSettings::from_env().unwrap();
+    settings.base_url = fake.base_url().to_owned();
+    settings.max_pages = 1; // 1,000 activities
+    let adapter = ChemblAdapter::new(settings, None, None);
+
+    let mut smiles = molecules(30);
+    smiles.insert(11, "C".repeat(10_000));
+    let records: Vec<CompoundRecord> = smiles
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut r = CompoundRecord::new("run_00000000000000cd", i as u32, s.clone(), vec![AdapterName::Chembl]);
+            if let Ok(p) = pharmforge_chem::compute_properties(s) {
+                r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": p.inchikey }));
+            }
+            r
+        })
+        .collect();
+    let out = adapter.enrich(records).await;
+    let (mut truncated, mut complete) = (0, 0);
+    for (i, r) in out.iter().enumerate() {
+        if i == 11 {
+            let e = r.errors.get("chembl").expect("the long SMILES's own error");
+            assert!(e.contains("414"), "{e}");
+            assert!(r.section_value("bioactivity").is_none());
+            continue;
+        }
+        assert!(r.errors.is_empty(), "compound {i} carries another's error: {:?}", r.errors);
+        let s = r.section_value("bioactivity").unwrap();
+        assert_eq!(s["found"], true, "{s}");
+        let all = activities_of(s["molecule_chembl_id"].as_str().unwrap(), &faults).len();
+        if all > 1_000 {
+            assert_eq!((s["truncated"].clone(), s["num_activities"].as_u64()), (json!(true), Some(1_000)), "{s}");
+            truncated += 1;
+        } else {
+            assert!(s.get("truncated").is_none(), "a molecule with {all} activities marked truncated");
+            assert_eq!(s["num_activities"].as_u64(), Some(all as u64));
+            complete += 1;
+        }
+    }
+    assert!(truncated > 0 && complete > 0, "{truncated} truncated, {complete} complete: the batch must mix both");
+}

@@ -147,8 +147,8 @@ async fn an_undecodable_message_is_dead_lettered_and_its_compound_recorded_as_fa
 #[tokio::test]
 async fn a_record_postgres_refuses_for_good_is_recorded_as_failed_and_holds_up_no_one() {
     // Compound 1's record carries a value Postgres will never store (a
-    // trace id longer than its column): it arrives in the same batch as its
-    // neighbours'. The others must be stored, it must be recorded as failed,
+    // number past numeric's range, which JSON allows): it arrives in the
+    // same batch as its neighbours'. The others must be stored, it must be recorded as failed,
     // and the run must finish, instead of the batch being retried forever.
     let stack = Stack::start_with_env(&[], &FAST_REDELIVERY).await;
     let run = stack.create_run(json!({"input_smiles": ["CCO", "CCN", "CCC"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
@@ -158,13 +158,15 @@ async fn a_record_postgres_refuses_for_good_is_recorded_as_failed_and_holds_up_n
         let mut record = pharmforge_core::CompoundRecord::new(&run_id, index as u32, smiles.to_string(), vec![pharmforge_core::AdapterName::RdkitLocal]);
         record.set_section(pharmforge_core::AdapterName::RdkitLocal, json!({"qed": 0.4}));
         record.advance();
+        let mut payload = serde_json::to_string(&record).unwrap();
         if index == 1 {
-            record.trace_id = "f".repeat(40);
+            payload = payload.replace("\"qed\":0.4", "\"qed\":1e1000000");
+            assert!(payload.contains("1e1000000"));
         }
         let js = js.clone();
         let subject = format!("{}pipeline.done", stack.prefix);
         async move {
-            let msg = jetstream::message::PublishMessage::build().payload(serde_json::to_vec(&record).unwrap().into()).headers(record.headers());
+            let msg = jetstream::message::PublishMessage::build().payload(payload.into_bytes().into()).headers(record.headers());
             js.send_publish(subject, msg).await.unwrap().await.unwrap();
         }
     });

@@ -180,3 +180,54 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
         assert!(failed_cids.contains(&pubchem(r)["cid"].as_u64().unwrap()));
     }
 }
+
+/// PubChem standardizes a SMILES before it answers, and may answer for
+/// another structure (another tautomer) than the one RDKit read. Such an
+/// answer is kept for the compound but flagged, and never cached under
+/// RDKit's InChIKey, where it would answer for the wrong structure for days.
+#[tokio::test]
+async fn an_answer_for_another_structure_than_rdkits_is_flagged_and_never_cached() {
+    use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+    use pharmforge_pubchem::{cache_bucket, PubchemAdapter, PubchemSettings};
+    use pharmforge_webclient::SharedCache;
+
+    let fake = FakePubchem::start(PubchemFaults { restandardized: 300, ..PubchemFaults::none() }).await;
+    let nats = pharmforge_tests::NatsServer::start();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
+    let cache = SharedCache::open(&js, &cache_bucket("restandardized_"), Duration::from_secs(3600)).await.unwrap();
+    let mut settings = PubchemSettings::from_env().unwrap();
+    settings.base_url = fake.base_url().to_owned();
+    let adapter = PubchemAdapter::new(settings, None, Some(cache));
+    let records: Vec<CompoundRecord> = molecules(40)
+        .into_iter()
+        .enumerate()
+        .map(|(i, smiles)| {
+            let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
+            let mut r = CompoundRecord::new("run_00000000000000ce", i as u32, smiles, vec![AdapterName::Pubchem]);
+            r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": inchikey }));
+            r
+        })
+        .collect();
+    let first = adapter.enrich(records.clone()).await;
+    let mut other = 0;
+    for r in &first {
+        let s = r.section_value("pubchem").unwrap();
+        let ours = r.inchikey().unwrap();
+        if s["inchikey"] == ours.as_str() {
+            assert!(s.get("structure_match").is_none(), "{s}");
+        } else {
+            assert_eq!(s["structure_match"], false, "{s}");
+            assert!(s["note"].as_str().unwrap().contains(&ours), "{s}");
+            other += 1;
+        }
+    }
+    assert!(other > 0 && other < 40, "{other} of 40 read as another structure: the fault must hit some, not all");
+
+    let before = fake.log().len();
+    let second = adapter.enrich(records).await;
+    assert_eq!(fake.log().len() - before, other, "only the flagged compounds are asked again: they were not cached");
+    for r in &second {
+        let s = r.section_value("pubchem").unwrap();
+        assert_eq!(s["cache_hit"], s.get("structure_match").is_none(), "{s}");
+    }
+}

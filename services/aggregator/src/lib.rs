@@ -136,7 +136,7 @@ async fn apply(pool: &PgPool, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
             delivery.ack().await;
             continue;
         }
-        match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
+        match CompoundRecord::decode(delivery.payload()) {
             Ok(r) if r.step > 0 => {
                 tracing::debug!(trace_id = %r.trace_id, compound_id = %r.compound_id(), step = r.step, "recording");
                 let bytes = delivery.payload().len();

@@ -33,6 +33,8 @@ pub enum ApiError {
     TooManyRequests(std::time::Duration),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("the API is at its limit of {0} requests in progress; retry shortly")]
     Overloaded(usize),
     #[error("internal error")]
@@ -82,6 +84,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }

@@ -123,6 +123,33 @@ impl FairQueue {
                 None => granted.push((d.run, n)),
             }
         }
+        // Who waited but could take nothing (its stages were full) earns no
+        // credit for it: it is brought up to the smallest virtual time of
+        // those admitted this round, or it would take all the room for a
+        // long while once its stage frees up.
+        let served = |run: i64| granted.iter().any(|(r, _)| *r == run);
+        let floor = by_user
+            .iter()
+            .filter(|(_, runs)| runs.iter().any(|&i| served(demands[i].run)))
+            .map(|(u, _)| self.users[*u])
+            .fold(f64::INFINITY, f64::min);
+        if floor.is_finite() {
+            for (user, runs) in &by_user {
+                if !runs.iter().any(|&i| served(demands[i].run)) {
+                    let vt = self.users.get_mut(*user).expect("user entered above");
+                    *vt = vt.max(floor);
+                }
+            }
+        }
+        for runs in by_user.values() {
+            let floor = runs.iter().filter(|&&i| served(demands[i].run)).map(|&i| self.runs[&demands[i].run]).fold(f64::INFINITY, f64::min);
+            if floor.is_finite() {
+                for &i in runs.iter().filter(|&&i| !served(demands[i].run)) {
+                    let vt = self.runs.get_mut(&demands[i].run).expect("run entered above");
+                    *vt = vt.max(floor);
+                }
+            }
+        }
         granted
     }
 }
@@ -210,6 +237,21 @@ mod tests {
         let g = q.select(&[demand(1, "a", "normal", 1_000, &[0]), demand(2, "b", "normal", 1_000, &[0])], &mut room, &mut caps, 3);
         assert_eq!(granted(&g, 1), 10);
         assert_eq!(granted(&g, 2), 90);
+    }
+
+    #[test]
+    fn a_user_held_back_by_a_full_stage_earns_no_credit_meanwhile() {
+        let mut q = FairQueue::default();
+        // a's only run uses stage 1, full for a long while; b uses stage 0.
+        for _ in 0..50 {
+            let mut room = vec![100, 0];
+            q.select(&[demand(1, "a", "normal", 1_000_000, &[1]), demand(2, "b", "normal", 1_000_000, &[0])], &mut room, &mut HashMap::new(), 8);
+        }
+        // Then a submits a run through stage 0: it shares it, it does not take it all.
+        let mut room = vec![100, 0];
+        let demands = [demand(1, "a", "normal", 1_000_000, &[1]), demand(3, "a", "normal", 1_000_000, &[0]), demand(2, "b", "normal", 1_000_000, &[0])];
+        let g = q.select(&demands, &mut room, &mut HashMap::new(), 1);
+        assert_eq!((granted(&g, 3), granted(&g, 2)), (50, 50), "{g:?}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod validate;
 pub mod views;
 
 use async_nats::jetstream;
-use pharmforge_core::config::{env_or, env_parse, ConfigError, NatsSettings};
+use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
 use pharmforge_core::{Shutdown, Topology};
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -48,6 +48,11 @@ pub struct Limits {
     /// `API_RUNS_PER_MINUTE` and `API_RUNS_BURST`: run creations per user.
     pub runs_per_minute: u32,
     pub runs_burst: u32,
+    /// `API_HEADER_TIMEOUT_MS` (10 s): a connection whose request headers
+    /// have not all arrived by then is closed.
+    pub header_timeout: std::time::Duration,
+    /// `API_BODY_TIMEOUT_MS` (30 s): a request body not all there by then gets 408.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -64,6 +69,8 @@ impl Settings {
                 max_in_flight: env_parse("API_MAX_IN_FLIGHT", 64usize)?.max(1),
                 runs_per_minute: env_parse("API_RUNS_PER_MINUTE", 120)?,
                 runs_burst: env_parse("API_RUNS_BURST", 30)?,
+                header_timeout: env_millis("API_HEADER_TIMEOUT_MS", 10_000)?.max(std::time::Duration::from_millis(100)),
+                body_timeout: env_millis("API_BODY_TIMEOUT_MS", 30_000)?.max(std::time::Duration::from_millis(100)),
             },
             auth: auth::Auth::from_env()?,
             scheduler: scheduler::Settings::from_env()?,
@@ -108,12 +115,58 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     state.auth.announce();
     let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));
     tracing::info!(%addr, "api listening");
+    let header_timeout = state.limits.header_timeout;
     let app = routes::app(state);
-    let wait = shutdown.clone();
-    axum::serve(listener, app).with_graceful_shutdown(async move { wait.wait().await }).await?;
+    serve(listener, app, header_timeout, shutdown.clone()).await;
     // An admission round in progress publishes its records and moves its
     // cursors before the process exits.
     let _ = scheduler.await;
     tracing::info!("api stopped");
     Ok(())
+}
+
+/// Serves HTTP/1.1 connections until shutdown, then lets those in progress
+/// finish (up to 20 s). Like `axum::serve`, but with a timer, so that
+/// hyper's header-read timeout is on: a client that opens connections and
+/// never finishes its headers cannot pile them up.
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router, header_timeout: std::time::Duration, shutdown: Shutdown) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let (shutdown, open) = (shutdown.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = shutdown.wait() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(open_rx);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), open_tx.closed()).await;
 }

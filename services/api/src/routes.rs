@@ -38,8 +38,14 @@ pub fn app(state: AppState) -> Router {
 
 /// At most `API_MAX_IN_FLIGHT` API requests in progress; the next one is
 /// answered 503 at once. Memory stays bounded under any load, and clients get
-/// a clear signal to back off instead of a growing queue.
+/// a clear signal to back off instead of a growing queue. `POST /runs` takes
+/// its slot only once its body has arrived (in `create_run`): a client that
+/// sends its body slowly must not hold a slot meanwhile (70 of them used to
+/// turn every other request into a 503).
 async fn shed_load(State(state): State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::POST && req.uri().path().ends_with("/runs") {
+        return next.run(req).await;
+    }
     match state.in_flight.clone().try_acquire_owned() {
         Ok(permit) => {
             let response = next.run(req).await;
@@ -50,12 +56,13 @@ async fn shed_load(State(state): State<AppState>, req: Request, next: axum::midd
     }
 }
 
-/// A JSON body whose every rejection is an `ApiError` (same error shape as
-/// everything else): 413 over the limit, 415 for another content type, 400
-/// for malformed JSON.
-pub struct JsonBody(pub Value);
+/// The body of `POST /runs`, read whole (up to `API_MAX_BODY_BYTES`) within
+/// `API_BODY_TIMEOUT_MS`; every rejection is an `ApiError` (same error shape
+/// as everything else): 413 over the limit, 415 for another content type,
+/// 408 when it does not arrive in time.
+pub struct RunBody(pub Bytes);
 
-impl FromRequest<AppState> for JsonBody {
+impl FromRequest<AppState> for RunBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -67,18 +74,21 @@ impl FromRequest<AppState> for JsonBody {
             }
         }
         let limit = state.limits.max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(limit)
-            } else {
-                ApiError::BadRequest(format!("could not read the request body: {}", rejection.body_text()))
-            }
-        })?;
+        let wait = state.limits.body_timeout;
+        let bytes = match tokio::time::timeout(wait, Bytes::from_request(req, state)).await {
+            Err(_) => return Err(ApiError::RequestTimeout(format!("the request body did not arrive within {} s", wait.as_secs_f64()))),
+            Ok(read) => read.map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(limit)
+                } else {
+                    ApiError::BadRequest(format!("could not read the request body: {}", rejection.body_text()))
+                }
+            })?,
+        };
         if bytes.is_empty() {
             return Err(ApiError::InvalidJson("the request body is empty; expected a JSON object".into()));
         }
-        let value = serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))?;
-        Ok(JsonBody(value))
+        Ok(RunBody(bytes))
     }
 }
 
@@ -86,8 +96,11 @@ fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
     RunId::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-async fn create_run(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    let mut request = validate::run_request(body, &state.limits)?;
+async fn create_run(State(state): State<AppState>, caller: Caller, RunBody(body): RunBody) -> Result<Response, ApiError> {
+    // The body is in: now take a slot (see `shed_load`).
+    let _slot = state.in_flight.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded(state.limits.max_in_flight))?;
+    let mut request = validate::run_request(&body, &state.limits)?;
+    drop(body);
     if let Some(me) = &caller.0 {
         match &request.user_id {
             Some(claimed) if claimed != me => {

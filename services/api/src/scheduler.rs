@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 const QUANTUM: u32 = 16;
 /// SMILES read from a run's stored input at once.
 const READ_AHEAD: i32 = 2_048;
+/// A round that takes longer gives up the lead (its connection may be gone).
+const ROUND_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -64,7 +66,7 @@ impl Settings {
         Ok(Settings {
             tick: env_millis("SCHEDULER_TICK_MS", 100)?.max(Duration::from_millis(10)),
             queue: env_millis("SCHEDULER_QUEUE_MS", 500)?,
-            min_queue: env_parse("SCHEDULER_MIN_QUEUE", 16i64)?.max(1),
+            min_queue: env_parse("SCHEDULER_MIN_QUEUE", 16i64)?.clamp(1, max_window.max(1)),
             initial_window: env_parse("SCHEDULER_INITIAL_WINDOW", 1_000i64)?.clamp(1, max_window.max(1)),
             max_window: max_window.max(1),
             max_per_user: (per_user > 0).then_some(per_user),
@@ -133,17 +135,21 @@ impl Admission {
         }
     }
 
-    /// Resizes the windows of the stages in use from their queues: a stage
-    /// whose window held work back while its queue ran short gets more room;
-    /// one with a longer queue than it needs gets less.
-    fn resize(&mut self, pending: &HashMap<usize, u64>) {
+    /// Resizes the windows of the stages in use from their queues (records
+    /// waiting for the stage or in its hands): a stage that is moving, whose
+    /// window held work back while its queue ran short, gets more room (at
+    /// least half again, so a large run reaches full speed within a few
+    /// rounds); one with a longer queue than it needs gets less. A stage
+    /// that is not moving (its adapter retrying, the aggregator down) is
+    /// given nothing more.
+    fn resize(&mut self, queues: &HashMap<usize, u64>) {
         let s = &self.settings;
         for (i, stage) in self.stages.iter_mut().enumerate().take(TOTAL) {
-            let Some(&queued) = pending.get(&i) else { continue };
+            let Some(&queued) = queues.get(&i) else { continue };
             let target = ((stage.rate * s.queue.as_secs_f64()) as i64).max(s.min_queue);
             let queued = queued as i64;
-            if queued < target && stage.blocked {
-                stage.window += target - queued;
+            if queued < target && stage.blocked && stage.rate >= 1.0 {
+                stage.window += (target - queued).max(stage.window / 2);
             } else if queued > target {
                 stage.window -= (queued - target) / 2;
             }
@@ -228,8 +234,11 @@ pub async fn start(state: AppState, nats: NatsSettings, settings: Settings, shut
         max_per_user = ?settings.max_per_user,
         "admission scheduler started"
     );
+    // Windows, rates and virtual times outlive a lost connection: a hiccup
+    // must not reset what admission has learnt.
+    let mut admission = Admission::new(settings.clone());
     while !shutdown.is_triggered() {
-        match lead(&state, &js, &settings, &shutdown).await {
+        match lead(&state, &js, &settings, &mut admission, &shutdown).await {
             Ok(()) => {}
             Err(e) => tracing::warn!(error = %e, "admission interrupted; trying again"),
         }
@@ -243,19 +252,27 @@ pub async fn start(state: AppState, nats: NatsSettings, settings: Settings, shut
 
 /// Takes the lock if free and admits until shutdown or an error. Returns
 /// `Ok` without admitting when another replica holds the lock.
-async fn lead(state: &AppState, js: &jetstream::Context, settings: &Settings, shutdown: &Shutdown) -> Result<(), async_nats::Error> {
+async fn lead(state: &AppState, js: &jetstream::Context, settings: &Settings, admission: &mut Admission, shutdown: &Shutdown) -> Result<(), async_nats::Error> {
     // A connection of its own: the lock lives as long as it does, and every
     // cursor move goes over it, so a replica that lost it cannot admit.
     let mut conn = state.pool.acquire().await?.detach();
     if !store::try_lock_scheduler(&mut conn).await? {
         return Ok(());
     }
+    // A leader cut off from Postgres (not killed) would keep the lock until
+    // TCP gave up on it, hours later: the server ends the session once it
+    // has been idle this long instead (PostgreSQL 14 and later).
+    if let Err(e) = sqlx::query("SET idle_session_timeout = '15s'").execute(&mut conn).await {
+        tracing::debug!(error = %e, "idle_session_timeout not available; a partitioned leader keeps the lock until TCP notices");
+    }
     let stream = js.get_stream(state.topology.pipeline_stream()).await?;
-    let mut admission = Admission::new(settings.clone());
     let mut first = true;
     loop {
         let started = Instant::now();
-        round(state, js, &stream, &mut conn, &mut admission).await?;
+        match tokio::time::timeout(ROUND_LIMIT, round(state, js, &stream, &mut conn, admission)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(format!("an admission round took over {} s", ROUND_LIMIT.as_secs()).into()),
+        }
         if std::mem::take(&mut first) {
             tracing::info!("this replica admits compounds now");
         }
@@ -275,13 +292,26 @@ async fn round(
     conn: &mut PgConnection,
     admission: &mut Admission,
 ) -> Result<(), async_nats::Error> {
-    let runs = store::active_runs(conn).await?;
+    let mut runs = store::active_runs(conn).await?;
+    // A run whose id or route this version cannot read (a row written by
+    // another version) would wait forever: it fails, saying why.
+    let unreadable: Vec<(i64, String)> = runs
+        .iter()
+        .filter(|r| RunId::parse(&r.run_id).is_err() || r.adapter_sequence.is_empty() || r.adapter_sequence.iter().any(|a| AdapterName::parse(a).is_none()))
+        .map(|r| (r.pk, format!("this run's route {:?} names no adapter this version knows ({})", r.adapter_sequence, AdapterName::known_names())))
+        .collect();
+    for (pk, why) in &unreadable {
+        tracing::error!(run_pk = pk, "{why}; failing the run");
+        store::fail_run(conn, *pk, why).await?;
+    }
+    runs.retain(|r| !unreadable.iter().any(|(pk, _)| *pk == r.pk));
     admission.observe(&runs);
     admission.inputs.retain(|pk, _| runs.iter().any(|r| r.pk == *pk && r.admitted < r.total));
     if runs.is_empty() {
         return Ok(());
     }
-    // How much waits at each stage in use (its consumer's undelivered records).
+    // How much waits at each stage in use: its consumer's records not yet
+    // delivered or not yet acknowledged.
     let used: Vec<usize> = {
         let mut v: Vec<usize> = runs.iter().flat_map(|r| r.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).map(stage_index)).collect();
         v.sort_unstable();
@@ -293,11 +323,12 @@ async fn round(
         async move { (i, stream.consumer_info(name).await) }
     }))
     .await;
-    let mut pending = HashMap::new();
+    let mut queues = HashMap::new();
     for (i, info) in infos {
-        pending.insert(i, info?.num_pending);
+        let info = info?;
+        queues.insert(i, info.num_pending + info.num_ack_pending as u64);
     }
-    admission.resize(&pending);
+    admission.resize(&queues);
     let plan = admission.plan(&runs);
     if plan.is_empty() {
         return Ok(());
@@ -408,6 +439,10 @@ mod tests {
         a.stages[i].blocked = false;
         a.resize(&HashMap::from([(i, 0)]));
         assert_eq!(a.stages[i].window, 100, "not grown when it held nothing back");
+        a.stages[i].blocked = true;
+        a.stages[i].rate = 0.0;
+        a.resize(&HashMap::from([(i, 0)]));
+        assert_eq!(a.stages[i].window, 100, "not grown while the stage does not move (retrying, aggregator down)");
     }
 
     #[test]

@@ -1,11 +1,18 @@
-//! Request validation: the body is read as generic JSON first, so that each
-//! mistake gets a message naming the field and what is wrong with it
-//! ("input_smiles[3] must be a string, got a number").
+//! Request validation. A run's body is parsed as it is read, into the typed
+//! request, never into a JSON tree of the whole body: a 64 MiB body of small
+//! numbers made a `serde_json::Value` of over a gigabyte. Each mistake still
+//! gets a message naming the field and what is wrong with it
+//! ("input_smiles[3] must be a string, got a number"), and the parse stops at
+//! the first one (a list past the compound limit is refused at that entry).
 
 use crate::error::ApiError;
 use crate::Limits;
 use pharmforge_core::{AdapterName, Priority};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::fmt;
 
 pub struct RunRequest {
     pub input_smiles: Vec<String>,
@@ -14,6 +21,10 @@ pub struct RunRequest {
     pub priority: Priority,
     pub user_id: Option<String>,
 }
+
+/// The most bytes of `pipeline_config`, and how deeply it may nest.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+pub const MAX_CONFIG_DEPTH: usize = 16;
 
 fn kind(v: &Value) -> &'static str {
     match v {
@@ -26,44 +37,262 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-pub fn run_request(body: Value, limits: &Limits) -> Result<RunRequest, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(ApiError::validation("body", format!("the request body must be a JSON object, got {}", kind(&body))));
-    };
-    let smiles = match body.remove("input_smiles") {
-        None | Some(Value::Null) => return Err(ApiError::validation("input_smiles", "input_smiles is required: a list of SMILES strings")),
-        Some(Value::Array(items)) => items,
-        Some(other) => return Err(ApiError::validation("input_smiles", format!("input_smiles must be a list of SMILES strings, got {}", kind(&other)))),
-    };
-    if smiles.is_empty() {
-        return Err(ApiError::validation("input_smiles", "input_smiles must contain at least one SMILES"));
+/// The kind of the JSON value a raw text starts with.
+fn raw_kind(raw: &RawValue) -> &'static str {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'[') => "a list",
+        Some(b'{') => "an object",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
-    if smiles.len() > limits.max_compounds {
-        return Err(ApiError::validation("input_smiles", format!("input_smiles has {} entries; the limit is {} per run", smiles.len(), limits.max_compounds)));
+}
+
+/// The first validation failure met while parsing: the field and why.
+#[derive(Default)]
+struct Failure(RefCell<Option<(String, String)>>);
+
+impl Failure {
+    fn fail<E: de::Error>(&self, field: impl Into<String>, message: impl Into<String>) -> E {
+        let message = message.into();
+        self.0.borrow_mut().get_or_insert((field.into(), message.clone()));
+        E::custom(message)
     }
-    let mut input_smiles = Vec::with_capacity(smiles.len());
-    for (i, item) in smiles.into_iter().enumerate() {
-        let field = format!("input_smiles[{i}]");
-        let Value::String(s) = item else {
-            return Err(ApiError::validation(field, format!("input_smiles[{i}] must be a string, got {}", kind(&item))));
-        };
-        if s.trim().is_empty() {
-            return Err(ApiError::validation(field, format!("input_smiles[{i}] is empty")));
+}
+
+/// The body's top level, parsed field by field.
+struct Body<'a> {
+    limits: &'a Limits,
+    failure: &'a Failure,
+}
+
+#[derive(Default)]
+struct Fields {
+    input_smiles: Option<Vec<String>>,
+    pipeline_config: Option<Box<RawValue>>,
+    user_id: Option<Box<RawValue>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Body<'_> {
+    type Value = Fields;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = Fields;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let twice = |name: &str| self.failure.fail::<A::Error>(name, format!("{name} is given twice"));
+            match key.as_str() {
+                "input_smiles" if fields.input_smiles.is_some() => return Err(twice("input_smiles")),
+                "input_smiles" => fields.input_smiles = map.next_value_seed(SmilesList { limits: self.limits, failure: self.failure })?,
+                "pipeline_config" if fields.pipeline_config.is_some() => return Err(twice("pipeline_config")),
+                "pipeline_config" => fields.pipeline_config = Some(map.next_value()?),
+                "user_id" if fields.user_id.is_some() => return Err(twice("user_id")),
+                "user_id" => fields.user_id = Some(map.next_value()?),
+                unknown => {
+                    let shown: String = unknown.chars().take(64).collect();
+                    return Err(self.failure.fail(shown.clone(), format!("unknown field {shown:?}; expected input_smiles, pipeline_config, user_id")));
+                }
+            }
         }
-        if s.chars().count() > limits.max_smiles_length {
-            return Err(ApiError::validation(field, format!("input_smiles[{i}] is longer than {} characters", limits.max_smiles_length)));
+        Ok(fields)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Fields, A::Error> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got a list"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Fields, E> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got a string"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fields, E> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fields, E> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fields, E> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fields, E> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Fields, E> {
+        Err(self.failure.fail("body", "the request body must be a JSON object, got null"))
+    }
+}
+
+/// `input_smiles`: each entry checked as it is read; `None` for null.
+struct SmilesList<'a> {
+    limits: &'a Limits,
+    failure: &'a Failure,
+}
+
+impl<'de> DeserializeSeed<'de> for SmilesList<'_> {
+    type Value = Option<Vec<String>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl SmilesList<'_> {
+    fn not_a_list<E: de::Error>(&self, kind: &str) -> E {
+        self.failure.fail("input_smiles", format!("input_smiles must be a list of SMILES strings, got {kind}"))
+    }
+}
+
+impl<'de> Visitor<'de> for SmilesList<'_> {
+    type Value = Option<Vec<String>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of SMILES strings")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let max = self.limits.max_compounds;
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(max));
+        loop {
+            let i = out.len();
+            if i == max {
+                if seq.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(self.failure.fail("input_smiles", format!("input_smiles has more than {max} entries; the limit is {max} per run")));
+                }
+                break;
+            }
+            match seq.next_element_seed(OneSmiles { index: i, limits: self.limits, failure: self.failure })? {
+                Some(s) => out.push(s),
+                None => break,
+            }
+        }
+        Ok(Some(out))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(self.not_a_list("a string"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(self.not_a_list("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(self.not_a_list("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(self.not_a_list("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(self.not_a_list("a number"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.not_a_list("an object"))
+    }
+}
+
+/// One SMILES of the list, checked against the limits.
+struct OneSmiles<'a> {
+    index: usize,
+    limits: &'a Limits,
+    failure: &'a Failure,
+}
+
+impl<'de> DeserializeSeed<'de> for OneSmiles<'_> {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl OneSmiles<'_> {
+    fn field(&self) -> String {
+        format!("input_smiles[{}]", self.index)
+    }
+    fn not_a_string<E: de::Error>(&self, kind: &str) -> E {
+        self.failure.fail(self.field(), format!("{} must be a string, got {kind}", self.field()))
+    }
+}
+
+impl<'de> Visitor<'de> for OneSmiles<'_> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a SMILES string")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+        let field = self.field();
+        if s.trim().is_empty() {
+            return Err(self.failure.fail(field.clone(), format!("{field} is empty")));
+        }
+        if s.chars().count() > self.limits.max_smiles_length {
+            return Err(self.failure.fail(field.clone(), format!("{field} is longer than {} characters", self.limits.max_smiles_length)));
         }
         if let Some(c) = s.chars().find(|c| c.is_control()) {
-            return Err(ApiError::validation(field, format!("input_smiles[{i}] contains the control character U+{:04X}", c as u32)));
+            return Err(self.failure.fail(field.clone(), format!("{field} contains the control character U+{:04X}", c as u32)));
         }
-        input_smiles.push(s);
+        Ok(s.to_owned())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<String, E> {
+        Err(self.not_a_string("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<String, E> {
+        Err(self.not_a_string("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<String, E> {
+        Err(self.not_a_string("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<String, E> {
+        Err(self.not_a_string("a number"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Err(self.not_a_string("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(self.not_a_string("a list"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(self.not_a_string("an object"))
+    }
+}
+
+/// Parses and validates the body of `POST /runs`.
+pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError> {
+    let failure = Failure::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = Body { limits, failure: &failure }.deserialize(&mut de).and_then(|fields| de.end().map(|()| fields));
+    let fields = match parsed {
+        Ok(fields) => fields,
+        Err(e) => {
+            return Err(match failure.0.into_inner() {
+                Some((field, message)) => ApiError::validation(field, message),
+                None => ApiError::InvalidJson(format!("malformed JSON: {e}")),
+            })
+        }
+    };
+    let Some(input_smiles) = fields.input_smiles else {
+        return Err(ApiError::validation("input_smiles", "input_smiles is required: a list of SMILES strings"));
+    };
+    if input_smiles.is_empty() {
+        return Err(ApiError::validation("input_smiles", "input_smiles must contain at least one SMILES"));
     }
 
-    let mut pipeline_config = match body.remove("pipeline_config") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(other) => return Err(ApiError::validation("pipeline_config", format!("pipeline_config must be an object, got {}", kind(&other)))),
+    let mut pipeline_config = match fields.pipeline_config {
+        None => Map::new(),
+        Some(raw) if raw.get().len() > MAX_CONFIG_BYTES => {
+            return Err(ApiError::validation("pipeline_config", format!("pipeline_config is {} bytes; at most {MAX_CONFIG_BYTES} are accepted", raw.get().len())))
+        }
+        Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Null) => Map::new(),
+            Ok(Value::Object(m)) => m,
+            Ok(other) => return Err(ApiError::validation("pipeline_config", format!("pipeline_config must be an object, got {}", kind(&other)))),
+            Err(e) => return Err(ApiError::validation("pipeline_config", format!("pipeline_config cannot be read: {e}"))),
+        },
     };
+    if depth(&pipeline_config) > MAX_CONFIG_DEPTH {
+        return Err(ApiError::validation("pipeline_config", format!("pipeline_config nests deeper than {MAX_CONFIG_DEPTH} levels")));
+    }
     let adapters = match pipeline_config.get("adapters") {
         None | Some(Value::Null) => AdapterName::ALL.to_vec(),
         Some(Value::Array(names)) => adapter_list(names)?,
@@ -85,16 +314,28 @@ pub fn run_request(body: Value, limits: &Limits) -> Result<RunRequest, ApiError>
         return Err(ApiError::validation(path.clone(), format!("{path} contains the character U+0000, which cannot be stored")));
     }
 
-    let user_id = match body.remove("user_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() <= 128 && !s.chars().any(char::is_control) => Some(s),
-        Some(Value::String(_)) => return Err(ApiError::validation("user_id", "user_id must be at most 128 characters, without control characters")),
-        Some(other) => return Err(ApiError::validation("user_id", format!("user_id must be a string, got {}", kind(&other)))),
+    let user_id = match fields.user_id {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Option<String>>(raw.get()) {
+            Ok(None) => None,
+            Ok(Some(s)) if s.chars().count() <= 128 && !s.chars().any(char::is_control) => Some(s),
+            Ok(Some(_)) => return Err(ApiError::validation("user_id", "user_id must be at most 128 characters, without control characters")),
+            Err(_) => return Err(ApiError::validation("user_id", format!("user_id must be a string, got {}", raw_kind(&raw)))),
+        },
     };
-    if let Some(unknown) = body.keys().next() {
-        return Err(ApiError::validation(unknown.clone(), format!("unknown field {unknown:?}; expected input_smiles, pipeline_config, user_id")));
-    }
     Ok(RunRequest { input_smiles, pipeline_config, adapters, priority, user_id })
+}
+
+/// How deeply a JSON object nests (an empty object is 1).
+fn depth(map: &Map<String, Value>) -> usize {
+    fn of(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(of).max().unwrap_or(0),
+            Value::Object(m) => depth(m),
+            _ => 0,
+        }
+    }
+    1 + map.values().map(of).max().unwrap_or(0)
 }
 
 fn adapter_list(names: &[Value]) -> Result<Vec<AdapterName>, ApiError> {
@@ -166,11 +407,25 @@ mod tests {
     use serde_json::json;
 
     fn limits() -> Limits {
-        Limits { max_body_bytes: 1 << 20, max_compounds: 10, max_smiles_length: 50, inline_results: 10, max_in_flight: 8, runs_per_minute: 60, runs_burst: 10 }
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_compounds: 10,
+            max_smiles_length: 50,
+            inline_results: 10,
+            max_in_flight: 8,
+            runs_per_minute: 60,
+            runs_burst: 10,
+            header_timeout: std::time::Duration::from_secs(1),
+            body_timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    fn parse(body: Value) -> Result<RunRequest, ApiError> {
+        run_request(&serde_json::to_vec(&body).unwrap(), &limits())
     }
 
     fn message(body: Value) -> String {
-        match run_request(body, &limits()) {
+        match parse(body) {
             Err(e) => e.to_string(),
             Ok(_) => "accepted".into(),
         }
@@ -178,7 +433,7 @@ mod tests {
 
     #[test]
     fn the_default_route_is_all_four_adapters_in_order() {
-        let r = run_request(json!({"input_smiles": ["CCO"]}), &limits()).ok().unwrap();
+        let r = parse(json!({"input_smiles": ["CCO"]})).ok().unwrap();
         assert_eq!(r.adapters, AdapterName::ALL.to_vec());
         assert_eq!(r.pipeline_config["adapters"], json!(["rdkit_local", "admet_ai", "pubchem", "chembl"]));
         assert_eq!((r.priority, &r.pipeline_config["priority"]), (Priority::Normal, &json!("normal")));
@@ -186,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_priority_is_high_normal_or_low() {
-        let r = run_request(json!({"input_smiles": ["CCO"], "pipeline_config": {"priority": "high"}}), &limits()).ok().unwrap();
+        let r = parse(json!({"input_smiles": ["CCO"], "pipeline_config": {"priority": "high"}})).ok().unwrap();
         assert_eq!(r.priority, Priority::High);
         assert_eq!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": "urgent"}})), "unknown priority \"urgent\"; expected high, normal or low");
         assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": 1}})).contains("got a number"));
@@ -212,6 +467,24 @@ mod tests {
         assert!(message(json!({"input_smiles": ["C"], "user_id": 7})).contains("user_id must be a string"));
         assert!(message(json!({"input_smiles": ["C"], "extra": 1})).contains("unknown field"));
         assert!(message(json!([1])).contains("must be a JSON object"));
+        assert_eq!(message(json!({"input_smiles": ["C"], "user_id": ["a"]})), "user_id must be a string, got a list");
+    }
+
+    #[test]
+    fn a_body_is_refused_at_its_first_mistake_and_a_config_is_bounded() {
+        // Refused at entry 11, not after reading the rest.
+        let mut body = br#"{"input_smiles": ["C","C","C","C","C","C","C","C","C","C","C", 1"#.to_vec();
+        body.extend(std::iter::repeat_n(b'1', 1000));
+        let e = run_request(&body, &limits()).err().unwrap();
+        assert_eq!(e.to_string(), "input_smiles has more than 10 entries; the limit is 10 per run");
+        let deep = (0..20).fold(json!(1), |v, _| json!({"a": v}));
+        assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"x": deep}})).contains("nests deeper than 16"));
+        let big = "x".repeat(MAX_CONFIG_BYTES);
+        assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"notes": big}})).contains("at most 65536 are accepted"));
+        assert!(message(json!({"input_smiles": ["C"], "pipeline_config": [1]})).contains("must be an object, got a list"));
+        assert!(run_request(br#"{"input_smiles": ["C"]"#, &limits()).err().unwrap().to_string().starts_with("malformed JSON"));
+        assert!(run_request(br#"{"input_smiles": ["C"], "input_smiles": ["N"]}"#, &limits()).err().unwrap().to_string().contains("given twice"));
+        assert!(run_request(br#"{"input_smiles": null}"#, &limits()).err().unwrap().to_string().contains("is required"));
     }
 
     #[test]

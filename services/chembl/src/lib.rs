@@ -361,35 +361,34 @@ impl ChemblAdapter {
         Some(Self::new(settings, Some(limiter), cache))
     }
 
-    /// Sections for the records not answered from the cache, by position.
-    async fn fetch(&self, records: &[&CompoundRecord]) -> Result<Vec<Value>, FetchError> {
+    /// Sections for the records not answered from the cache, by position;
+    /// each one's own error where its own request failed. A request shared by
+    /// the batch (the InChIKey lookup, the activities) that fails is every
+    /// record's error; a compound's own lookup (flexmatch by SMILES) that
+    /// fails is only that compound's.
+    async fn fetch(&self, records: &[&CompoundRecord]) -> Result<Vec<Result<Value, FetchError>>, FetchError> {
         let keys: Vec<Option<String>> = records.iter().map(|r| r.inchikey()).collect();
         let distinct: Vec<String> = keys.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
         let by_key = if distinct.is_empty() { HashMap::new() } else { self.client.molecules_by_inchikey(&distinct).await? };
-        let mut ids: Vec<Option<String>> = keys.iter().map(|k| k.as_ref().and_then(|k| by_key.get(k).cloned())).collect();
+        let mut ids: Vec<Result<Option<String>, FetchError>> = keys.iter().map(|k| Ok(k.as_ref().and_then(|k| by_key.get(k).cloned()))).collect();
         if self.settings.flexmatch {
             for (i, r) in records.iter().enumerate() {
-                if ids[i].is_none() {
-                    ids[i] = self.client.molecule_by_smiles(&r.smiles).await?;
+                if matches!(ids[i], Ok(None)) {
+                    ids[i] = self.client.molecule_by_smiles(&r.smiles).await;
                 }
             }
         }
-        let wanted: Vec<String> = ids.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-        let (activities, truncated) = if wanted.is_empty() { (vec![], false) } else { self.client.activities(&wanted).await? };
-        let mut per_molecule: HashMap<&str, Vec<Value>> = HashMap::new();
-        for a in &activities {
-            if let Some(m) = a["molecule_chembl_id"].as_str() {
-                per_molecule.entry(m).or_default().push(a.clone());
-            }
-        }
+        let wanted: Vec<String> = ids.iter().filter_map(|id| id.as_ref().ok().cloned().flatten()).collect::<BTreeSet<_>>().into_iter().collect();
+        let per_molecule = self.activities_per_molecule(&wanted).await?;
         let release = self.client.release().await;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Ok(ids
-            .iter()
+            .into_iter()
             .map(|id| {
-                let mut s = match id {
+                let mut s = match id? {
                     Some(id) => {
-                        let mut s = section(id, per_molecule.get(id.as_str()).map(Vec::as_slice).unwrap_or(&[]), self.settings.max_activities);
+                        let (activities, truncated) = per_molecule.get(&id).map(|(a, t)| (a.as_slice(), *t)).unwrap_or((&[], false));
+                        let mut s = section(&id, activities, self.settings.max_activities);
                         if truncated {
                             s["truncated"] = json!(true);
                         }
@@ -402,9 +401,40 @@ impl ChemblAdapter {
                 s["source_url"] = json!(self.settings.base_url);
                 s["retrieved_at"] = json!(now);
                 s["cache_hit"] = json!(false);
-                s
+                Ok(s)
             })
             .collect())
+    }
+
+    /// Each molecule's activities and whether the page cap cut them short.
+    /// One request (and its pages) for the whole batch; if the cap cuts that
+    /// short, the molecules are asked one by one, so the cap (and the
+    /// `truncated` flag on a section, cached for days) is a molecule's own,
+    /// never its batch neighbours'.
+    async fn activities_per_molecule(&self, ids: &[String]) -> Result<HashMap<String, (Vec<Value>, bool)>, FetchError> {
+        let mut out: HashMap<String, (Vec<Value>, bool)> = ids.iter().map(|id| (id.clone(), (Vec::new(), false))).collect();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let (activities, truncated) = self.client.activities(ids).await?;
+        if truncated && ids.len() > 1 {
+            for id in ids {
+                let (own, cut) = self.client.activities(std::slice::from_ref(id)).await?;
+                out.insert(id.clone(), (own, cut));
+            }
+            return Ok(out);
+        }
+        for a in activities {
+            if let Some(entry) = a["molecule_chembl_id"].as_str().and_then(|m| out.get_mut(m)) {
+                entry.0.push(a);
+            }
+        }
+        if truncated {
+            for entry in out.values_mut() {
+                entry.1 = true;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -458,38 +488,53 @@ impl Adapter for ChemblAdapter {
                 Ok(sections) => {
                     if let Some(cache) = &self.cache {
                         futures::future::join_all(records.iter().zip(&sections).filter_map(|((_, a), s)| {
+                            let s = s.as_ref().ok()?;
                             a.record.inchikey().map(|key| async move { cache.put(&key, s).await })
                         }))
                         .await;
                     }
-                    for ((i, mut a), s) in records.into_iter().zip(sections) {
-                        a.record.set_section(AdapterName::Chembl, s);
-                        out[i] = Some(Outcome::Forward(a.record));
+                    for ((i, a), s) in records.into_iter().zip(sections) {
+                        out[i] = Some(match s {
+                            Ok(s) => {
+                                let mut a = a;
+                                a.record.set_section(AdapterName::Chembl, s);
+                                Outcome::Forward(a.record)
+                            }
+                            Err(e) => self.failed(a, &e),
+                        });
                     }
                 }
                 Err(e) => {
-                    for (i, mut a) in records {
-                        out[i] = Some(match &e {
-                            FetchError::Transient { message, retry_after } => {
-                                if a.delivered < self.settings.retry.max_attempts {
-                                    let delay = backoff(&self.settings.retry, a.delivered, *retry_after);
-                                    tracing::info!(compound_id = %a.record.compound_id(), attempt = a.delivered, delay_ms = delay.as_millis() as u64, error = %message, "chembl: retrying later");
-                                    Outcome::Retry(delay)
-                                } else {
-                                    a.record.set_error(AdapterName::Chembl, format!("ChEMBL unavailable after {} attempts: {message}", a.delivered));
-                                    Outcome::Forward(a.record)
-                                }
-                            }
-                            FetchError::Permanent(message) => {
-                                a.record.set_error(AdapterName::Chembl, message.clone());
-                                Outcome::Forward(a.record)
-                            }
-                        });
+                    for (i, a) in records {
+                        out[i] = Some(self.failed(a, &e));
                     }
                 }
             }
         }
         out.into_iter().map(|o| o.expect("every record has an outcome")).collect()
+    }
+}
+
+impl ChemblAdapter {
+    /// What becomes of a record whose lookup failed: retried later while
+    /// the failure may pass and attempts remain, else forwarded with the error.
+    fn failed(&self, mut a: Attempt, e: &FetchError) -> Outcome {
+        match e {
+            FetchError::Transient { message, retry_after } => {
+                if a.delivered < self.settings.retry.max_attempts {
+                    let delay = backoff(&self.settings.retry, a.delivered, *retry_after);
+                    tracing::info!(compound_id = %a.record.compound_id(), attempt = a.delivered, delay_ms = delay.as_millis() as u64, error = %message, "chembl: retrying later");
+                    Outcome::Retry(delay)
+                } else {
+                    a.record.set_error(AdapterName::Chembl, format!("ChEMBL unavailable after {} attempts: {message}", a.delivered));
+                    Outcome::Forward(a.record)
+                }
+            }
+            FetchError::Permanent(message) => {
+                a.record.set_error(AdapterName::Chembl, message.clone());
+                Outcome::Forward(a.record)
+            }
+        }
     }
 }
 

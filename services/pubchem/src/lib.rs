@@ -13,7 +13,9 @@
 //!   with a jittered, growing delay, at least the `Retry-After`) up to
 //!   `PUBCHEM_MAX_ATTEMPTS`; then the compound carries an error in `pubchem`.
 //! - Answers are cached by InChIKey (from rdkit_local) in a JetStream
-//!   key-value bucket with a TTL shared by all replicas.
+//!   key-value bucket with a TTL shared by all replicas; an answer whose
+//!   InChIKey is not that key (PubChem standardized the input into another
+//!   structure) is flagged `structure_match: false` and never cached.
 
 use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
 use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
@@ -285,6 +287,17 @@ impl PubchemAdapter {
             }
             None => section_not_found(),
         };
+        // PubChem standardizes what it is given (tautomers, charges) and
+        // may answer for another structure than the one RDKit read: its
+        // answer is kept for this compound but not cached under RDKit's key,
+        // where it would answer for the wrong structure for days.
+        if let (Some(ours), Some(theirs)) = (&key, section["inchikey"].as_str().map(str::to_owned)) {
+            if *ours != theirs {
+                complete = false;
+                section["structure_match"] = json!(false);
+                section["note"] = json!(format!("PubChem read this SMILES as another structure (InChIKey {theirs}; RDKit's is {ours})"));
+            }
+        }
         section["source"] = json!("pubchem");
         section["source_url"] = json!(self.settings.base_url);
         section["retrieved_at"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));

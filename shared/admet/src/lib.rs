@@ -160,6 +160,12 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path).map_err(|e| LoadError { path: path.to_owned(), reason: format!("cannot read: {e}") })
 }
 
+/// Most molecules in one pass through the models.
+pub const SUB_BATCH: usize = 64;
+/// Most atoms in one pass through the models (a drug-like molecule has
+/// 20-40): with [`SUB_BATCH`], what bounds a prediction thread's memory.
+pub const SUB_BATCH_ATOMS: usize = 2_048;
+
 impl AdmetModels {
     /// Loads `<dir>/models/admet_{classification,regression}/model_{0..4}.pt`
     /// and `<dir>/data/drugbank_approved.csv`.
@@ -223,50 +229,67 @@ impl AdmetModels {
         })
     }
 
-    /// Predictions on the calling thread only.
+    /// Predictions on the calling thread only. Molecules go through the
+    /// models in sub-batches of at most [`SUB_BATCH`] molecules and
+    /// [`SUB_BATCH_ATOMS`] atoms (a molecule larger than that goes alone),
+    /// so a thread's working memory is bounded whatever the molecules: by
+    /// count alone, 64 molecules of 1,000 atoms needed about 0.65 GB.
     pub fn predict_serial(&self, smiles: &[&str]) -> Vec<Result<Prediction, String>> {
-        const SUB_BATCH: usize = 64;
         let mut ws = Workspace::default();
         let mut out = Vec::with_capacity(smiles.len());
-        for chunk in smiles.chunks(SUB_BATCH) {
-            let mut graph = BatchGraph::default();
-            let mut slots: Vec<Result<Physchem, String>> = Vec::with_capacity(chunk.len());
-            for s in chunk {
-                let r = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| {
-                    let p = Physchem::compute(s, &mol)?;
-                    graph.push(&mol);
-                    Ok(p)
-                });
-                slots.push(r);
-            }
-            let nm = graph.n_mols;
-            let mut ens_out: Vec<Vec<f32>> = Vec::new();
-            for ens in &self.ensembles {
-                let t = ens.tasks().len();
-                let mut acc = vec![0f32; nm * t];
-                for m in &ens.models {
-                    m.forward_accumulate(&graph, &mut ws, &mut acc);
-                }
-                let n = ens.models.len() as f32;
-                acc.iter_mut().for_each(|x| *x /= n);
-                ens_out.push(acc);
-            }
-            let mut j = 0;
-            for slot in slots {
-                out.push(slot.map(|physchem| {
-                    let mut endpoints = Vec::with_capacity(41);
-                    for (ens, acc) in self.ensembles.iter().zip(&ens_out) {
-                        let t = ens.tasks().len();
-                        for (k, task) in ens.tasks().iter().enumerate() {
-                            endpoints.push((task.clone(), acc[j * t + k] as f64));
-                        }
+        let mut graph = BatchGraph::default();
+        let mut slots: Vec<Result<Physchem, String>> = Vec::new();
+        for s in smiles {
+            let parsed = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| Physchem::compute(s, &mol).map(|p| (mol, p)));
+            match parsed {
+                Ok((mol, physchem)) => {
+                    let full = graph.n_mols >= SUB_BATCH || graph.n_atoms() + mol.num_atoms() > SUB_BATCH_ATOMS;
+                    if graph.n_mols > 0 && full {
+                        self.run_models(std::mem::take(&mut graph), std::mem::take(&mut slots), &mut ws, &mut out);
                     }
-                    j += 1;
-                    Prediction { physchem, endpoints }
-                }));
+                    graph.push(&mol);
+                    slots.push(Ok(physchem));
+                }
+                Err(e) => slots.push(Err(e)),
             }
         }
+        if !slots.is_empty() {
+            self.run_models(graph, slots, &mut ws, &mut out);
+        }
         out
+    }
+
+    /// Runs every ensemble over one sub-batch's graph and appends a
+    /// prediction (or the molecule's error) per slot, in order.
+    fn run_models(&self, graph: BatchGraph, slots: Vec<Result<Physchem, String>>, ws: &mut Workspace, out: &mut Vec<Result<Prediction, String>>) {
+        let nm = graph.n_mols;
+        let mut ens_out: Vec<Vec<f32>> = Vec::new();
+        for ens in &self.ensembles {
+            let t = ens.tasks().len();
+            let mut acc = vec![0f32; nm * t];
+            if nm > 0 {
+                for m in &ens.models {
+                    m.forward_accumulate(&graph, ws, &mut acc);
+                }
+            }
+            let n = ens.models.len() as f32;
+            acc.iter_mut().for_each(|x| *x /= n);
+            ens_out.push(acc);
+        }
+        let mut j = 0;
+        for slot in slots {
+            out.push(slot.map(|physchem| {
+                let mut endpoints = Vec::with_capacity(41);
+                for (ens, acc) in self.ensembles.iter().zip(&ens_out) {
+                    let t = ens.tasks().len();
+                    for (k, task) in ens.tasks().iter().enumerate() {
+                        endpoints.push((task.clone(), acc[j * t + k] as f64));
+                    }
+                }
+                j += 1;
+                Prediction { physchem, endpoints }
+            }));
+        }
     }
 
     /// The `admet` section for one prediction:

@@ -166,7 +166,7 @@ impl<A: Adapter> AdapterContext<A> {
         let mut fresh = Vec::with_capacity(batch.len());
         let mut again = Vec::new();
         for delivery in batch {
-            match serde_json::from_slice::<CompoundRecord>(delivery.payload()) {
+            match CompoundRecord::decode(delivery.payload()) {
                 Ok(mut r) if r.current_adapter() == Some(name) && self.cancelled.contains(&r.run_id) => {
                     // The run was cancelled: skip the adapter, record the compound as cancelled.
                     r.cancel();
@@ -201,7 +201,7 @@ impl<A: Adapter> AdapterContext<A> {
                     delivery.term().await;
                 }
                 Err(e) => {
-                    let reason = format!("undecodable record: {e}");
+                    let reason = e.to_string();
                     tracing::error!(adapter = %name, subject = delivery.subject(), error = %e, "undecodable record; dead-lettered");
                     let lost = delivery.header(crate::record::headers::MSG_ID).and_then(compound_of_message_id);
                     match self.dead_letter(&delivery, &reason, lost).await {

@@ -2,7 +2,7 @@
 //! Each adapter adds its section (or an error for it) and forwards the record to
 //! the next subject of the record's own route.
 
-use crate::ids::AdapterName;
+use crate::ids::{AdapterName, RunId};
 use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -58,6 +58,15 @@ pub struct CompoundRecord {
     pub provenance: BTreeMap<String, String>,
 }
 
+/// Why a message is not a usable compound record.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("undecodable record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("invalid record: {0}")]
+    Invalid(String),
+}
+
 /// What happened to one compound at one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageOutcome {
@@ -82,6 +91,40 @@ impl CompoundRecord {
             cancelled: false,
             provenance: BTreeMap::new(),
         }
+    }
+
+    /// Decodes a record from a message and checks it (`validate`): every
+    /// service reads records through this, so none acts on a record that
+    /// could make it loop or count beyond its run.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let record: CompoundRecord = serde_json::from_slice(bytes)?;
+        record.validate().map_err(DecodeError::Invalid)?;
+        Ok(record)
+    }
+
+    /// What a well-formed record holds: a run id, a route of distinct known
+    /// adapters (at most all of them; the API accepts no other), a step
+    /// within it, a 32-hex-digit trace id, and skipped stages from its route.
+    pub fn validate(&self) -> Result<(), String> {
+        if RunId::parse(&self.run_id).is_err() {
+            return Err(format!("malformed run id {:?}", self.run_id.chars().take(40).collect::<String>()));
+        }
+        if self.route.is_empty() || self.route.len() > AdapterName::ALL.len() {
+            return Err(format!("a route of {} stages; 1 to {} expected", self.route.len(), AdapterName::ALL.len()));
+        }
+        if self.route.iter().enumerate().any(|(i, a)| self.route[..i].contains(a)) {
+            return Err("an adapter is listed twice in the route".into());
+        }
+        if self.step as usize > self.route.len() {
+            return Err(format!("step {} beyond a route of {} stages", self.step, self.route.len()));
+        }
+        if self.trace_id.len() != 32 || !self.trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("a trace id is 32 hex digits".into());
+        }
+        if let Some(a) = self.skipped.iter().find(|a| !self.route.contains(a)) {
+            return Err(format!("skipped stage {a} is not on the route"));
+        }
+        Ok(())
     }
 
     pub fn compound_id(&self) -> String {
@@ -177,28 +220,38 @@ impl CompoundRecord {
     /// can store it neither in `text` nor in `jsonb`, so a record holding it
     /// would be refused by every write. Returns whether anything changed.
     pub fn strip_nul(&mut self) -> bool {
-        fn clean(v: &mut Value) {
+        fn clean(v: &mut Value) -> bool {
             match v {
-                Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
-                Value::Array(items) => items.iter_mut().for_each(clean),
+                Value::String(s) if s.contains('\0') => {
+                    s.retain(|c| c != '\0');
+                    true
+                }
+                Value::Array(items) => items.iter_mut().fold(false, |changed, v| clean(v) | changed),
                 Value::Object(map) => {
+                    let mut changed = false;
                     if map.keys().any(|k| k.contains('\0')) {
                         *map = std::mem::take(map).into_iter().map(|(k, v)| (k.replace('\0', ""), v)).collect();
+                        changed = true;
                     }
-                    map.values_mut().for_each(clean);
+                    map.values_mut().fold(changed, |changed, v| clean(v) | changed)
                 }
-                _ => {}
+                _ => false,
             }
+        }
+        /// U+0000 in JSON text: the escape `\u0000` not itself escaped
+        /// (an even number of backslashes before it).
+        fn has_nul(text: &str) -> bool {
+            text.match_indices("\\u0000").any(|(i, _)| text[..i].bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0)
         }
         let mut changed = false;
         for raw in self.sections.values_mut() {
-            // In JSON text U+0000 can only appear escaped.
-            if raw.get().contains("\\u0000") {
+            if has_nul(raw.get()) {
                 if let Ok(mut v) = serde_json::from_str::<Value>(raw.get()) {
-                    clean(&mut v);
-                    if let Ok(back) = serde_json::value::to_raw_value(&v) {
-                        changed |= back.get() != raw.get();
-                        *raw = back;
+                    if clean(&mut v) {
+                        if let Ok(back) = serde_json::value::to_raw_value(&v) {
+                            *raw = back;
+                            changed = true;
+                        }
                     }
                 }
             }
@@ -281,6 +334,30 @@ mod tests {
         assert_eq!(r.section_value("pubchem"), Some(serde_json::json!({"iupac_name": "ethanol", "synonyms": ["a"], "k": 1, "path": "C:\\u0000"})));
         assert_eq!(r.errors["chembl"], "bad answer");
         assert!(!r.strip_nul(), "nothing left to strip");
+        let mut escaped = CompoundRecord::new("run_0000000000000001", 0, "CCO".into(), vec![Pubchem]);
+        escaped.set_section_raw(Pubchem, serde_json::value::RawValue::from_string(r#"{"z": 1, "path": "C:\\u0000"}"#.into()).unwrap());
+        assert!(!escaped.strip_nul(), "an escaped backslash followed by u0000 is not U+0000");
+        assert_eq!(escaped.sections["pubchem"].get(), r#"{"z": 1, "path": "C:\\u0000"}"#, "left byte for byte");
+    }
+
+    #[test]
+    fn a_record_that_could_loop_or_overcount_is_refused_when_decoded() {
+        let good = CompoundRecord::new("run_0000000000000001", 0, "C".into(), vec![RdkitLocal, AdmetAi]);
+        assert!(CompoundRecord::decode(&serde_json::to_vec(&good).unwrap()).is_ok());
+        let refused = |edit: &dyn Fn(&mut Value)| {
+            let mut v = serde_json::to_value(&good).unwrap();
+            edit(&mut v);
+            CompoundRecord::decode(&serde_json::to_vec(&v).unwrap()).unwrap_err().to_string()
+        };
+        // A route longer than a u16 step can address: it used to wrap and loop.
+        assert!(refused(&|v| v["route"] = serde_json::json!(vec!["rdkit_local"; 70_000])).contains("route of 70000 stages"));
+        assert!(refused(&|v| v["route"] = serde_json::json!(["rdkit_local", "rdkit_local"])).contains("twice"));
+        assert!(refused(&|v| v["route"] = serde_json::json!([])).contains("route of 0 stages"));
+        assert!(refused(&|v| v["route"] = serde_json::json!(["vina"])).starts_with("undecodable record"));
+        assert!(refused(&|v| v["step"] = serde_json::json!(3)).contains("step 3 beyond"));
+        assert!(refused(&|v| v["run_id"] = serde_json::json!("run_x")).contains("malformed run id"));
+        assert!(refused(&|v| v["trace_id"] = serde_json::json!("f".repeat(40))).contains("trace id"));
+        assert!(refused(&|v| v["skipped"] = serde_json::json!(["chembl"])).contains("not on the route"));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct BatchOutcome {
     pub duplicates: usize,
     /// Records of runs that no longer exist (deleted).
     pub orphans: usize,
+    /// Records that do not fit their run (another route, an index past its
+    /// compounds): ignored, so no record counts beyond what its run allows.
+    pub misfits: usize,
     /// Runs that finished with this batch.
     pub finished_runs: Vec<String>,
 }
@@ -31,6 +34,7 @@ pub struct BatchOutcome {
 struct RunState {
     pk: i64,
     status: String,
+    route: Vec<String>,
     total: i32,
     completed: i32,
     failed: i32,
@@ -103,6 +107,14 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             outcome.orphans += 1;
             continue;
         };
+        let fits = *index < run.total.max(0) as u32
+            && record.route.len() == run.route.len()
+            && record.route.iter().zip(&run.route).all(|(a, b)| a.as_str() == b);
+        if !fits {
+            tracing::warn!(compound_id = %record.compound_id(), "a record that does not fit its run (route or index); ignored");
+            outcome.misfits += 1;
+            continue;
+        }
         let old_step = stored.get(&(run.pk, *index as i32)).copied().unwrap_or(0) as usize;
         let new_step = (record.step as usize).min(record.route.len());
         if new_step <= old_step {
@@ -165,7 +177,7 @@ fn bump(counts: &mut Map<String, Value>, adapter: &str, key: &str) {
 async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Result<HashMap<String, RunState>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, run_id, status, total_compounds, completed_compounds, failed_compounds, steps_done, \
-         stage_counts, lockfile \
+         stage_counts, lockfile, adapter_sequence \
          FROM pipeline_runs WHERE run_id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(run_ids)
@@ -189,6 +201,7 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
                     steps_done: row.get(6),
                     stage_counts: as_map(row.get(7)),
                     lockfile: as_map(row.get(8)),
+                    route: row.get(9),
                     changed: false,
                 },
             )

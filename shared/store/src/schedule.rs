@@ -107,3 +107,16 @@ pub async fn record_admissions(conn: &mut PgConnection, moves: &[(i64, i32)]) ->
     .await?;
     Ok(())
 }
+
+/// Fails a run that can never be admitted, with why (it leaves the active runs).
+pub async fn fail_run(conn: &mut PgConnection, pk: i64, why: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE pipeline_runs SET status = 'failed', error_message = $2, completed_at = now(), updated_at = now() \
+         WHERE id = $1 AND status IN ('pending', 'running')",
+    )
+    .bind(pk)
+    .bind(why)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -238,3 +238,25 @@ async fn a_record_holding_nul_from_upstream_is_stored_without_it_instead_of_refu
     let run = get_run(&pool, run_id).await.unwrap().unwrap();
     assert_eq!(run.status, "completed");
 }
+
+#[tokio::test]
+async fn a_record_that_does_not_fit_its_run_counts_nothing() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let run_id = "run_00000000000000ab";
+    new_run(&pool, run_id, &["CCO", "CCN"], &[RdkitLocal]).await;
+    // Another route than the run's (two stages, so it would count two), and
+    // an index past the run's two compounds.
+    let other_route = record(run_id, 0, &[RdkitLocal, AdmetAi], 2);
+    let past_the_end = record(run_id, 7, &[RdkitLocal], 1);
+    let outcome = apply_batch(&pool, vec![other_route, past_the_end]).await.unwrap();
+    assert_eq!((outcome.applied, outcome.misfits), (0, 2));
+    let run = get_run(&pool, run_id).await.unwrap().unwrap();
+    assert_eq!((run.steps_done, run.completed_compounds, run.status.as_str()), (0, 0, "pending"));
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap();
+    assert_eq!(rows, 0);
+    // The run's own records still count.
+    let outcome = apply_batch(&pool, vec![record(run_id, 0, &[RdkitLocal], 1), record(run_id, 1, &[RdkitLocal], 1)]).await.unwrap();
+    assert_eq!(outcome.applied, 2);
+    assert_eq!(get_run(&pool, run_id).await.unwrap().unwrap().status, "completed");
+}

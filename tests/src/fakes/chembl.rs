@@ -13,7 +13,8 @@
 //! activities a molecule has (a few have 1,200: several pages) are fixed by
 //! hashes. Faults: every `fault_every`-th request answers 503/500/502 as an
 //! HTML page; every `slow_every`-th answers after `slow`; `set_outage(true)`
-//! makes every request answer 503.
+//! makes every request answer 503; a query string over 8,000 bytes (a very
+//! long SMILES) gets 414 with an HTML page.
 
 use super::{now_ms, serve, stable_hash, FakeServer, LoggedRequest, RequestLog, HTML_500, HTML_502, HTML_503};
 use axum::extract::{Path, RawQuery, State};
@@ -28,6 +29,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const BASE_PATH: &str = "/chembl/api/data";
+
+/// The longest query string answered; longer ones get 414, as from a front
+/// server whose request-line buffer is 8 KiB.
+pub const MAX_QUERY_BYTES: usize = 8_000;
+
+const HTML_414: &str = "<html>\r\n<head><title>414 Request-URI Too Large</title></head>\r\n<body>\r\n<center><h1>414 Request-URI Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 #[derive(Debug, Clone)]
 pub struct ChemblFaults {
@@ -169,8 +176,11 @@ async fn list(State(st): State<FakeState>, Path(resource): Path<String>, RawQuer
     let at_ms = now_ms();
     let q = params(&raw);
     let is_status = resource == "status.json";
+    let too_long = raw.as_deref().is_some_and(|r| r.len() > MAX_QUERY_BYTES);
     let (status, key, resp) = match fault(&st, is_status).await {
         Some((s, r)) => (s, String::new(), r),
+        // As ChEMBL's front server does with a request line past its buffer.
+        None if too_long => (414, String::new(), (StatusCode::URI_TOO_LONG, axum::response::Html(HTML_414)).into_response()),
         None => answer(&st, &resource, &q, raw.as_deref().unwrap_or("")),
     };
     st.log.push(LoggedRequest { at_ms, method: "GET".into(), path: format!("{BASE_PATH}/{resource}"), query: raw.unwrap_or_default(), key, status });
