@@ -67,26 +67,28 @@ struct Body<'a> {
     failure: &'a Failure,
 }
 
+/// The top-level fields; the small ones kept as slices of the body (no
+/// copy), to be checked and parsed once the size of each is known.
 #[derive(Default)]
-struct Fields {
+struct Fields<'de> {
     input_smiles: Option<Vec<String>>,
-    pipeline_config: Option<Box<RawValue>>,
-    user_id: Option<Box<RawValue>>,
+    pipeline_config: Option<&'de RawValue>,
+    user_id: Option<&'de RawValue>,
 }
 
 impl<'de> DeserializeSeed<'de> for Body<'_> {
-    type Value = Fields;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
+    type Value = Fields<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Body<'_> {
-    type Value = Fields;
+    type Value = Fields<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<String>()? {
             let twice = |name: &str| self.failure.fail::<A::Error>(name, format!("{name} is given twice"));
@@ -105,25 +107,25 @@ impl<'de> Visitor<'de> for Body<'_> {
         }
         Ok(fields)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Fields, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Fields<'de>, A::Error> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got a list"))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Fields, E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Fields<'de>, E> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got a string"))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fields, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fields<'de>, E> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got a boolean"))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fields, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fields<'de>, E> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fields, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fields<'de>, E> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fields, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fields<'de>, E> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Fields, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Fields<'de>, E> {
         Err(self.failure.fail("body", "the request body must be a JSON object, got null"))
     }
 }

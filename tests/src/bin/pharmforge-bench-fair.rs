@@ -25,6 +25,11 @@
 //!
 //! Every phase reports the peak of messages on the `PIPELINE` stream
 //! (sampled every 100 ms) and the CPU seconds of each process.
+//!
+//! * `api_memory`: the API's peak RSS (MB, its high-water mark reset before
+//!   each, in a fresh API process) while it receives a 1,000,000-SMILES body and hostile bodies of up
+//!   to the 64 MiB limit, and what it answered. `BENCH_FAIR_ONLY=api_memory`
+//!   runs this phase alone.
 
 use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
 use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
@@ -147,8 +152,58 @@ async fn phase(name: &str, adapters: &[&str], extra: &[(&str, &str)], route: &[&
     out
 }
 
+/// Peak RSS of the API while it takes each body, each in a fresh API process.
+async fn api_memory() -> Value {
+    let mut stack = Stack::start(&[]).await;
+    let pid = stack.service("pharmforge-api").pid();
+    let filler = |n: usize, item: &str| std::iter::repeat_n(item, n).collect::<Vec<_>>().join(",");
+    // ChEMBL compounds (56 characters on average), cycled: a 59 MB body.
+    let chembl: Vec<String> = pharmforge_tests::reference::load("chembl_cmet_1017.rdkit.jsonl").iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
+    let million: Vec<&String> = chembl.iter().cycle().take(1_000_000).collect();
+    let bodies: Vec<(&str, String)> = vec![
+        ("1M_smiles", json!({"input_smiles": million, "pipeline_config": {"adapters": ["rdkit_local"]}}).to_string()),
+        ("64MiB_numbers_as_smiles", format!("{{\"input_smiles\": [{}]}}", filler(32_000_000, "1"))),
+        ("64MiB_numbers_in_pipeline_config", format!("{{\"input_smiles\": [\"C\"], \"pipeline_config\": {{\"x\": [{}]}}}}", filler(32_000_000, "1"))),
+        ("64MiB_nested_lists", format!("{{\"user_id\": {}{}}}", "[".repeat(33_000_000), "]".repeat(33_000_000))),
+        ("6400_smiles_of_10k_chars", json!({"input_smiles": vec!["C".repeat(10_000); 6_400], "pipeline_config": {"adapters": ["rdkit_local"]}}).to_string()),
+    ];
+    let mut out = serde_json::Map::new();
+    let baseline = pharmforge_tests::rss_kb(pid).unwrap_or(0) as f64 / 1024.0;
+    for (name, body) in bodies {
+        // A fresh API for each body: what one body costs, not what the
+        // allocator kept from the one before.
+        stack.kill_and_restart("pharmforge-api");
+        stack.wait_ready(Duration::from_secs(60)).await;
+        let pid = stack.service("pharmforge-api").pid();
+        let size = body.len();
+        let started = Instant::now();
+        let r = stack
+            .http
+            .post(stack.url("/api/v1/runs"))
+            .header("content-type", "application/json")
+            .body(body)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await
+            .expect("POST /runs");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        let message: String = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["error"]["message"].as_str().map(str::to_owned)).unwrap_or_default();
+        let peak = pharmforge_tests::peak_rss_kb(pid).unwrap_or(0) as f64 / 1024.0;
+        let entry = json!({"body_mb": round3(size as f64 / 1048576.0), "status": status, "answer": message.chars().take(100).collect::<String>(), "seconds": round3(started.elapsed().as_secs_f64()), "api_peak_rss_mb": round3(peak)});
+        eprintln!("api_memory {name}: {entry}");
+        out.insert(name.into(), entry);
+    }
+    out.insert("api_rss_at_start_mb".into(), json!(round3(baseline)));
+    Value::Object(out)
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::var("BENCH_FAIR_ONLY").is_ok_and(|v| v == "api_memory") {
+        println!("{}", serde_json::to_string_pretty(&json!({"api_memory": api_memory().await})).unwrap());
+        return;
+    }
     let n = env_usize("BENCH_FAIR_COMPOUNDS", 20_000);
     let chain = ["rdkit_local", "admet_ai"];
     let mut report = serde_json::Map::new();
@@ -170,5 +225,6 @@ async fn main() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let external = ["rdkit_local", "pubchem", "chembl"];
     report.insert("external".into(), phase("external", &external, &env, &external, external_n, true, true).await);
+    report.insert("api_memory".into(), api_memory().await);
     println!("{}", serde_json::to_string_pretty(&Value::Object(report)).unwrap());
 }
