@@ -113,7 +113,7 @@ async fn finished_records(watcher: &consumer::PullConsumer, quiet: Duration) -> 
 /// and waiting at rdkit_local. `stop` cancels or deletes it; then the adapter
 /// starts. Only those 100 ever reach the end, every one skipped.
 async fn stopping_a_run_stops_its_admission_and_its_work(stop: &str) -> (Stack, String) {
-    let mut stack = Stack::start_with_env(&[], &[("SCHEDULER_MAX_WINDOW", "100")]).await;
+    let mut stack = Stack::start_with_env(&[], &[("SCHEDULER_INITIAL_WINDOW", "100"), ("SCHEDULER_MAX_WINDOW", "100")]).await;
     let (_js, watcher) = watch_done(&stack).await;
     let run = stack.create_run(json!({"input_smiles": molecules(2_000, "O"), "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
     let run_id = run["run_id"].as_str().unwrap().to_owned();

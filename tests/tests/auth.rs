@@ -48,6 +48,14 @@ async fn requests_without_a_valid_token_get_401() {
     assert!(err["error"]["message"].as_str().unwrap().contains("invalid token"));
     let (status, _, _) = call(&stack, reqwest::Method::GET, "/api/v1/runs", Some("not.a.jwt"), None).await;
     assert_eq!(status, 401);
+    // Not valid yet: its nbf is an hour away.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let early = encode(&Header::default(), &json!({"sub": "alice", "exp": now + 7200, "nbf": now + 3600}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+    let (status, err, _) = call(&stack, reqwest::Method::GET, "/api/v1/runs", Some(&early), None).await;
+    assert_eq!(status, 401, "a token before its nbf: {err}");
+    // Without issuer and audience configured the API says so at start.
+    let api_log = stack.services.iter().find(|s| s.name == "pharmforge-api").unwrap().log_text();
+    assert!(api_log.contains("API_JWT_ISSUER is not set") && api_log.contains("API_JWT_AUDIENCE is not set"), "{api_log}");
     // Health endpoints stay open for probes.
     assert_eq!(stack.get_json("/healthz").await.0, 200);
 }
@@ -105,4 +113,20 @@ fn the_api_refuses_to_start_with_authentication_on_and_no_key() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("API_JWT_HS256_SECRET") && log.contains("API_AUTH=off"), "{log}");
     let _ = Duration::ZERO;
+}
+
+#[test]
+fn the_api_refuses_to_start_with_the_example_secret() {
+    let out = std::process::Command::new(binary("pharmforge-api"))
+        .env_clear()
+        .env("API_ADDR", "127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .env("API_JWT_HS256_SECRET", "change-me-to-at-least-32-random-bytes-of-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("example secret"), "{log}");
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/k8s/config.yaml")).unwrap();
+    assert!(!shipped.contains("API_JWT_HS256_SECRET:"), "the manifests ship no key");
 }

@@ -126,3 +126,36 @@ async fn one_compounds_failed_lookup_and_an_activity_cap_stay_that_compounds_own
     }
     assert!(truncated > 0 && complete > 0, "{truncated} truncated, {complete} complete: the batch must mix both");
 }
+
+/// An upstream answer past the size cap is refused (a permanent error for
+/// that request), whether it announces its length or streams without one:
+/// read whole, a runaway answer could exhaust the service.
+#[tokio::test]
+async fn an_upstream_answer_past_the_size_cap_is_refused_not_read_whole() {
+    use axum::body::Body;
+    use pharmforge_webclient::{read_body, FetchError, MAX_RESPONSE_BYTES};
+    let big = MAX_RESPONSE_BYTES + 1024;
+    let app = axum::Router::new()
+        .route("/sized", axum::routing::get(move || async move { "x".repeat(big) }))
+        .route(
+            "/streamed",
+            axum::routing::get(move || async move {
+                let chunks = futures::stream::iter((0..big / 65_536 + 1).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 65_536])));
+                Body::from_stream(chunks)
+            }),
+        )
+        .route("/small", axum::routing::get(|| async { "{\"ok\": true}" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    for path in ["/sized", "/streamed"] {
+        let resp = http.get(format!("http://{addr}{path}")).send().await.unwrap();
+        match read_body("ChEMBL", resp, MAX_RESPONSE_BYTES).await {
+            Err(FetchError::Permanent(m)) => assert!(m.contains("larger than"), "{m}"),
+            other => panic!("{path}: {:?}", other.map(|b| b.len())),
+        }
+    }
+    let resp = http.get(format!("http://{addr}/small")).send().await.unwrap();
+    assert_eq!(read_body("ChEMBL", resp, MAX_RESPONSE_BYTES).await.unwrap(), "{\"ok\": true}");
+}

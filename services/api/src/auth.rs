@@ -18,6 +18,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// HS256 secrets that have been shipped as examples (deploy/k8s/config.yaml
+/// carried the first): refused at start.
+const KNOWN_EXAMPLE_SECRETS: [&str; 1] = ["change-me-to-at-least-32-random-bytes-of-secret"];
+
 #[derive(Clone)]
 pub enum Auth {
     Disabled,
@@ -52,6 +56,9 @@ impl Auth {
             if secret.len() < 32 {
                 return Err(config_error("API_JWT_HS256_SECRET", "an HS256 secret must be at least 32 bytes"));
             }
+            if KNOWN_EXAMPLE_SECRETS.contains(&secret.as_str()) || secret.to_ascii_lowercase().contains("change-me") {
+                return Err(config_error("API_JWT_HS256_SECRET", "this is an example secret, known to everyone who read the manifests: generate one (e.g. openssl rand -base64 48)"));
+            }
             (DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256)
         } else if let Some(pem) = var("API_JWT_RS256_PUBLIC_KEY") {
             let pem = match pem.strip_prefix('@') {
@@ -68,6 +75,8 @@ impl Auth {
         };
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // A token is not valid before its `nbf` either (when it has one).
+        validation.validate_nbf = true;
         if let Some(iss) = var("API_JWT_ISSUER") {
             validation.set_issuer(&[iss]);
         }
@@ -83,7 +92,15 @@ impl Auth {
             Auth::Disabled => tracing::warn!(
                 "AUTHENTICATION IS OFF (API_AUTH=off): every caller can read, cancel and delete every run. For local use only."
             ),
-            Auth::Jwt { validation, .. } => tracing::info!(algorithms = ?validation.algorithms, "bearer-token authentication on"),
+            Auth::Jwt { validation, .. } => {
+                tracing::info!(algorithms = ?validation.algorithms, "bearer-token authentication on");
+                if validation.iss.is_none() {
+                    tracing::warn!("API_JWT_ISSUER is not set: tokens of any issuer signed with the key are accepted");
+                }
+                if !validation.validate_aud {
+                    tracing::warn!("API_JWT_AUDIENCE is not set: tokens for any audience signed with the key are accepted");
+                }
+            }
         }
     }
 }

@@ -43,14 +43,16 @@ const ROUND_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `SCHEDULER_TICK_MS` (100): how often the admitting scheduler looks.
+    /// `SCHEDULER_TICK_MS` (50): how often the admitting scheduler looks.
     pub tick: Duration,
     /// `SCHEDULER_QUEUE_MS` (500): the work each stage's own queue should hold.
     pub queue: Duration,
     /// `SCHEDULER_MIN_QUEUE` (16): the smallest queue kept at a stage,
     /// whatever its throughput (at least an adapter's batch).
     pub min_queue: i64,
-    /// `SCHEDULER_INITIAL_WINDOW` (1,000): each stage's window at start.
+    /// `SCHEDULER_INITIAL_WINDOW` (32): each stage's window at start. Small,
+    /// so that a slow stage (PubChem) is not handed a long backlog before its
+    /// pace is known; a fast one doubles its way up in a few rounds.
     pub initial_window: i64,
     /// `SCHEDULER_MAX_WINDOW` (50,000): the most compounds in flight at one
     /// stage, and in the whole pipeline.
@@ -64,10 +66,10 @@ impl Settings {
         let max_window: i64 = env_parse("SCHEDULER_MAX_WINDOW", 50_000)?;
         let per_user: i64 = env_parse("SCHEDULER_MAX_IN_FLIGHT_PER_USER", 0)?;
         Ok(Settings {
-            tick: env_millis("SCHEDULER_TICK_MS", 100)?.max(Duration::from_millis(10)),
+            tick: env_millis("SCHEDULER_TICK_MS", 50)?.max(Duration::from_millis(10)),
             queue: env_millis("SCHEDULER_QUEUE_MS", 500)?,
             min_queue: env_parse("SCHEDULER_MIN_QUEUE", 16i64)?.clamp(1, max_window.max(1)),
-            initial_window: env_parse("SCHEDULER_INITIAL_WINDOW", 1_000i64)?.clamp(1, max_window.max(1)),
+            initial_window: env_parse("SCHEDULER_INITIAL_WINDOW", 32i64)?.clamp(1, max_window.max(1)),
             max_window: max_window.max(1),
             max_per_user: (per_user > 0).then_some(per_user),
         })
@@ -82,7 +84,13 @@ struct Stage {
     rate: f64,
     /// Whether its window held back waiting compounds last round.
     blocked: bool,
+    /// When it last passed a compound, or had none in flight.
+    progress_at: Instant,
 }
+
+/// A stage with compounds in flight that has passed none for this long is
+/// stalled (its adapter retrying, the aggregator down): its window does not grow.
+const STALLED_AFTER: Duration = Duration::from_secs(2);
 
 /// Index of the pseudo-stage that bounds the whole pipeline's in-flight compounds.
 const TOTAL: usize = AdapterName::ALL.len();
@@ -106,7 +114,8 @@ struct Admission {
 
 impl Admission {
     fn new(settings: Settings) -> Self {
-        let stages = (0..=TOTAL).map(|_| Stage { window: settings.initial_window, rate: 0.0, blocked: false }).collect();
+        let now = Instant::now();
+        let stages = (0..=TOTAL).map(|_| Stage { window: settings.initial_window, rate: 0.0, blocked: false, progress_at: now }).collect();
         Admission { settings, stages, fair: FairQueue::default(), passed: HashMap::new(), inputs: HashMap::new(), last: Instant::now() }
     }
 
@@ -116,12 +125,16 @@ impl Admission {
         let dt = now.duration_since(self.last).as_secs_f64().max(1e-3);
         self.last = now;
         let mut moved = [0i64; TOTAL];
+        let mut in_flight = [0i64; TOTAL];
         let mut seen = HashMap::with_capacity(runs.len());
         for run in runs {
-            if let Some(before) = self.passed.get(&run.pk) {
-                for ((adapter, now), then) in run.adapter_sequence.iter().zip(&run.passed).zip(before) {
-                    if let Some(a) = AdapterName::parse(adapter) {
-                        moved[stage_index(a)] += (now - then).max(0);
+            let before = self.passed.get(&run.pk);
+            for (k, (adapter, passed)) in run.adapter_sequence.iter().zip(&run.passed).enumerate() {
+                if let Some(a) = AdapterName::parse(adapter) {
+                    let i = stage_index(a);
+                    in_flight[i] += (run.admitted as i64 - passed).max(0);
+                    if let Some(then) = before.and_then(|b| b.get(k)) {
+                        moved[i] += (passed - then).max(0);
                     }
                 }
             }
@@ -130,26 +143,30 @@ impl Admission {
         self.passed = seen;
         // Smoothed over about a second, whatever the tick.
         let alpha = 1.0 - (-dt).exp();
-        for (stage, n) in self.stages.iter_mut().zip(moved) {
+        for ((stage, n), flying) in self.stages.iter_mut().zip(moved).zip(in_flight) {
             stage.rate += alpha * (n as f64 / dt - stage.rate);
+            if n > 0 || flying == 0 {
+                stage.progress_at = now;
+            }
         }
     }
 
     /// Resizes the windows of the stages in use from their queues (records
-    /// waiting for the stage or in its hands): a stage that is moving, whose
-    /// window held work back while its queue ran short, gets more room (at
-    /// least half again, so a large run reaches full speed within a few
-    /// rounds); one with a longer queue than it needs gets less. A stage
-    /// that is not moving (its adapter retrying, the aggregator down) is
-    /// given nothing more.
+    /// waiting for the stage or in its hands): a stage whose window held work
+    /// back while its queue ran short gets more room (at least double, so a
+    /// large run reaches full speed within a few rounds from a small start);
+    /// one with a longer queue than it needs gets less. A stalled stage (its
+    /// adapter retrying, the aggregator down) is given nothing more.
     fn resize(&mut self, queues: &HashMap<usize, u64>) {
         let s = &self.settings;
+        let now = Instant::now();
         for (i, stage) in self.stages.iter_mut().enumerate().take(TOTAL) {
             let Some(&queued) = queues.get(&i) else { continue };
             let target = ((stage.rate * s.queue.as_secs_f64()) as i64).max(s.min_queue);
             let queued = queued as i64;
-            if queued < target && stage.blocked && stage.rate >= 1.0 {
-                stage.window += (target - queued).max(stage.window / 2);
+            let stalled = now.duration_since(stage.progress_at) > STALLED_AFTER;
+            if queued < target && stage.blocked && !stalled {
+                stage.window += (target - queued).max(stage.window);
             } else if queued > target {
                 stage.window -= (queued - target) / 2;
             }
@@ -433,16 +450,29 @@ mod tests {
         a.stages[i].rate = 200.0; // target queue: 100
         a.stages[i].blocked = true;
         a.resize(&HashMap::from([(i, 0)]));
-        assert_eq!(a.stages[i].window, 200, "grown by the queue it lacks");
+        assert_eq!(a.stages[i].window, 200, "doubled (at least the queue it lacks)");
         a.resize(&HashMap::from([(i, 300)]));
         assert_eq!(a.stages[i].window, 100, "shrunk by half the excess");
         a.stages[i].blocked = false;
         a.resize(&HashMap::from([(i, 0)]));
         assert_eq!(a.stages[i].window, 100, "not grown when it held nothing back");
         a.stages[i].blocked = true;
-        a.stages[i].rate = 0.0;
+        a.stages[i].progress_at = Instant::now() - Duration::from_secs(3);
         a.resize(&HashMap::from([(i, 0)]));
-        assert_eq!(a.stages[i].window, 100, "not grown while the stage does not move (retrying, aggregator down)");
+        assert_eq!(a.stages[i].window, 100, "not grown while the stage is stalled (retrying, aggregator down)");
+    }
+
+    #[test]
+    fn a_stage_with_compounds_in_flight_that_passes_none_is_stalled() {
+        let mut a = Admission::new(settings());
+        let i = stage_index(AdapterName::RdkitLocal);
+        a.observe(&[run(1, "a", &["rdkit_local"], 1_000, 500, &[0])]);
+        let before = a.stages[i].progress_at;
+        std::thread::sleep(Duration::from_millis(20));
+        a.observe(&[run(1, "a", &["rdkit_local"], 1_000, 500, &[0])]);
+        assert_eq!(a.stages[i].progress_at, before, "nothing passed: no progress");
+        a.observe(&[run(1, "a", &["rdkit_local"], 1_000, 500, &[3])]);
+        assert!(a.stages[i].progress_at > before, "three passed");
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl ChemblClient {
             .map_err(|e| FetchError::from_reqwest("ChEMBL", &e))?;
         let status = resp.status().as_u16();
         let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
-        let body = resp.text().await.map_err(|e| FetchError::from_reqwest("ChEMBL", &e))?;
+        let body = pharmforge_webclient::read_body("ChEMBL", resp, pharmforge_webclient::MAX_RESPONSE_BYTES).await?;
         match classify_status(status) {
             None => serde_json::from_str(&body)
                 .map(Some)

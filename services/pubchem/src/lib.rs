@@ -102,7 +102,7 @@ impl PubchemClient {
         ) {
             l.observe(t).await;
         }
-        let body = resp.text().await.map_err(|e| FetchError::from_reqwest("PubChem", &e))?;
+        let body = pharmforge_webclient::read_body("PubChem", resp, pharmforge_webclient::MAX_RESPONSE_BYTES).await?;
         Ok((status, headers, body))
     }
 

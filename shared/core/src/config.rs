@@ -112,6 +112,27 @@ impl NatsSettings {
     }
 }
 
+impl NatsSettings {
+    /// The servers as they may be logged: credentials inside a URL
+    /// (`nats://user:password@host`, `nats://token@host`) shown as `***`.
+    pub fn shown_urls(&self) -> Vec<String> {
+        self.urls.iter().map(|u| redact_url(u)).collect()
+    }
+}
+
+/// A URL with its user information (before `@` in the authority) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// `PHARMFORGE_NICE` (0..=19): lowers the CPU priority of every thread of
 /// this process (and so of the threads it starts later, which inherit it).
 /// Compute-bound adapters sharing a host with the API run niced, so that
@@ -175,6 +196,14 @@ impl ConsumerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_nats_url_are_not_shown() {
+        assert_eq!(redact_url("nats://alice:s3cret@nats.example:4222"), "nats://***@nats.example:4222");
+        assert_eq!(redact_url("tls://t0ken@h:4222/x@y"), "tls://***@h:4222/x@y");
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redact_url("user:pw@host:4222"), "***@host:4222");
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -44,13 +44,21 @@ async fn options(settings: &NatsSettings, service: &str) -> std::io::Result<Conn
 /// Connects, retrying with capped exponential backoff until it succeeds or
 /// shutdown is requested (then `None`).
 pub async fn connect(settings: &NatsSettings, service: &str, shutdown: &Shutdown) -> Option<Client> {
-    let what = format!("cannot reach NATS at {:?}", settings.urls);
+    // Credentials may be inside a URL: never log them.
+    let shown = settings.shown_urls();
+    let what = format!("cannot reach NATS at {shown:?}");
     let client = shutdown
         .retry(&what, || async {
             let opts = options(settings, service).await.map_err(|e| e.to_string())?;
-            opts.connect(settings.urls.clone()).await.map_err(|e| e.to_string())
+            opts.connect(settings.urls.clone()).await.map_err(|e| {
+                let mut message = e.to_string();
+                for (raw, shown) in settings.urls.iter().zip(&shown) {
+                    message = message.replace(raw.as_str(), shown);
+                }
+                message
+            })
         })
         .await?;
-    tracing::info!(servers = ?settings.urls, "connected to NATS");
+    tracing::info!(servers = ?shown, "connected to NATS");
     Some(client)
 }

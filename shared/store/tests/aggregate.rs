@@ -260,3 +260,40 @@ async fn a_record_that_does_not_fit_its_run_counts_nothing() {
     assert_eq!(outcome.applied, 2);
     assert_eq!(get_run(&pool, run_id).await.unwrap().unwrap().status, "completed");
 }
+
+#[tokio::test]
+async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
+    use pharmforge_store::{list_results, ResultOrder};
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal];
+    let run_id = "run_00000000000000ac";
+    new_run(&pool, run_id, &["C"; 7], &route).await;
+    let pk = get_run(&pool, run_id).await.unwrap().unwrap().id;
+    // Compounds 1 and 4 fail (no score, no rank); the other five are ranked 1..=5.
+    let records = (0..7u32)
+        .map(|i| {
+            if i == 1 || i == 4 {
+                let mut r = CompoundRecord::new(run_id, i, "C".into(), route.to_vec());
+                r.set_fatal(RdkitLocal, "invalid SMILES");
+                r.advance();
+                r
+            } else {
+                record(run_id, i, &route, 1)
+            }
+        })
+        .collect();
+    apply_batch(&pool, records).await.unwrap();
+    let page = |p: i64| {
+        let pool = pool.clone();
+        async move { list_results(&pool, pk, ResultOrder::Rank, p, 3).await.unwrap().iter().map(|r| (r.rank, r.idx)).collect::<Vec<_>>() }
+    };
+    let first = page(1).await;
+    assert_eq!(first.iter().map(|(rank, _)| *rank).collect::<Vec<_>>(), vec![Some(1), Some(2), Some(3)]);
+    let second = page(2).await;
+    assert_eq!(second.iter().map(|(rank, _)| *rank).collect::<Vec<_>>(), vec![Some(4), Some(5), None]);
+    assert_eq!(second[2].1, 1, "the unranked follow in input order");
+    assert_eq!(page(3).await, vec![(None, 4)]);
+    assert!(page(4).await.is_empty());
+    assert!(page(1_000_000).await.is_empty());
+}

@@ -51,6 +51,28 @@ pub fn now_ms() -> u64 {
 }
 
 /// An HTTP client with the request timeout and a user agent naming PharmForge.
+/// The most bytes of an upstream answer read (16 MiB): a ChEMBL page of
+/// 1,000 activities is about 0.5 MB; anything far larger is a fault, and
+/// reading it whole could exhaust the service.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// Reads an answer's body as text, refusing (a permanent error) one larger
+/// than `limit` bytes, by its `Content-Length` or as it streams in.
+pub async fn read_body(service: &str, mut resp: reqwest::Response, limit: usize) -> Result<String, FetchError> {
+    let too_large = || FetchError::Permanent(format!("{service} answered with a body larger than {limit} bytes; not read"));
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::from_reqwest(service, &e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 pub fn http_client(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(timeout)
