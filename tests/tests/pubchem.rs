@@ -23,6 +23,34 @@ fn env(fake: &FakePubchem) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The pubchem adapter in process against `fake`, with its shared cache on
+/// a private nats-server (kept alive by the returned handle).
+async fn adapter_in_process(fake: &FakePubchem, synonyms: usize, bucket: &str) -> (pharmforge_pubchem::PubchemAdapter, pharmforge_tests::NatsServer) {
+    use pharmforge_pubchem::{cache_bucket, PubchemAdapter, PubchemSettings};
+    let nats = pharmforge_tests::NatsServer::start();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
+    let cache = pharmforge_webclient::SharedCache::open(&js, &cache_bucket(bucket), Duration::from_secs(3600)).await.unwrap();
+    let mut settings = PubchemSettings::from_env().unwrap();
+    settings.base_url = fake.base_url().to_owned();
+    settings.synonyms = synonyms;
+    (PubchemAdapter::new(settings, None, Some(cache)), nats)
+}
+
+/// `n` compounds addressed to pubchem, each with the InChIKey rdkit_local computes.
+fn pubchem_records(n: usize, run_id: &str) -> Vec<pharmforge_core::CompoundRecord> {
+    use pharmforge_core::{AdapterName, CompoundRecord};
+    molecules(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, smiles)| {
+            let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
+            let mut r = CompoundRecord::new(run_id, i as u32, smiles, vec![AdapterName::Pubchem]);
+            r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": inchikey }));
+            r
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn sixty_compounds_with_faults_through_two_replicas_under_the_shared_rate_limit_then_from_the_cache() {
     let fake = FakePubchem::start(PubchemFaults::mixed()).await;
@@ -114,31 +142,13 @@ async fn a_black_throttling_status_pauses_requests() {
 /// synonyms are missing, and is not cached, so the next run asks again.
 #[tokio::test]
 async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_properties_uncached() {
-    use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
-    use pharmforge_pubchem::{cache_bucket, PubchemAdapter, PubchemSettings};
+    use pharmforge_core::{Adapter, CompoundRecord};
     use pharmforge_tests::fakes::pubchem::synonyms_behaviour;
-    use pharmforge_webclient::SharedCache;
 
     let faults = PubchemFaults { no_synonyms: 250, synonyms_503: 250, ..PubchemFaults::none() };
     let fake = FakePubchem::start(faults.clone()).await;
-    let nats = pharmforge_tests::NatsServer::start();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
-    let cache = SharedCache::open(&js, &cache_bucket("synonyms_test_"), Duration::from_secs(3600)).await.unwrap();
-    let mut settings = PubchemSettings::from_env().unwrap();
-    settings.base_url = fake.base_url().to_owned();
-    settings.synonyms = 2;
-    let adapter = PubchemAdapter::new(settings, None, Some(cache));
-
-    let records: Vec<CompoundRecord> = molecules(40)
-        .into_iter()
-        .enumerate()
-        .map(|(i, smiles)| {
-            let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
-            let mut r = CompoundRecord::new("run_00000000000000cc", i as u32, smiles, vec![AdapterName::Pubchem]);
-            r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": inchikey }));
-            r
-        })
-        .collect();
+    let (adapter, _nats) = adapter_in_process(&fake, 2, "synonyms_test_").await;
+    let records = pubchem_records(40, "run_00000000000000cc");
     let first = adapter.enrich(records.clone()).await;
     let mut seen = [0usize; 3];
     let mut failed_cids = Vec::new();
@@ -187,27 +197,11 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
 /// RDKit's InChIKey, where it would answer for the wrong structure for days.
 #[tokio::test]
 async fn an_answer_for_another_structure_than_rdkits_is_flagged_and_never_cached() {
-    use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
-    use pharmforge_pubchem::{cache_bucket, PubchemAdapter, PubchemSettings};
-    use pharmforge_webclient::SharedCache;
+    use pharmforge_core::Adapter;
 
     let fake = FakePubchem::start(PubchemFaults { restandardized: 300, ..PubchemFaults::none() }).await;
-    let nats = pharmforge_tests::NatsServer::start();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
-    let cache = SharedCache::open(&js, &cache_bucket("restandardized_"), Duration::from_secs(3600)).await.unwrap();
-    let mut settings = PubchemSettings::from_env().unwrap();
-    settings.base_url = fake.base_url().to_owned();
-    let adapter = PubchemAdapter::new(settings, None, Some(cache));
-    let records: Vec<CompoundRecord> = molecules(40)
-        .into_iter()
-        .enumerate()
-        .map(|(i, smiles)| {
-            let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
-            let mut r = CompoundRecord::new("run_00000000000000ce", i as u32, smiles, vec![AdapterName::Pubchem]);
-            r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": inchikey }));
-            r
-        })
-        .collect();
+    let (adapter, _nats) = adapter_in_process(&fake, 0, "restandardized_").await;
+    let records = pubchem_records(40, "run_00000000000000ce");
     let first = adapter.enrich(records.clone()).await;
     let mut other = 0;
     for r in &first {
