@@ -45,11 +45,17 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Distinct molecules, from `offset` on in a long list, so that phases and
-/// users never share one (no cache hit between them).
-fn molecules(offset: usize, n: usize) -> Vec<String> {
-    let all = pharmforge_tests::distinct_molecules(offset + n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1", "C1CCNCC1"]);
-    all[offset..].to_vec()
+/// `n` compounds from `offset` on. For rdkit_local + admet_ai (nothing
+/// cached): the 1,017 ChEMBL compounds of the reference set, cycled, drug-like
+/// as users' are. Through the web adapters (cached by InChIKey): distinct
+/// small molecules, so that no user's compound is a cache hit for another.
+fn molecules(offset: usize, n: usize, distinct: bool) -> Vec<String> {
+    if distinct {
+        let all = pharmforge_tests::distinct_molecules(offset + n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1", "C1CCNCC1"]);
+        return all[offset..].to_vec();
+    }
+    let chembl: Vec<String> = pharmforge_tests::reference::load("chembl_cmet_1017.rdkit.jsonl").iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
+    chembl.iter().cycle().skip(offset % chembl.len()).take(n).cloned().collect()
 }
 
 /// Samples the number of messages on the `PIPELINE` stream until dropped.
@@ -82,7 +88,7 @@ fn round3(x: f64) -> f64 {
 
 /// The small runs of users B and C: 5 compounds each, every 5 s for a
 /// minute, from 5 s after `start`. Returns each one's seconds from POST to completed.
-async fn small_runs(stack: &Stack, route: &[&str], start: Instant, fresh_from: usize) -> Vec<f64> {
+async fn small_runs(stack: &Stack, route: &[&str], start: Instant, fresh_from: usize, distinct: bool) -> Vec<f64> {
     let mut waits = Vec::new();
     let mut pending: Vec<(String, Instant)> = Vec::new();
     let mut next = start + Duration::from_secs(5);
@@ -90,7 +96,7 @@ async fn small_runs(stack: &Stack, route: &[&str], start: Instant, fresh_from: u
     while round < 12 || !pending.is_empty() {
         if round < 12 && Instant::now() >= next {
             for (u, user) in ["bob", "carol"].iter().enumerate() {
-                let smiles = molecules(fresh_from + (round * 2 + u) * 5, 5);
+                let smiles = molecules(fresh_from + (round * 2 + u) * 5, 5, distinct);
                 let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": route}, "user_id": user})).await;
                 pending.push((run["run_id"].as_str().unwrap().to_owned(), Instant::now()));
             }
@@ -116,11 +122,12 @@ async fn phase(name: &str, adapters: &[&str], extra: &[(&str, &str)], route: &[&
     let stack = Stack::start_with_env(adapters, extra).await;
     let (peak, watcher) = watch_stream(&stack);
     let cpu_before = stack.cpu_snapshot();
-    let smiles = molecules(0, a_compounds);
+    let distinct = route.contains(&"pubchem") || route.contains(&"chembl");
+    let smiles = molecules(0, a_compounds, distinct);
     let start = Instant::now();
     let a = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": route}, "user_id": "alice"})).await;
     let a_id = a["run_id"].as_str().unwrap().to_owned();
-    let small = if with_small { small_runs(&stack, route, start, a_compounds).await } else { Vec::new() };
+    let small = if with_small { small_runs(&stack, route, start, a_compounds, distinct).await } else { Vec::new() };
     let (a_secs, a_done) = if cancel_a_after_small {
         let secs = start.elapsed().as_secs_f64();
         let (_, run) = stack.get_json(&format!("/api/v1/runs/{a_id}")).await;
