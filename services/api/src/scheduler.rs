@@ -92,6 +92,15 @@ struct Stage {
 /// stalled (its adapter retrying, the aggregator down): its window does not grow.
 const STALLED_AFTER: Duration = Duration::from_secs(2);
 
+/// A stage's consumer as JetStream reports it.
+#[derive(Debug, Clone, Copy)]
+struct Queue {
+    /// Records waiting, not yet delivered.
+    waiting: u64,
+    /// Records delivered to a replica and not yet acknowledged.
+    in_hand: usize,
+}
+
 /// Index of the pseudo-stage that bounds the whole pipeline's in-flight compounds.
 const TOTAL: usize = AdapterName::ALL.len();
 
@@ -152,18 +161,22 @@ impl Admission {
     }
 
     /// Resizes the windows of the stages in use from their queues (records
-    /// waiting for the stage or in its hands): a stage whose window held work
-    /// back while its queue ran short gets more room (at least double, so a
-    /// large run reaches full speed within a few rounds from a small start);
-    /// one with a longer queue than it needs gets less. A stalled stage (its
-    /// adapter retrying, the aggregator down) is given nothing more.
-    fn resize(&mut self, queues: &HashMap<usize, u64>) {
+    /// waiting for the stage, not yet delivered): a stage whose window held
+    /// work back while its queue ran short gets more room (at least double,
+    /// so a large run reaches full speed within a few rounds from a small
+    /// start); one with a longer queue than it needs gets less. The queue it
+    /// needs is `SCHEDULER_QUEUE_MS` of its throughput, and never less than
+    /// what its replicas hold in hand (their batches): so each pull finds a
+    /// full batch waiting (an ADMET batch of 45 instead of 64 cost 8% more
+    /// CPU per compound). A stalled stage (its adapter retrying, the
+    /// aggregator down) is given nothing more.
+    fn resize(&mut self, queues: &HashMap<usize, Queue>) {
         let s = &self.settings;
         let now = Instant::now();
         for (i, stage) in self.stages.iter_mut().enumerate().take(TOTAL) {
-            let Some(&queued) = queues.get(&i) else { continue };
-            let target = ((stage.rate * s.queue.as_secs_f64()) as i64).max(s.min_queue);
-            let queued = queued as i64;
+            let Some(queue) = queues.get(&i) else { continue };
+            let target = ((stage.rate * s.queue.as_secs_f64()) as i64).max(queue.in_hand as i64).max(s.min_queue);
+            let queued = queue.waiting as i64;
             let stalled = now.duration_since(stage.progress_at) > STALLED_AFTER;
             if queued < target && stage.blocked && !stalled {
                 stage.window += (target - queued).max(stage.window);
@@ -327,8 +340,7 @@ async fn round(
     if runs.is_empty() {
         return Ok(());
     }
-    // How much waits at each stage in use: its consumer's records not yet
-    // delivered or not yet acknowledged.
+    // How much waits at each stage in use, and how much its replicas hold.
     let used: Vec<usize> = {
         let mut v: Vec<usize> = runs.iter().flat_map(|r| r.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).map(stage_index)).collect();
         v.sort_unstable();
@@ -343,7 +355,7 @@ async fn round(
     let mut queues = HashMap::new();
     for (i, info) in infos {
         let info = info?;
-        queues.insert(i, info.num_pending + info.num_ack_pending as u64);
+        queues.insert(i, Queue { waiting: info.num_pending, in_hand: info.num_ack_pending });
     }
     admission.resize(&queues);
     let plan = admission.plan(&runs);
@@ -449,17 +461,19 @@ mod tests {
         let i = stage_index(AdapterName::AdmetAi);
         a.stages[i].rate = 200.0; // target queue: 100
         a.stages[i].blocked = true;
-        a.resize(&HashMap::from([(i, 0)]));
+        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 0 })]));
         assert_eq!(a.stages[i].window, 200, "doubled (at least the queue it lacks)");
-        a.resize(&HashMap::from([(i, 300)]));
-        assert_eq!(a.stages[i].window, 100, "shrunk by half the excess");
+        a.resize(&HashMap::from([(i, Queue { waiting: 150, in_hand: 300 })]));
+        assert_eq!(a.stages[i].window, 400, "short of a batch in hand (300) waiting: grows though 150 > rate x queue time");
+        a.resize(&HashMap::from([(i, Queue { waiting: 500, in_hand: 0 })]));
+        assert_eq!(a.stages[i].window, 200, "shrunk by half the excess");
         a.stages[i].blocked = false;
-        a.resize(&HashMap::from([(i, 0)]));
-        assert_eq!(a.stages[i].window, 100, "not grown when it held nothing back");
+        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 0 })]));
+        assert_eq!(a.stages[i].window, 200, "not grown when it held nothing back");
         a.stages[i].blocked = true;
         a.stages[i].progress_at = Instant::now() - Duration::from_secs(3);
-        a.resize(&HashMap::from([(i, 0)]));
-        assert_eq!(a.stages[i].window, 100, "not grown while the stage is stalled (retrying, aggregator down)");
+        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 0 })]));
+        assert_eq!(a.stages[i].window, 200, "not grown while the stage is stalled (retrying, aggregator down)");
     }
 
     #[test]

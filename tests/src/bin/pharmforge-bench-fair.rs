@@ -211,20 +211,36 @@ async fn main() {
         println!("{}", serde_json::to_string_pretty(&json!({"api_memory": api_memory().await})).unwrap());
         return;
     }
+    // BENCH_FAIR_PHASES=a_alone,shared,... runs only those phases.
+    let phases = std::env::var("BENCH_FAIR_PHASES").unwrap_or_default();
+    let wanted = |name: &str| phases.is_empty() || phases.split(',').any(|p| p.trim() == name);
     let n = env_usize("BENCH_FAIR_COMPOUNDS", 20_000);
     let chain = ["rdkit_local", "admet_ai"];
     let mut report = serde_json::Map::new();
-    report.insert("a_alone_unbounded".into(), phase("a_alone_unbounded", &chain, &UNBOUNDED, &chain, n, false, false).await);
-    report.insert("a_alone".into(), phase("a_alone", &chain, &[], &chain, n, false, false).await);
-    report.insert("shared".into(), phase("shared", &chain, &[], &chain, n, true, false).await);
+    if wanted("a_alone_unbounded") {
+        report.insert("a_alone_unbounded".into(), phase("a_alone_unbounded", &chain, &UNBOUNDED, &chain, n, false, false).await);
+    }
+    if wanted("a_alone") {
+        report.insert("a_alone".into(), phase("a_alone", &chain, &[], &chain, n, false, false).await);
+    }
+    if wanted("shared") {
+        report.insert("shared".into(), phase("shared", &chain, &[], &chain, n, true, false).await);
+    }
     if std::env::var("BENCH_FAIR_BASELINE").is_ok_and(|v| v == "1") {
         report.insert("shared_unbounded".into(), phase("shared_unbounded", &chain, &UNBOUNDED, &chain, n, true, false).await);
     }
-    let throughput = |k: &str| report[k]["a_compounds_per_s"].as_f64().unwrap_or(f64::NAN);
+    let throughput = |k: &str| report.get(k).and_then(|r| r["a_compounds_per_s"].as_f64()).unwrap_or(f64::NAN);
     let (shared, alone) = (round3(throughput("shared") / throughput("a_alone_unbounded")), round3(throughput("a_alone") / throughput("a_alone_unbounded")));
     report.insert("a_shared_vs_unbounded".into(), json!(shared));
     report.insert("a_alone_vs_unbounded".into(), json!(alone));
 
+    if !wanted("external") {
+        if wanted("api_memory") {
+            report.insert("api_memory".into(), api_memory().await);
+        }
+        println!("{}", serde_json::to_string_pretty(&Value::Object(report)).unwrap());
+        return;
+    }
     let external_n = env_usize("BENCH_FAIR_EXTERNAL_COMPOUNDS", 1_000);
     let pubchem = FakePubchem::start(PubchemFaults::none()).await;
     let chembl = FakeChembl::start(ChemblFaults::none()).await;
@@ -232,6 +248,8 @@ async fn main() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let external = ["rdkit_local", "pubchem", "chembl"];
     report.insert("external".into(), phase("external", &external, &env, &external, external_n, true, true).await);
-    report.insert("api_memory".into(), api_memory().await);
+    if wanted("api_memory") {
+        report.insert("api_memory".into(), api_memory().await);
+    }
     println!("{}", serde_json::to_string_pretty(&Value::Object(report)).unwrap());
 }
