@@ -86,6 +86,10 @@ struct Stage {
     blocked: bool,
     /// When it last passed a compound, or had none in flight.
     progress_at: Instant,
+    /// Records waiting at it, smoothed over about half a second: a replica's
+    /// pull empties the queue at once and it refills until the next one, so
+    /// one reading says little.
+    waiting: f64,
 }
 
 /// A stage with compounds in flight that has passed none for this long is
@@ -116,6 +120,8 @@ struct Admission {
     fair: FairQueue,
     /// Per run: what it had passed at each stage of its route last round.
     passed: HashMap<i64, Vec<i64>>,
+    /// Seconds between the last two rounds.
+    dt: f64,
     /// Per run: SMILES read ahead, from admission index `.0`.
     inputs: HashMap<i64, (i32, std::collections::VecDeque<String>)>,
     last: Instant,
@@ -124,8 +130,8 @@ struct Admission {
 impl Admission {
     fn new(settings: Settings) -> Self {
         let now = Instant::now();
-        let stages = (0..=TOTAL).map(|_| Stage { window: settings.initial_window, rate: 0.0, blocked: false, progress_at: now }).collect();
-        Admission { settings, stages, fair: FairQueue::default(), passed: HashMap::new(), inputs: HashMap::new(), last: Instant::now() }
+        let stages = (0..=TOTAL).map(|_| Stage { window: settings.initial_window, rate: 0.0, blocked: false, progress_at: now, waiting: 0.0 }).collect();
+        Admission { settings, stages, fair: FairQueue::default(), passed: HashMap::new(), dt: 0.05, inputs: HashMap::new(), last: Instant::now() }
     }
 
     /// Updates each stage's throughput from how far runs moved since last round.
@@ -133,6 +139,7 @@ impl Admission {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64().max(1e-3);
         self.last = now;
+        self.dt = dt;
         let mut moved = [0i64; TOTAL];
         let mut in_flight = [0i64; TOTAL];
         let mut seen = HashMap::with_capacity(runs.len());
@@ -161,25 +168,34 @@ impl Admission {
     }
 
     /// Resizes the windows of the stages in use from their queues (records
-    /// waiting for the stage, not yet delivered): a stage whose window held
-    /// work back while its queue ran short gets more room (at least double,
-    /// so a large run reaches full speed within a few rounds from a small
-    /// start); one with a longer queue than it needs gets less. The queue it
+    /// waiting for the stage, not yet delivered, smoothed): the queue a stage
     /// needs is `SCHEDULER_QUEUE_MS` of its throughput, and never less than
-    /// what its replicas hold in hand (their batches): so each pull finds a
-    /// full batch waiting (an ADMET batch of 45 instead of 64 cost 8% more
-    /// CPU per compound). A stalled stage (its adapter retrying, the
-    /// aggregator down) is given nothing more.
-    fn resize(&mut self, queues: &HashMap<usize, Queue>) {
+    /// what its replicas hold in hand (their batches), so that each pull
+    /// finds a full batch waiting (an ADMET batch of 45 instead of 64 cost
+    /// 8% more CPU per compound). A stage whose window held work back grows
+    /// by half what its queue lacks, or doubles while it has nothing at all
+    /// to do (a large run reaches full speed within a few rounds from a
+    /// small start); one with a longer queue than it needs shrinks by half
+    /// the excess. Halves both ways: growing by a whole deficit each round
+    /// while the queue was refilling between two pulls made windows creep
+    /// up to a thousand, and newcomers waited ten seconds behind them. A
+    /// stalled stage (its adapter retrying, the aggregator down) is given
+    /// nothing more.
+    fn resize(&mut self, queues: &HashMap<usize, Queue>, dt: f64) {
         let s = &self.settings;
         let now = Instant::now();
+        let alpha = 1.0 - (-dt / 0.5).exp();
         for (i, stage) in self.stages.iter_mut().enumerate().take(TOTAL) {
             let Some(queue) = queues.get(&i) else { continue };
+            stage.waiting += alpha * (queue.waiting as f64 - stage.waiting);
             let target = ((stage.rate * s.queue.as_secs_f64()) as i64).max(queue.in_hand as i64).max(s.min_queue);
-            let queued = queue.waiting as i64;
+            let queued = stage.waiting.round() as i64;
             let stalled = now.duration_since(stage.progress_at) > STALLED_AFTER;
-            if queued < target && stage.blocked && !stalled {
-                stage.window += (target - queued).max(stage.window);
+            let idle = queue.waiting == 0 && queue.in_hand == 0;
+            if stage.blocked && !stalled && idle {
+                stage.window *= 2;
+            } else if stage.blocked && !stalled && queued < target {
+                stage.window += ((target - queued) / 2).max(1);
             } else if queued > target {
                 stage.window -= (queued - target) / 2;
             }
@@ -357,7 +373,8 @@ async fn round(
         let info = info?;
         queues.insert(i, Queue { waiting: info.num_pending, in_hand: info.num_ack_pending });
     }
-    admission.resize(&queues);
+    let dt = admission.dt;
+    admission.resize(&queues, dt);
     let plan = admission.plan(&runs);
     if plan.is_empty() {
         return Ok(());
@@ -459,21 +476,36 @@ mod tests {
     fn a_blocked_stage_with_a_short_queue_grows_and_one_with_a_long_queue_shrinks() {
         let mut a = Admission::new(settings());
         let i = stage_index(AdapterName::AdmetAi);
+        let q = |waiting, in_hand| HashMap::from([(i, Queue { waiting, in_hand })]);
+        // A long gap between rounds: the smoothed queue is the reading.
+        let dt = 10.0;
         a.stages[i].rate = 200.0; // target queue: 100
         a.stages[i].blocked = true;
-        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 0 })]));
-        assert_eq!(a.stages[i].window, 200, "doubled (at least the queue it lacks)");
-        a.resize(&HashMap::from([(i, Queue { waiting: 150, in_hand: 300 })]));
-        assert_eq!(a.stages[i].window, 400, "short of a batch in hand (300) waiting: grows though 150 > rate x queue time");
-        a.resize(&HashMap::from([(i, Queue { waiting: 500, in_hand: 0 })]));
-        assert_eq!(a.stages[i].window, 200, "shrunk by half the excess");
+        a.resize(&q(0, 0), dt);
+        assert_eq!(a.stages[i].window, 200, "nothing to do at all: doubled");
+        a.resize(&q(20, 300), dt);
+        assert_eq!(a.stages[i].window, 340, "short of a batch in hand (300) waiting: grown by half of 280");
+        a.resize(&q(500, 0), dt);
+        assert_eq!(a.stages[i].window, 140, "shrunk by half the excess over 100");
         a.stages[i].blocked = false;
-        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 0 })]));
-        assert_eq!(a.stages[i].window, 200, "not grown when it held nothing back");
+        a.resize(&q(0, 10), dt);
+        assert_eq!(a.stages[i].window, 140, "not grown when it held nothing back");
         a.stages[i].blocked = true;
         a.stages[i].progress_at = Instant::now() - Duration::from_secs(3);
-        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 0 })]));
-        assert_eq!(a.stages[i].window, 200, "not grown while the stage is stalled (retrying, aggregator down)");
+        a.resize(&q(0, 0), dt);
+        assert_eq!(a.stages[i].window, 140, "not grown while the stage is stalled (retrying, aggregator down)");
+    }
+
+    #[test]
+    fn one_empty_reading_right_after_a_pull_does_not_grow_a_window() {
+        let mut a = Admission::new(settings());
+        let i = stage_index(AdapterName::AdmetAi);
+        a.stages[i].rate = 200.0;
+        a.stages[i].blocked = true;
+        a.stages[i].waiting = 100.0; // at its target
+        a.resize(&HashMap::from([(i, Queue { waiting: 0, in_hand: 64 })]), 0.05);
+        let w = a.stages[i].window;
+        assert!((100..=110).contains(&w), "the smoothed queue is still about its target: {w}, not 200");
     }
 
     #[test]
