@@ -72,6 +72,14 @@ impl FairQueue {
         }
 
         let mut left: Vec<u32> = demands.iter().map(|d| d.waiting).collect();
+        // Which runs could take anything before any pick: only those that
+        // could not (their own stages full) are excused from earning credit
+        // below; one that could but lost the room to others keeps its lower
+        // virtual time and goes first next round.
+        let could_start: Vec<bool> = demands
+            .iter()
+            .map(|d| d.waiting > 0 && d.stages.iter().all(|&s| room[s] > 0) && user_room.get(&d.user).is_none_or(|r| *r > 0))
+            .collect();
         let mut granted: Vec<(i64, u32)> = Vec::new();
         loop {
             // What each run could take now: its quantum, bounded by its
@@ -128,6 +136,7 @@ impl FairQueue {
         // those admitted this round, or it would take all the room for a
         // long while once its stage frees up.
         let served = |run: i64| granted.iter().any(|(r, _)| *r == run);
+        let excused = |i: usize| !could_start[i];
         let floor = by_user
             .iter()
             .filter(|(_, runs)| runs.iter().any(|&i| served(demands[i].run)))
@@ -135,7 +144,7 @@ impl FairQueue {
             .fold(f64::INFINITY, f64::min);
         if floor.is_finite() {
             for (user, runs) in &by_user {
-                if !runs.iter().any(|&i| served(demands[i].run)) {
+                if !runs.iter().any(|&i| served(demands[i].run)) && runs.iter().all(|&i| excused(i)) {
                     let vt = self.users.get_mut(*user).expect("user entered above");
                     *vt = vt.max(floor);
                 }
@@ -144,7 +153,7 @@ impl FairQueue {
         for runs in by_user.values() {
             let floor = runs.iter().filter(|&&i| served(demands[i].run)).map(|&i| self.runs[&demands[i].run]).fold(f64::INFINITY, f64::min);
             if floor.is_finite() {
-                for &i in runs.iter().filter(|&&i| !served(demands[i].run)) {
+                for &i in runs.iter().filter(|&&i| !served(demands[i].run) && excused(i)) {
                     let vt = self.runs.get_mut(&demands[i].run).expect("run entered above");
                     *vt = vt.max(floor);
                 }
@@ -252,6 +261,21 @@ mod tests {
         let demands = [demand(1, "a", "normal", 1_000_000, &[1]), demand(3, "a", "normal", 1_000_000, &[0]), demand(2, "b", "normal", 1_000_000, &[0])];
         let g = q.select(&demands, &mut room, &mut HashMap::new(), 1);
         assert_eq!((granted(&g, 3), granted(&g, 2)), (50, 50), "{g:?}");
+    }
+
+    #[test]
+    fn when_each_round_has_less_room_than_a_quantum_users_still_take_turns() {
+        let mut q = FairQueue::default();
+        let demands = [demand(1, "alice", "normal", 100_000, &[0]), demand(2, "bob", "normal", 100_000, &[0])];
+        let mut total = [0u32; 2];
+        for _ in 0..10 {
+            // A slow stage frees 4 places a round; a pick may take 16.
+            let mut room = vec![4];
+            let g = q.select(&demands, &mut room, &mut HashMap::new(), 16);
+            total[0] += granted(&g, 1);
+            total[1] += granted(&g, 2);
+        }
+        assert_eq!(total, [20, 20], "bob lost the first round's room to alice, and got the next");
     }
 
     #[test]
