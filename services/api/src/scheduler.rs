@@ -112,6 +112,24 @@ fn stage_index(adapter: AdapterName) -> usize {
     AdapterName::ALL.iter().position(|a| *a == adapter).expect("every adapter is in ALL")
 }
 
+/// The stage indices of a run's route, in order.
+fn route_stages(run: &ActiveRun) -> impl Iterator<Item = usize> + '_ {
+    run.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).map(stage_index)
+}
+
+/// Compounds in flight at each stage (admitted, not yet recorded past it),
+/// and in the whole pipeline (admitted, not yet finished) at `TOTAL`.
+fn in_flight(runs: &[ActiveRun]) -> [i64; TOTAL + 1] {
+    let mut n = [0i64; TOTAL + 1];
+    for run in runs {
+        for (i, passed) in route_stages(run).zip(&run.passed) {
+            n[i] += (run.admitted as i64 - passed).max(0);
+        }
+        n[TOTAL] += (run.admitted - run.finished).max(0) as i64;
+    }
+    n
+}
+
 /// What the admitting scheduler keeps between rounds. All of it is soft:
 /// a new leader starts afresh and converges within seconds.
 struct Admission {
@@ -120,8 +138,6 @@ struct Admission {
     fair: FairQueue,
     /// Per run: what it had passed at each stage of its route last round.
     passed: HashMap<i64, Vec<i64>>,
-    /// Seconds between the last two rounds.
-    dt: f64,
     /// Per run: SMILES read ahead, from admission index `.0`.
     inputs: HashMap<i64, (i32, std::collections::VecDeque<String>)>,
     last: Instant,
@@ -131,27 +147,21 @@ impl Admission {
     fn new(settings: Settings) -> Self {
         let now = Instant::now();
         let stages = (0..=TOTAL).map(|_| Stage { window: settings.initial_window, rate: 0.0, blocked: false, progress_at: now, waiting: 0.0 }).collect();
-        Admission { settings, stages, fair: FairQueue::default(), passed: HashMap::new(), dt: 0.05, inputs: HashMap::new(), last: Instant::now() }
+        Admission { settings, stages, fair: FairQueue::default(), passed: HashMap::new(), inputs: HashMap::new(), last: Instant::now() }
     }
 
-    /// Updates each stage's throughput from how far runs moved since last round.
-    fn observe(&mut self, runs: &[ActiveRun]) {
+    /// Updates each stage's throughput from how far runs moved since last
+    /// round; returns the seconds since then.
+    fn observe(&mut self, runs: &[ActiveRun]) -> f64 {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64().max(1e-3);
         self.last = now;
-        self.dt = dt;
         let mut moved = [0i64; TOTAL];
-        let mut in_flight = [0i64; TOTAL];
         let mut seen = HashMap::with_capacity(runs.len());
         for run in runs {
-            let before = self.passed.get(&run.pk);
-            for (k, (adapter, passed)) in run.adapter_sequence.iter().zip(&run.passed).enumerate() {
-                if let Some(a) = AdapterName::parse(adapter) {
-                    let i = stage_index(a);
-                    in_flight[i] += (run.admitted as i64 - passed).max(0);
-                    if let Some(then) = before.and_then(|b| b.get(k)) {
-                        moved[i] += (passed - then).max(0);
-                    }
+            if let Some(before) = self.passed.get(&run.pk) {
+                for ((i, passed), then) in route_stages(run).zip(&run.passed).zip(before) {
+                    moved[i] += (passed - then).max(0);
                 }
             }
             seen.insert(run.pk, run.passed.clone());
@@ -159,12 +169,13 @@ impl Admission {
         self.passed = seen;
         // Smoothed over about a second, whatever the tick.
         let alpha = 1.0 - (-dt).exp();
-        for ((stage, n), flying) in self.stages.iter_mut().zip(moved).zip(in_flight) {
+        for ((stage, n), flying) in self.stages.iter_mut().zip(moved).zip(in_flight(runs)) {
             stage.rate += alpha * (n as f64 / dt - stage.rate);
             if n > 0 || flying == 0 {
                 stage.progress_at = now;
             }
         }
+        dt
     }
 
     /// Resizes the windows of the stages in use from their queues (records
@@ -206,26 +217,16 @@ impl Admission {
 
     /// Picks what to admit this round: `(run, count)` pairs.
     fn plan(&mut self, runs: &[ActiveRun]) -> Vec<(i64, u32)> {
-        let mut in_flight = [0i64; TOTAL + 1];
         let mut per_user: HashMap<String, i64> = HashMap::new();
         let mut demands = Vec::new();
         for run in runs {
             let user = run.user_id.clone().unwrap_or_default();
-            let mut stages = Vec::with_capacity(run.adapter_sequence.len() + 1);
-            for (adapter, passed) in run.adapter_sequence.iter().zip(&run.passed) {
-                if let Some(a) = AdapterName::parse(adapter) {
-                    in_flight[stage_index(a)] += (run.admitted as i64 - passed).max(0);
-                    stages.push(stage_index(a));
-                }
-            }
-            stages.push(TOTAL);
-            let flying = (run.admitted - run.finished).max(0) as i64;
-            in_flight[TOTAL] += flying;
-            *per_user.entry(user.clone()).or_default() += flying;
+            let stages: Vec<usize> = route_stages(run).chain([TOTAL]).collect();
+            *per_user.entry(user.clone()).or_default() += (run.admitted - run.finished).max(0) as i64;
             let waiting = (run.total - run.admitted).max(0) as u32;
             demands.push(Demand { run: run.pk, user, weight: Priority::parse(&run.priority).unwrap_or_default().weight(), waiting, stages });
         }
-        let mut room: Vec<i64> = self.stages.iter().zip(in_flight).map(|(s, n)| s.window - n).collect();
+        let mut room: Vec<i64> = self.stages.iter().zip(in_flight(runs)).map(|(s, n)| s.window - n).collect();
         let mut user_room: HashMap<String, i64> = match self.settings.max_per_user {
             Some(cap) => per_user.into_iter().map(|(u, n)| (u, cap - n)).collect(),
             None => HashMap::new(),
@@ -343,22 +344,29 @@ async fn round(
     // another version) would wait forever: it fails, saying why.
     let unreadable: Vec<(i64, String)> = runs
         .iter()
-        .filter(|r| RunId::parse(&r.run_id).is_err() || r.adapter_sequence.is_empty() || r.adapter_sequence.iter().any(|a| AdapterName::parse(a).is_none()))
-        .map(|r| (r.pk, format!("this run's route {:?} names no adapter this version knows ({})", r.adapter_sequence, AdapterName::known_names())))
+        .filter_map(|r| {
+            if RunId::parse(&r.run_id).is_err() {
+                Some((r.pk, format!("this run's id {:?} is not one this version can read", r.run_id)))
+            } else if r.adapter_sequence.is_empty() || r.adapter_sequence.iter().any(|a| AdapterName::parse(a).is_none()) {
+                Some((r.pk, format!("this run's route {:?} names an adapter this version does not know ({})", r.adapter_sequence, AdapterName::known_names())))
+            } else {
+                None
+            }
+        })
         .collect();
     for (pk, why) in &unreadable {
         tracing::error!(run_pk = pk, "{why}; failing the run");
         store::fail_run(conn, *pk, why).await?;
     }
     runs.retain(|r| !unreadable.iter().any(|(pk, _)| *pk == r.pk));
-    admission.observe(&runs);
+    let dt = admission.observe(&runs);
     admission.inputs.retain(|pk, _| runs.iter().any(|r| r.pk == *pk && r.admitted < r.total));
     if runs.is_empty() {
         return Ok(());
     }
     // How much waits at each stage in use, and how much its replicas hold.
     let used: Vec<usize> = {
-        let mut v: Vec<usize> = runs.iter().flat_map(|r| r.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).map(stage_index)).collect();
+        let mut v: Vec<usize> = runs.iter().flat_map(route_stages).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -373,7 +381,6 @@ async fn round(
         let info = info?;
         queues.insert(i, Queue { waiting: info.num_pending, in_hand: info.num_ack_pending });
     }
-    let dt = admission.dt;
     admission.resize(&queues, dt);
     let plan = admission.plan(&runs);
     if plan.is_empty() {
@@ -416,12 +423,10 @@ async fn round(
     }
     store::record_admissions(conn, &moves).await?;
     tracing::debug!(runs = moves.len(), compounds = batches.iter().map(|(_, r)| r.len()).sum::<usize>(), "admitted");
+    // A read-ahead that moved past records not stored no longer starts at
+    // its run's cursor, so `take_inputs` reads it again.
     match failed {
-        Some(e) => {
-            // The read-ahead moved past records that were not stored: read again.
-            admission.inputs.clear();
-            Err(e)
-        }
+        Some(e) => Err(e),
         None => Ok(()),
     }
 }
