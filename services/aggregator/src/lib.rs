@@ -227,14 +227,12 @@ async fn write_alone(pool: &PgPool, deliveries: Vec<Delivery>) {
     };
     tracing::error!(compound_id = %record.compound_id(), trace_id = %record.trace_id, stage = %stage, error = %refusal, "Postgres refuses this compound's result; recording it as failed");
     let mut failed = CompoundRecord::new(&record.run_id, record.index, record.smiles.clone(), record.route.clone());
-    failed.step = record.step;
+    // At the stage it came from, failed there: advancing skips the rest.
+    failed.step = record.step - 1;
     failed.errors = record.errors.clone();
     failed.trace_id = record.trace_id.chars().filter(char::is_ascii_hexdigit).take(32).collect();
     failed.set_fatal(stage, format!("the {stage} result could not be stored: {refusal}"));
-    while let Some(next) = failed.current_adapter() {
-        failed.skipped.push(next);
-        failed.step += 1;
-    }
+    failed.advance();
     match pharmforge_store::aggregate::apply_batch(pool, vec![failed]).await {
         Ok(_) => Delivery::ack_all(deliveries).await,
         Err(e) if refused_for_good(&e) => {
