@@ -145,7 +145,7 @@ impl Client {
     pub fn stream_error(&self, e: std::io::Error) -> CliError {
         match e.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
             Some(re) if re.is_timeout() => CliError::Timeout { url: self.base_url().to_owned() },
-            _ => CliError::Http { url: self.base_url().to_owned(), reason: format!("the connection broke: {e}") },
+            _ => CliError::Http { url: self.base_url().to_owned(), reason: format!("the connection broke ({})", crate::error::root_cause(&e)) },
         }
     }
 }

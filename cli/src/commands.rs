@@ -270,7 +270,8 @@ pub fn runs_table(page: &RunsPage) -> String {
     }
     let pages = page.total.div_ceil(page.page_size.max(1)).max(1);
     let mut out = if t.is_empty() { String::from("no runs\n") } else { t.render() };
-    out.push_str(&format!("page {} of {pages} ({} runs)\n", page.page, page.total));
+    let runs = if page.total == 1 { "run" } else { "runs" };
+    out.push_str(&format!("page {} of {pages} ({} {runs})\n", page.page, page.total));
     out
 }
 

@@ -123,7 +123,7 @@ impl CliError {
 
 /// The innermost cause of an error, with the OS's wording ("Connection
 /// refused (os error 111)" becomes "connection refused").
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

@@ -7,7 +7,8 @@ use crate::client::Client;
 use crate::error::CliError;
 use crate::models::{Run, RunStatus};
 use crate::sse::{SseEvent, SseParser};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use std::fmt;
 use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
 
@@ -178,7 +179,7 @@ impl Bars {
                 Some((_, bar)) => bar.clone(),
                 None => {
                     let bar = self.multi.add(ProgressBar::new(total).with_style(style(
-                        "{prefix:>12} [{bar:30.cyan/white}] {pos}/{len} {per_sec:>12} ETA {eta:>3} {msg}",
+                        "{prefix:>12} [{bar:30.cyan/white}] {pos}/{len} {rate:>9} {eta:>10} {msg}",
                     )));
                     bar.set_prefix(crate::table::truncate(name, PREFIX_WIDTH));
                     self.stages.push((name.clone(), bar.clone()));
@@ -213,7 +214,8 @@ impl Bars {
         if let Some(message) = &run.error_message {
             line.push_str(&format!(" ({message})"));
         }
-        self.multi.suspend(|| eprintln!("{line}"));
+        // Below the finished bars, which stay on screen.
+        eprintln!("{line}");
     }
 }
 
@@ -224,7 +226,40 @@ impl Default for Bars {
 }
 
 fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+        .with_key("rate", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&rate(s.pos(), s.per_sec()));
+        })
+        .with_key("eta", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&eta(s.pos(), s.len(), s.per_sec()));
+        })
+}
+
+/// Compounds per second; blank before a stage has passed any (indicatif's
+/// own key prints every digit of the float and "0/s" for a stage not started).
+pub fn rate(pos: u64, per_sec: f64) -> String {
+    match per_sec {
+        r if pos == 0 || !r.is_finite() || r < 0.05 => String::new(),
+        r if r < 10.0 => format!("{r:.1}/s"),
+        r => format!("{r:.0}/s"),
+    }
+}
+
+/// Time left at the current rate; blank when done or not yet moving.
+pub fn eta(pos: u64, len: Option<u64>, per_sec: f64) -> String {
+    let left = len.unwrap_or(0).saturating_sub(pos);
+    if left == 0 || pos == 0 || !per_sec.is_finite() || per_sec < 0.05 {
+        return String::new();
+    }
+    let secs = (left as f64 / per_sec).ceil() as u64;
+    let text = match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    };
+    format!("ETA {text}")
 }
 
 /// The overall line's words: status, percentage, failures so far.
@@ -262,6 +297,18 @@ mod tests {
         let b = |n| backoff(Duration::from_millis(500), n).as_millis();
         assert_eq!([b(1), b(2), b(3), b(4), b(5), b(6)], [500, 1000, 2000, 4000, 8000, 10000]);
         assert_eq!(backoff(Duration::from_secs(3600), 1), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn rates_and_etas_are_short_and_blank_until_a_stage_moves() {
+        assert_eq!(rate(0, 0.0), "");
+        assert_eq!(rate(130, 139.483956102653), "139/s");
+        assert_eq!(rate(3, 2.25), "2.2/s");
+        assert_eq!(eta(0, Some(100), 0.0), "");
+        assert_eq!(eta(100, Some(100), 50.0), "");
+        assert_eq!(eta(10, Some(100), 2.0), "ETA 45s");
+        assert_eq!(eta(130, Some(60_000), 139.5), "ETA 7m10s");
+        assert_eq!(eta(1, Some(1_000_000), 100.0), "ETA 2h46m");
     }
 
     #[test]
