@@ -237,8 +237,9 @@ fn results(client: &Client, run: &str, sort: SortOrder, limit: u64, json: bool) 
     }
     rows.truncate(limit as usize);
     if json {
-        let body = serde_json::json!({"results": rows, "total": total});
-        print(&format!("{body}\n"))?;
+        // Each result as the API sent it (a `Value` would sort its keys).
+        let results: Vec<&str> = rows.iter().map(|r| r.get()).collect();
+        print(&format!("{{\"results\":[{}],\"total\":{total}}}\n", results.join(",")))?;
         return Ok(exit::COMPLETED);
     }
     let results: Vec<CompoundResult> = rows.iter().map(|r| parse(r.get().as_bytes(), "a result")).collect::<Result<_, _>>()?;
