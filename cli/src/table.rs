@@ -78,8 +78,10 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// A number for a table cell: up to `decimals` places, trailing zeros dropped.
 pub fn number(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+    // A small negative value rounds to "-0", which reads as a typo.
+    if s == "-0" {
+        "0".into()
     } else {
         s
     }
@@ -129,6 +131,7 @@ mod tests {
         assert_eq!(number(46.069, 2), "46.07");
         assert_eq!(number(1.0, 3), "1");
         assert_eq!(number(-0.0014, 3), "-0.001");
+        assert_eq!(number(-0.0014, 2), "0");
         assert_eq!(timestamp("2026-11-29T21:08:21.123456Z"), "2026-11-29 21:08:21");
         assert_eq!(timestamp("yesterday"), "yesterday");
     }
