@@ -9,10 +9,12 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 /// Only the libraries whose symbols the shim calls directly; their own
-/// dependencies (Depictor, RingDecomposerLib, ...) come in through DT_NEEDED.
+/// dependencies (RingDecomposerLib, RDGeometryLib, ...) come in through DT_NEEDED.
 const RDKIT_LIBS: &[&str] = &[
     "RDKitSmilesParse",    // SmilesToMol, SmartsToMol, MolToSmiles
-    "RDKitFileParsers",    // MolToMolBlock
+    "RDKitFileParsers",    // MolToMolBlock, MolBlockToMol, SDWriter, SDMolSupplier
+    "RDKitDepictor",       // compute2DCoords
+    "RDKitMolDraw2D",      // MolDraw2DSVG
     "RDKitGraphMol",       // ROMol, MolOps, Chirality::findPotentialStereo
     "RDKitDescriptors",    // Crippen, TPSA, Lipinski, formula, weights
     "RDKitSubstructMatch", // SubstructMatch
@@ -43,6 +45,7 @@ fn main() {
         "src/matching.cc",
         "src/crippen.cc",
         "src/inchi_input.cc",
+        "src/depict.cc",
         "include/bridge.h",
         "include/matcher.h",
     ] {
@@ -65,6 +68,7 @@ fn main() {
         .file("src/matching.cc")
         .file("src/crippen.cc")
         .file("src/inchi_input.cc")
+        .file("src/depict.cc")
         .include(&include)
         .std("c++17")
         .flag_if_supported("-Wno-unused-parameter")

@@ -8,6 +8,7 @@
 // src/bridge.cc: logging, parsing, writing, atoms/bonds, descriptors.
 // src/matching.cc: SMARTS query sets and substructure matching (include/matcher.h).
 // src/crippen.cc: Crippen logP/MR. src/inchi_input.cc: the InChI library's input.
+// src/depict.cc: 2D coordinates, SD molblocks and SVG pictures.
 #pragma once
 
 #include <array>
@@ -50,16 +51,28 @@ struct QedData;
 struct InchiInput;
 struct LogpMr;
 struct PatternCounts;
+struct SdSupplierRead;
 
 rust::String rdkit_version();
 
 std::unique_ptr<RDKit::ROMol> mol_from_smiles(rust::Str smiles);
 std::uint32_t smiles_atom_count(rust::Str smiles);
 std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol);
+std::unique_ptr<RDKit::ROMol> mol_from_molblock(rust::Str molblock);
 rust::String mol_to_smiles(const RDKit::ROMol &mol);
 rust::String mol_to_molblock(const RDKit::ROMol &mol, bool with_coords);
 bool has_specified_stereo(const RDKit::ROMol &mol);
 InchiInput inchi_input(const RDKit::ROMol &mol);  // inchi_input.cc
+
+// depict.cc
+rust::String molblock_2d(const RDKit::ROMol &mol, rust::Str title,
+                         rust::Str header_line);
+rust::String svg_2d(const RDKit::ROMol &mol, std::uint32_t width,
+                    std::uint32_t height);
+rust::String sd_writer_text(const RDKit::ROMol &mol, rust::Str title,
+                            rust::Slice<const rust::Str> tags,
+                            rust::Slice<const rust::Str> values);  // for tests
+SdSupplierRead sd_supplier_read(rust::Str record);                // for tests
 
 std::uint32_t num_atoms(const RDKit::ROMol &mol);
 std::uint32_t num_bonds(const RDKit::ROMol &mol);

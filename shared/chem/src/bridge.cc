@@ -163,6 +163,20 @@ std::unique_ptr<RDKit::ROMol> detail::smarts_to_mol(const std::string &smarts) {
   return mol;
 }
 
+std::unique_ptr<RDKit::ROMol> mol_from_molblock(rust::Str molblock) {
+  detail::init_once();
+  LogCapture capture;
+  // SDMolSupplier's defaults: sanitize, remove Hs, strict parsing. Sanitize
+  // and parse errors are thrown (MolSanitizeException, FileParseException)
+  // with RDKit's message; a null result is explained only in the log.
+  std::unique_ptr<RDKit::RWMol> mol(
+      RDKit::MolBlockToMol(to_std(molblock), true, true, true));
+  if (!mol) {
+    throw std::runtime_error(capture.message("RDKit read no molecule from the molblock"));
+  }
+  return std::unique_ptr<RDKit::ROMol>(mol.release());
+}
+
 std::unique_ptr<RDKit::ROMol> remove_hs(const RDKit::ROMol &mol) {
   // Python's Chem.RemoveHs defaults: not implicit-only, no count update,
   // sanitize the result.

@@ -104,6 +104,17 @@ pub(crate) mod bridge {
         parity: u8,
     }
 
+    /// What RDKit's own SDMolSupplier makes of one SD record, for tests:
+    /// `error` is empty when it returned a molecule; `tags`/`values` are
+    /// its data items in property order.
+    struct SdSupplierRead {
+        smiles: String,
+        error: String,
+        title: String,
+        tags: Vec<String>,
+        values: Vec<String>,
+    }
+
     /// The InChI library's input for one molecule, as RDKit's MolToInchi
     /// builds it; `expressible` is false when the `inchi` crate cannot pass
     /// it on (see `inchi_input.cc`).
@@ -127,11 +138,31 @@ pub(crate) mod bridge {
         fn mol_from_smiles(smiles: &str) -> Result<UniquePtr<ROMol>>;
         fn smiles_atom_count(smiles: &str) -> Result<u32>;
         fn remove_hs(mol: &ROMol) -> Result<UniquePtr<ROMol>>;
+        /// MolBlockToMol with SDMolSupplier's defaults (sanitize, remove Hs,
+        /// strict); RDKit's message when it throws or returns nothing.
+        fn mol_from_molblock(molblock: &str) -> Result<UniquePtr<ROMol>>;
 
         fn mol_to_smiles(mol: &ROMol) -> Result<String>;
         fn mol_to_molblock(mol: &ROMol, with_coords: bool) -> Result<String>;
         fn has_specified_stereo(mol: &ROMol) -> bool;
         fn inchi_input(mol: &ROMol) -> Result<InchiInput>;
+
+        /// A molblock with the depictor's 2D coordinates (`depict.cc`).
+        fn molblock_2d(mol: &ROMol, title: &str, header_line: &str) -> Result<String>;
+        /// MolDraw2DSVG's picture of the molecule (`depict.cc`).
+        fn svg_2d(mol: &ROMol, width: u32, height: u32) -> Result<String>;
+        /// SDWriter::getText of the molblock_2d molecule (with RDKit's own
+        /// header line 2) with these string properties, for tests (`depict.cc`).
+        #[allow(dead_code)]
+        fn sd_writer_text(
+            mol: &ROMol,
+            title: &str,
+            tags: &[&str],
+            values: &[&str],
+        ) -> Result<String>;
+        /// One record through SDMolSupplier, for tests (`depict.cc`).
+        #[allow(dead_code)]
+        fn sd_supplier_read(record: &str) -> SdSupplierRead;
 
         fn num_atoms(mol: &ROMol) -> u32;
         fn num_bonds(mol: &ROMol) -> u32;

@@ -17,6 +17,10 @@
 //!   `properties` section; [`Molecule::inchi`] gives InChI and InChIKey
 //!   through the vendored IUPAC library (Debian's RDKit has no InChI), fed
 //!   the input RDKit's own `MolToInchi` would build.
+//! * [`read_sd_record`], [`sd_record_2d`] and [`sd_records`] read and write
+//!   SD files for upload and export; [`depict_svg`] draws a structure with
+//!   RDKit's MolDraw2DSVG. Records and pictures share the depictor's 2D
+//!   coordinates.
 //!
 //! Nothing here writes to stderr: RDKit's logs are silenced, and the error
 //! log is captured per call to become the [`ChemError`] message.
@@ -29,9 +33,10 @@
 //! descriptors), `include/matcher.h` + `matching.cc` (SMARTS sets and our
 //! exact substructure matcher), `crippen.cc` (Crippen logP/MR on it),
 //! `inchi_input.cc` (the InChI library's input from a molecule),
-//! `molecule.rs`, `smarts.rs`, `patterns.rs` (all per-molecule SMARTS counts
-//! in one call), `properties.rs` (which RDKit function backs which reference
-//! field), `qed.rs`, `inchi.rs`.
+//! `depict.cc` (2D coordinates, molblocks, SVG), `molecule.rs`, `smarts.rs`,
+//! `patterns.rs` (all per-molecule SMARTS counts in one call),
+//! `properties.rs` (which RDKit function backs which reference field),
+//! `qed.rs`, `inchi.rs`, `sdf.rs` (SD records), `depict.rs` (pictures).
 //!
 //! Speed: `examples/bench.rs` times the full properties of the 1,017 ChEMBL
 //! reference molecules. What made it fast, each checked against RDKit itself
@@ -57,19 +62,26 @@
 //! needs_sync::<pharmforge_chem::Molecule>();
 //! ```
 
+mod depict;
 mod ffi;
 mod inchi;
 mod molecule;
 mod patterns;
 mod properties;
 mod qed;
+mod sdf;
 mod smarts;
 
 pub use crate::inchi::InchiResult;
+pub use depict::{depict_svg, SVG_SIZE_RANGE};
 pub use molecule::{
     AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_ATOMS, MAX_SMILES_LEN,
 };
 pub use properties::{compute_properties, Properties};
+pub use sdf::{
+    read_sd_record, sd_record_2d, sd_record_without_molecule, sd_records, SdRecord,
+    MOLBLOCK_HEADER_LINE,
+};
 pub use smarts::SmartsPattern;
 
 /// Errors from the chemistry layer. Messages are RDKit's own where RDKit
@@ -79,7 +91,8 @@ pub enum ChemError {
     /// RDKit could not parse or sanitize the SMILES.
     #[error("invalid SMILES: {0}")]
     InvalidSmiles(String),
-    /// Any other RDKit failure (bad SMARTS, an exception while computing).
+    /// Any other RDKit failure (bad SMARTS, an exception while computing),
+    /// or an argument RDKit is not asked about (a picture size out of range).
     #[error("{0}")]
     Rdkit(String),
     /// The InChI library could not produce an InChI for the molecule.

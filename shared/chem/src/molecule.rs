@@ -82,6 +82,30 @@ fn truncate_message(mut msg: String) -> String {
     msg
 }
 
+/// The atom count of a V3000 molblock's `M  V30 COUNTS` line, if it has one.
+fn v3000_atom_count(molblock: &str) -> Option<usize> {
+    molblock
+        .lines()
+        .find_map(|l| l.strip_prefix("M  V30 COUNTS"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| match n.parse() {
+            Ok(n) => Some(n),
+            // All digits but too many of them for a usize: too many atoms.
+            Err(_) if n.bytes().all(|b| b.is_ascii_digit()) => Some(usize::MAX),
+            Err(_) => None,
+        })
+}
+
+/// RDKit's message on one line (some span several), capped like the others.
+fn one_line(msg: &str) -> String {
+    let line = msg
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("RDKit could not read the molblock");
+    truncate_message(line.to_owned())
+}
+
 impl Molecule {
     /// Parses and sanitizes a SMILES exactly like Python's
     /// `Chem.MolFromSmiles` (sanitize, remove explicit Hs).
@@ -130,6 +154,38 @@ impl Molecule {
             return Err(ChemError::InvalidSmiles("SMILES has no atoms".into()));
         }
         Ok(Molecule { mol })
+    }
+
+    /// Reads a molblock as RDKit's SD reader does (`MolBlockToMol` with
+    /// SDMolSupplier's defaults: sanitize, remove Hs, strict parsing).
+    ///
+    /// Errors are [`ChemError::Rdkit`] with RDKit's message, e.g. `Explicit
+    /// valence for atom # 1 N, 4, is greater than permitted`. The limits of
+    /// [`from_smiles`](Self::from_smiles) hold here too, for the same
+    /// reasons: a V3000 block declaring more than [`MAX_ATOMS`] atoms is
+    /// refused before RDKit reads it (a V2000 block cannot hold more than
+    /// 999), and a block without atoms is refused.
+    pub(crate) fn from_molblock(molblock: &str) -> Result<Molecule, ChemError> {
+        let too_many = |n: usize| {
+            ChemError::Rdkit(format!(
+                "molecule has {n} atoms; at most {MAX_ATOMS} are supported"
+            ))
+        };
+        if let Some(n) = v3000_atom_count(molblock) {
+            if n > MAX_ATOMS {
+                return Err(too_many(n));
+            }
+        }
+        let mol =
+            ffi::mol_from_molblock(molblock).map_err(|e| ChemError::Rdkit(one_line(e.what())))?;
+        if mol.is_null() {
+            return Err(ChemError::Rdkit("RDKit returned no molecule".into()));
+        }
+        match ffi::num_atoms(&mol) as usize {
+            0 => Err(ChemError::Rdkit("molblock has no atoms".into())),
+            n if n > MAX_ATOMS => Err(too_many(n)),
+            _ => Ok(Molecule { mol }),
+        }
     }
 
     pub(crate) fn romol(&self) -> &ffi::ROMol {
