@@ -346,6 +346,12 @@ pub fn peak_rss_kb(pid: u32) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Resets a process's peak RSS (VmHWM) to its current RSS, so that the next
+/// `peak_rss_kb` is the peak of what follows.
+pub fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
 /// CPU time (user + system) a process has used, in seconds, from /proc.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -17,6 +17,26 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Tells the API replicas which runs a commit changed (core NATS, at most
+/// once: a listener also re-reads its run every second, so a lost note
+/// only delays an event).
+#[derive(Clone)]
+struct RunEvents {
+    client: async_nats::Client,
+    topology: Topology,
+}
+
+impl RunEvents {
+    async fn changed<'a>(&self, run_ids: impl IntoIterator<Item = &'a str>) {
+        let mut seen = std::collections::HashSet::new();
+        for run_id in run_ids.into_iter().filter(|r| seen.insert(*r)) {
+            if let Err(e) = self.client.publish(self.topology.run_events_subject(run_id), bytes::Bytes::new()).await {
+                tracing::debug!(error = %e, "could not announce a run's progress");
+            }
+        }
+    }
+}
+
 /// Payload bytes of held records past which all of them are written at once.
 const HOLD_MAX_BYTES: usize = 32 << 20;
 
@@ -77,42 +97,43 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         .await?;
     tracing::info!("aggregator consuming");
     let pool = Arc::new(pool);
+    let events = RunEvents { client: client.clone(), topology: topology.clone() };
     let lost = {
-        let pool = pool.clone();
+        let (pool, events) = (pool.clone(), events.clone());
         let settings = settings.consumer.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             consume_batches(dead_letters, &settings, shutdown, move |batch| {
-                let pool = pool.clone();
-                async move { record_lost(&pool, batch).await }
+                let (pool, events) = (pool.clone(), events.clone());
+                async move { record_lost(&pool, &events, batch).await }
             })
             .await
         })
     };
     let hold = Arc::new(Hold::new(settings.hold.min(topology.ack_wait / 4), HOLD_MAX_BYTES));
     let flusher = {
-        let (pool, hold, shutdown) = (pool.clone(), hold.clone(), shutdown.clone());
+        let (pool, hold, shutdown, events) = (pool.clone(), hold.clone(), shutdown.clone(), events.clone());
         tokio::spawn(async move {
             let tick = (hold.max_age() / 2).max(Duration::from_millis(10));
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(tick) => write(&pool, hold.take_aged(Instant::now())).await,
+                    _ = tokio::time::sleep(tick) => write(&pool, &events, hold.take_aged(Instant::now())).await,
                     _ = shutdown.wait() => break,
                 }
             }
         })
     };
     {
-        let (pool, hold) = (pool.clone(), hold.clone());
+        let (pool, hold, events) = (pool.clone(), hold.clone(), events.clone());
         consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
-            let (pool, hold) = (pool.clone(), hold.clone());
-            async move { apply(&pool, &hold, batch).await }
+            let (pool, hold, events) = (pool.clone(), hold.clone(), events.clone());
+            async move { apply(&pool, &events, &hold, batch).await }
         })
         .await?;
     }
     // What was still held is written before stopping (or handed back).
     let _ = flusher.await;
-    write(&pool, hold.take_all()).await;
+    write(&pool, &events, hold.take_all()).await;
     if let Ok(Err(e)) = lost.await {
         tracing::warn!(error = %e, "dead-letter consumer stopped on an error");
     }
@@ -128,7 +149,7 @@ async fn migrate_with_retry(pool: &PgPool, shutdown: &Shutdown) {
 }
 
 /// Decodes one batch and writes what the hold lets through.
-async fn apply(pool: &PgPool, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
+async fn apply(pool: &PgPool, events: &RunEvents, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
     let mut admitted = Vec::with_capacity(batch.len());
     for delivery in batch {
         // A record at step 0 has passed no stage yet: nothing to record.
@@ -150,7 +171,7 @@ async fn apply(pool: &PgPool, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
         }
     }
     if !admitted.is_empty() {
-        write(pool, hold.admit(admitted, Instant::now())).await;
+        write(pool, events, hold.admit(admitted, Instant::now())).await;
     }
 }
 
@@ -159,11 +180,17 @@ async fn apply(pool: &PgPool, hold: &Hold<Delivery>, batch: Vec<Delivery>) {
 /// unavailable. When Postgres refuses the batch for a reason that would not
 /// change on a retry (a value it cannot store), the records are written one
 /// by one, so the others go through and only the culprit is dealt with.
-async fn write(pool: &PgPool, ready: Vec<Pending<Delivery>>) {
+async fn write(pool: &PgPool, events: &RunEvents, ready: Vec<Pending<Delivery>>) {
     if ready.is_empty() {
         return;
     }
     let (records, groups): (Vec<CompoundRecord>, Vec<Vec<Delivery>>) = ready.into_iter().map(|p| (p.record, p.deliveries)).unzip();
+    let run_ids: Vec<String> = records.iter().map(|r| r.run_id.clone()).collect();
+    write_records(pool, records, groups).await;
+    events.changed(run_ids.iter().map(String::as_str)).await;
+}
+
+async fn write_records(pool: &PgPool, records: Vec<CompoundRecord>, groups: Vec<Vec<Delivery>>) {
     match pharmforge_store::aggregate::apply_batch(pool, records).await {
         Ok(outcome) => {
             for run_id in &outcome.finished_runs {
@@ -249,7 +276,7 @@ async fn write_alone(pool: &PgPool, deliveries: Vec<Delivery>) {
 /// Dead letters whose record was lost (undecodable): the compound is
 /// recorded as failed at that adapter, so its run still finishes. Other dead
 /// letters carry a record that was forwarded with its error; nothing to do.
-async fn record_lost(pool: &PgPool, batch: Vec<Delivery>) {
+async fn record_lost(pool: &PgPool, events: &RunEvents, batch: Vec<Delivery>) {
     use pharmforge_core::adapter::dead_letter_headers as h;
     let mut records = Vec::new();
     let mut held = Vec::new();
@@ -280,8 +307,12 @@ async fn record_lost(pool: &PgPool, batch: Vec<Delivery>) {
     if records.is_empty() {
         return;
     }
+    let run_ids: Vec<String> = records.iter().map(|r| r.run_id.clone()).collect();
     match pharmforge_store::aggregate::apply_batch(pool, records).await {
-        Ok(_) => Delivery::ack_all(held).await,
+        Ok(_) => {
+            Delivery::ack_all(held).await;
+            events.changed(run_ids.iter().map(String::as_str)).await;
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot write to Postgres; the dead letters will be redelivered");
             Delivery::nak_all(held, Some(Duration::from_secs(5))).await;

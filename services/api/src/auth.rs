@@ -120,17 +120,22 @@ impl FromRequestParts<AppState> for Caller {
         let Auth::Jwt { key, validation } = &state.auth else {
             return Ok(Caller(None));
         };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token>".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be \"Bearer <token>\"".into()))?;
+        let token = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            Some(header) => header
+                .to_str()
+                .ok()
+                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be \"Bearer <token>\"".into()))?
+                .to_owned(),
+            // A browser's EventSource, a download link or an <img> cannot
+            // set a header: reads may carry the token as `access_token` in
+            // the query (RFC 6750, section 2.3).
+            None => query_token(parts)
+                .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> (or, for a GET, ?access_token=<token>)".into()))?,
+        };
+        let token = token.as_str();
         let data = decode::<Claims>(token, key, validation).map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))?;
         let sub = data.claims.sub;
         if sub.is_empty() || sub.chars().count() > 128 || sub.chars().any(char::is_control) {
@@ -138,6 +143,20 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(Some(sub)))
     }
+}
+
+/// The `access_token` query parameter of a GET request.
+fn query_token(parts: &Parts) -> Option<String> {
+    if parts.method != axum::http::Method::GET {
+        return None;
+    }
+    let query = parts.uri.query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v)
+        .filter(|t| !t.is_empty())
 }
 
 impl Caller {

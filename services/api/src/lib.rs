@@ -3,13 +3,18 @@
 //! `scheduler` and `fair`), and serves runs and results from Postgres.
 
 pub mod auth;
+pub mod depict;
 pub mod error;
+pub mod events;
+pub mod export;
 pub mod fair;
 pub mod finished;
+pub mod upload;
 pub mod routes;
 pub mod scheduler;
 pub mod validate;
 pub mod views;
+pub mod webhooks;
 
 use async_nats::jetstream;
 use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
@@ -28,6 +33,7 @@ pub struct Settings {
     pub limits: Limits,
     pub auth: auth::Auth,
     pub scheduler: scheduler::Settings,
+    pub webhooks: webhooks::Settings,
 }
 
 /// Input limits, so no request can exhaust the service.
@@ -51,8 +57,15 @@ pub struct Limits {
     /// `API_HEADER_TIMEOUT_MS` (10 s): a connection whose request headers
     /// have not all arrived by then is closed.
     pub header_timeout: std::time::Duration,
-    /// `API_BODY_TIMEOUT_MS` (30 s): a request body not all there by then gets 408.
+    /// `API_BODY_TIMEOUT_MS` (30 s): a request body not all there by then gets
+    /// 408; a file upload, streamed, gets it when no byte came for that long.
     pub body_timeout: std::time::Duration,
+    /// `API_MAX_UPLOAD_BYTES` (1 GiB): the largest file upload, counted both
+    /// as sent and as decompressed (an SD file is ~2 kB a compound).
+    pub max_upload_bytes: u64,
+    /// `API_MAX_UPLOADS` (4): file uploads in progress at once; each holds a
+    /// database connection while its file streams in.
+    pub max_uploads: usize,
 }
 
 impl Settings {
@@ -71,9 +84,12 @@ impl Settings {
                 runs_burst: env_parse("API_RUNS_BURST", 30)?,
                 header_timeout: env_millis("API_HEADER_TIMEOUT_MS", 10_000)?.max(std::time::Duration::from_millis(100)),
                 body_timeout: env_millis("API_BODY_TIMEOUT_MS", 30_000)?.max(std::time::Duration::from_millis(100)),
+                max_upload_bytes: env_parse("API_MAX_UPLOAD_BYTES", 1u64 << 30)?,
+                max_uploads: env_parse("API_MAX_UPLOADS", 4usize)?.max(1),
             },
             auth: auth::Auth::from_env()?,
             scheduler: scheduler::Settings::from_env()?,
+            webhooks: webhooks::Settings::from_env()?,
         })
     }
 }
@@ -91,10 +107,18 @@ pub struct AppState {
     pub run_limiter: auth::RateLimiter,
     /// Permits for requests in progress (`Limits::max_in_flight`).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Permits for file uploads in progress (`Limits::max_uploads`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
     /// Finished runs' inline compounds, rendered once.
     pub finished: finished::FinishedRuns,
+    /// Structure pictures drawn so far.
+    pub pictures: depict::Pictures,
+    /// Live progress feeds of the runs listened to on this replica.
+    pub feeds: events::Feeds,
     /// Wakes this replica's scheduler when a run arrives (it also looks on its own every tick).
     pub admission_wake: Arc<tokio::sync::Notify>,
+    /// What `pipeline_config.webhook` is checked against.
+    pub webhooks: webhooks::Settings,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -108,12 +132,18 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         auth: settings.auth.clone(),
         run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),
         in_flight: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight)),
+        uploads: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_uploads)),
         // A few finished runs' worth (~0.6 MB each with ADMET sections).
         finished: finished::FinishedRuns::new(16 << 20),
         admission_wake: Arc::new(tokio::sync::Notify::new()),
+        feeds: events::Feeds::default(),
+        pictures: depict::Pictures::default(),
+        webhooks: settings.webhooks.clone(),
     };
     state.auth.announce();
     let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));
+    let dispatcher = tokio::spawn(webhooks::dispatch(state.pool.clone(), settings.webhooks.clone(), shutdown.clone()));
+    tokio::spawn(events::listen(state.clone(), shutdown.clone()));
     tracing::info!(%addr, "api listening");
     let header_timeout = state.limits.header_timeout;
     let app = routes::app(state);
@@ -121,6 +151,8 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     // An admission round in progress publishes its records and moves its
     // cursors before the process exits.
     let _ = scheduler.await;
+    // Attempts in progress record their outcome (or are made again later).
+    let _ = dispatcher.await;
     tracing::info!("api stopped");
     Ok(())
 }

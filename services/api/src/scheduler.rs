@@ -29,6 +29,7 @@ use async_nats::jetstream;
 use pharmforge_core::adapter::publish_record;
 use pharmforge_core::config::{env_millis, env_parse, ConfigError, NatsSettings};
 use pharmforge_core::{AdapterName, CompoundRecord, Priority, RunId, Shutdown};
+use pharmforge_store::inputs::{input_slice, AdmittedInput};
 use pharmforge_store::schedule::{self as store, ActiveRun};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -139,7 +140,7 @@ struct Admission {
     /// Per run: what it had passed at each stage of its route last round.
     passed: HashMap<i64, Vec<i64>>,
     /// Per run: SMILES read ahead, from admission index `.0`.
-    inputs: HashMap<i64, (i32, std::collections::VecDeque<String>)>,
+    inputs: HashMap<i64, (i32, std::collections::VecDeque<AdmittedInput>)>,
     last: Instant,
 }
 
@@ -248,12 +249,12 @@ impl Admission {
         granted
     }
 
-    /// The SMILES of compounds `from..from + n` of a run, from its read-ahead.
-    async fn take_inputs(&mut self, conn: &mut PgConnection, run: &ActiveRun, from: i32, n: u32) -> Result<Vec<String>, sqlx::Error> {
+    /// Compounds `from..from + n` of a run, from its read-ahead.
+    async fn take_inputs(&mut self, conn: &mut PgConnection, run: &ActiveRun, from: i32, n: u32) -> Result<Vec<AdmittedInput>, sqlx::Error> {
         let buffered = self.inputs.get(&run.pk).is_some_and(|(start, buf)| *start == from && buf.len() >= n as usize);
         if !buffered {
             let to = (from + (n as i32).max(READ_AHEAD)).min(run.total);
-            let slice = store::input_slice(conn, run.pk, from, to).await?;
+            let slice = input_slice(conn, run.pk, from, to).await?;
             self.inputs.insert(run.pk, (from, slice.into()));
         }
         let (start, buf) = self.inputs.get_mut(&run.pk).expect("filled above");
@@ -393,11 +394,20 @@ async fn round(
         let run = runs.iter().find(|r| r.pk == pk).expect("planned runs are active");
         let Ok(run_id) = RunId::parse(&run.run_id) else { continue };
         let route: Vec<AdapterName> = run.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).collect();
-        let smiles = admission.take_inputs(conn, run, run.admitted, n).await?;
-        let records = smiles
+        let inputs = admission.take_inputs(conn, run, run.admitted, n).await?;
+        let records = inputs
             .into_iter()
             .enumerate()
-            .map(|(i, s)| CompoundRecord::new(run_id.as_str(), run.admitted as u32 + i as u32, s, route.clone()))
+            .map(|(i, input)| {
+                let mut record = CompoundRecord::new(run_id.as_str(), run.admitted as u32 + i as u32, input.smiles, route.clone());
+                // A record of the user's file that could not be read fails
+                // at once, with why, and goes straight to the aggregator.
+                if let (Some(error), Some(&first)) = (input.input_error, route.first()) {
+                    record.set_fatal(first, format!("input: {error}"));
+                    record.advance();
+                }
+                record
+            })
             .collect();
         batches.push((run, records));
     }

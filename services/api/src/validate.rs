@@ -8,14 +8,22 @@
 use crate::error::ApiError;
 use crate::Limits;
 use pharmforge_core::{AdapterName, Priority};
+use pharmforge_store::InputCompound;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::fmt;
 
+/// A run as submitted in JSON: its compounds and its options.
 pub struct RunRequest {
-    pub input_smiles: Vec<String>,
+    pub compounds: Vec<InputCompound>,
+    pub options: RunOptions,
+}
+
+/// How a run is to be run, whichever way its compounds came.
+pub struct RunOptions {
+    /// As stored: with `adapters` and `priority` filled in.
     pub pipeline_config: Map<String, Value>,
     pub adapters: Vec<AdapterName>,
     pub priority: Priority,
@@ -49,6 +57,22 @@ fn raw_kind(raw: &RawValue) -> &'static str {
     }
 }
 
+/// Visitor methods for the JSON kinds a visitor does not accept: each is
+/// refused through the visitor's own `wrong(kind)`, which names the field.
+macro_rules! refuse_kinds {
+    ($out:ty: $($kind:ident)*) => { $(refuse_kinds!(@one $out, $kind);)* };
+    (@one $out:ty, str) => { fn visit_str<E: de::Error>(self, _: &str) -> Result<$out, E> { Err(self.wrong("a string")) } };
+    (@one $out:ty, bool) => { fn visit_bool<E: de::Error>(self, _: bool) -> Result<$out, E> { Err(self.wrong("a boolean")) } };
+    (@one $out:ty, number) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$out, E> { Err(self.wrong("a number")) }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$out, E> { Err(self.wrong("a number")) }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$out, E> { Err(self.wrong("a number")) }
+    };
+    (@one $out:ty, null) => { fn visit_unit<E: de::Error>(self) -> Result<$out, E> { Err(self.wrong("null")) } };
+    (@one $out:ty, list) => { fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<$out, A::Error> { Err(self.wrong("a list")) } };
+    (@one $out:ty, object) => { fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<$out, A::Error> { Err(self.wrong("an object")) } };
+}
+
 /// The first validation failure met while parsing: the field and why.
 #[derive(Default)]
 struct Failure(RefCell<Option<(String, String)>>);
@@ -71,7 +95,8 @@ struct Body<'a> {
 /// copy), to be checked and parsed once the size of each is known.
 #[derive(Default)]
 struct Fields<'de> {
-    input_smiles: Option<Vec<String>>,
+    input_smiles: Option<Vec<InputCompound>>,
+    compounds: Option<Vec<InputCompound>>,
     pipeline_config: Option<&'de RawValue>,
     user_id: Option<&'de RawValue>,
 }
@@ -80,6 +105,12 @@ impl<'de> DeserializeSeed<'de> for Body<'_> {
     type Value = Fields<'de>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields<'de>, D::Error> {
         d.deserialize_any(self)
+    }
+}
+
+impl Body<'_> {
+    fn wrong<E: de::Error>(&self, kind: &str) -> E {
+        self.failure.fail("body", format!("the request body must be a JSON object, got {kind}"))
     }
 }
 
@@ -92,81 +123,98 @@ impl<'de> Visitor<'de> for Body<'_> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<String>()? {
             let twice = |name: &str| self.failure.fail::<A::Error>(name, format!("{name} is given twice"));
+            let list = |form| CompoundList { form, limits: self.limits, failure: self.failure };
             match key.as_str() {
-                "input_smiles" if fields.input_smiles.is_some() => return Err(twice("input_smiles")),
-                "input_smiles" => fields.input_smiles = map.next_value_seed(SmilesList { limits: self.limits, failure: self.failure })?,
+                "input_smiles" | "compounds" if fields.input_smiles.is_some() || fields.compounds.is_some() => {
+                    let given = if fields.input_smiles.is_some() { "input_smiles" } else { "compounds" };
+                    return Err(if given == key { twice(given) } else {
+                        self.failure.fail(key.as_str(), "give either input_smiles or compounds, not both")
+                    });
+                }
+                "input_smiles" => fields.input_smiles = map.next_value_seed(list(Form::Smiles))?,
+                "compounds" => fields.compounds = map.next_value_seed(list(Form::Compounds))?,
                 "pipeline_config" if fields.pipeline_config.is_some() => return Err(twice("pipeline_config")),
                 "pipeline_config" => fields.pipeline_config = Some(map.next_value()?),
                 "user_id" if fields.user_id.is_some() => return Err(twice("user_id")),
                 "user_id" => fields.user_id = Some(map.next_value()?),
                 unknown => {
                     let shown: String = unknown.chars().take(64).collect();
-                    return Err(self.failure.fail(shown.clone(), format!("unknown field {shown:?}; expected input_smiles, pipeline_config, user_id")));
+                    return Err(self.failure.fail(shown.clone(), format!("unknown field {shown:?}; expected input_smiles or compounds, pipeline_config, user_id")));
                 }
             }
         }
         Ok(fields)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Fields<'de>, A::Error> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got a list"))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Fields<'de>, E> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got a string"))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fields<'de>, E> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fields<'de>, E> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fields<'de>, E> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fields<'de>, E> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got a number"))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Fields<'de>, E> {
-        Err(self.failure.fail("body", "the request body must be a JSON object, got null"))
+    refuse_kinds!(Fields<'de>: list str bool number null);
+}
+
+/// How a run's compounds are listed in JSON.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `input_smiles: ["CCO", ...]`
+    Smiles,
+    /// `compounds: [{"id": "...", "smiles": "CCO"}, ...]`
+    Compounds,
+}
+
+impl Form {
+    fn name(self) -> &'static str {
+        match self {
+            Form::Smiles => "input_smiles",
+            Form::Compounds => "compounds",
+        }
     }
 }
 
-/// `input_smiles`: each entry checked as it is read; `None` for null.
-struct SmilesList<'a> {
+/// `input_smiles` or `compounds`: each entry checked as it is read; `None` for null.
+struct CompoundList<'a> {
+    form: Form,
     limits: &'a Limits,
     failure: &'a Failure,
 }
 
-impl<'de> DeserializeSeed<'de> for SmilesList<'_> {
-    type Value = Option<Vec<String>>;
+impl<'de> DeserializeSeed<'de> for CompoundList<'_> {
+    type Value = Option<Vec<InputCompound>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl SmilesList<'_> {
-    fn not_a_list<E: de::Error>(&self, kind: &str) -> E {
-        self.failure.fail("input_smiles", format!("input_smiles must be a list of SMILES strings, got {kind}"))
+impl CompoundList<'_> {
+    fn wrong<E: de::Error>(&self, kind: &str) -> E {
+        let name = self.form.name();
+        let expected = match self.form {
+            Form::Smiles => "a list of SMILES strings",
+            Form::Compounds => "a list of {\"id\", \"smiles\"} objects",
+        };
+        self.failure.fail(name, format!("{name} must be {expected}, got {kind}"))
     }
 }
 
-impl<'de> Visitor<'de> for SmilesList<'_> {
-    type Value = Option<Vec<String>>;
+impl<'de> Visitor<'de> for CompoundList<'_> {
+    type Value = Option<Vec<InputCompound>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of SMILES strings")
+        f.write_str("a list of compounds")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let max = self.limits.max_compounds;
+        let name = self.form.name();
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(max));
         loop {
             let i = out.len();
             if i == max {
                 if seq.next_element::<IgnoredAny>()?.is_some() {
-                    return Err(self.failure.fail("input_smiles", format!("input_smiles has more than {max} entries; the limit is {max} per run")));
+                    return Err(self.failure.fail(name, format!("{name} has more than {max} entries; the limit is {max} per run")));
                 }
                 break;
             }
-            match seq.next_element_seed(OneSmiles { index: i, limits: self.limits, failure: self.failure })? {
-                Some(s) => out.push(s),
+            let entry = Entry { field: format!("{name}[{i}]"), limits: self.limits, failure: self.failure };
+            let next = match self.form {
+                Form::Smiles => seq.next_element_seed(entry)?.map(InputCompound::smiles),
+                Form::Compounds => seq.next_element_seed(OneCompound(entry))?,
+            };
+            match next {
+                Some(c) => out.push(c),
                 None => break,
             }
         }
@@ -175,88 +223,121 @@ impl<'de> Visitor<'de> for SmilesList<'_> {
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Err(self.not_a_list("a string"))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Err(self.not_a_list("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Err(self.not_a_list("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Err(self.not_a_list("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Err(self.not_a_list("a number"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(self.not_a_list("an object"))
-    }
+    refuse_kinds!(Option<Vec<InputCompound>>: str bool number object);
 }
 
-/// One SMILES of the list, checked against the limits.
-struct OneSmiles<'a> {
-    index: usize,
+/// Why a SMILES cannot be taken at all (the rest is left to RDKit, which
+/// reports an invalid SMILES as that compound's error).
+pub fn smiles_problem(s: &str, limits: &Limits) -> Option<String> {
+    if s.trim().is_empty() {
+        return Some("is empty".into());
+    }
+    if s.chars().count() > limits.max_smiles_length {
+        return Some(format!("is longer than {} characters", limits.max_smiles_length));
+    }
+    s.chars().find(|c| c.is_control()).map(|c| format!("contains the control character U+{:04X}", c as u32))
+}
+
+/// The longest compound ID kept.
+pub const MAX_ID_LENGTH: usize = 256;
+
+/// Why a compound ID cannot be stored.
+pub fn id_problem(id: &str) -> Option<String> {
+    if id.chars().count() > MAX_ID_LENGTH {
+        return Some(format!("is longer than {MAX_ID_LENGTH} characters"));
+    }
+    id.chars().find(|c| c.is_control()).map(|c| format!("contains the control character U+{:04X}", c as u32))
+}
+
+/// One SMILES string of a list (or a compound's `smiles`), checked against the limits.
+struct Entry<'a> {
+    field: String,
     limits: &'a Limits,
     failure: &'a Failure,
 }
 
-impl<'de> DeserializeSeed<'de> for OneSmiles<'_> {
+impl<'de> DeserializeSeed<'de> for Entry<'_> {
     type Value = String;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl OneSmiles<'_> {
-    fn field(&self) -> String {
-        format!("input_smiles[{}]", self.index)
-    }
-    fn not_a_string<E: de::Error>(&self, kind: &str) -> E {
-        self.failure.fail(self.field(), format!("{} must be a string, got {kind}", self.field()))
+impl Entry<'_> {
+    fn wrong<E: de::Error>(&self, kind: &str) -> E {
+        self.failure.fail(self.field.clone(), format!("{} must be a string, got {kind}", self.field))
     }
 }
 
-impl<'de> Visitor<'de> for OneSmiles<'_> {
+impl<'de> Visitor<'de> for Entry<'_> {
     type Value = String;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a SMILES string")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
-        let field = self.field();
-        if s.trim().is_empty() {
-            return Err(self.failure.fail(field.clone(), format!("{field} is empty")));
+        match smiles_problem(s, self.limits) {
+            Some(problem) => Err(self.failure.fail(self.field.clone(), format!("{} {problem}", self.field))),
+            None => Ok(s.to_owned()),
         }
-        if s.chars().count() > self.limits.max_smiles_length {
-            return Err(self.failure.fail(field.clone(), format!("{field} is longer than {} characters", self.limits.max_smiles_length)));
+    }
+    refuse_kinds!(String: bool number null list object);
+}
+
+/// One `{"id": ..., "smiles": ...}` of `compounds`; the ID is optional, a
+/// string or an integer.
+struct OneCompound<'a>(Entry<'a>);
+
+impl<'de> DeserializeSeed<'de> for OneCompound<'_> {
+    type Value = InputCompound;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<InputCompound, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl OneCompound<'_> {
+    fn wrong<E: de::Error>(&self, kind: &str) -> E {
+        let field = &self.0.field;
+        self.0.failure.fail(field.clone(), format!("{field} must be an object {{\"id\", \"smiles\"}}, got {kind}"))
+    }
+}
+
+impl<'de> Visitor<'de> for OneCompound<'_> {
+    type Value = InputCompound;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a compound object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputCompound, A::Error> {
+        let Entry { field, limits, failure } = self.0;
+        let (mut smiles, mut id) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "smiles" if smiles.is_some() => return Err(failure.fail(format!("{field}.smiles"), format!("{field}.smiles is given twice"))),
+                "smiles" => smiles = Some(map.next_value_seed(Entry { field: format!("{field}.smiles"), limits, failure })?),
+                "id" if id.is_some() => return Err(failure.fail(format!("{field}.id"), format!("{field}.id is given twice"))),
+                "id" => {
+                    let shown = format!("{field}.id");
+                    id = match map.next_value::<Value>()? {
+                        Value::Null => None,
+                        Value::String(s) => Some(s),
+                        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+                        other => return Err(failure.fail(shown.clone(), format!("{shown} must be a string, got {}", kind(&other)))),
+                    };
+                    if let Some(problem) = id.as_deref().and_then(id_problem) {
+                        return Err(failure.fail(shown.clone(), format!("{shown} {problem}")));
+                    }
+                }
+                unknown => {
+                    let shown: String = unknown.chars().take(64).collect();
+                    return Err(failure.fail(format!("{field}.{shown}"), format!("unknown field {shown:?} in {field}; expected id, smiles")));
+                }
+            }
         }
-        if let Some(c) = s.chars().find(|c| c.is_control()) {
-            return Err(self.failure.fail(field.clone(), format!("{field} contains the control character U+{:04X}", c as u32)));
-        }
-        Ok(s.to_owned())
+        let Some(smiles) = smiles else {
+            return Err(failure.fail(format!("{field}.smiles"), format!("{field}.smiles is required")));
+        };
+        Ok(InputCompound { smiles, given_id: id, ..Default::default() })
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<String, E> {
-        Err(self.not_a_string("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<String, E> {
-        Err(self.not_a_string("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<String, E> {
-        Err(self.not_a_string("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<String, E> {
-        Err(self.not_a_string("a number"))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Err(self.not_a_string("null"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
-        Err(self.not_a_string("a list"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
-        Err(self.not_a_string("an object"))
-    }
+    refuse_kinds!(InputCompound: str bool number null list);
 }
 
 /// Parses and validates the body of `POST /runs`.
@@ -273,14 +354,17 @@ pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError>
             })
         }
     };
-    let Some(input_smiles) = fields.input_smiles else {
-        return Err(ApiError::validation("input_smiles", "input_smiles is required: a list of SMILES strings"));
+    let (name, compounds) = match (fields.input_smiles, fields.compounds) {
+        (Some(list), _) => ("input_smiles", list),
+        (None, Some(list)) => ("compounds", list),
+        (None, None) => {
+            return Err(ApiError::validation("input_smiles", "input_smiles (a list of SMILES strings) or compounds (a list of {\"id\", \"smiles\"}) is required"))
+        }
     };
-    if input_smiles.is_empty() {
-        return Err(ApiError::validation("input_smiles", "input_smiles must contain at least one SMILES"));
+    if compounds.is_empty() {
+        return Err(ApiError::validation(name, format!("{name} must contain at least one compound")));
     }
-
-    let mut pipeline_config = match fields.pipeline_config {
+    let pipeline_config = match fields.pipeline_config {
         None => Map::new(),
         Some(raw) if raw.get().len() > MAX_CONFIG_BYTES => {
             return Err(ApiError::validation("pipeline_config", format!("pipeline_config is {} bytes; at most {MAX_CONFIG_BYTES} are accepted", raw.get().len())))
@@ -292,6 +376,19 @@ pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError>
             Err(e) => return Err(ApiError::validation("pipeline_config", format!("pipeline_config cannot be read: {e}"))),
         },
     };
+    let user_id = match fields.user_id {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Option<String>>(raw.get()) {
+            Ok(user_id) => user_id,
+            Err(_) => return Err(ApiError::validation("user_id", format!("user_id must be a string, got {}", raw_kind(raw)))),
+        },
+    };
+    Ok(RunRequest { compounds, options: run_options(pipeline_config, user_id)? })
+}
+
+/// Checks a run's options and fills in the defaults (`adapters`: all, in
+/// order; `priority`: normal), however they came (JSON body, query, form).
+pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<String>) -> Result<RunOptions, ApiError> {
     if depth(&pipeline_config) > MAX_CONFIG_DEPTH {
         return Err(ApiError::validation("pipeline_config", format!("pipeline_config nests deeper than {MAX_CONFIG_DEPTH} levels")));
     }
@@ -315,17 +412,12 @@ pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError>
     if let Some(path) = nul_in(&pipeline_config, "pipeline_config") {
         return Err(ApiError::validation(path.clone(), format!("{path} contains the character U+0000, which cannot be stored")));
     }
-
-    let user_id = match fields.user_id {
-        None => None,
-        Some(raw) => match serde_json::from_str::<Option<String>>(raw.get()) {
-            Ok(None) => None,
-            Ok(Some(s)) if s.chars().count() <= 128 && !s.chars().any(char::is_control) => Some(s),
-            Ok(Some(_)) => return Err(ApiError::validation("user_id", "user_id must be at most 128 characters, without control characters")),
-            Err(_) => return Err(ApiError::validation("user_id", format!("user_id must be a string, got {}", raw_kind(&raw)))),
-        },
-    };
-    Ok(RunRequest { input_smiles, pipeline_config, adapters, priority, user_id })
+    if let Some(u) = &user_id {
+        if u.chars().count() > 128 || u.chars().any(char::is_control) {
+            return Err(ApiError::validation("user_id", "user_id must be at most 128 characters, without control characters"));
+        }
+    }
+    Ok(RunOptions { pipeline_config, adapters, priority, user_id })
 }
 
 /// How deeply a JSON object nests (an empty object is 1).
@@ -419,6 +511,8 @@ mod tests {
             runs_burst: 10,
             header_timeout: std::time::Duration::from_secs(1),
             body_timeout: std::time::Duration::from_secs(1),
+            max_upload_bytes: 1 << 20,
+            max_uploads: 1,
         }
     }
 
@@ -436,22 +530,22 @@ mod tests {
     #[test]
     fn the_default_route_is_all_four_adapters_in_order() {
         let r = parse(json!({"input_smiles": ["CCO"]})).ok().unwrap();
-        assert_eq!(r.adapters, AdapterName::ALL.to_vec());
-        assert_eq!(r.pipeline_config["adapters"], json!(["rdkit_local", "admet_ai", "pubchem", "chembl"]));
-        assert_eq!((r.priority, &r.pipeline_config["priority"]), (Priority::Normal, &json!("normal")));
+        assert_eq!(r.options.adapters, AdapterName::ALL.to_vec());
+        assert_eq!(r.options.pipeline_config["adapters"], json!(["rdkit_local", "admet_ai", "pubchem", "chembl"]));
+        assert_eq!((r.options.priority, &r.options.pipeline_config["priority"]), (Priority::Normal, &json!("normal")));
     }
 
     #[test]
     fn a_priority_is_high_normal_or_low() {
         let r = parse(json!({"input_smiles": ["CCO"], "pipeline_config": {"priority": "high"}})).ok().unwrap();
-        assert_eq!(r.priority, Priority::High);
+        assert_eq!(r.options.priority, Priority::High);
         assert_eq!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": "urgent"}})), "unknown priority \"urgent\"; expected high, normal or low");
         assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": 1}})).contains("got a number"));
     }
 
     #[test]
     fn each_mistake_names_its_field() {
-        assert!(message(json!({})).contains("input_smiles is required"));
+        assert!(message(json!({})).contains("or compounds (a list of {\"id\", \"smiles\"}) is required"));
         assert!(message(json!({"input_smiles": "CCO"})).contains("got a string"));
         assert!(message(json!({"input_smiles": []})).contains("at least one"));
         assert!(message(json!({"input_smiles": ["CCO", 3]})).contains("input_smiles[1] must be a string, got a number"));
@@ -487,6 +581,25 @@ mod tests {
         assert!(run_request(br#"{"input_smiles": ["C"]"#, &limits()).err().unwrap().to_string().starts_with("malformed JSON"));
         assert!(run_request(br#"{"input_smiles": ["C"], "input_smiles": ["N"]}"#, &limits()).err().unwrap().to_string().contains("given twice"));
         assert!(run_request(br#"{"input_smiles": null}"#, &limits()).err().unwrap().to_string().contains("is required"));
+    }
+
+    #[test]
+    fn compounds_carry_the_users_own_ids() {
+        let r = parse(json!({"compounds": [{"id": "PF-1", "smiles": "CCO"}, {"smiles": "N"}, {"id": 42, "smiles": "C"}]})).ok().unwrap();
+        let got: Vec<(Option<&str>, &str)> = r.compounds.iter().map(|c| (c.given_id.as_deref(), c.smiles.as_str())).collect();
+        assert_eq!(got, vec![(Some("PF-1"), "CCO"), (None, "N"), (Some("42"), "C")]);
+        let r = parse(json!({"input_smiles": ["CCO"]})).ok().unwrap();
+        assert_eq!(r.compounds, vec![InputCompound::smiles("CCO")]);
+        assert_eq!(message(json!({"compounds": [{"id": "a"}]})), "compounds[0].smiles is required");
+        assert_eq!(message(json!({"compounds": [{"smiles": "C", "name": "x"}]})), "unknown field \"name\" in compounds[0]; expected id, smiles");
+        assert_eq!(message(json!({"compounds": [{"smiles": 1}]})), "compounds[0].smiles must be a string, got a number");
+        assert_eq!(message(json!({"compounds": [{"smiles": "C", "id": 1.5}]})), "compounds[0].id must be a string, got a number");
+        assert_eq!(message(json!({"compounds": [{"smiles": "C", "id": "a\u{7}"}]})), "compounds[0].id contains the control character U+0007");
+        assert_eq!(message(json!({"compounds": ["C"]})), "compounds[0] must be an object {\"id\", \"smiles\"}, got a string");
+        assert_eq!(message(json!({"compounds": "C"})), "compounds must be a list of {\"id\", \"smiles\"} objects, got a string");
+        assert_eq!(message(json!({"compounds": []})), "compounds must contain at least one compound");
+        assert_eq!(message(json!({"compounds": vec![json!({"smiles": "C"}); 11]})), "compounds has more than 10 entries; the limit is 10 per run");
+        assert_eq!(message(json!({"input_smiles": ["C"], "compounds": [{"smiles": "C"}]})), "give either input_smiles or compounds, not both");
     }
 
     #[test]

@@ -62,6 +62,28 @@ pub struct RunView<'a> {
     results: Option<ResultsView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     input_smiles: Option<&'a [String]>,
+    /// How many input SMILES are left out (a run too large to show them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_smiles_omitted: Option<i32>,
+    /// `pipeline_config.webhook`'s deliveries (single-run reads, runs with one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::webhooks::WebhookView>,
+}
+
+/// A run's input SMILES as a single-run view shows them: all of them, or
+/// how many were left out.
+pub struct InputSmiles<'a> {
+    list: Option<&'a [String]>,
+    omitted: Option<i32>,
+}
+
+impl<'a> InputSmiles<'a> {
+    pub fn of(run: &RunRow, list: Option<&'a [String]>) -> Self {
+        match list {
+            Some(list) => InputSmiles { list: Some(list), omitted: None },
+            None => InputSmiles { list: None, omitted: Some(run.total_compounds) },
+        }
+    }
 }
 
 /// The run's `results` summary as the aggregator stored it, with the first
@@ -76,7 +98,7 @@ struct ResultsView<'a> {
     compounds_truncated: Option<bool>,
 }
 
-pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Option<&'a crate::finished::InlineResults>) -> RunView<'a> {
+pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&'a crate::finished::InlineResults>) -> RunView<'a> {
     let stages = run
         .adapter_sequence
         .iter()
@@ -112,7 +134,36 @@ pub fn run<'a>(run: &'a RunRow, input_smiles: Option<&'a [String]>, inline: Opti
         lockfile: &run.lockfile,
         error_message: run.error_message.as_deref(),
         results,
-        input_smiles,
+        input_smiles: input.as_ref().and_then(|i| i.list),
+        input_smiles_omitted: input.as_ref().and_then(|i| i.omitted),
+        webhook: None,
+    }
+}
+
+/// A run's summary, as its live events carry it.
+#[derive(Serialize)]
+pub struct RunSummary<'a> {
+    run_id: &'a str,
+    status: &'a str,
+    progress: f64,
+    compounds: CompoundCounts,
+    stages: Stages<'a>,
+    admission: AdmissionView,
+    updated_at: String,
+    error_message: Option<&'a str>,
+}
+
+pub fn summary(run: &RunRow) -> RunSummary<'_> {
+    let full = self::run(run, None, None);
+    RunSummary {
+        run_id: full.run_id,
+        status: full.status,
+        progress: full.progress,
+        compounds: full.compounds,
+        stages: full.stages,
+        admission: full.admission,
+        updated_at: full.updated_at,
+        error_message: full.error_message,
     }
 }
 
@@ -128,6 +179,8 @@ impl Serialize for Stages<'_> {
 /// One compound result.
 #[derive(Serialize)]
 pub struct CompoundView<'a> {
+    /// The user's own ID for the compound, as given (null when none was).
+    id: Option<&'a str>,
     compound_id: &'a str,
     index: i32,
     smiles: &'a str,
@@ -143,6 +196,10 @@ pub struct CompoundView<'a> {
     trace_id: Option<&'a str>,
     final_score: Option<f64>,
     rank: Option<i32>,
+    /// The data items of the compound's SD record (or its CSV row's other
+    /// columns), as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_properties: Option<&'a RawValue>,
 }
 
 fn raw(v: &Option<RawJson>) -> Option<&RawValue> {
@@ -151,6 +208,7 @@ fn raw(v: &Option<RawJson>) -> Option<&RawValue> {
 
 pub fn compound(c: &CompoundRow) -> CompoundView<'_> {
     CompoundView {
+        id: c.given_id.as_deref(),
         compound_id: &c.compound_id,
         index: c.idx,
         smiles: &c.smiles,
@@ -166,6 +224,7 @@ pub fn compound(c: &CompoundRow) -> CompoundView<'_> {
         trace_id: c.trace_id.as_deref(),
         final_score: c.final_score,
         rank: c.rank,
+        input_properties: raw(&c.input_properties),
     }
 }
 

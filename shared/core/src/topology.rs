@@ -82,6 +82,15 @@ impl Topology {
     pub fn aggregator_consumer(&self) -> String {
         format!("{}aggregator", self.prefix)
     }
+    /// Core NATS (no stream): "this run changed", published by whoever
+    /// changed it (the aggregator after each commit, the API on a cancel), so
+    /// that every API replica can push the run's progress to its listeners.
+    pub fn run_events_subject(&self, run_id: &str) -> String {
+        format!("{}events.run.{run_id}", self.prefix)
+    }
+    pub fn run_events_wildcard(&self) -> String {
+        format!("{}events.run.*", self.prefix)
+    }
     /// Key-value bucket of cancelled run ids.
     pub fn cancelled_bucket(&self) -> String {
         format!("{}cancelled_runs", self.prefix)

@@ -3,14 +3,17 @@
 //! the aggregator's idempotent batch write (`aggregate`).
 
 pub mod aggregate;
+pub mod inputs;
 pub mod runs;
 pub mod schedule;
+pub mod webhooks;
 
 use pharmforge_core::Shutdown;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use inputs::{begin_run, InputCompound, NewRun, RunDraft};
 pub use runs::*;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

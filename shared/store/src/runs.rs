@@ -44,7 +44,7 @@ impl RunRow {
     }
 }
 
-const RUN_COLUMNS: &str = "id, run_id, status, created_at, updated_at, completed_at, pipeline_config, \
+pub(crate) const RUN_COLUMNS: &str = "id, run_id, status, created_at, updated_at, completed_at, pipeline_config, \
     adapter_sequence, results, lockfile, user_id, error_message, total_compounds, completed_compounds, \
     failed_compounds, stage_counts, steps_done, priority, fanout_published AS admitted";
 
@@ -70,47 +70,21 @@ pub struct CompoundRow {
     pub scores: Option<RawJson>,
     pub final_score: Option<f64>,
     pub rank: Option<i32>,
+    /// The user's own ID for the compound (from `run_inputs`).
+    pub given_id: Option<String>,
+    /// An SD record's data items, as given.
+    pub input_properties: Option<RawJson>,
 }
 
-const COMPOUND_COLUMNS: &str = "idx, compound_id, smiles, trace_id, status, properties, admet, pubchem, bioactivity, \
-    docking, synthesis, errors, scores, final_score, rank";
-
-pub struct NewRun<'a> {
-    pub run_id: &'a str,
-    pub input_smiles: &'a [String],
-    pub pipeline_config: &'a Value,
-    pub adapter_sequence: &'a [String],
-    pub user_id: Option<&'a str>,
-    pub priority: &'a str,
-}
-
-/// Inserts a run in `pending`; returns the stored row.
-pub async fn create_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunRow, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO pipeline_runs (run_id, input_smiles, pipeline_config, adapter_sequence, user_id, total_compounds, priority) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RUN_COLUMNS}"
-    );
-    sqlx::query_as::<_, RunRow>(&sql)
-        .bind(run.run_id)
-        .bind(sqlx::types::Json(run.input_smiles))
-        .bind(run.pipeline_config)
-        .bind(run.adapter_sequence)
-        .bind(run.user_id)
-        .bind(run.input_smiles.len() as i32)
-        .bind(run.priority)
-        .fetch_one(pool)
-        .await
-}
+/// A compound's result joined with what the user gave with it; `c` is
+/// `compound_results`, `i` its row of `run_inputs`.
+const COMPOUND_COLUMNS: &str = "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, c.properties, c.admet, c.pubchem, \
+    c.bioactivity, c.docking, c.synthesis, c.errors, c.scores, c.final_score, c.rank, i.given_id, i.properties AS input_properties";
+const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
 
 pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1");
     sqlx::query_as::<_, RunRow>(&sql).bind(run_id).fetch_optional(pool).await
-}
-
-pub async fn get_input_smiles(pool: &PgPool, run_id: &str) -> Result<Option<Vec<String>>, sqlx::Error> {
-    let row: Option<(sqlx::types::Json<Vec<String>>,)> =
-        sqlx::query_as("SELECT input_smiles FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
-    Ok(row.map(|r| r.0 .0))
 }
 
 #[derive(Debug, Default)]
@@ -208,7 +182,7 @@ pub async fn list_results(
     match order {
         ResultOrder::Input => {
             let sql = format!(
-                "SELECT {COMPOUND_COLUMNS} FROM compound_results WHERE run_pk = $1 AND idx >= $2 AND idx < $3 ORDER BY idx"
+                "SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx >= $2 AND c.idx < $3 ORDER BY c.idx"
             );
             let first = skip.clamp(0, i32::MAX as i64) as i32;
             let end = skip.saturating_add(page_size).clamp(0, i32::MAX as i64) as i32;
@@ -226,7 +200,7 @@ pub async fn list_results(
                 .await?;
             let mut rows = Vec::new();
             if skip < ranked {
-                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM compound_results WHERE run_pk = $1 AND rank > $2 AND rank <= $3 ORDER BY rank");
+                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank > $2 AND c.rank <= $3 ORDER BY c.rank");
                 rows = sqlx::query_as::<_, CompoundRow>(&sql)
                     .bind(run_pk)
                     .bind(skip.clamp(0, i32::MAX as i64) as i32)
@@ -236,7 +210,7 @@ pub async fn list_results(
             }
             let wanted = page_size - rows.len() as i64;
             if wanted > 0 {
-                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM compound_results WHERE run_pk = $1 AND rank IS NULL ORDER BY idx LIMIT $2 OFFSET $3");
+                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
                 let unranked = sqlx::query_as::<_, CompoundRow>(&sql)
                     .bind(run_pk)
                     .bind(wanted)
@@ -284,8 +258,10 @@ pub async fn lost_compound_record(
     adapter: pharmforge_core::AdapterName,
     reason: &str,
 ) -> Result<Option<pharmforge_core::CompoundRecord>, sqlx::Error> {
-    let row: Option<(Vec<String>, Option<String>)> =
-        sqlx::query_as("SELECT adapter_sequence, input_smiles ->> $2 FROM pipeline_runs WHERE run_id = $1")
+    let row: Option<(Vec<String>, Option<String>)> = sqlx::query_as(
+        "SELECT p.adapter_sequence, i.smiles FROM pipeline_runs p \
+         LEFT JOIN run_inputs i ON i.run_pk = p.id AND i.idx = $2 WHERE p.run_id = $1",
+    )
             .bind(run_id)
             .bind(index as i32)
             .fetch_optional(pool)
@@ -302,4 +278,73 @@ pub async fn lost_compound_record(
     record.set_fatal(adapter, reason);
     record.advance();
     Ok(Some(record))
+}
+
+/// Where an export of a run's results has got to: after which index (input
+/// order), or which rank and then which index among the unranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportCursor {
+    Input { after: i32 },
+    Ranked { after: i32 },
+    Unranked { after: i32 },
+    Done,
+}
+
+impl ExportCursor {
+    pub fn start(order: ResultOrder) -> Self {
+        match order {
+            ResultOrder::Input => ExportCursor::Input { after: -1 },
+            ResultOrder::Rank => ExportCursor::Ranked { after: 0 },
+        }
+    }
+}
+
+/// The next (up to) `limit` results of an export, moving `cursor` past them:
+/// each page a range read of an index, so an export costs the same per row
+/// at its end as at its start, and holds no connection between pages.
+pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, limit: i64) -> Result<Vec<CompoundRow>, sqlx::Error> {
+    loop {
+        let (sql, after) = match *cursor {
+            ExportCursor::Done => return Ok(Vec::new()),
+            ExportCursor::Input { after } => ("c.idx > $2 ORDER BY c.idx", after),
+            ExportCursor::Ranked { after } => ("c.rank > $2 ORDER BY c.rank", after),
+            ExportCursor::Unranked { after } => ("c.rank IS NULL AND c.idx > $2 ORDER BY c.idx", after),
+        };
+        let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND {sql} LIMIT $3");
+        let rows = sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(after).bind(limit).fetch_all(pool).await?;
+        let full = rows.len() as i64 == limit;
+        *cursor = match (*cursor, rows.last()) {
+            (ExportCursor::Input { .. }, Some(last)) if full => ExportCursor::Input { after: last.idx },
+            (ExportCursor::Ranked { .. }, Some(last)) if full => ExportCursor::Ranked { after: last.rank.unwrap_or(after) },
+            (ExportCursor::Unranked { .. }, Some(last)) if full => ExportCursor::Unranked { after: last.idx },
+            (ExportCursor::Ranked { .. }, _) => ExportCursor::Unranked { after: -1 },
+            _ => ExportCursor::Done,
+        };
+        if !rows.is_empty() || *cursor == ExportCursor::Done {
+            return Ok(rows);
+        }
+    }
+}
+
+/// The keys each section of a run's results has, over all its compounds,
+/// sorted: `(section, keys)` for `properties`, `admet`, `pubchem`,
+/// `bioactivity`, `docking`, `synthesis`, `scores`, `errors` and the input's
+/// `input_properties` (the flat columns of an export).
+pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
+    const SECTIONS: [&str; 8] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis", "scores", "errors"];
+    let mut parts: Vec<String> = SECTIONS
+        .iter()
+        .map(|s| format!("SELECT '{s}' AS s, k FROM compound_results, jsonb_object_keys(CASE WHEN jsonb_typeof({s}) = 'object' THEN {s} END) k WHERE run_pk = $1"))
+        .collect();
+    parts.push(
+        "SELECT 'input_properties', k FROM run_inputs, jsonb_object_keys(CASE WHEN jsonb_typeof(properties) = 'object' THEN properties END) k WHERE run_pk = $1"
+            .into(),
+    );
+    // Byte order, whatever the database's collation: the same export everywhere.
+    let sql = format!(r#"SELECT s, array_agg(DISTINCT k COLLATE "C" ORDER BY k COLLATE "C") FROM ({}) keys GROUP BY s"#, parts.join(" UNION ALL "));
+    let found: Vec<(String, Vec<String>)> = sqlx::query_as(&sql).bind(run_pk).fetch_all(pool).await?;
+    let order = |s: &str| SECTIONS.iter().position(|x| *x == s).unwrap_or(SECTIONS.len());
+    let mut found = found;
+    found.sort_by_key(|(s, _)| order(s));
+    Ok(found)
 }

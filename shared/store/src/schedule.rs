@@ -1,5 +1,5 @@
 //! What the API's scheduler reads and writes: the active runs with their
-//! admission cursors and per-stage counts, slices of a run's input, and the
+//! admission cursors and per-stage counts, and the
 //! cursor moves. All of it goes over the one connection that holds the
 //! scheduler's advisory lock, so a scheduler that lost its lock (its
 //! connection) cannot move a cursor any more.
@@ -67,24 +67,6 @@ pub async fn active_runs(conn: &mut PgConnection) -> Result<Vec<ActiveRun>, sqlx
             }
         })
         .collect())
-}
-
-/// The SMILES of compounds `from..to` of a run (fewer if the run has fewer;
-/// none if it is gone). One read of the stored input, however many are asked for.
-pub async fn input_slice(conn: &mut PgConnection, pk: i64, from: i32, to: i32) -> Result<Vec<String>, sqlx::Error> {
-    if to <= from {
-        return Ok(Vec::new());
-    }
-    let slice: Option<sqlx::types::Json<Vec<String>>> = sqlx::query_scalar(
-        "SELECT jsonb_path_query_array(input_smiles, '$[$from to $to]', jsonb_build_object('from', $2::int, 'to', $3::int)) \
-         FROM pipeline_runs WHERE id = $1",
-    )
-    .bind(pk)
-    .bind(from)
-    .bind(to - 1)
-    .fetch_optional(conn)
-    .await?;
-    Ok(slice.map(|s| s.0).unwrap_or_default())
 }
 
 /// Moves admission cursors forward (never back): `(run pk, admitted)` pairs.

@@ -3,7 +3,7 @@
 //! counters move by exactly the stages a record adds.
 
 use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_store::{aggregate::apply_batch, create_run, get_run, results_stored, NewRun, MIGRATOR};
+use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun, MIGRATOR};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -21,9 +21,10 @@ async fn fresh_pool() -> PgPool {
 async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterName]) {
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
     let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
-    create_run(pool, NewRun { run_id, input_smiles: &smiles, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal" })
-        .await
-        .unwrap();
+    let mut draft =
+        begin_run(pool, NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal" }).await.unwrap();
+    draft.append(&smiles.into_iter().map(InputCompound::smiles).collect::<Vec<_>>()).await.unwrap();
+    draft.commit().await.unwrap();
 }
 
 /// The record as it leaves stage `steps` of its route.
