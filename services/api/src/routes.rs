@@ -37,8 +37,25 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(axum::middleware::from_fn(deadline))
         .with_state(state)
+}
+
+/// Every request has a minute to be answered (its answer's body, an export
+/// or an event stream, may then take as long as it takes), except a file
+/// upload: it is answered once its file is in, which takes what the file
+/// takes, and is bounded by its own idle time and size instead (`upload`).
+async fn deadline(req: Request, next: axum::middleware::Next) -> Response {
+    let is_upload = req.method() == axum::http::Method::POST
+        && req.uri().path().ends_with("/runs")
+        && media_type(req.headers()).is_some_and(|m| m != "application/json" && !m.ends_with("+json"));
+    if is_upload {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(Duration::from_secs(60), next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout("the request took longer than 60 s".into()).into_response(),
+    }
 }
 
 /// At most `API_MAX_IN_FLIGHT` API requests in progress; the next one is
@@ -564,7 +581,11 @@ async fn run_events(State(state): State<AppState>, caller: Caller, Path(raw): Pa
     let run = visible_run(&state, &caller, &run_id).await?;
     let now = crate::events::Snapshot::of(&run);
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let rx = state.feeds.subscribe(&state.pool, run_id.as_str(), now.clone());
+    // A run that has ended needs no feed: its final event, then the close.
+    let rx = match now.is_final() {
+        true => tokio::sync::watch::channel(std::sync::Arc::new(now.clone())).1,
+        false => state.feeds.subscribe(&state.pool, run_id.as_str(), now.clone()),
+    };
     let body = axum::body::Body::from_stream(crate::events::stream(now, rx, last_event_id));
     Ok((
         [

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Default, PartialEq)]
 pub struct BatchOutcome {
@@ -41,7 +41,29 @@ struct RunState {
     steps_done: i64,
     stage_counts: Map<String, Value>,
     lockfile: Map<String, Value>,
+    /// The keys of each section over the run's results (`result_keys`), and
+    /// whether this batch added any.
+    result_keys: BTreeMap<String, BTreeSet<String>>,
+    new_keys: bool,
     changed: bool,
+}
+
+impl RunState {
+    /// Notes the keys of a section (a JSON object) that a result carries.
+    fn note_keys<'k>(&mut self, section: &str, keys: impl IntoIterator<Item = &'k str>) {
+        let known = self.result_keys.entry(section.to_owned()).or_default();
+        for key in keys {
+            if !known.contains(key) {
+                known.insert(key.to_owned());
+                self.new_keys = true;
+            }
+        }
+    }
+}
+
+/// The keys of a JSON object, read without building its values.
+fn object_keys(raw: &RawValue) -> Vec<&str> {
+    serde_json::from_str::<HashMap<&str, serde::de::IgnoredAny>>(raw.get()).map(|m| m.into_keys().collect()).unwrap_or_default()
 }
 
 const SECTION_COLUMNS: [&str; 6] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis"];
@@ -140,6 +162,12 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
                 }
             }
         }
+        for adapter in &record.route[old_step..new_step] {
+            if let Some(raw) = record.sections.get(adapter.section()) {
+                run.note_keys(adapter.section(), object_keys(raw));
+            }
+        }
+        run.note_keys("errors", record.errors.keys().map(String::as_str));
         let status = if !record.is_done() {
             "running"
         } else if record.cancelled {
@@ -152,6 +180,12 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             "completed"
         };
         rows.push(run.pk, record, old_step, new_step, status);
+        if let Some(scores) = rows.scores.last().and_then(Option::as_ref) {
+            if let Some(scores) = scores.0.as_object() {
+                let names: Vec<String> = scores.keys().cloned().collect();
+                run.note_keys("scores", names.iter().map(String::as_str));
+            }
+        }
     }
 
     if !rows.is_empty() {
@@ -177,7 +211,7 @@ fn bump(counts: &mut Map<String, Value>, adapter: &str, key: &str) {
 async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Result<HashMap<String, RunState>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, run_id, status, total_compounds, completed_compounds, failed_compounds, steps_done, \
-         stage_counts, lockfile, adapter_sequence \
+         stage_counts, lockfile, adapter_sequence, result_keys \
          FROM pipeline_runs WHERE run_id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(run_ids)
@@ -202,6 +236,8 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
                     stage_counts: as_map(row.get(7)),
                     lockfile: as_map(row.get(8)),
                     route: row.get(9),
+                    result_keys: serde_json::from_value(row.get(10)).unwrap_or_default(),
+                    new_keys: false,
                     changed: false,
                 },
             )
@@ -327,7 +363,8 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
          completed_at = CASE WHEN $8 THEN now() ELSE completed_at END, \
          error_message = COALESCE($9, error_message), \
          results = CASE WHEN $8 THEN jsonb_build_object('total_processed', $3 + $4, 'succeeded', $3, 'failed', $4, \
-             'adapter_sequence', to_jsonb(adapter_sequence), 'completed_at', to_jsonb(now())) ELSE results END \
+             'adapter_sequence', to_jsonb(adapter_sequence), 'completed_at', to_jsonb(now())) ELSE results END, \
+         result_keys = COALESCE($10, result_keys) \
          WHERE id = $1",
     )
     .bind(run.pk)
@@ -339,6 +376,7 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
     .bind(Value::Object(run.lockfile.clone()))
     .bind(finished)
     .bind(error_message)
+    .bind(run.new_keys.then(|| serde_json::to_value(&run.result_keys).expect("keys serialize")))
     .execute(&mut **tx)
     .await?;
     if finished {

@@ -34,7 +34,15 @@ pub struct RunDraft {
     tx: Transaction<'static, Postgres>,
     pk: i64,
     count: i32,
+    /// The names of the inputs' properties so far (the export's `input.`
+    /// columns), at most `MAX_PROPERTY_NAMES`.
+    property_names: std::collections::BTreeSet<String>,
 }
+
+/// The most distinct input property names kept as export columns; an SD
+/// file whose records each name their own items would otherwise make a
+/// column per record (the values stay in each result's input_properties).
+pub const MAX_PROPERTY_NAMES: usize = 1000;
 
 /// What a new run is, apart from its compounds.
 pub struct NewRun<'a> {
@@ -59,7 +67,7 @@ pub async fn begin_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunDraft, sqlx:
     .bind(run.priority)
     .fetch_one(&mut *tx)
     .await?;
-    Ok(RunDraft { tx, pk, count: 0 })
+    Ok(RunDraft { tx, pk, count: 0, property_names: Default::default() })
 }
 
 impl RunDraft {
@@ -98,13 +106,25 @@ impl RunDraft {
         .execute(&mut *self.tx)
         .await?;
         self.count += batch.len() as i32;
+        for name in batch.iter().filter_map(|c| c.properties.as_ref()).flat_map(|p| p.keys()) {
+            if self.property_names.len() >= MAX_PROPERTY_NAMES {
+                break;
+            }
+            if !self.property_names.contains(name) {
+                self.property_names.insert(name.clone());
+            }
+        }
         Ok(())
     }
 
     /// Sets the run's size and makes it visible: from here admission sees it.
     pub async fn commit(mut self) -> Result<RunRow, sqlx::Error> {
-        let sql = format!("UPDATE pipeline_runs SET total_compounds = $2 WHERE id = $1 RETURNING {RUN_COLUMNS}");
-        let row = sqlx::query_as::<_, RunRow>(&sql).bind(self.pk).bind(self.count).fetch_one(&mut *self.tx).await?;
+        let sql = format!(
+            "UPDATE pipeline_runs SET total_compounds = $2, result_keys = jsonb_build_object('input_properties', $3::text[]) \
+             WHERE id = $1 RETURNING {RUN_COLUMNS}"
+        );
+        let names: Vec<&String> = self.property_names.iter().collect();
+        let row = sqlx::query_as::<_, RunRow>(&sql).bind(self.pk).bind(self.count).bind(names).fetch_one(&mut *self.tx).await?;
         self.tx.commit().await?;
         Ok(row)
     }

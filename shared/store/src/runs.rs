@@ -329,22 +329,48 @@ pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, 
 /// The keys each section of a run's results has, over all its compounds,
 /// sorted: `(section, keys)` for `properties`, `admet`, `pubchem`,
 /// `bioactivity`, `docking`, `synthesis`, `scores`, `errors` and the input's
-/// `input_properties` (the flat columns of an export).
+/// `input_properties` (the flat columns of an export). Kept in the run's
+/// `result_keys` as results are written; a run finished before that was
+/// kept is scanned once, and its keys stored.
 pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
-    const SECTIONS: [&str; 8] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis", "scores", "errors"];
-    let mut parts: Vec<String> = SECTIONS
+    const SECTIONS: [&str; 9] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis", "scores", "errors", "input_properties"];
+    let (kept, status): (Value, String) =
+        sqlx::query_as("SELECT result_keys, status FROM pipeline_runs WHERE id = $1").bind(run_pk).fetch_optional(pool).await?.unwrap_or_default();
+    let mut keys: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_value(kept).unwrap_or_default();
+    let finished = matches!(status.as_str(), "completed" | "failed" | "cancelled");
+    if keys.is_empty() && finished {
+        keys = scan_section_keys(pool, run_pk, &SECTIONS).await?;
+        sqlx::query("UPDATE pipeline_runs SET result_keys = $2 WHERE id = $1 AND result_keys = '{}'")
+            .bind(run_pk)
+            .bind(serde_json::to_value(&keys).expect("keys serialize"))
+            .execute(pool)
+            .await?;
+    }
+    let mut found: Vec<(String, Vec<String>)> = keys.into_iter().filter(|(s, k)| SECTIONS.contains(&s.as_str()) && !k.is_empty()).collect();
+    for (_, k) in found.iter_mut() {
+        k.sort();
+        k.dedup();
+    }
+    found.sort_by_key(|(s, _)| SECTIONS.iter().position(|x| *x == s).unwrap_or(SECTIONS.len()));
+    Ok(found)
+}
+
+/// The keys of each section, read from every result (slow: seconds for
+/// 100,000 compounds).
+async fn scan_section_keys(pool: &PgPool, run_pk: i64, sections: &[&str]) -> Result<std::collections::BTreeMap<String, Vec<String>>, sqlx::Error> {
+    let mut parts: Vec<String> = sections
         .iter()
-        .map(|s| format!("SELECT '{s}' AS s, k FROM compound_results, jsonb_object_keys(CASE WHEN jsonb_typeof({s}) = 'object' THEN {s} END) k WHERE run_pk = $1"))
+        .filter(|s| **s != "input_properties")
+        .map(|s| format!("SELECT DISTINCT '{s}' AS s, k FROM compound_results, jsonb_object_keys(CASE WHEN jsonb_typeof({s}) = 'object' THEN {s} END) k WHERE run_pk = $1"))
         .collect();
     parts.push(
-        "SELECT 'input_properties', k FROM run_inputs, jsonb_object_keys(CASE WHEN jsonb_typeof(properties) = 'object' THEN properties END) k WHERE run_pk = $1"
+        "SELECT DISTINCT 'input_properties', k FROM run_inputs, jsonb_object_keys(CASE WHEN jsonb_typeof(properties) = 'object' THEN properties END) k WHERE run_pk = $1"
             .into(),
     );
-    // Byte order, whatever the database's collation: the same export everywhere.
-    let sql = format!(r#"SELECT s, array_agg(DISTINCT k COLLATE "C" ORDER BY k COLLATE "C") FROM ({}) keys GROUP BY s"#, parts.join(" UNION ALL "));
-    let found: Vec<(String, Vec<String>)> = sqlx::query_as(&sql).bind(run_pk).fetch_all(pool).await?;
-    let order = |s: &str| SECTIONS.iter().position(|x| *x == s).unwrap_or(SECTIONS.len());
-    let mut found = found;
-    found.sort_by_key(|(s, _)| order(s));
-    Ok(found)
+    let rows: Vec<(String, String)> = sqlx::query_as(&parts.join(" UNION ALL ")).bind(run_pk).fetch_all(pool).await?;
+    let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (section, key) in rows {
+        keys.entry(section).or_default().push(key);
+    }
+    Ok(keys)
 }

@@ -67,6 +67,24 @@ async fn inputs_are_numbered_across_batches_and_read_back_by_slices() {
     let got: Vec<(i32, Option<&str>, Option<String>)> =
         rows.iter().map(|r| (r.idx, r.given_id.as_deref(), r.input_properties.as_ref().map(|p| p.0.get().to_owned()))).collect();
     assert_eq!(got, vec![(1, Some("PF-1"), None), (4, None, Some(r#"{"series": "A", "IC50_nM": "12.5"}"#.into()))]);
+
+    // The export's columns: each section's keys over the run, kept as
+    // results are written, not found by reading them all again.
+    let keys = pharmforge_store::section_keys(&pool, row.id).await.unwrap();
+    let sections: Vec<&str> = keys.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(sections, ["properties", "scores", "input_properties"]);
+    assert_eq!(keys[0].1, ["qed"]);
+    assert_eq!(keys[2].1, ["IC50_nM", "series"]);
+    let mut failed = CompoundRecord::new(run_id, 0, "C".into(), vec![AdapterName::RdkitLocal]);
+    failed.set_fatal(AdapterName::RdkitLocal, "invalid SMILES");
+    failed.advance();
+    let mut more = CompoundRecord::new(run_id, 2, "CCC".into(), vec![AdapterName::RdkitLocal]);
+    more.set_section(AdapterName::RdkitLocal, json!({"qed": 0.1, "logp": 1.0}));
+    more.advance();
+    apply_batch(&pool, vec![failed, more]).await.unwrap();
+    let keys = pharmforge_store::section_keys(&pool, row.id).await.unwrap();
+    assert_eq!(keys[0].1, ["logp", "qed"]);
+    assert_eq!(keys.iter().find(|(s, _)| s == "errors").map(|(_, k)| k.clone()), Some(vec!["rdkit_local".to_owned()]));
 }
 
 #[tokio::test]
