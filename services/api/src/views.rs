@@ -99,17 +99,6 @@ struct ResultsView<'a> {
 }
 
 pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&'a crate::finished::InlineResults>) -> RunView<'a> {
-    let stages = run
-        .adapter_sequence
-        .iter()
-        .map(|adapter| {
-            let counts = run.stage_counts.get(adapter);
-            let get = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_i64).unwrap_or(0);
-            let (done, failed, skipped) = (get("done"), get("failed"), get("skipped"));
-            let pending = (run.total_compounds as i64 - done - failed - skipped).max(0);
-            (adapter.as_str(), StageCounts { pending, done, failed, skipped })
-        })
-        .collect();
     let results = run.results.as_ref().and_then(Value::as_object).map(|summary| ResultsView {
         summary,
         compounds: inline.map(|i| &*i.compounds),
@@ -126,7 +115,7 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
         priority: &run.priority,
         progress: run.progress(),
         compounds: CompoundCounts { total: run.total_compounds, completed: run.completed_compounds, failed: run.failed_compounds },
-        stages: Stages(stages),
+        stages: stages(&run.adapter_sequence, &run.stage_counts, run.total_compounds),
         admission: AdmissionView {
             admitted: run.admitted,
             waiting: if run.status == "pending" || run.status == "running" { (run.total_compounds - run.admitted).max(0) } else { 0 },
@@ -168,7 +157,25 @@ pub fn summary(run: &RunRow) -> RunSummary<'_> {
 }
 
 /// `{<adapter>: counts}` in the run's adapter order.
-struct Stages<'a>(Vec<(&'a str, StageCounts)>);
+pub struct Stages<'a>(Vec<(&'a str, StageCounts)>);
+
+/// A run's per-stage counts, `{<adapter>: {pending, done, failed, skipped}}`
+/// in its adapter order, from the aggregator's `stage_counts` (done, failed
+/// and skipped; pending is the rest of its compounds).
+pub fn stages<'a>(adapter_sequence: &'a [String], stage_counts: &Value, total_compounds: i32) -> Stages<'a> {
+    Stages(
+        adapter_sequence
+            .iter()
+            .map(|adapter| {
+                let counts = stage_counts.get(adapter);
+                let get = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_i64).unwrap_or(0);
+                let (done, failed, skipped) = (get("done"), get("failed"), get("skipped"));
+                let pending = (total_compounds as i64 - done - failed - skipped).max(0);
+                (adapter.as_str(), StageCounts { pending, done, failed, skipped })
+            })
+            .collect(),
+    )
+}
 
 impl Serialize for Stages<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

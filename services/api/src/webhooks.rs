@@ -347,7 +347,7 @@ pub fn body(event: &str, at: &DateTime<Utc>, run: &RunSnapshot) -> Vec<u8> {
         status: &'a str,
         progress: f64,
         compounds: Compounds,
-        stages: Stages<'a>,
+        stages: crate::views::Stages<'a>,
         user_id: Option<&'a str>,
     }
     #[derive(Serialize)]
@@ -364,36 +364,11 @@ pub fn body(event: &str, at: &DateTime<Utc>, run: &RunSnapshot) -> Vec<u8> {
             status: &run.status,
             progress: run.progress(),
             compounds: Compounds { total: run.total, completed: run.completed, failed: run.failed },
-            stages: Stages(run),
+            stages: crate::views::stages(&run.adapter_sequence, &run.stage_counts, run.total),
             user_id: run.user_id.as_deref(),
         },
     };
     serde_json::to_vec(&body).expect("an event body serializes")
-}
-
-/// `{<adapter>: {pending, done, failed, skipped}}` in the run's adapter
-/// order, as on `GET /runs/{id}`.
-struct Stages<'a>(&'a RunSnapshot);
-
-impl Serialize for Stages<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let run = self.0;
-        serializer.collect_map(run.adapter_sequence.iter().map(|adapter| {
-            let counts = run.stage_counts.get(adapter);
-            let get = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_i64).unwrap_or(0);
-            let (done, failed, skipped) = (get("done"), get("failed"), get("skipped"));
-            let pending = (run.total as i64 - done - failed - skipped).max(0);
-            (adapter, StageCounts { pending, done, failed, skipped })
-        }))
-    }
-}
-
-#[derive(Serialize)]
-struct StageCounts {
-    pending: i64,
-    done: i64,
-    failed: i64,
-    skipped: i64,
 }
 
 /// How long to wait after failed attempt number `attempt` (from 1): 10 s

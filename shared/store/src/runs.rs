@@ -32,15 +32,21 @@ pub struct RunRow {
 impl RunRow {
     /// Fraction of (compound, stage) steps finished, 0..1.
     pub fn progress(&self) -> f64 {
-        let total = self.total_compounds as i64 * self.adapter_sequence.len().max(1) as i64;
-        if self.status == "completed" || self.status == "failed" {
-            return 1.0;
-        }
-        if total == 0 {
-            0.0
-        } else {
-            (self.steps_done as f64 / total as f64).clamp(0.0, 1.0)
-        }
+        progress(&self.status, self.total_compounds, self.adapter_sequence.len(), self.steps_done)
+    }
+}
+
+/// Fraction of a run's (compound, stage) steps finished, 0..1; 1 once it
+/// has completed or failed.
+pub fn progress(status: &str, total_compounds: i32, stages: usize, steps_done: i64) -> f64 {
+    let total = total_compounds as i64 * stages.max(1) as i64;
+    if status == "completed" || status == "failed" {
+        return 1.0;
+    }
+    if total == 0 {
+        0.0
+    } else {
+        (steps_done as f64 / total as f64).clamp(0.0, 1.0)
     }
 }
 

@@ -39,17 +39,9 @@ pub struct RunSnapshot {
 }
 
 impl RunSnapshot {
-    /// Fraction of (compound, stage) steps finished, 0..1, as
-    /// `RunRow::progress` reports it on `GET /runs/{id}`.
+    /// Fraction of (compound, stage) steps finished, 0..1, as `GET /runs/{id}` reports it.
     pub fn progress(&self) -> f64 {
-        let total = self.total as i64 * self.adapter_sequence.len().max(1) as i64;
-        if self.status == "completed" || self.status == "failed" {
-            1.0
-        } else if total == 0 {
-            0.0
-        } else {
-            (self.steps_done as f64 / total as f64).clamp(0.0, 1.0)
-        }
+        crate::runs::progress(&self.status, self.total, self.adapter_sequence.len(), self.steps_done)
     }
 }
 
