@@ -69,6 +69,8 @@ rust::String molblock_2d(const RDKit::ROMol &mol, rust::Str title,
                          rust::Str header_line);
 rust::String svg_2d(const RDKit::ROMol &mol, std::uint32_t width,
                     std::uint32_t height);
+rust::String svg_2d_rdkit(const RDKit::ROMol &mol, std::uint32_t width,
+                          std::uint32_t height);  // for tests
 rust::String sd_writer_text(const RDKit::ROMol &mol, rust::Str title,
                             rust::Slice<const rust::Str> tags,
                             rust::Slice<const rust::Str> values);  // for tests

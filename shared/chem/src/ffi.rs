@@ -149,8 +149,12 @@ pub(crate) mod bridge {
 
         /// A molblock with the depictor's 2D coordinates (`depict.cc`).
         fn molblock_2d(mol: &ROMol, title: &str, header_line: &str) -> Result<String>;
-        /// MolDraw2DSVG's picture of the molecule (`depict.cc`).
+        /// MolDraw2DSVG's picture of the molecule, its lines written faster
+        /// (`depict.cc`).
         fn svg_2d(mol: &ROMol, width: u32, height: u32) -> Result<String>;
+        /// The same picture by MolDraw2DSVG itself, for tests (`depict.cc`).
+        #[allow(dead_code)]
+        fn svg_2d_rdkit(mol: &ROMol, width: u32, height: u32) -> Result<String>;
         /// SDWriter::getText of the molblock_2d molecule (with RDKit's own
         /// header line 2) with these string properties, for tests (`depict.cc`).
         #[allow(dead_code)]
