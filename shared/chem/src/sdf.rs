@@ -54,6 +54,9 @@ pub struct SdRecord {
 /// here: an item without a name is skipped (RDKit reads on to the end of the
 /// file, losing every later item), and text between items is skipped (RDKit's
 /// strict reader refuses the whole record).
+///
+/// Cost: a few hundred microseconds for a drug-like molecule; RDKit's stereo
+/// perception makes it about a second for a 999-atom chain.
 pub fn read_sd_record(record: &str) -> SdRecord {
     let lines = Lines::new(record);
     let title = lines
@@ -108,6 +111,10 @@ fn message(e: ChemError) -> String {
 /// * a line of the title or of a value that starts with `$$$$`, which would
 ///   end the record for any reader, gets a leading space (read back with it,
 ///   except in the title, which is trimmed).
+///
+/// Cost: about that of [`depict_svg`](crate::depict_svg) (the depictor's 2D
+/// coordinates dominate): under a millisecond for a drug-like molecule,
+/// seconds near [`MAX_ATOMS`](crate::MAX_ATOMS) atoms.
 ///
 /// Errors: [`ChemError::InvalidSmiles`] as from [`Molecule::from_smiles`].
 pub fn sd_record_2d(smiles: &str, title: &str, data: &[(&str, &str)]) -> Result<String, ChemError> {
