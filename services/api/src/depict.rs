@@ -54,6 +54,9 @@ impl Pictures {
         if let Some(svg) = self.inner.lock().unwrap().svg.get(&key) {
             return Ok(svg.clone());
         }
+        // Drawn from the canonical SMILES, not the caller's spelling: the
+        // layout follows the atom order, and every spelling of a structure
+        // must get the same picture, on every replica, cached or not.
         let svg: Arc<str> = pharmforge_chem::depict_svg(&key.0, width, height)
             .map_err(|e| ApiError::validation("smiles", format!("RDKit cannot draw this molecule: {e}")))?
             .into();

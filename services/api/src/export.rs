@@ -184,11 +184,6 @@ pub async fn columns(pool: &PgPool, run_pk: i64, only: Option<&str>) -> Result<V
     Ok(chosen)
 }
 
-/// A section's keys and values, borrowed from its JSON text.
-fn fields_of(raw: &RawValue) -> HashMap<&str, &RawValue> {
-    serde_json::from_str(raw.get()).unwrap_or_default()
-}
-
 /// A JSON value as a cell: strings unquoted, null empty, numbers and
 /// booleans as written, lists and objects as their JSON text.
 fn cell(raw: &RawValue) -> Cow<'_, str> {
@@ -200,10 +195,84 @@ fn cell(raw: &RawValue) -> Cow<'_, str> {
     }
 }
 
+/// Where each column's value comes from, worked out once per export: the
+/// row's own fields, and per section the column of each key, so that a
+/// row's section is read in one pass over its JSON text, each value put in
+/// its column as it is met (no map of it is built per row).
+pub struct Layout {
+    columns: Vec<Column>,
+    sections: Vec<(Section, HashMap<String, usize>)>,
+}
+
+impl Layout {
+    pub fn new(columns: Vec<Column>) -> Self {
+        let mut sections: Vec<(Section, HashMap<String, usize>)> = Vec::new();
+        for (at, c) in columns.iter().enumerate() {
+            if let Field::Key(section, key) = &c.field {
+                match sections.iter_mut().find(|(s, _)| s == section) {
+                    Some((_, keys)) => {
+                        keys.insert(key.clone(), at);
+                    }
+                    None => sections.push((*section, HashMap::from([(key.clone(), at)]))),
+                }
+            }
+        }
+        Layout { columns, sections }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|c| c.name.as_str())
+    }
+}
+
+/// A section's entries put in their columns: a visitor over its JSON object.
+struct Fill<'l, 'c, 'r> {
+    keys: &'l HashMap<String, usize>,
+    cells: &'c mut [Cow<'r, str>],
+}
+
+/// A key of a section: the column it goes to, if any.
+struct KeySeed<'l>(&'l HashMap<String, usize>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.get(key).copied())
+    }
+}
+
+impl<'de: 'r, 'r> serde::de::Visitor<'de> for Fill<'_, '_, 'r> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(at) = map.next_key_seed(KeySeed(self.keys))? {
+            match at {
+                Some(at) => self.cells[at] = cell(map.next_value::<&'de RawValue>()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A row's cells, one per column.
-fn cells<'r>(row: &'r CompoundRow, columns: &[Column]) -> Vec<Cow<'r, str>> {
-    let mut parsed: Vec<(Section, HashMap<&'r str, &'r RawValue>)> = Vec::new();
-    columns
+fn cells<'r>(row: &'r CompoundRow, layout: &Layout) -> Vec<Cow<'r, str>> {
+    let mut cells: Vec<Cow<'r, str>> = layout
+        .columns
         .iter()
         .map(|c| match &c.field {
             Field::Id => Cow::Borrowed(row.given_id.as_deref().unwrap_or("")),
@@ -213,18 +282,17 @@ fn cells<'r>(row: &'r CompoundRow, columns: &[Column]) -> Vec<Cow<'r, str>> {
             Field::Status => Cow::Borrowed(row.status.as_str()),
             Field::FinalScore => row.final_score.map(|s| Cow::Owned(number(s))).unwrap_or_default(),
             Field::Rank => row.rank.map(|r| Cow::Owned(r.to_string())).unwrap_or_default(),
-            Field::Key(section, key) => {
-                let at = match parsed.iter().position(|(s, _)| s == section) {
-                    Some(at) => at,
-                    None => {
-                        parsed.push((*section, section.of(row).map(fields_of).unwrap_or_default()));
-                        parsed.len() - 1
-                    }
-                };
-                parsed[at].1.get(key.as_str()).map(|v| cell(v)).unwrap_or_default()
-            }
+            Field::Key(..) => Cow::Borrowed(""),
         })
-        .collect()
+        .collect();
+    for (section, keys) in &layout.sections {
+        if let Some(raw) = section.of(row) {
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            // Anything but an object (or unreadable) leaves its cells empty.
+            let _ = serde::Deserializer::deserialize_map(&mut de, Fill { keys, cells: &mut cells });
+        }
+    }
+    cells
 }
 
 /// A float as JSON writes it (shortest text that reads back the same).
@@ -237,7 +305,7 @@ fn csv_writer(out: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
 }
 
 /// One page of results in the export's format.
-fn render(format: ExportFormat, rows: &[CompoundRow], columns: &[Column]) -> Vec<u8> {
+fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 512);
     match format {
         ExportFormat::Jsonl => {
@@ -249,15 +317,20 @@ fn render(format: ExportFormat, rows: &[CompoundRow], columns: &[Column]) -> Vec
         ExportFormat::Csv => {
             let mut writer = csv_writer(&mut out);
             for row in rows {
-                writer.write_record(cells(row, columns).iter().map(|c| c.as_ref())).expect("writing to memory cannot fail");
+                writer.write_record(cells(row, layout).iter().map(|c| c.as_ref())).expect("writing to memory cannot fail");
             }
             writer.flush().expect("writing to memory cannot fail");
         }
         ExportFormat::Sdf => {
             for row in rows {
-                let cells = cells(row, columns);
-                let data: Vec<(&str, &str)> =
-                    columns.iter().zip(&cells).filter(|(c, v)| !v.is_empty() && c.field != Field::Smiles).map(|(c, v)| (c.name.as_str(), v.as_ref())).collect();
+                let cells = cells(row, layout);
+                let data: Vec<(&str, &str)> = layout
+                    .columns
+                    .iter()
+                    .zip(&cells)
+                    .filter(|(c, v)| !v.is_empty() && c.field != Field::Smiles)
+                    .map(|(c, v)| (c.name.as_str(), v.as_ref()))
+                    .collect();
                 let title = row.given_id.as_deref().unwrap_or(&row.compound_id);
                 // A compound whose SMILES RDKit cannot read keeps its record
                 // (and its values), as a molecule without atoms.
@@ -271,47 +344,54 @@ fn render(format: ExportFormat, rows: &[CompoundRow], columns: &[Column]) -> Vec
 }
 
 /// The export's bytes: the header (CSV), then a page of results at a time.
+///
+/// Three stages run at once, a page or two apart: reading pages from
+/// Postgres, rendering them (on a blocking thread: an SD page is RDKit's
+/// layout work, a CSV page tens of milliseconds of JSON), and sending them.
+/// Each hands on over a channel of two, so memory stays a few pages
+/// whatever the run's size, and a client that stops reading stops the
+/// reading (the channels close and the stages end).
 pub fn stream(pool: PgPool, run_pk: i64, format: ExportFormat, order: ResultOrder, columns: Vec<Column>) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
-    let columns = Arc::new(columns);
-    let header = match format {
-        ExportFormat::Csv => {
-            let mut out = Vec::new();
-            let mut writer = csv_writer(&mut out);
-            writer.write_record(columns.iter().map(|c| c.name.as_str())).expect("writing to memory cannot fail");
-            writer.flush().expect("writing to memory cannot fail");
-            drop(writer);
-            Some(Bytes::from(out))
-        }
-        _ => None,
-    };
-    let cursor = ExportCursor::start(order);
-    futures::stream::unfold((header, cursor), move |(header, mut cursor)| {
-        let (pool, columns) = (pool.clone(), columns.clone());
-        async move {
-            if let Some(header) = header {
-                return Some((Ok(header), (None, cursor)));
-            }
-            if cursor == ExportCursor::Done {
-                return None;
-            }
-            let rows = match store::export_page(&pool, run_pk, &mut cursor, PAGE).await {
-                Ok(rows) => rows,
+    let layout = Arc::new(Layout::new(columns));
+    let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<Vec<CompoundRow>>(2);
+    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+    if format == ExportFormat::Csv {
+        let mut out = Vec::new();
+        let mut writer = csv_writer(&mut out);
+        writer.write_record(layout.names()).expect("writing to memory cannot fail");
+        writer.flush().expect("writing to memory cannot fail");
+        drop(writer);
+        let _ = bytes_tx.try_send(Ok(Bytes::from(out)));
+    }
+    let failed = bytes_tx.clone();
+    tokio::spawn(async move {
+        let mut cursor = ExportCursor::start(order);
+        while cursor != ExportCursor::Done {
+            match store::export_page(&pool, run_pk, &mut cursor, PAGE).await {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => {
+                    if rows_tx.send(rows).await.is_err() {
+                        return;
+                    }
+                }
                 Err(e) => {
                     // Headers are sent: all that is left is to cut the
                     // response short, which the client sees as an error.
                     tracing::warn!(error = %e, run_pk, "export stopped: reading results failed");
-                    return Some((Err(std::io::Error::other(e)), (None, ExportCursor::Done)));
+                    let _ = failed.send(Err(std::io::Error::other(e))).await;
+                    return;
                 }
-            };
-            if rows.is_empty() {
-                return None;
             }
-            let bytes = match format {
-                // RDKit's layout and writer: off the async threads.
-                ExportFormat::Sdf => tokio::task::spawn_blocking(move || render(format, &rows, &columns)).await.unwrap_or_default(),
-                _ => render(format, &rows, &columns),
-            };
-            Some((Ok(Bytes::from(bytes)), (None, cursor)))
         }
-    })
+    });
+    tokio::spawn(async move {
+        while let Some(rows) = rows_rx.recv().await {
+            let layout = layout.clone();
+            let Ok(bytes) = tokio::task::spawn_blocking(move || render(format, &rows, &layout)).await else { return };
+            if bytes_tx.send(Ok(Bytes::from(bytes))).await.is_err() {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(bytes_rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }

@@ -1,5 +1,11 @@
 use pharmforge_core::{telemetry, Shutdown};
 
+/// mimalloc for Rust and, through its `override` feature, for RDKit's C++:
+/// the API parses SD records and draws structures with RDKit, which spends
+/// a good part of its time in malloc and free.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     telemetry::init("api");
