@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs what is missing, brings up NATS
 # (JetStream) and Postgres if none is reachable, builds and starts every
-# service, submits the seed's example run (CCO, CC(=O)O) through every
-# adapter built so far, shows its progress and prints the results.
+# service, and with the `pharmforge` client submits the example file
+# (examples/seed.smi: CCO, CC(=O)O) through every adapter built so far,
+# watches its progress and prints the results table.
 #   KEEP_RUNNING=1 leaves the services up afterwards; API_PORT picks the port.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -19,7 +20,7 @@ export API_ADDR="127.0.0.1:$API_PORT"
 export API_AUTH="${API_AUTH:-off}"
 port_open 127.0.0.1 "$API_PORT" && die "port $API_PORT is taken: set API_PORT to a free port"
 
-log "building the services (release)"
+log "building the services and the pharmforge client (release)"
 cargo build --release --bins -q
 
 ADAPTERS=(rdkit_local admet_ai pubchem chembl)
@@ -45,18 +46,14 @@ for _ in $(seq 1 150); do
 done
 curl -fs "http://$API_ADDR/readyz" >/dev/null || die "the API did not become ready (see $DATA/logs)"
 
-adapters_json=$(printf '"%s",' "${ADAPTERS[@]}")
-body="{\"input_smiles\": [\"CCO\", \"CC(=O)O\"], \"pipeline_config\": {\"adapters\": [${adapters_json%,}]}, \"user_id\": \"demo\"}"
-log "POST /api/v1/runs $body"
-run=$(curl -fsS -X POST -H 'content-type: application/json' -d "$body" "http://$API_ADDR/api/v1/runs")
-run_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])' <<<"$run")
-log "run $run_id accepted"
-for _ in $(seq 1 300); do
-  state=$(curl -fsS "http://$API_ADDR/api/v1/runs/$run_id")
-  line=$(python3 -c 'import json,sys; r=json.load(sys.stdin); c=r["compounds"]; print(r["status"], "progress=%.2f" % r["progress"], "completed=%d failed=%d of %d" % (c["completed"], c["failed"], c["total"]))' <<<"$state")
-  echo "  $line"
-  case "$line" in completed*|failed*|cancelled*) break ;; esac
-  sleep 0.5
-done
-log "results"
-python3 -m json.tool <<<"$state"
+pharmforge=target/release/pharmforge
+export PHARMFORGE_URL="http://$API_ADDR"
+adapters=$(IFS=,; echo "${ADAPTERS[*]}")
+log "pharmforge submit examples/seed.smi --adapters $adapters"
+run_id=$("$pharmforge" submit examples/seed.smi --adapters "$adapters")
+log "run $run_id accepted; pharmforge watch $run_id"
+status=0
+"$pharmforge" watch "$run_id" || status=$?
+log "pharmforge results $run_id"
+"$pharmforge" results "$run_id"
+[ "$status" = 0 ] || log "run $run_id did not complete (pharmforge watch exited $status: 1 failed, 2 cancelled, 3 error)"
