@@ -196,18 +196,24 @@ pub async fn announce(state: &AppState, run_id: &RunId) {
 /// The event stream of one listener: the run's state now (unless
 /// `last_event_id` says the listener has it already), each change, a final
 /// event when the run ends, and heartbeats meanwhile.
-pub fn stream(first: Snapshot, rx: watch::Receiver<Arc<Snapshot>>, last_event_id: Option<String>) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+pub fn stream(
+    first: Snapshot,
+    rx: watch::Receiver<Arc<Snapshot>>,
+    last_event_id: Option<String>,
+    shutdown: Shutdown,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     struct Listener {
         pending: Option<Arc<Snapshot>>,
         sent: Option<String>,
         done: bool,
         rx: watch::Receiver<Arc<Snapshot>>,
+        shutdown: Shutdown,
     }
     let skip_first = last_event_id.as_deref() == Some(first.id.as_str()) && !first.is_final();
     let sent = Some(first.id.clone());
     let pending = (!skip_first).then(|| Arc::new(first));
     let opening = futures::stream::iter([Ok(Bytes::from_static(b"retry: 2000\n\n"))]);
-    let events = futures::stream::unfold(Listener { pending, sent, done: false, rx }, |mut l| async move {
+    let events = futures::stream::unfold(Listener { pending, sent, done: false, rx, shutdown }, |mut l| async move {
         if l.done {
             return None;
         }
@@ -232,6 +238,9 @@ pub fn stream(first: Snapshot, rx: watch::Receiver<Arc<Snapshot>>, last_event_id
                     return Some((Ok(snapshot.frame()), l));
                 }
                 _ = tokio::time::sleep(HEARTBEAT) => return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), l)),
+                // This replica is stopping: the client reconnects (with its
+                // Last-Event-ID) to another, or to this one restarted.
+                _ = l.shutdown.wait() => return None,
             }
         }
     });

@@ -111,6 +111,10 @@ pub struct AppState {
     pub uploads: Arc<tokio::sync::Semaphore>,
     /// Finished runs' inline compounds, rendered once.
     pub finished: finished::FinishedRuns,
+    /// Told when the API stops: open event streams end at once (their
+    /// clients reconnect to another replica) instead of holding the exit
+    /// for the whole shutdown grace.
+    pub shutdown: Shutdown,
     /// Structure pictures drawn so far.
     pub pictures: depict::Pictures,
     /// Live progress feeds of the runs listened to on this replica.
@@ -138,6 +142,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         admission_wake: Arc::new(tokio::sync::Notify::new()),
         feeds: events::Feeds::default(),
         pictures: depict::Pictures::default(),
+        shutdown: shutdown.clone(),
         webhooks: settings.webhooks.clone(),
     };
     state.auth.announce();

@@ -586,7 +586,7 @@ async fn run_events(State(state): State<AppState>, caller: Caller, Path(raw): Pa
         true => tokio::sync::watch::channel(std::sync::Arc::new(now.clone())).1,
         false => state.feeds.subscribe(&state.pool, run_id.as_str(), now.clone()),
     };
-    let body = axum::body::Body::from_stream(crate::events::stream(now, rx, last_event_id));
+    let body = axum::body::Body::from_stream(crate::events::stream(now, rx, last_event_id, state.shutdown.clone()));
     Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),

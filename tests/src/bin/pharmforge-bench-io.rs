@@ -192,8 +192,18 @@ async fn export() -> Value {
 }
 
 /// Reads one listener's events, noting how late each came.
-async fn listen(http: reqwest::Client, url: String, lags: Arc<std::sync::Mutex<Vec<f64>>>) -> usize {
-    let mut r = http.get(url).timeout(Duration::from_secs(3600)).send().await.unwrap();
+async fn listen(http: reqwest::Client, url: String, lags: Arc<std::sync::Mutex<Vec<f64>>>, shed: Arc<std::sync::atomic::AtomicUsize>) -> usize {
+    // A connection the API sheds (503 when more requests than
+    // API_MAX_IN_FLIGHT arrive at once) retries, as an EventSource does.
+    let mut r = loop {
+        let r = http.get(&url).timeout(Duration::from_secs(3600)).send().await.unwrap();
+        if r.status() != 503 {
+            break r;
+        }
+        shed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(r.status(), 200);
     let (mut buf, mut events) = (String::new(), 0);
     while let Some(chunk) = r.chunk().await.unwrap() {
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
@@ -240,7 +250,10 @@ async fn sse() -> Value {
     let lags = Arc::new(std::sync::Mutex::new(Vec::new()));
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let started = Instant::now();
-    let tasks: Vec<_> = (0..listeners).map(|_| tokio::spawn(listen(http.clone(), stack.url(&format!("/api/v1/runs/{run_id}/events")), lags.clone()))).collect();
+    let shed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..listeners)
+        .map(|_| tokio::spawn(listen(http.clone(), stack.url(&format!("/api/v1/runs/{run_id}/events")), lags.clone(), shed.clone())))
+        .collect();
     let mut events = Vec::new();
     for t in tasks {
         events.push(t.await.unwrap());
@@ -254,6 +267,7 @@ async fn sse() -> Value {
         "compounds": n,
         "run_seconds": round3(seconds),
         "events_per_listener": {"min": events[0], "median": events[events.len() / 2], "max": events[events.len() - 1]},
+        "connects_shed_503_then_retried": shed.load(std::sync::atomic::Ordering::Relaxed),
         "event_lag_s": {"p50": round3(percentile(&lags, 0.5)), "p99": round3(percentile(&lags, 0.99)), "max": round3(*lags.last().unwrap_or(&f64::NAN))},
         "api_peak_rss_mb": mb(pharmforge_tests::peak_rss_kb(pid).unwrap_or(0)),
     })
