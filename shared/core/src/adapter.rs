@@ -120,7 +120,24 @@ pub async fn run_adapter<A: Adapter>(
         "adapter consuming"
     );
     let cancelled = CancelledRuns::watch(js.clone(), topology.clone(), shutdown.clone()).await;
-    let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled, settings: settings.clone() });
+    let counters = Arc::new(crate::heartbeat::Counters::default());
+    let beats = {
+        let (counters, provenance, started_at_ms) = (counters.clone(), adapter.provenance(), crate::heartbeat::now_ms());
+        let (instance, batch_size, concurrency) = (crate::heartbeat::instance_name(), settings.batch_size, settings.concurrency);
+        let make = move || crate::heartbeat::Heartbeat {
+            adapter: name,
+            instance: instance.clone(),
+            provenance: provenance.clone(),
+            started_at_ms,
+            forwarded: counters.forwarded.load(std::sync::atomic::Ordering::Relaxed),
+            errors: counters.errors.load(std::sync::atomic::Ordering::Relaxed),
+            batch_size,
+            concurrency,
+            stopping: false,
+        };
+        tokio::spawn(crate::heartbeat::beat(client.clone(), topology.heartbeat_subject(name), make, shutdown.clone()))
+    };
+    let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled, settings: settings.clone(), counters });
     let sizer = ctx.clone();
     let configured = settings.batch_size;
     consume_batches_sized(consumer, &settings, move || sizer.adapter.batch_size(configured), shutdown, move |batch| {
@@ -128,6 +145,7 @@ pub async fn run_adapter<A: Adapter>(
         async move { ctx.process(batch).await }
     })
     .await?;
+    let _ = beats.await;
     client.flush().await.ok();
     tracing::info!(adapter = %name, "adapter stopped");
     Ok(())
@@ -139,6 +157,8 @@ struct AdapterContext<A> {
     topology: Topology,
     cancelled: CancelledRuns,
     settings: ConsumerSettings,
+    /// What the heartbeat reports.
+    counters: Arc<crate::heartbeat::Counters>,
 }
 
 /// Headers of a dead letter.
@@ -291,9 +311,12 @@ impl<A: Adapter> AdapterContext<A> {
             publish_record(&self.js, &self.topology, record)
         });
         let results = futures::future::join_all(publishes).await;
-        for (delivery, result) in held.into_iter().zip(results) {
+        for ((delivery, result), record) in held.into_iter().zip(results).zip(&enriched) {
             match result {
-                Ok(()) => delivery.ack().await,
+                Ok(()) => {
+                    self.counters.record(record.errors.contains_key(name.as_str()));
+                    delivery.ack().await
+                }
                 Err(e) => {
                     tracing::warn!(adapter = %name, error = %e, "forwarding failed; the record will be redelivered");
                     delivery.nak(Some(Duration::from_secs(1))).await;

@@ -19,6 +19,7 @@ pub mod adapter;
 pub mod cancel;
 pub mod config;
 pub mod consume;
+pub mod heartbeat;
 pub mod ids;
 pub mod nats;
 pub mod record;

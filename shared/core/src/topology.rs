@@ -50,6 +50,10 @@ impl Topology {
         Topology { prefix: prefix.into(), ack_wait, max_deliver: 20 }
     }
 
+    /// What every name starts with (one stack's names apart from another's).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
     pub fn pipeline_stream(&self) -> String {
         format!("{}PIPELINE", self.prefix)
     }
@@ -90,6 +94,13 @@ impl Topology {
     }
     pub fn run_events_wildcard(&self) -> String {
         format!("{}events.run.*", self.prefix)
+    }
+    /// Core NATS (no stream): each adapter replica's heartbeat (see `heartbeat`).
+    pub fn heartbeat_subject(&self, adapter: AdapterName) -> String {
+        format!("{}heartbeat.{}", self.prefix, adapter.as_str())
+    }
+    pub fn heartbeat_wildcard(&self) -> String {
+        format!("{}heartbeat.*", self.prefix)
     }
     /// Key-value bucket of cancelled run ids.
     pub fn cancelled_bucket(&self) -> String {

@@ -15,7 +15,7 @@ pub mod limiter;
 pub mod retry;
 
 pub use cache::SharedCache;
-pub use limiter::{RateLimitSettings, SharedRateLimiter, Throttle};
+pub use limiter::{rate_limit_views, RateLimitSettings, RateLimitView, SharedRateLimiter, Throttle};
 pub use retry::{backoff, classify_status, parse_retry_after, FetchError, RetrySettings};
 
 use std::time::Duration;

@@ -244,6 +244,51 @@ impl SharedRateLimiter {
     }
 }
 
+/// A service's shared rate as an operator sees it (the API's pipeline page).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RateLimitView {
+    /// The key: the service's name (`pubchem`, `chembl`).
+    pub service: String,
+    /// The server's last throttling signal as a slow-down of the spacing:
+    /// 1 (Green), 2 (Yellow), 4 (Red), 8 (Black).
+    pub slow_down: f64,
+    /// Every replica waits this long before its next request (Black, or a
+    /// `Retry-After`); 0 when not paused.
+    pub paused_for_ms: u64,
+    /// Requests already given slots: the next free slot is this far ahead.
+    pub next_slot_in_ms: u64,
+}
+
+impl RateLimitView {
+    fn of(service: String, state: &State, now: u64) -> Self {
+        RateLimitView {
+            service,
+            slow_down: state.factor.max(1.0),
+            paused_for_ms: state.paused_until_ms.saturating_sub(now),
+            next_slot_in_ms: state.next_ms.saturating_sub(now),
+        }
+    }
+}
+
+/// Every service's shared rate state in `bucket`, without creating the
+/// bucket (none yet: no web adapter has started).
+pub async fn rate_limit_views(js: &async_nats::jetstream::Context, bucket: &str) -> Result<Vec<RateLimitView>, async_nats::Error> {
+    use futures::TryStreamExt;
+    let Ok(kv) = js.get_key_value(bucket).await else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+    let mut views = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(value) = kv.get(&key).await? {
+            let state = serde_json::from_slice(&value).unwrap_or(State { factor: 1.0, ..Default::default() });
+            views.push(RateLimitView::of(key, &state, now_ms()));
+        }
+    }
+    views.sort_by(|a, b| a.service.cmp(&b.service));
+    Ok(views)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +302,15 @@ mod tests {
         let h = "Request Count status: Black (100%), Request Time status: Green (0%), Service status: Green (20%)";
         assert_eq!(Throttle::parse(h), Some(Throttle::Black));
         assert_eq!(Throttle::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn a_view_says_how_far_ahead_slots_and_pauses_are() {
+        let state = State { next_ms: 1_500, factor: 2.0, paused_until_ms: 900 };
+        let v = RateLimitView::of("pubchem".into(), &state, 1_000);
+        assert_eq!(v, RateLimitView { service: "pubchem".into(), slow_down: 2.0, paused_for_ms: 0, next_slot_in_ms: 500 });
+        let idle = RateLimitView::of("chembl".into(), &State { next_ms: 10, factor: 0.0, paused_until_ms: 5_000 }, 1_000);
+        assert_eq!((idle.slow_down, idle.paused_for_ms, idle.next_slot_in_ms), (1.0, 4_000, 0));
     }
 
     #[test]
