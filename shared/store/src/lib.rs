@@ -3,6 +3,7 @@
 //! the aggregator's idempotent batch write (`aggregate`).
 
 pub mod aggregate;
+pub mod browse;
 pub mod inputs;
 pub mod runs;
 pub mod schedule;

@@ -84,9 +84,9 @@ pub struct CompoundRow {
 
 /// A compound's result joined with what the user gave with it; `c` is
 /// `compound_results`, `i` its row of `run_inputs`.
-const COMPOUND_COLUMNS: &str = "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, c.properties, c.admet, c.pubchem, \
+pub(crate) const COMPOUND_COLUMNS: &str = "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, c.properties, c.admet, c.pubchem, \
     c.bioactivity, c.docking, c.synthesis, c.errors, c.scores, c.final_score, c.rank, i.given_id, i.properties AS input_properties";
-const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
+pub(crate) const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
 
 pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1");
