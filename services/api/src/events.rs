@@ -144,28 +144,13 @@ async fn refresh(feeds: Feeds, pool: PgPool, run_id: String, tx: watch::Sender<A
 /// Listens to every run's notes on NATS once the API is connected, and
 /// passes them to this replica's feeds, until shutdown.
 pub async fn listen(state: AppState, shutdown: Shutdown) {
-    let js = loop {
-        if let Some(js) = state.jetstream.get() {
-            break js.clone();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = shutdown.wait() => return,
-        }
+    let Some(js) = jetstream_when_connected(&state, &shutdown).await else {
+        return;
     };
     let subject = state.topology.run_events_wildcard();
     let prefix = subject.trim_end_matches('*').to_owned();
-    let mut notes = loop {
-        match js.client().subscribe(subject.clone()).await {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot subscribe to run events; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.wait() => return,
-                }
-            }
-        }
+    let Some(mut notes) = subscribe_until(&js, subject, &shutdown).await else {
+        return;
     };
     loop {
         tokio::select! {
@@ -178,6 +163,36 @@ pub async fn listen(state: AppState, shutdown: Shutdown) {
                 None => return,
             },
             _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// The JetStream context once NATS is connected; `None` at shutdown.
+pub async fn jetstream_when_connected(state: &AppState, shutdown: &Shutdown) -> Option<async_nats::jetstream::Context> {
+    loop {
+        if let Some(js) = state.jetstream.get() {
+            return Some(js.clone());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.wait() => return None,
+        }
+    }
+}
+
+/// A core NATS subscription to `subject`, retried every second until it
+/// works; `None` at shutdown.
+pub async fn subscribe_until(js: &async_nats::jetstream::Context, subject: String, shutdown: &Shutdown) -> Option<async_nats::Subscriber> {
+    loop {
+        match js.client().subscribe(subject.clone()).await {
+            Ok(s) => return Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, %subject, "cannot subscribe; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.wait() => return None,
+                }
+            }
         }
     }
 }

@@ -3,12 +3,15 @@
 //! `scheduler` and `fair`), and serves runs and results from Postgres.
 
 pub mod auth;
+pub mod browse;
 pub mod depict;
 pub mod error;
 pub mod events;
 pub mod export;
 pub mod fair;
 pub mod finished;
+pub mod pipeline;
+pub mod dashboard;
 pub mod upload;
 pub mod routes;
 pub mod scheduler;
@@ -123,6 +126,10 @@ pub struct AppState {
     pub admission_wake: Arc<tokio::sync::Notify>,
     /// What `pipeline_config.webhook` is checked against.
     pub webhooks: webhooks::Settings,
+    /// The adapter replicas heard from (their heartbeats).
+    pub replicas: pipeline::Replicas,
+    /// Orders of results tables browsed lately.
+    pub orders: browse::Orders,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -144,11 +151,14 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         pictures: depict::Pictures::default(),
         shutdown: shutdown.clone(),
         webhooks: settings.webhooks.clone(),
+        replicas: pipeline::Replicas::default(),
+        orders: browse::Orders::default(),
     };
     state.auth.announce();
     let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));
     let dispatcher = tokio::spawn(webhooks::dispatch(state.pool.clone(), settings.webhooks.clone(), shutdown.clone()));
     tokio::spawn(events::listen(state.clone(), shutdown.clone()));
+    tokio::spawn(pipeline::listen(state.clone(), shutdown.clone()));
     tracing::info!(%addr, "api listening");
     let header_timeout = state.limits.header_timeout;
     let app = routes::app(state);

@@ -23,6 +23,8 @@ pub fn app(state: AppState) -> Router {
         .route("/runs", get(list_runs).post(create_run))
         .route("/runs/{run_id}", get(get_run).delete(delete_run))
         .route("/runs/{run_id}/results", get(list_results))
+        .route("/runs/{run_id}/results/{index}", get(get_result))
+        .route("/pipeline", get(pipeline_overview))
         .route("/runs/{run_id}/cancel", axum::routing::post(cancel_run))
         .route("/runs/{run_id}/export", get(export_run))
         .route("/runs/{run_id}/events", get(run_events))
@@ -32,6 +34,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), shed_load));
     Router::new()
         .nest("/api/v1", api)
+        .merge(crate::dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -504,12 +507,45 @@ async fn list_results(
 ) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
     let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
-    let order = result_order(q.get("sort").map(String::as_str))?;
+    let (browse, detail) = crate::browse::from_query(&q)?;
     let run = visible_run(&state, &caller, &run_id).await?;
-    let rows = store::list_results(&state.pool, run.id, order, page, page_size).await?;
-    let total = store::results_stored(&run);
+    if browse.is_plain() && detail == store::browse::Detail::Full {
+        let order = if browse.sort == store::browse::SortKey::Rank { store::ResultOrder::Rank } else { store::ResultOrder::Input };
+        let rows = store::list_results(&state.pool, run.id, order, page, page_size).await?;
+        let total = store::results_stored(&run);
+        let results: Vec<views::CompoundView> = rows.iter().map(views::compound).collect();
+        return Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response());
+    }
+    let finished = matches!(run.status.as_str(), "completed" | "failed" | "cancelled");
+    let order = state.orders.get(&state.pool, run.id, finished, &browse).await?;
+    let start = ((page - 1).saturating_mul(page_size)).clamp(0, order.len() as i64) as usize;
+    let end = (start + page_size as usize).min(order.len());
+    let rows = store::browse::results_at(&state.pool, run.id, &order[start..end], detail).await?;
     let results: Vec<views::CompoundView> = rows.iter().map(views::compound).collect();
-    Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response())
+    Ok(Json(views::Page { runs: None, results: Some(results), total: order.len() as i64, page, page_size }).into_response())
+}
+
+/// One compound's result, whole.
+async fn get_result(State(state): State<AppState>, caller: Caller, Path((raw, index)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&raw)?;
+    let index: i32 = index
+        .parse()
+        .ok()
+        .filter(|i| *i >= 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("the compound index must be a whole number from 0, got {:?}", index.chars().take(32).collect::<String>())))?;
+    let run = visible_run(&state, &caller, &run_id).await?;
+    let rows = store::browse::results_at(&state.pool, run.id, &[index], store::browse::Detail::Full).await?;
+    match rows.first() {
+        Some(row) => Ok(Json(views::compound(row)).into_response()),
+        None if index < run.total_compounds => Err(ApiError::NotFound(format!("compound {index} of run {run_id} has no result yet"))),
+        None => Err(ApiError::NotFound(format!("run {run_id} has no compound {index} (it has {})", run.total_compounds))),
+    }
+}
+
+/// Per adapter: backlog, replicas, throughput, dead letters; the external
+/// services' rate-limit state (operators; any authenticated caller).
+async fn pipeline_overview(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
+    Ok(Json(crate::pipeline::overview(&state).await?).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -633,6 +669,7 @@ async fn export_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
         .into_response())
 }
 
+/// An export's order: input (`index`) or `rank`.
 fn result_order(sort: Option<&str>) -> Result<store::ResultOrder, ApiError> {
     match sort {
         None | Some("") | Some("index") | Some("input") => Ok(store::ResultOrder::Input),

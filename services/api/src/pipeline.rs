@@ -1,0 +1,272 @@
+//! What an operator asks of the pipeline (`GET /api/v1/pipeline`): per
+//! adapter, its backlog as JetStream counts it, the replicas connected now
+//! (their heartbeats, see `pharmforge_core::heartbeat`), its throughput over
+//! the last minute, its dead letters with their reasons; the aggregator's
+//! backlog; the external services' shared rate-limit state.
+
+use crate::error::ApiError;
+use crate::AppState;
+use futures::StreamExt;
+use pharmforge_core::heartbeat::{self, Heartbeat};
+use pharmforge_core::{AdapterName, Shutdown};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A replica unheard for this long is gone (three beats).
+const GONE_AFTER: Duration = Duration::from_secs(15);
+/// The window throughput is measured over.
+const WINDOW: Duration = Duration::from_secs(60);
+/// Dead letters shown per adapter, newest first.
+const DEAD_LETTERS_SHOWN: usize = 10;
+
+struct Replica {
+    beat: Heartbeat,
+    seen: Instant,
+    /// (when, forwarded, errors), oldest first, spanning a little over `WINDOW`.
+    samples: VecDeque<(Instant, u64, u64)>,
+}
+
+/// The replicas this API has heard from, by instance.
+#[derive(Clone, Default)]
+pub struct Replicas(Arc<Mutex<HashMap<String, Replica>>>);
+
+/// One adapter's replicas as the page shows them.
+#[derive(Debug, Serialize, Default)]
+pub struct AdapterReplicas {
+    pub replicas: Vec<Value>,
+    /// Records forwarded per second over the last minute (or since the
+    /// replica's first beat here, if later), all replicas together.
+    pub per_second: f64,
+    pub errors_per_second: f64,
+}
+
+impl Replicas {
+    pub fn heard(&self, beat: Heartbeat, now: Instant) {
+        let mut all = self.0.lock().unwrap();
+        if beat.stopping {
+            all.remove(&beat.instance);
+            return;
+        }
+        let replica = all.entry(beat.instance.clone()).or_insert_with(|| Replica { beat: beat.clone(), seen: now, samples: VecDeque::new() });
+        // A restarted process with the same name starts counting again.
+        if beat.forwarded < replica.beat.forwarded || beat.started_at_ms != replica.beat.started_at_ms {
+            replica.samples.clear();
+        }
+        replica.samples.push_back((now, beat.forwarded, beat.errors));
+        while replica.samples.len() > 2 && now.duration_since(replica.samples[1].0) >= WINDOW {
+            replica.samples.pop_front();
+        }
+        replica.beat = beat;
+        replica.seen = now;
+    }
+
+    /// Adapters with at least one replica connected now.
+    pub fn connected(&self, now: Instant) -> Vec<AdapterName> {
+        let mut all = self.0.lock().unwrap();
+        all.retain(|_, r| now.duration_since(r.seen) < GONE_AFTER);
+        let mut names: Vec<AdapterName> = all.values().map(|r| r.beat.adapter).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub fn of(&self, adapter: AdapterName, now: Instant) -> AdapterReplicas {
+        let mut all = self.0.lock().unwrap();
+        all.retain(|_, r| now.duration_since(r.seen) < GONE_AFTER);
+        let mut out = AdapterReplicas::default();
+        let mut mine: Vec<&Replica> = all.values().filter(|r| r.beat.adapter == adapter).collect();
+        mine.sort_by(|a, b| a.beat.instance.cmp(&b.beat.instance));
+        for r in mine {
+            let (rate, error_rate) = match (r.samples.front(), r.samples.back()) {
+                (Some(first), Some(last)) if last.0 > first.0 => {
+                    let secs = last.0.duration_since(first.0).as_secs_f64();
+                    ((last.1 - first.1) as f64 / secs, (last.2.saturating_sub(first.2)) as f64 / secs)
+                }
+                _ => (0.0, 0.0),
+            };
+            out.per_second += rate;
+            out.errors_per_second += error_rate;
+            out.replicas.push(json!({
+                "instance": r.beat.instance,
+                "provenance": r.beat.provenance,
+                "started_at": chrono::DateTime::from_timestamp_millis(r.beat.started_at_ms as i64),
+                "last_seen_ms_ago": now.duration_since(r.seen).as_millis() as u64,
+                "forwarded": r.beat.forwarded,
+                "errors": r.beat.errors,
+                "per_second": round2(rate),
+                "batch_size": r.beat.batch_size,
+                "concurrency": r.beat.concurrency,
+            }));
+        }
+        out.per_second = round2(out.per_second);
+        out.errors_per_second = round2(out.errors_per_second);
+        out
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Listens to every adapter replica's heartbeat until shutdown.
+pub async fn listen(state: AppState, shutdown: Shutdown) {
+    let Some(js) = crate::events::jetstream_when_connected(&state, &shutdown).await else {
+        return;
+    };
+    let Some(mut beats) = crate::events::subscribe_until(&js, state.topology.heartbeat_wildcard(), &shutdown).await else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            beat = beats.next() => match beat {
+                Some(message) => match serde_json::from_slice::<Heartbeat>(&message.payload) {
+                    Ok(beat) => state.replicas.heard(beat, Instant::now()),
+                    Err(e) => tracing::debug!(error = %e, subject = %message.subject, "unreadable heartbeat ignored"),
+                },
+                None => return,
+            },
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// `GET /api/v1/pipeline`.
+pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
+    let js = state.jetstream.get().ok_or_else(|| ApiError::Unavailable("not connected to NATS yet".into()))?;
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| ApiError::Unavailable(format!("{what}: {e}"));
+    let pipeline = js.get_stream(state.topology.pipeline_stream()).await.map_err(|e| unavailable("the PIPELINE stream", &e))?;
+    let dead = js.get_stream(state.topology.dead_letter_stream()).await.map_err(|e| unavailable("the DEADLETTER stream", &e))?;
+    let dead_counts: HashMap<String, usize> = match dead.info_with_subjects(format!("{}>", dead_prefix(state))).await {
+        Ok(subjects) => subjects.filter_map(|s| async move { s.ok() }).collect().await,
+        Err(e) => return Err(unavailable("the dead-letter counts", &e)),
+    };
+    let recent = recent_dead_letters(&dead, state).await;
+    let now = Instant::now();
+    let mut adapters = Vec::new();
+    for adapter in AdapterName::ALL {
+        let info = pipeline.consumer_info(state.topology.adapter_consumer(adapter)).await.map_err(|e| unavailable("an adapter's consumer", &e))?;
+        let replicas = state.replicas.of(adapter, now);
+        let shown: Vec<&Value> = recent.iter().filter(|d| d["adapter"] == adapter.as_str()).take(DEAD_LETTERS_SHOWN).collect();
+        adapters.push(json!({
+            "name": adapter.as_str(),
+            // Waiting for a replica to take them, and taken but not yet acknowledged.
+            "pending": info.num_pending,
+            "in_flight": info.num_ack_pending,
+            "redelivered": info.num_redelivered,
+            "replicas_connected": replicas.replicas.len(),
+            "per_second": replicas.per_second,
+            "errors_per_second": replicas.errors_per_second,
+            "replicas": replicas.replicas,
+            "dead_letters": {
+                "total": dead_counts.get(&state.topology.dead_letter_subject(adapter)).copied().unwrap_or(0),
+                "recent": shown,
+            },
+        }));
+    }
+    let aggregator = pipeline.consumer_info(state.topology.aggregator_consumer()).await.map_err(|e| unavailable("the aggregator's consumer", &e))?;
+    let rate_limits = pharmforge_webclient::rate_limit_views(js, &pharmforge_webclient::rate_bucket(state.topology.prefix()))
+        .await
+        .unwrap_or_default();
+    Ok(json!({
+        "adapters": adapters,
+        "aggregator": {"pending": aggregator.num_pending, "in_flight": aggregator.num_ack_pending},
+        "rate_limits": rate_limits,
+        "window_seconds": WINDOW.as_secs(),
+        "heartbeat_seconds": heartbeat::EVERY.as_secs(),
+    }))
+}
+
+fn dead_prefix(state: &AppState) -> String {
+    let one = state.topology.dead_letter_subject(AdapterName::RdkitLocal);
+    one.trim_end_matches(AdapterName::RdkitLocal.as_str()).to_owned()
+}
+
+/// The newest dead letters of every adapter (the last 200 stored), newest first.
+async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state: &AppState) -> Vec<Value> {
+    use pharmforge_core::adapter::dead_letter_headers as h;
+    let mut dead = dead.clone();
+    let Ok(info) = dead.info().await else {
+        return Vec::new();
+    };
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let mut out = Vec::new();
+    if info.state.messages == 0 {
+        return out;
+    }
+    let prefix = dead_prefix(state);
+    let mut seq = last;
+    while seq >= first.max(1) && seq + 200 > last {
+        if let Ok(m) = dead.get_raw_message(seq).await {
+            let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
+            let millis = (m.time.unix_timestamp_nanos() / 1_000_000) as i64;
+            out.push(json!({
+                "sequence": m.sequence,
+                "adapter": m.subject.as_str().strip_prefix(&prefix).unwrap_or(m.subject.as_str()),
+                "at": chrono::DateTime::from_timestamp_millis(millis),
+                "reason": header(h::REASON),
+                "deliveries": header(h::DELIVERIES).and_then(|d| d.parse::<u64>().ok()),
+                "compound": header(h::LOST_COMPOUND).or_else(|| compound_of(&m.payload)),
+            }));
+        }
+        seq -= 1;
+    }
+    out
+}
+
+/// `run_id/index` of a dead letter's record, when it can be read.
+fn compound_of(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        run_id: String,
+        index: u32,
+    }
+    serde_json::from_slice::<Ids>(payload).ok().map(|r| format!("{}/{}", r.run_id, r.index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(instance: &str, adapter: AdapterName, forwarded: u64) -> Heartbeat {
+        Heartbeat {
+            adapter,
+            instance: instance.into(),
+            provenance: "x".into(),
+            started_at_ms: 7,
+            forwarded,
+            errors: 0,
+            batch_size: 1,
+            concurrency: 1,
+            stopping: false,
+        }
+    }
+
+    #[test]
+    fn throughput_is_over_the_last_minute_and_replicas_go_when_unheard_or_stopping() {
+        let r = Replicas::default();
+        let t0 = Instant::now();
+        r.heard(beat("a:1", AdapterName::AdmetAi, 0), t0);
+        r.heard(beat("a:1", AdapterName::AdmetAi, 1000), t0 + Duration::from_secs(10));
+        r.heard(beat("b:2", AdapterName::AdmetAi, 0), t0 + Duration::from_secs(5));
+        r.heard(beat("b:2", AdapterName::AdmetAi, 250), t0 + Duration::from_secs(10));
+        let now = t0 + Duration::from_secs(10);
+        let seen = r.of(AdapterName::AdmetAi, now);
+        assert_eq!(seen.replicas.len(), 2);
+        assert_eq!(seen.per_second, 150.0);
+        assert_eq!(r.connected(now), vec![AdapterName::AdmetAi]);
+        // Samples older than the window fall off: a replica idle for two
+        // minutes after a burst shows 0/s, not the burst's average.
+        for s in 1..=30u64 {
+            r.heard(beat("a:1", AdapterName::AdmetAi, 1000), t0 + Duration::from_secs(10 + 5 * s));
+        }
+        assert_eq!(r.of(AdapterName::AdmetAi, t0 + Duration::from_secs(160)).replicas[0]["per_second"], 0.0);
+        // Unheard for 15 s: gone. A stopping beat: gone at once.
+        assert_eq!(r.of(AdapterName::AdmetAi, t0 + Duration::from_secs(200)).replicas.len(), 0);
+        r.heard(beat("c:3", AdapterName::Pubchem, 1), t0);
+        r.heard(Heartbeat { stopping: true, ..beat("c:3", AdapterName::Pubchem, 1) }, t0);
+        assert!(r.connected(t0).is_empty());
+    }
+}
