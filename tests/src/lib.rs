@@ -14,6 +14,7 @@
 
 pub mod fakes;
 pub mod reference;
+pub mod webdriver;
 
 use serde_json::Value;
 use std::net::TcpListener;
