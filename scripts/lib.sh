@@ -38,6 +38,8 @@ nats_server_bin() {
 
 install_prerequisites() {
   apt_install librdkit-dev libboost-dev libboost-serialization-dev pkg-config g++ python3-pip curl postgresql-client
+  # The dashboard's browser test drives Debian's Chromium over WebDriver.
+  apt_install chromium chromium-driver
   command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
   NATS_SERVER_BIN="$(nats_server_bin)"
   export NATS_SERVER_BIN

@@ -8,6 +8,11 @@ const API = '/api/v1';
 const AUTH = document.documentElement.dataset.auth; // "jwt" or "off"
 const TOKEN_KEY = 'pharmforge.token';
 const SVG_NS = 'http://www.w3.org/2000/svg';
+// What the page measured of itself (read by the browser test for its figures):
+// lags of live progress behind the aggregator's commits (ms), and when each
+// page first showed its data (ms since navigation start).
+const PF = (window.pharmforge = { lags: [], drawn: {} });
+function drawn(what) { if (!(what in PF.drawn)) PF.drawn[what] = Math.round(performance.now()); }
 
 // ---------- small helpers ----------
 
@@ -27,6 +32,11 @@ function h(tag, attrs, ...children) {
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
+}
+
+/** Replaces an element's children, leaving out the absent ones (the DOM would write "null"). */
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 function svg(tag, attrs, ...children) {
@@ -129,7 +139,7 @@ function route() {
   for (const fn of cleanup.splice(0)) { try { fn(); } catch (_) { /* leaving */ } }
   const path = location.pathname.replace(/\/+$/, '') || '/';
   const m = main();
-  m.replaceChildren();
+  fill(m, );
   for (const a of document.querySelectorAll('[data-nav]')) {
     const current = (a.dataset.nav === 'pipeline') === (path === '/pipeline');
     if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
@@ -146,7 +156,7 @@ function route() {
 
 function showAuthState() {
   const el = document.getElementById('auth-state');
-  el.replaceChildren();
+  fill(el, );
   if (AUTH === 'off') { el.append(h('span', { class: 'warn-dot', 'aria-hidden': 'true' }), 'Authentication is off'); return; }
   if (token()) {
     el.append('Signed in with a token ', h('button', { type: 'button', class: 'link', onclick: () => { sessionStorage.removeItem(TOKEN_KEY); showAuthState(); route(); } }, 'Sign out'));
@@ -156,7 +166,7 @@ function showAuthState() {
 function showAuth(message) {
   showAuthState();
   const m = main();
-  m.replaceChildren();
+  fill(m, );
   document.title = 'Sign in · PharmForge';
   const input = h('input', { id: 'token', type: 'password', autocomplete: 'off', required: true, 'aria-describedby': 'token-help' });
   const form = h('form', { class: 'card narrow', onsubmit: (e) => {
@@ -244,13 +254,13 @@ function runsPage(m) {
       const data = await api('/runs?' + q);
       drawRuns(data);
     } catch (e) {
-      list.replaceChildren(errorBox(e));
+      fill(list, errorBox(e));
     } finally { busy = false; }
   }
 
   function drawRuns(data) {
     if (!data.runs.length) {
-      list.replaceChildren(h('p', { class: 'muted empty' }, status === 'all' ? 'No runs yet: start one above.' : `No ${status} runs.`));
+      fill(list, h('p', { class: 'muted empty' }, status === 'all' ? 'No runs yet: start one above.' : `No ${status} runs.`));
     } else {
       const rows = data.runs.map((r) => h('tr', {},
         h('td', {}, h('a', { href: '/runs/' + r.run_id, class: 'mono' }, r.run_id)),
@@ -259,13 +269,14 @@ function runsPage(m) {
         h('td', { class: 'num' }, `${fmt.num(r.compounds.completed)} / ${fmt.num(r.compounds.total)}`, r.compounds.failed ? h('span', { class: 'bad-text' }, ` · ${fmt.num(r.compounds.failed)} failed`) : null),
         h('td', { title: fmt.time(r.created_at) }, fmt.age(r.created_at)),
         h('td', { class: 'muted' }, r.user_id || '')));
-      list.replaceChildren(h('table', { class: 'grid runs' },
+      fill(list, h('table', { class: 'grid runs' },
         h('caption', { class: 'sr-only' }, 'Runs, newest first'),
         h('thead', {}, h('tr', {}, ['Run', 'Status', 'Stages', 'Compounds', 'Created', 'User'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, rows)));
     }
+    drawn('runs');
     const pages = Math.max(1, Math.ceil(data.total / pageSize));
-    pager.replaceChildren(
+    fill(pager, 
       h('button', { type: 'button', disabled: page <= 1, onclick: () => { page--; syncUrl(); load(); } }, '← Newer'),
       h('span', {}, `Page ${page} of ${pages} · ${fmt.num(data.total)} runs`),
       h('button', { type: 'button', disabled: page >= pages, onclick: () => { page++; syncUrl(); load(); } }, 'Older →'));
@@ -312,10 +323,10 @@ function newRunForm() {
 
   function pick(f) {
     if (!f) return;
-    if (!fileFormat(f.name)) { status.replaceChildren(h('span', { class: 'error' }, `${f.name}: not a .smi, .csv, .tsv or .sdf file (optionally .gz)`)); return; }
+    if (!fileFormat(f.name)) { fill(status, h('span', { class: 'error' }, `${f.name}: not a .smi, .csv, .tsv or .sdf file (optionally .gz)`)); return; }
     chosen = f;
     fileName.textContent = `${f.name} (${fmt.num(f.size)} bytes) will be uploaded instead of the text`;
-    status.replaceChildren();
+    fill(status, );
   }
   file.addEventListener('change', () => pick(file.files[0]));
   const drop = h('div', { class: 'drop', ondragover: (e) => { e.preventDefault(); drop.classList.add('over'); }, ondragleave: () => drop.classList.remove('over'),
@@ -328,7 +339,7 @@ function newRunForm() {
   function drawAdapters(list) {
     const names = list ? list.map((a) => a.name) : Object.keys(STAGE_LABEL);
     const anyConnected = list && list.some((a) => a.replicas_connected > 0);
-    adapters.replaceChildren(h('legend', {}, 'Adapters'), names.map((n) => {
+    fill(adapters, h('legend', {}, 'Adapters'), ...names.map((n) => {
       const a = list && list.find((x) => x.name === n);
       const connected = a ? a.replicas_connected : null;
       const ticked = !list || !anyConnected || connected > 0;
@@ -340,7 +351,7 @@ function newRunForm() {
   async function onSubmit(e) {
     e.preventDefault();
     const route = [...adapters.querySelectorAll('input[name=adapter]:checked')].map((i) => i.value);
-    if (!route.length) { status.replaceChildren(h('span', { class: 'error' }, 'Choose at least one adapter.')); return; }
+    if (!route.length) { fill(status, h('span', { class: 'error' }, 'Choose at least one adapter.')); return; }
     submit.disabled = true;
     status.textContent = 'Submitting…';
     try {
@@ -353,12 +364,12 @@ function newRunForm() {
         run = await api('/runs?' + q, { method: 'POST', body: chosen, headers });
       } else {
         const compounds = parsePasted(text.value);
-        if (!compounds.length) { status.replaceChildren(h('span', { class: 'error' }, 'Paste at least one SMILES, or choose a file.')); submit.disabled = false; return; }
+        if (!compounds.length) { fill(status, h('span', { class: 'error' }, 'Paste at least one SMILES, or choose a file.')); submit.disabled = false; return; }
         run = await api('/runs', { method: 'POST', json: { compounds, pipeline_config: { adapters: route, priority: priority.value } } });
       }
       navigate('/runs/' + run.run_id);
     } catch (err) {
-      status.replaceChildren(errorBox(err));
+      fill(status, errorBox(err));
       submit.disabled = false;
     }
   }
@@ -396,6 +407,10 @@ const COLUMNS = [
   { key: 'errors', label: 'Errors' },
 ];
 
+/** ADMET-AI's section: {properties: {endpoint: value}, percentiles: {endpoint_drugbank_approved_percentile: p}, model}. */
+function admetValue(admet, id) { return admet && admet.properties ? admet.properties[id] : undefined; }
+function admetPercentile(admet, id) { return admet && admet.percentiles ? admet.percentiles[id + '_drugbank_approved_percentile'] : undefined; }
+
 /** A compound whose SMILES RDKit could not read has no picture (asking for one is a 422). */
 function drawable(r) {
   const errs = Object.values(r.errors || {}).join(' ');
@@ -431,8 +446,8 @@ function cell(col, r, runId) {
     }
     default: {
       if (col.admet) {
-        const v = r.admet ? r.admet[col.admet] : undefined;
-        const p = r.admet ? r.admet[col.admet + '_drugbank_approved_percentile'] : undefined;
+        const v = admetValue(r.admet, col.admet);
+        const p = admetPercentile(r.admet, col.admet);
         return h('span', { title: p === undefined ? null : `DrugBank-approved percentile: ${fmt.pct(p)}` }, fmt.num(v, 2));
       }
       return fmt.num(col.get(r), 2);
@@ -459,7 +474,7 @@ function runPage(m, runId) {
     drawSummary();
     drawResultsSection();
     if (!isFinal(r.status)) listen();
-  }).catch((e) => summary.replaceChildren(errorBox(e)));
+  }).catch((e) => fill(summary, errorBox(e)));
 
   function isFinal(s) { return s === 'completed' || s === 'failed' || s === 'cancelled'; }
 
@@ -467,7 +482,8 @@ function runPage(m, runId) {
     source = new EventSource(withToken(`${API}/runs/${runId}/events`));
     const onEvent = (ev) => {
       const s = JSON.parse(ev.data);
-      if (ev.type === 'deleted') { summary.replaceChildren(h('p', { class: 'error' }, 'This run was deleted.')); source.close(); return; }
+      if (s.updated_at) PF.lags.push(Date.now() - Date.parse(s.updated_at));
+      if (ev.type === 'deleted') { fill(summary, h('p', { class: 'error' }, 'This run was deleted.')); source.close(); return; }
       Object.assign(run, s);
       drawSummary();
       refreshResultsSoon();
@@ -507,7 +523,7 @@ function runPage(m, runId) {
         : h('span', { class: 'stage-rate muted' }, per === null || per === undefined ? 'measuring…' : per > 0 ? `${fmt.num(per, 1)}/s · ETA ${fmt.duration(left / per)}` : 'waiting');
       return stageBar(name, c, total, extra);
     });
-    stages.replaceChildren(...bars);
+    fill(stages, ...bars);
     const actions = h('div', { class: 'actions' },
       !isFinal(r.status) ? h('button', { type: 'button', class: 'danger-outline', onclick: cancel }, 'Cancel run') : null,
       h('button', { type: 'button', class: 'danger', onclick: remove }, 'Delete run'));
@@ -527,7 +543,7 @@ function runPage(m, runId) {
       ? h('details', { class: 'lockfile' }, h('summary', {}, 'Lockfile (adapter and model versions)'),
         h('table', { class: 'kv' }, h('tbody', {}, Object.entries(r.lockfile).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, typeof v === 'string' ? v : JSON.stringify(v)))))))
       : null;
-    summary.replaceChildren(
+    fill(summary, 
       h('div', { class: 'summary-grid' }, facts, h('div', {}, h('h2', { class: 'sr-only' }, 'Stages'), stages)),
       r.error_message ? h('p', { class: r.status === 'cancelled' ? 'muted' : 'error' }, r.error_message) : null,
       h('div', { class: 'summary-foot' }, downloads, actions), lock);
@@ -554,7 +570,7 @@ function runPage(m, runId) {
     search.addEventListener('input', debounce(() => { state.q = search.value.trim(); state.page = 1; refreshResults(); }, 300));
     const failed = h('input', { type: 'checkbox', id: 'failed-only', checked: state.failed });
     failed.addEventListener('change', () => { state.failed = failed.checked; state.page = 1; refreshResults(); });
-    results.replaceChildren(
+    fill(results, 
       h('div', { class: 'section-head' }, h('h2', { id: 'results-h' }, 'Results'),
         h('div', { class: 'tools' }, search, h('label', { class: 'check' }, failed, ' Failed only'))),
       tableWrap, pager);
@@ -587,7 +603,7 @@ function runPage(m, runId) {
       if (mine !== loadSeq) return;
       drawTable(data);
     } catch (e) {
-      if (mine === loadSeq) tableWrap.replaceChildren(errorBox(e));
+      if (mine === loadSeq) fill(tableWrap, errorBox(e));
     } finally { tableWrap.setAttribute('aria-busy', 'false'); }
   }
 
@@ -605,12 +621,13 @@ function runPage(m, runId) {
     }));
     const rows = data.results.map((r) => h('tr', { class: r.status === 'failed' ? 'failed' : null, 'data-index': r.index },
       COLUMNS.map((c) => h('td', { class: c.num ? 'num' : ('c-' + c.key) }, cell(c, r, runId)))));
-    tableWrap.replaceChildren(data.results.length
+    fill(tableWrap, data.results.length
       ? h('table', { class: 'grid results' }, h('caption', { class: 'sr-only' }, 'Compound results'), h('thead', {}, head), h('tbody', {}, rows))
       : h('p', { class: 'muted empty' }, state.q || state.failed ? 'No compound matches.' : 'No results yet.'));
+    drawn('results');
     const pages = Math.max(1, Math.ceil(data.total / state.size));
     const go = (p) => { state.page = p; refreshResults(); };
-    pager.replaceChildren(
+    fill(pager, 
       h('button', { type: 'button', disabled: state.page <= 1, onclick: () => go(1) }, '« First'),
       h('button', { type: 'button', disabled: state.page <= 1, onclick: () => go(state.page - 1) }, '← Previous'),
       h('span', {}, `Page ${fmt.num(state.page)} of ${fmt.num(pages)} · ${fmt.num(data.total)} compounds`),
@@ -630,7 +647,6 @@ const ADMET_GROUPS = [
   ['Excretion', [['Half_Life_Obach', 'Half Life', 'hr'], ['Clearance_Hepatocyte_AZ', 'Drug Clearance (Hepatocyte)', 'µL/min/10⁶ cells'], ['Clearance_Microsome_AZ', 'Drug Clearance (Microsome)', 'µL/min/mg']]],
   ['Toxicity', [['hERG', 'hERG Blocking', ''], ['ClinTox', 'Clinical Toxicity', ''], ['AMES', 'Mutagenicity', ''], ['DILI', 'Drug Induced Liver Injury', ''], ['Carcinogens_Lagunin', 'Carcinogenicity', ''], ['LD50_Zhu', 'Acute Toxicity LD50', 'log(1/(mol/kg))'], ['Skin_Reaction', 'Skin Reaction', ''], ['NR-AR', 'Androgen Receptor (Full Length)', ''], ['NR-AR-LBD', 'Androgen Receptor (Ligand Binding Domain)', ''], ['NR-AhR', 'Aryl Hydrocarbon Receptor', ''], ['NR-Aromatase', 'Aromatase', ''], ['NR-ER', 'Estrogen Receptor (Full Length)', ''], ['NR-ER-LBD', 'Estrogen Receptor (Ligand Binding Domain)', ''], ['NR-PPAR-gamma', 'PPAR Gamma', ''], ['SR-ARE', 'Antioxidant Responsive Element', ''], ['SR-ATAD5', 'ATAD5', ''], ['SR-HSE', 'Heat Shock Factor Response Element', ''], ['SR-MMP', 'Mitochondrial Membrane Potential', ''], ['SR-p53', 'Tumor Protein p53', '']]],
 ];
-const PCT = '_drugbank_approved_percentile';
 
 /**
  * The five-axis summary the ADMET-AI server draws (admet_ai/plot.py,
@@ -638,7 +654,7 @@ const PCT = '_drugbank_approved_percentile';
  * outward is better; axes start at the top and go counter-clockwise.
  */
 function radialValues(admet) {
-  const p = (k) => admet[k + PCT];
+  const p = (k) => admetPercentile(admet, k);
   const axes = [
     ['Blood-Brain Barrier Safe', 100 - p('BBB_Martins')],
     ['Non-Toxic', 100 - p('ClinTox')],
@@ -679,7 +695,7 @@ function kvTable(obj, skip) {
 function compoundPage(m, runId, index) {
   document.title = `Compound ${index} · ${runId} · PharmForge`;
   m.append(h('p', { class: 'crumbs' }, h('a', { href: '/' }, 'Runs'), ' / ', h('a', { href: '/runs/' + runId }, runId), ' / compound ' + index), h('p', { class: 'loading' }, 'Loading…'));
-  Promise.all([api(`/runs/${runId}/results/${index}`), api(`/runs/${runId}`).catch(() => null)]).then(([r, run]) => draw(r, run)).catch((e) => m.replaceChildren(m.firstChild, errorBox(e)));
+  Promise.all([api(`/runs/${runId}/results/${index}`), api(`/runs/${runId}`).catch(() => null)]).then(([r, run]) => draw(r, run)).catch((e) => fill(m, m.firstChild, errorBox(e)));
 
   function draw(r, run) {
     const name = r.id || r.compound_id;
@@ -720,19 +736,20 @@ function compoundPage(m, runId, index) {
     if (r.admet && typeof r.admet === 'object') {
       const axes = radialValues(r.admet);
       const known = new Set();
+      const predictions = r.admet.properties || {};
       const groups = ADMET_GROUPS.map(([group, props]) => {
-        const rows = props.filter(([id]) => id in r.admet).map(([id, label, unit]) => {
-          known.add(id); known.add(id + PCT);
-          const v = r.admet[id], p = r.admet[id + PCT];
+        const rows = props.filter(([id]) => id in predictions).map(([id, label, unit]) => {
+          known.add(id);
+          const v = predictions[id], p = admetPercentile(r.admet, id);
           return h('tr', {}, h('th', { scope: 'row', title: id }, label), h('td', { class: 'num' }, fmt.num(v, 3)), h('td', { class: 'muted' }, unit),
             h('td', { class: 'pct' }, typeof p === 'number' ? [h('span', { class: 'pbar', 'aria-hidden': 'true' }, h('span', { style: `width:${Math.max(0, Math.min(100, p))}%` })), ' ', fmt.pct(p)] : '–'));
         });
-        return rows.length ? h('div', { class: 'admet-group' }, h('h3', {}, group), h('table', { class: 'grid admet' },
+        return rows.length ? h('div', { class: 'admet-group' }, h('h3', {}, group), h('div', { class: 'table-wrap' }, h('table', { class: 'grid admet' },
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col', class: 'num' }, 'Prediction'), h('th', { scope: 'col' }, 'Unit'), h('th', { scope: 'col' }, 'DrugBank-approved percentile'))),
-          h('tbody', {}, rows))) : null;
+          h('tbody', {}, rows)))) : null;
       });
-      const rest = Object.fromEntries(Object.entries(r.admet).filter(([k]) => !known.has(k)));
-      sections.push(h('section', { class: 'card' }, h('h2', {}, 'ADMET (ADMET-AI)'),
+      const rest = Object.fromEntries(Object.entries(predictions).filter(([k]) => !known.has(k)));
+      sections.push(h('section', { class: 'card' }, h('h2', {}, 'ADMET (ADMET-AI)'), r.admet.model ? h('p', { class: 'muted' }, r.admet.model) : null,
         h('div', { class: 'admet-top' }, axes ? h('figure', { class: 'radial-fig' }, radialPlot(axes), h('figcaption', { class: 'muted' }, 'DrugBank-approved percentiles, as the ADMET-AI server summarises them (outward is better).')) : h('p', { class: 'muted' }, 'No percentiles for the radial summary.')),
         groups, Object.keys(rest).length ? h('details', {}, h('summary', {}, 'Other fields'), kvTable(rest)) : null));
     }
@@ -765,7 +782,7 @@ function compoundPage(m, runId, index) {
     if (r.input_properties && typeof r.input_properties === 'object' && Object.keys(r.input_properties).length) {
       sections.push(h('section', { class: 'card' }, h('h2', {}, 'As given (input data items)'), kvTable(r.input_properties)));
     }
-    m.replaceChildren(m.firstChild, ...sections);
+    fill(m, m.firstChild, ...sections);
   }
 }
 
@@ -782,7 +799,7 @@ function pipelinePage(m) {
   async function load() {
     if (busy) return;
     busy = true;
-    try { draw(await api('/pipeline')); stamp.textContent = 'updated ' + new Date().toLocaleTimeString(); } catch (e) { body.replaceChildren(errorBox(e)); } finally { busy = false; }
+    try { draw(await api('/pipeline')); stamp.textContent = 'updated ' + new Date().toLocaleTimeString(); } catch (e) { fill(body, errorBox(e)); } finally { busy = false; }
   }
   function draw(p) {
     const adapters = h('table', { class: 'grid pipeline' },
@@ -806,7 +823,7 @@ function pipelinePage(m) {
       h('td', { class: l.slow_down > 1 ? 'warn-text' : null }, `×${fmt.num(l.slow_down)} (${THROTTLE[l.slow_down] || 'custom'})`),
       h('td', { class: l.paused_for_ms ? 'bad-text' : null }, l.paused_for_ms ? 'paused for ' + fmt.duration(l.paused_for_ms / 1000) : 'no'),
       h('td', {}, l.next_slot_in_ms ? fmt.duration(l.next_slot_in_ms / 1000) + ' ahead' : 'free now')));
-    body.replaceChildren(
+    fill(body, 
       h('section', { class: 'card' }, h('h2', {}, 'Adapters'), h('div', { class: 'table-wrap' }, adapters),
         h('p', { class: 'muted' }, `Aggregator: ${fmt.num(p.aggregator.pending)} waiting, ${fmt.num(p.aggregator.in_flight)} in flight. Backlog: records waiting for a replica; in flight: delivered, not yet acknowledged. Replicas beat every ${p.heartbeat_seconds} s.`)),
       h('section', { class: 'card' }, h('h2', {}, 'Replicas connected'), replicas.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },

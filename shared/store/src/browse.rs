@@ -20,8 +20,10 @@ pub enum SortKey {
     Id,
     Smiles,
     Status,
-    /// `section.field`: the field's number when it is one, else its text.
-    Field { section: Section, field: String },
+    /// A field of a section, by its path in it (`admet`'s predictions sit
+    /// under `properties`, their percentiles under `percentiles`): the
+    /// field's number when it is one, else its text.
+    Field { section: Section, path: Vec<String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +84,7 @@ impl SortKey {
             "status" => SortKey::Status,
             other => {
                 if let Some((_, section, field)) = ALIASES.iter().find(|(a, _, _)| *a == other) {
-                    return Ok(SortKey::Field { section: *section, field: (*field).to_owned() });
+                    return Ok(SortKey::field(*section, field));
                 }
                 let (section, field) = other.split_once('.').ok_or_else(|| {
                     format!("cannot sort by {:?}: expected index, rank, final_score, id, smiles, status, a short name ({}) or section.field", clip(other), ALIASES.map(|a| a.0).join(", "))
@@ -100,11 +102,26 @@ impl SortKey {
                 if field.is_empty() || field.len() > 128 || field.chars().any(char::is_control) {
                     return Err(format!("cannot sort by {:?}: the field name must be 1 to 128 printable characters", clip(other)));
                 }
-                SortKey::Field { section, field: field.to_owned() }
+                SortKey::field(section, field)
             }
         })
     }
+
+    /// `field` of `section`, as an export's column names it: an ADMET
+    /// endpoint (`admet.hERG`) or its percentile
+    /// (`admet.hERG_drugbank_approved_percentile`) is found where the
+    /// section keeps it; a dotted name is a path (`admet.properties.hERG`).
+    fn field(section: Section, field: &str) -> SortKey {
+        let mut path: Vec<String> = field.split('.').map(str::to_owned).collect();
+        if section == Section::Admet && path.len() == 1 && path[0] != "model" {
+            let under = if field.ends_with(PERCENTILE_SUFFIX) { "percentiles" } else { "properties" };
+            path.insert(0, under.to_owned());
+        }
+        SortKey::Field { section, path }
+    }
 }
+
+const PERCENTILE_SUFFIX: &str = "_drugbank_approved_percentile";
 
 fn clip(s: &str) -> String {
     s.chars().take(64).collect()
@@ -142,13 +159,13 @@ pub async fn ordered_indexes(pool: &PgPool, run_pk: i64, browse: &Browse) -> Res
         SortKey::Smiles => format!("c.smiles {dir}, c.idx"),
         SortKey::Status => format!("c.status {dir}, c.idx"),
         SortKey::Field { section, .. } => {
-            let v = format!("({} -> $2)", section.column());
+            let v = format!("({} #> $2::text[])", section.column());
             format!("CASE WHEN jsonb_typeof({v}) = 'number' THEN ({v} #>> '{{}}')::float8 END {dir} NULLS LAST, \
                      CASE WHEN jsonb_typeof({v}) IN ('string', 'boolean') THEN {v} #>> '{{}}' END {dir} NULLS LAST, c.idx")
         }
     };
-    let field = match &browse.sort {
-        SortKey::Field { field, .. } => Some(field.as_str()),
+    let field: Option<Vec<String>> = match &browse.sort {
+        SortKey::Field { path, .. } => Some(path.clone()),
         _ => None,
     };
     let mut filters = String::new();
@@ -160,7 +177,7 @@ pub async fn ordered_indexes(pool: &PgPool, run_pk: i64, browse: &Browse) -> Res
         filters.push_str(" AND (i.given_id ILIKE $3 ESCAPE '\\' OR c.compound_id ILIKE $3 ESCAPE '\\' OR strpos(c.smiles, $4) > 0)");
     }
     let like = search.map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    let sql = format!("SELECT c.idx FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND ($2::text IS NULL OR true){filters} ORDER BY {order}");
+    let sql = format!("SELECT c.idx FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND ($2::text[] IS NULL OR true){filters} ORDER BY {order}");
     let mut q = sqlx::query_scalar::<_, i32>(&sql).bind(run_pk).bind(field);
     if search.is_some() {
         q = q.bind(like).bind(search);
@@ -181,29 +198,29 @@ pub enum Detail {
 }
 
 fn table_columns() -> String {
-    let pick = |section: Section| {
+    let picks = |section: Section| -> Vec<&str> { ALIASES.iter().filter(|(_, s, _)| *s == section).map(|(_, _, f)| *f).collect() };
+    let object = |from: &str, keys: &[String]| {
+        let fields: Vec<String> = keys.iter().map(|k| format!("'{k}', {from} -> '{k}'")).collect();
+        format!("jsonb_strip_nulls(jsonb_build_object({}))", fields.join(", "))
+    };
+    let admet = picks(Section::Admet);
+    let predictions: Vec<String> = admet.iter().map(|f| f.to_string()).collect();
+    let percentiles: Vec<String> = admet.iter().map(|f| format!("{f}{PERCENTILE_SUFFIX}")).collect();
+    let admet = format!(
+        "CASE WHEN jsonb_typeof(c.admet) = 'object' THEN jsonb_build_object('properties', {}, 'percentiles', {}) ELSE c.admet END AS admet,",
+        object("(c.admet -> 'properties')", &predictions),
+        object("(c.admet -> 'percentiles')", &percentiles)
+    );
+    let with_found = |section: Section| {
         let col = section.column();
-        let fields: Vec<String> = ALIASES
-            .iter()
-            .filter(|(_, s, _)| *s == section)
-            .flat_map(|(_, _, f)| {
-                let mut v = vec![format!("'{f}', {col} -> '{f}'")];
-                if section == Section::Admet {
-                    v.push(format!("'{f}_drugbank_approved_percentile', {col} -> '{f}_drugbank_approved_percentile'"));
-                }
-                v
-            })
-            .collect();
-        let extra = match section {
-            Section::Pubchem | Section::Bioactivity => format!(", 'found', {col} -> 'found'"),
-            _ => String::new(),
-        };
-        format!("CASE WHEN jsonb_typeof({col}) = 'object' THEN jsonb_strip_nulls(jsonb_build_object({}{extra})) ELSE {col} END", fields.join(", "))
+        let mut keys: Vec<String> = picks(section).iter().map(|f| f.to_string()).collect();
+        keys.push("found".into());
+        format!("CASE WHEN jsonb_typeof({col}) = 'object' THEN {} ELSE {col} END AS {},", object(col, &keys), col.trim_start_matches("c."))
     };
     COMPOUND_COLUMNS
-        .replace("c.admet,", &format!("{} AS admet,", pick(Section::Admet)))
-        .replace("c.pubchem,", &format!("{} AS pubchem,", pick(Section::Pubchem)))
-        .replace("c.bioactivity,", &format!("{} AS bioactivity,", pick(Section::Bioactivity)))
+        .replace("c.admet,", &admet)
+        .replace("c.pubchem,", &with_found(Section::Pubchem))
+        .replace("c.bioactivity,", &with_found(Section::Bioactivity))
         .replace("i.properties AS input_properties", "NULL::jsonb AS input_properties")
 }
 
@@ -230,9 +247,15 @@ mod tests {
     #[test]
     fn sort_keys_parse_names_aliases_and_fields() {
         assert_eq!(SortKey::parse("rank"), Ok(SortKey::Rank));
-        assert_eq!(SortKey::parse("herg"), Ok(SortKey::Field { section: Section::Admet, field: "hERG".into() }));
-        assert_eq!(SortKey::parse("scores.qed"), Ok(SortKey::Field { section: Section::Scores, field: "qed".into() }));
-        assert_eq!(SortKey::parse("input.IC50 (nM)"), Ok(SortKey::Field { section: Section::Input, field: "IC50 (nM)".into() }));
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(SortKey::parse("herg"), Ok(SortKey::Field { section: Section::Admet, path: path(&["properties", "hERG"]) }));
+        assert_eq!(
+            SortKey::parse("admet.hERG_drugbank_approved_percentile"),
+            Ok(SortKey::Field { section: Section::Admet, path: path(&["percentiles", "hERG_drugbank_approved_percentile"]) })
+        );
+        assert_eq!(SortKey::parse("scores.qed"), Ok(SortKey::Field { section: Section::Scores, path: path(&["qed"]) }));
+        assert_eq!(SortKey::parse("logp"), Ok(SortKey::Field { section: Section::Properties, path: path(&["logp"]) }));
+        assert_eq!(SortKey::parse("input.IC50 (nM)"), Ok(SortKey::Field { section: Section::Input, path: path(&["IC50 (nM)"]) }));
         assert!(SortKey::parse("bogus").unwrap_err().contains("short name"));
         assert!(SortKey::parse("secrets.x").unwrap_err().contains("no section"));
         assert!(SortKey::parse("admet.").is_err());
@@ -241,7 +264,8 @@ mod tests {
     #[test]
     fn the_table_view_replaces_only_the_large_sections() {
         let t = table_columns();
-        assert!(t.contains("'hERG_drugbank_approved_percentile'"));
+        assert!(t.contains("'hERG_drugbank_approved_percentile', (c.admet -> 'percentiles') -> 'hERG_drugbank_approved_percentile'"));
+        assert!(t.contains("'hERG', (c.admet -> 'properties') -> 'hERG'"));
         assert!(t.contains("AS admet,") && t.contains("AS pubchem,") && t.contains("AS bioactivity,"));
         assert!(t.contains("c.properties,") && t.contains("NULL::jsonb AS input_properties"));
     }

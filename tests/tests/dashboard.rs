@@ -1,0 +1,300 @@
+//! The dashboard, driven in Debian's headless Chromium over WebDriver against
+//! a real stack (NATS, Postgres, api, aggregator, rdkit_local, admet_ai): a
+//! run submitted from the form with a pasted list, its stage bars followed to
+//! 100% without a reload, a compound with its picture and percentiles, the
+//! CSV download, the pipeline page, a phone-width window, no console error.
+//! Screenshots of every page go to `<target>/tmp/dashboard/`. It prints the
+//! figures of the closing note as JSON: transferred size of the first load,
+//! first render of the runs page and of a 100,000-compound run's results
+//! page, the live progress lag.
+
+use pharmforge_tests::webdriver::{chromium_available, Browser};
+use pharmforge_tests::{distinct_molecules, Stack};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A step's result, or a failure that says what the page showed and logged.
+macro_rules! ok {
+    ($b:expr, $step:expr) => {
+        match $step {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = $b.screenshot(&out_dir().join("failure.png")).await;
+                let page = $b.execute("return document.getElementById('main').innerText.slice(0, 3000)", vec![]).await;
+                panic!("{e}\npage: {page:?}\nbrowser log: {:?}", $b.browser_log().await)
+            }
+        }
+    };
+}
+
+fn out_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+async fn shot(b: &Browser, name: &str) {
+    let path = out_dir().join(format!("{name}.png"));
+    b.screenshot(&path).await.expect("screenshot");
+    let png = std::fs::read(&path).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 2_000, "{name}: not a real screenshot");
+}
+
+/// No page is wider than the window: wide tables scroll inside their own box.
+async fn fits_the_window(b: &Browser, page: &str) {
+    let (wide, window) = {
+        let v = b.execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![]).await.unwrap();
+        (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
+    };
+    assert!(wide <= window + 1, "{page}: the page is {wide} px wide in a {window} px window");
+}
+
+async fn no_console_errors(b: &Browser, page: &str) {
+    let errors = b.console_errors().await.expect("browser log");
+    assert!(errors.is_empty(), "{page}: the page logged errors: {errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
+    if !chromium_available() {
+        // CI installs Chromium (scripts/lib.sh); only a bare developer machine skips.
+        assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
+        eprintln!("skipped: chromium or chromedriver not installed");
+        return;
+    }
+    let stack = Stack::start(&["rdkit_local", "admet_ai"]).await;
+    // The form ticks the adapters with a replica connected: wait until both have beaten.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, p) = stack.get_json("/api/v1/pipeline").await;
+        let connected = |name: &str| p["adapters"].as_array().into_iter().flatten().any(|a| a["name"] == name && a["replicas_connected"] == 1);
+        if connected("rdkit_local") && connected("admet_ai") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "adapters never reported: {p}\n{}", stack.all_logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let downloads = tempfile::tempdir().unwrap();
+    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    let base = stack.url("");
+
+    // ---- Runs page, first load ----
+    b.goto(&format!("{base}/")).await.unwrap();
+    ok!(b, b.wait_for("#new-run", WAIT).await);
+    ok!(b, b.wait_until("window.pharmforge && window.pharmforge.drawn.runs !== undefined", WAIT).await);
+    let auth = b.text(&b.find("#auth-state").await.unwrap()).await.unwrap();
+    assert_eq!(auth, "Authentication is off");
+    let first_load = b
+        .execute(
+            "const nav = performance.getEntriesByType('navigation')[0];
+             const assets = performance.getEntriesByType('resource').filter(r => !new URL(r.name).pathname.startsWith('/api/'));
+             const paint = performance.getEntriesByType('paint').find(p => p.name === 'first-contentful-paint');
+             return {transferred_bytes: nav.transferSize + assets.reduce((s, r) => s + r.transferSize, 0),
+                     decoded_bytes: nav.decodedBodySize + assets.reduce((s, r) => s + r.decodedBodySize, 0),
+                     assets: assets.map(r => new URL(r.name).pathname),
+                     first_contentful_paint_ms: paint ? Math.round(paint.startTime) : null,
+                     runs_drawn_ms: window.pharmforge.drawn.runs}",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let transferred = first_load["transferred_bytes"].as_i64().unwrap();
+    assert!(transferred > 0 && transferred < 300_000, "first load transferred {transferred} bytes: {first_load}");
+    // The adapters with a replica are ticked, the others not.
+    ok!(b, b.wait_until("document.querySelectorAll('input[name=adapter]').length === 4", WAIT).await);
+    let ticked = b.execute("return [...document.querySelectorAll('input[name=adapter]')].map(i => [i.value, i.checked])", vec![]).await.unwrap();
+    assert_eq!(ticked, json!([["rdkit_local", true], ["admet_ai", true], ["pubchem", false], ["chembl", false]]));
+    shot(&b, "1-runs").await;
+
+    // ---- Submit from the form: a pasted list, the first line typed ----
+    let smiles = distinct_molecules(400, &["c1ccccc1", "C1CCNCC1", "c1ccncc1"]);
+    let textarea = b.find("#smiles").await.unwrap();
+    b.send_keys(&textarea, "CC(=O)Oc1ccccc1C(=O)O aspirin\n").await.unwrap();
+    let rest: String = smiles.iter().enumerate().map(|(i, s)| format!("{s} mol-{i}\n")).collect();
+    b.execute("const t = document.getElementById('smiles'); t.value += arguments[0]; t.dispatchEvent(new Event('input'));", vec![json!(rest)])
+        .await
+        .unwrap();
+    b.click(&b.find("#new-run button[type=submit]").await.unwrap()).await.unwrap();
+    let path = ok!(b, b.wait_until("location.pathname.match(/^\\/runs\\/run_[0-9a-f]{16}$/) && location.pathname", WAIT).await);
+    let run_id = path.as_str().unwrap().trim_start_matches("/runs/").to_owned();
+    ok!(b, b.wait_for(".stages [role=progressbar]", WAIT).await);
+    // Marks this document: a reload would lose it.
+    b.execute("window.__same_document = true", vec![]).await.unwrap();
+    let at_landing: Vec<i64> = serde_json::from_value(
+        b.execute("return [...document.querySelectorAll('.stages [role=progressbar]')].map(e => Number(e.getAttribute('aria-valuenow')))", vec![]).await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(at_landing.len(), 2, "one bar per stage of the route");
+    assert!(at_landing.iter().any(|p| *p < 100), "the run was already over when its page opened ({at_landing:?}): nothing to watch");
+    shot(&b, "2-run-live").await;
+    b.wait_until(
+        "[...document.querySelectorAll('.stages [role=progressbar]')].every(e => e.getAttribute('aria-valuenow') === '100') \
+         && document.querySelector('.run-summary .badge').textContent === 'completed'",
+        Duration::from_secs(240),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", stack.all_logs()));
+    let same = b.execute("return window.__same_document === true", vec![]).await.unwrap();
+    assert_eq!(same, json!(true), "the page reloaded to show progress");
+    let lags: Vec<f64> = serde_json::from_value(b.execute("return window.pharmforge.lags", vec![]).await.unwrap()).unwrap();
+    assert!(!lags.is_empty(), "no live progress event reached the page");
+
+    // The results table fills in: pictures, IDs, ADMET numbers.
+    ok!(b, b.wait_until("document.querySelectorAll('table.results tbody tr').length === 50", WAIT).await);
+    ok!(b, b.wait_until("[...document.querySelectorAll('img.mol')].slice(0, 5).every(i => i.complete && i.naturalWidth > 0)", WAIT).await);
+    let header = b.execute("return [...document.querySelectorAll('table.results thead th')].map(t => t.textContent.trim())", vec![]).await.unwrap();
+    for col in ["Structure", "ID", "Rank", "Score", "MW", "logP", "TPSA", "QED", "hERG", "AMES", "DILI", "BBB", "Solubility", "PubChem", "ChEMBL"] {
+        assert!(header.as_array().unwrap().iter().any(|h| h.as_str().unwrap().starts_with(col)), "no {col} column: {header}");
+    }
+    let first_id = b.text(&b.find("table.results tbody tr td.c-id a").await.unwrap()).await.unwrap();
+    assert_eq!(first_id, "aspirin");
+    shot(&b, "3-run-done").await;
+
+    // Sorted by logP, highest first (two presses of its header, by keyboard).
+    let logp = b.find("th button.sort[title='Sort by logP']").await.unwrap();
+    b.send_keys(&logp, "\u{E007}").await.unwrap();
+    ok!(b, b.wait_until("document.querySelector('th[aria-sort]') && document.querySelector('th[aria-sort]').textContent.startsWith('logP')", WAIT).await);
+    let logp = b.find("th button.sort[title='Sort by logP']").await.unwrap();
+    b.send_keys(&logp, "\u{E007}").await.unwrap();
+    ok!(b, b.wait_until("document.querySelector('th[aria-sort=descending]') !== null", WAIT).await);
+    ok!(b, b.wait_until("new URLSearchParams(location.search).get('order') === 'desc'", WAIT).await);
+    let (_, top) = stack.get_json(&format!("/api/v1/runs/{run_id}/results?sort=logp&order=desc&page_size=1")).await;
+    let want = top["results"][0]["index"].as_i64().unwrap();
+    ok!(b, b.wait_until(&format!("document.querySelector('table.results tbody tr').dataset.index === '{want}'"), WAIT).await);
+    // Search by ID narrows to the one compound.
+    let search = b.find("#search").await.unwrap();
+    b.send_keys(&search, "aspirin").await.unwrap();
+    ok!(b, b.wait_until("document.querySelectorAll('table.results tbody tr').length === 1", WAIT).await);
+
+    // ---- The compound page ----
+    b.click(&b.find("table.results tbody tr td.c-id a").await.unwrap()).await.unwrap();
+    ok!(b, b.wait_for("svg.radial", WAIT).await);
+    ok!(b, b.wait_until("document.querySelector('img.mol-large').complete && document.querySelector('img.mol-large').naturalWidth > 0", WAIT).await);
+    let groups = b.execute("return [...document.querySelectorAll('.admet-group h3')].map(h => h.textContent)", vec![]).await.unwrap();
+    assert_eq!(groups, json!(["Physicochemical", "Absorption", "Distribution", "Metabolism", "Excretion", "Toxicity"]));
+    let percentiles = b.execute("return [...document.querySelectorAll('table.admet td.pct')].filter(td => /\\d+%/.test(td.textContent)).length", vec![]).await.unwrap();
+    assert!(percentiles.as_i64().unwrap() >= 40, "percentiles shown: {percentiles}");
+    // The radial plot's five axes are ADMET-AI's, from this compound's percentiles.
+    let (_, compound) = stack.get_json(&format!("/api/v1/runs/{run_id}/results/0")).await;
+    let bbb_safe = 100.0 - compound["admet"]["percentiles"]["BBB_Martins_drugbank_approved_percentile"].as_f64().unwrap();
+    let label = b.execute("return document.querySelector('svg.radial .axis').textContent", vec![]).await.unwrap();
+    assert_eq!(label, json!(format!("Blood-Brain Barrier Safe ({})", bbb_safe.round())));
+    let trace = b.text(&b.find("#trace-id").await.unwrap()).await.unwrap();
+    assert_eq!(json!(trace), compound["trace_id"]);
+    shot(&b, "4-compound").await;
+
+    // ---- The CSV download, from the run page ----
+    b.goto(&format!("{base}/runs/{run_id}")).await.unwrap();
+    let csv_link = ok!(b, b.wait_for(".downloads a[download$='.csv']", WAIT).await);
+    b.click(&csv_link).await.unwrap();
+    let file = b.wait_for_download(downloads.path(), ".csv", WAIT).await.unwrap();
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let mut lines = csv.lines();
+    let head = lines.next().unwrap();
+    assert!(head.starts_with("id,index,compound_id,smiles"), "CSV header: {head}");
+    assert_eq!(lines.count(), 401, "a row per compound");
+    assert!(csv.contains("aspirin,0,"), "the pasted ID is in the CSV");
+
+    // ---- The pipeline page ----
+    b.goto(&format!("{base}/pipeline")).await.unwrap();
+    ok!(b, b.wait_for("tr[data-adapter=admet_ai]", WAIT).await);
+    let replicas = b.execute("return [...document.querySelectorAll('tr[data-adapter]')].map(r => [r.dataset.adapter, r.children[1].textContent])", vec![]).await.unwrap();
+    assert_eq!(replicas, json!([["rdkit_local", "1"], ["admet_ai", "1"], ["pubchem", "0"], ["chembl", "0"]]));
+    shot(&b, "5-pipeline").await;
+    no_console_errors(&b, "desktop pages").await;
+
+    // ---- A phone-width window ----
+    b.set_window_size(390, 844).await.unwrap();
+    for (name, path, ready) in [
+        ("6-phone-runs", "/".to_owned(), "table.runs"),
+        ("7-phone-run", format!("/runs/{run_id}"), "table.results"),
+        ("8-phone-compound", format!("/runs/{run_id}/compounds/0"), "svg.radial"),
+    ] {
+        b.goto(&format!("{base}{path}")).await.unwrap();
+        ok!(b, b.wait_for(ready, WAIT).await);
+        fits_the_window(&b, name).await;
+        shot(&b, name).await;
+    }
+    b.set_window_size(1280, 900).await.unwrap();
+
+    // ---- A 100,000-compound run's results page (figures) ----
+    let big = big_run_like(&stack, &run_id, 100_000).await;
+    b.goto(&format!("{base}/runs/{big}")).await.unwrap();
+    ok!(b, b.wait_until("window.pharmforge.drawn.results !== undefined", WAIT).await);
+    let big_input_order = b.execute("return window.pharmforge.drawn.results", vec![]).await.unwrap();
+    b.goto(&format!("{base}/runs/{big}?sort=herg&order=desc")).await.unwrap();
+    ok!(b, b.wait_until("window.pharmforge.drawn.results !== undefined", WAIT).await);
+    let big_first = b.execute("return window.pharmforge.drawn.results", vec![]).await.unwrap();
+    let pager = b.text(&b.find(".pager span").await.unwrap()).await.unwrap();
+    assert!(pager.contains("100,000 compounds"), "{pager}");
+    // A deep page of the same order.
+    let started = std::time::Instant::now();
+    b.click(&b.find(".pager button:last-child").await.unwrap()).await.unwrap();
+    ok!(b, b.wait_until("document.querySelector('.pager span').textContent.startsWith('Page 2,000 of')", WAIT).await);
+    let last_page_ms = started.elapsed().as_millis();
+    shot(&b, "9-big-run").await;
+    no_console_errors(&b, "all pages").await;
+
+    let figures = json!({
+        "first_load": first_load,
+        "runs_page_first_render_ms": first_load["runs_drawn_ms"],
+        "results_page_100k_first_render_ms": {"input_order": big_input_order, "sorted_by_herg_desc": big_first},
+        "results_page_100k_last_page_ms": last_page_ms,
+        "live_progress_lag_ms": summary(&lags),
+        "screenshots": out_dir(),
+    });
+    println!("{}", serde_json::to_string_pretty(&figures).unwrap());
+    b.quit().await.unwrap();
+}
+
+fn summary(v: &[f64]) -> Value {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    json!({"events": s.len(), "p50": at(0.5), "p95": at(0.95), "max": at(1.0)})
+}
+
+/// A finished run of `n` compounds made in Postgres from the results of
+/// `like` (its compounds repeated, with their own indexes and scores), to
+/// measure the results page of a large run without computing one.
+async fn big_run_like(stack: &Stack, like: &str, n: i32) -> String {
+    let pool = stack.db.pool().await;
+    let big = format!("run_{:016x}", rand::random::<u64>());
+    let pk: i64 = sqlx::query_scalar(
+        "INSERT INTO pipeline_runs (run_id, status, pipeline_config, adapter_sequence, lockfile, total_compounds, completed_compounds, \
+         stage_counts, steps_done, completed_at, results) \
+         SELECT $1, 'completed', pipeline_config, adapter_sequence, lockfile, $2, $2, \
+                jsonb_build_object('rdkit_local', jsonb_build_object('done', $2), 'admet_ai', jsonb_build_object('done', $2)), $2 * 2, now(), results \
+         FROM pipeline_runs WHERE run_id = $3 RETURNING id",
+    )
+    .bind(&big)
+    .bind(n)
+    .bind(like)
+    .fetch_one(&pool)
+    .await
+    .expect("the large run");
+    sqlx::query(
+        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, errors, scores, final_score, rank) \
+         SELECT $1, g, $4 || '_' || g, c.smiles, c.trace_id, c.status, c.step, c.properties, \
+                jsonb_set(c.admet, '{properties,hERG}', to_jsonb(random())), c.pubchem, c.bioactivity, c.errors, c.scores, c.final_score, g + 1 \
+         FROM generate_series(0, $2 - 1) g \
+         JOIN compound_results c ON c.run_pk = (SELECT id FROM pipeline_runs WHERE run_id = $3) AND c.idx = g % 400",
+    )
+    .bind(pk)
+    .bind(n)
+    .bind(like)
+    .bind(&big)
+    .execute(&pool)
+    .await
+    .expect("the large run's results");
+    sqlx::query("INSERT INTO run_inputs (run_pk, idx, smiles, given_id) SELECT $1, idx, smiles, 'big-' || idx FROM compound_results WHERE run_pk = $1")
+        .bind(pk)
+        .execute(&pool)
+        .await
+        .expect("the large run's inputs");
+    big
+}
