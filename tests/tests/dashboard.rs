@@ -52,6 +52,28 @@ async fn fits_the_window(b: &Browser, page: &str) {
     assert!(wide <= window + 1, "{page}: the page is {wide} px wide in a {window} px window");
 }
 
+/// Clicks (`keys: None`) or types into the element `css` finds, again if
+/// the page redrew it in between (a live table is redrawn as results arrive).
+async fn act(b: &Browser, css: &str, keys: Option<&str>) {
+    let mut last = String::new();
+    for _ in 0..10 {
+        let done = match b.find(css).await {
+            Ok(el) => match keys {
+                Some(k) => b.send_keys(&el, k).await,
+                None => b.click(&el).await,
+            },
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => return,
+            Err(e) if e.contains("stale element") => last = e,
+            Err(e) => panic!("{css}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{css}: {last}");
+}
+
 async fn no_console_errors(b: &Browser, page: &str) {
     let errors = b.console_errors().await.expect("browser log");
     assert!(errors.is_empty(), "{page}: the page logged errors: {errors:?}");
@@ -150,16 +172,15 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     for col in ["Structure", "ID", "Rank", "Score", "MW", "logP", "TPSA", "QED", "hERG", "AMES", "DILI", "BBB", "Solubility", "PubChem", "ChEMBL"] {
         assert!(header.as_array().unwrap().iter().any(|h| h.as_str().unwrap().starts_with(col)), "no {col} column: {header}");
     }
-    let first_id = b.text(&b.find("table.results tbody tr td.c-id a").await.unwrap()).await.unwrap();
-    assert_eq!(first_id, "aspirin");
+    // Read in one script: the table is redrawn as the last results arrive.
+    let first_id = b.execute("return document.querySelector('table.results tbody tr td.c-id a').textContent", vec![]).await.unwrap();
+    assert_eq!(first_id, json!("aspirin"));
     shot(&b, "3-run-done").await;
 
     // Sorted by logP, highest first (two presses of its header, by keyboard).
-    let logp = b.find("th button.sort[title='Sort by logP']").await.unwrap();
-    b.send_keys(&logp, "\u{E007}").await.unwrap();
+    act(&b, "th button.sort[title='Sort by logP']", Some("\u{E007}")).await;
     ok!(b, b.wait_until("document.querySelector('th[aria-sort]') && document.querySelector('th[aria-sort]').textContent.startsWith('logP')", WAIT).await);
-    let logp = b.find("th button.sort[title='Sort by logP']").await.unwrap();
-    b.send_keys(&logp, "\u{E007}").await.unwrap();
+    act(&b, "th button.sort[title='Sort by logP']", Some("\u{E007}")).await;
     ok!(b, b.wait_until("document.querySelector('th[aria-sort=descending]') !== null", WAIT).await);
     ok!(b, b.wait_until("new URLSearchParams(location.search).get('order') === 'desc'", WAIT).await);
     let (_, top) = stack.get_json(&format!("/api/v1/runs/{run_id}/results?sort=logp&order=desc&page_size=1")).await;
@@ -171,7 +192,7 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     ok!(b, b.wait_until("document.querySelectorAll('table.results tbody tr').length === 1", WAIT).await);
 
     // ---- The compound page ----
-    b.click(&b.find("table.results tbody tr td.c-id a").await.unwrap()).await.unwrap();
+    act(&b, "table.results tbody tr td.c-id a", None).await;
     ok!(b, b.wait_for("svg.radial", WAIT).await);
     ok!(b, b.wait_until("document.querySelector('img.mol-large').complete && document.querySelector('img.mol-large').naturalWidth > 0", WAIT).await);
     let groups = b.execute("return [...document.querySelectorAll('.admet-group h3')].map(h => h.textContent)", vec![]).await.unwrap();
@@ -185,6 +206,11 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     assert_eq!(label, json!(format!("Blood-Brain Barrier Safe ({})", bbb_safe.round())));
     let trace = b.text(&b.find("#trace-id").await.unwrap()).await.unwrap();
     assert_eq!(json!(trace), compound["trace_id"]);
+    // Each adapter's outcome and what produced it (the run's lockfile).
+    let sources = b.execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Adapters').querySelectorAll('tbody tr')", vec![]).await.unwrap();
+    assert_eq!(sources.as_array().map(Vec::len), Some(2), "a row per adapter of the route");
+    let text = b.execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Adapters').innerText", vec![]).await.unwrap();
+    assert!(text.as_str().unwrap().contains("rdkit_local 0.1.0 (RDKit"), "{text}");
     shot(&b, "4-compound").await;
 
     // ---- The CSV download, from the run page ----
@@ -229,11 +255,11 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     b.goto(&format!("{base}/runs/{big}?sort=herg&order=desc")).await.unwrap();
     ok!(b, b.wait_until("window.pharmforge.drawn.results !== undefined", WAIT).await);
     let big_first = b.execute("return window.pharmforge.drawn.results", vec![]).await.unwrap();
-    let pager = b.text(&b.find(".pager span").await.unwrap()).await.unwrap();
-    assert!(pager.contains("100,000 compounds"), "{pager}");
+    let pager = b.execute("return document.querySelector('.pager span').textContent", vec![]).await.unwrap();
+    assert!(pager.as_str().unwrap().contains("100,000 compounds"), "{pager}");
     // A deep page of the same order.
     let started = std::time::Instant::now();
-    b.click(&b.find(".pager button:last-child").await.unwrap()).await.unwrap();
+    act(&b, ".pager button:last-child", None).await;
     ok!(b, b.wait_until("document.querySelector('.pager span').textContent.startsWith('Page 2,000 of')", WAIT).await);
     let last_page_ms = started.elapsed().as_millis();
     shot(&b, "9-big-run").await;
@@ -297,4 +323,62 @@ async fn big_run_like(stack: &Stack, like: &str, n: i32) -> String {
         .await
         .expect("the large run's inputs");
     big
+}
+
+/// With `API_AUTH=jwt` the page asks for a token once, keeps it for the
+/// browser session and sends it with every call: the API's (header), the
+/// pictures' and the downloads' (`access_token`, which a link cannot avoid).
+/// A refused token brings the question back, with the API's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_everywhere() {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    if !chromium_available() {
+        assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
+        eprintln!("skipped: chromium or chromedriver not installed");
+        return;
+    }
+    const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256!";
+    let stack = Stack::start_with_env(&["rdkit_local"], &[("API_AUTH", "jwt"), ("API_JWT_HS256_SECRET", SECRET)]).await;
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let token = encode(&Header::default(), &json!({"sub": "alice", "exp": exp}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+    let created: Value = stack
+        .http
+        .post(stack.url("/api/v1/runs"))
+        .bearer_auth(&token)
+        .json(&json!({"compounds": [{"id": "ethanol", "smiles": "CCO"}, {"id": "phenol", "smiles": "Oc1ccccc1"}], "pipeline_config": {"adapters": ["rdkit_local"]}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = created["run_id"].as_str().expect("a run").to_owned();
+
+    let downloads = tempfile::tempdir().unwrap();
+    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    let base = stack.url("");
+    b.goto(&format!("{base}/runs/{run_id}")).await.unwrap();
+    let field = ok!(b, b.wait_for("#token", WAIT).await);
+    assert_eq!(b.text(&b.find("#auth-state").await.unwrap()).await.unwrap(), "Not signed in");
+    shot(&b, "10-sign-in").await;
+    b.send_keys(&field, &format!("{token}\u{E007}")).await.unwrap();
+    // The page it was asked for, with the run's pictures and downloads.
+    ok!(b, b.wait_until("document.querySelectorAll('table.results tbody tr').length === 2", WAIT).await);
+    ok!(b, b.wait_until("[...document.querySelectorAll('img.mol')].every(i => i.complete && i.naturalWidth > 0)", WAIT).await);
+    assert!(b.text(&b.find("#auth-state").await.unwrap()).await.unwrap().starts_with("Signed in"));
+    act(&b, ".downloads a[download$='.sdf']", None).await;
+    let sdf = std::fs::read_to_string(b.wait_for_download(downloads.path(), ".sdf", WAIT).await.unwrap()).unwrap();
+    assert_eq!(sdf.matches("$$$$").count(), 2, "{sdf}");
+    // Asked once: another page of the same session needs no token.
+    b.goto(&format!("{base}/pipeline")).await.unwrap();
+    ok!(b, b.wait_for("tr[data-adapter=rdkit_local]", WAIT).await);
+    no_console_errors(&b, "signed-in pages").await;
+
+    // A token the API refuses: asked again, with the API's reason.
+    b.execute("sessionStorage.setItem('pharmforge.token', 'not.a.jwt')", vec![]).await.unwrap();
+    b.goto(&format!("{base}/")).await.unwrap();
+    ok!(b, b.wait_for("#token", WAIT).await);
+    let reason = b.text(&ok!(b, b.wait_for("form .error", WAIT).await)).await.unwrap();
+    assert!(reason.starts_with("The API refused the token"), "{reason}");
+    b.quit().await.unwrap();
 }

@@ -78,7 +78,10 @@ async function api(path, opts = {}) {
   try { data = text ? JSON.parse(text) : null; } catch (_) { /* not JSON */ }
   if (!res.ok) {
     const err = data && data.error;
-    if (res.status === 401 && AUTH === 'jwt') { sessionStorage.removeItem(TOKEN_KEY); showAuth(); }
+    if (res.status === 401 && AUTH === 'jwt') {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showAuth('The API refused the token: ' + (err ? err.message : res.statusText));
+    }
     throw new ApiError(res.status, err ? err.message : `${res.status} ${res.statusText}`, err && err.field);
   }
   return data;
@@ -541,7 +544,7 @@ function runPage(m, runId) {
       r.admission && r.admission.waiting > 0 ? [h('dt', {}, 'Waiting for admission'), h('dd', {}, fmt.num(r.admission.waiting))] : null);
     const lock = r.lockfile && Object.keys(r.lockfile).length
       ? h('details', { class: 'lockfile' }, h('summary', {}, 'Lockfile (adapter and model versions)'),
-        h('table', { class: 'kv' }, h('tbody', {}, Object.entries(r.lockfile).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, typeof v === 'string' ? v : JSON.stringify(v)))))))
+        h('table', { class: 'kv' }, h('tbody', {}, Object.entries(r.lockfile).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(', ') : JSON.stringify(v)))))))
       : null;
     fill(summary, 
       h('div', { class: 'summary-grid' }, facts, h('div', {}, h('h2', { class: 'sr-only' }, 'Stages'), stages)),
@@ -728,7 +731,7 @@ function compoundPage(m, runId, index) {
         const prov = run && run.lockfile && run.lockfile[a];
         return h('tr', {}, h('th', { scope: 'row' }, STAGE_LABEL[a] || a),
           h('td', { class: err ? 'bad-text' : null }, err || (sec ? 'ok' : '–')),
-          h('td', { class: 'muted' }, [src, typeof prov === 'string' ? prov : null].filter(Boolean).join(' · ')));
+          h('td', { class: 'muted' }, [src, Array.isArray(prov) ? prov.join(', ') : typeof prov === 'string' ? prov : null].filter(Boolean).join(' · ')));
       })))));
 
     if (r.properties) sections.push(h('section', { class: 'card' }, h('h2', {}, 'Properties (RDKit)'), kvTable(r.properties, ['source'])));

@@ -87,7 +87,7 @@ impl SortKey {
                     return Ok(SortKey::field(*section, field));
                 }
                 let (section, field) = other.split_once('.').ok_or_else(|| {
-                    format!("cannot sort by {:?}: expected index, rank, final_score, id, smiles, status, a short name ({}) or section.field", clip(other), ALIASES.map(|a| a.0).join(", "))
+                    format!("sort must be index, rank, final_score, id, smiles, status, a short name ({}) or section.field, got {:?}", ALIASES.map(|a| a.0).join(", "), clip(other))
                 })?;
                 let section = match section {
                     "properties" => Section::Properties,
