@@ -248,6 +248,7 @@ function runsPage(m) {
   }
 
   let busy = false;
+  let lastSeen = null, lastDrawn = 0;
   async function load() {
     if (busy) return;
     busy = true;
@@ -255,7 +256,11 @@ function runsPage(m) {
       const q = new URLSearchParams({ page, page_size: pageSize });
       if (status !== 'all') q.set('status', status);
       const data = await api('/runs?' + q);
-      drawRuns(data);
+      // Redrawn only when something changed: a redraw would take the
+      // keyboard focus away from a link in the table every 2 s.
+      // (Ages are redrawn at least every 30 s.)
+      const seen = `${status} ${page} ${JSON.stringify(data)}`;
+      if (seen !== lastSeen || Date.now() - lastDrawn > 30000) { lastSeen = seen; lastDrawn = Date.now(); drawRuns(data); }
     } catch (e) {
       fill(list, errorBox(e));
     } finally { busy = false; }
@@ -807,7 +812,7 @@ function pipelinePage(m) {
   function draw(p) {
     const adapters = h('table', { class: 'grid pipeline' },
       h('caption', { class: 'sr-only' }, 'Adapters'),
-      h('thead', {}, h('tr', {}, ['Adapter', 'Replicas', 'Backlog', 'In flight', 'Redelivered', `Throughput (${p.window_seconds} s)`, 'Errors', 'Dead letters'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['Adapter', 'Replicas', 'Backlog', 'In flight', 'Redelivered', `Throughput (${p.window_seconds} s)`, 'Errors', 'Dead letters'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
       h('tbody', {}, p.adapters.map((a) => h('tr', { 'data-adapter': a.name },
         h('th', { scope: 'row' }, STAGE_LABEL[a.name] || a.name, h('br'), h('span', { class: 'muted mono' }, a.name)),
         h('td', { class: 'num' + (a.replicas_connected ? '' : ' warn-text') }, String(a.replicas_connected)),

@@ -128,6 +128,8 @@ pub struct AppState {
     pub webhooks: webhooks::Settings,
     /// The adapter replicas heard from (their heartbeats).
     pub replicas: pipeline::Replicas,
+    /// The pipeline overview, reused for a second.
+    pub overviews: pipeline::Overviews,
     /// Orders of results tables browsed lately.
     pub orders: browse::Orders,
 }
@@ -152,6 +154,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         shutdown: shutdown.clone(),
         webhooks: settings.webhooks.clone(),
         replicas: pipeline::Replicas::default(),
+        overviews: pipeline::Overviews::default(),
         orders: browse::Orders::default(),
     };
     state.auth.announce();

@@ -133,6 +133,29 @@ pub async fn listen(state: AppState, shutdown: Shutdown) {
     }
 }
 
+/// The last overview, reused for a second: every open pipeline page and run
+/// form asks for it every few seconds, and it costs a dozen JetStream
+/// requests (and one per dead letter shown). Callers at the same moment wait
+/// for one computation instead of each making their own.
+#[derive(Clone, Default)]
+pub struct Overviews(Arc<tokio::sync::Mutex<Option<(Instant, Value)>>>);
+
+const REUSE_FOR: Duration = Duration::from_secs(1);
+
+impl Overviews {
+    pub async fn get(&self, state: &AppState) -> Result<Value, ApiError> {
+        let mut last = self.0.lock().await;
+        if let Some((at, value)) = last.as_ref() {
+            if at.elapsed() < REUSE_FOR {
+                return Ok(value.clone());
+            }
+        }
+        let value = overview(state).await?;
+        *last = Some((Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
 /// `GET /api/v1/pipeline`.
 pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
     let js = state.jetstream.get().ok_or_else(|| ApiError::Unavailable("not connected to NATS yet".into()))?;
@@ -184,7 +207,7 @@ fn dead_prefix(state: &AppState) -> String {
     one.trim_end_matches(AdapterName::RdkitLocal.as_str()).to_owned()
 }
 
-/// The newest dead letters of every adapter (the last 200 stored), newest first.
+/// The newest dead letters of every adapter (the last 100 stored), newest first.
 async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state: &AppState) -> Vec<Value> {
     use pharmforge_core::adapter::dead_letter_headers as h;
     let mut dead = dead.clone();
@@ -198,7 +221,7 @@ async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state
     }
     let prefix = dead_prefix(state);
     let mut seq = last;
-    while seq >= first.max(1) && seq + 200 > last {
+    while seq >= first.max(1) && seq + 100 > last {
         if let Ok(m) = dead.get_raw_message(seq).await {
             let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
             let millis = (m.time.unix_timestamp_nanos() / 1_000_000) as i64;

@@ -545,7 +545,7 @@ async fn get_result(State(state): State<AppState>, caller: Caller, Path((raw, in
 /// Per adapter: backlog, replicas, throughput, dead letters; the external
 /// services' rate-limit state (operators; any authenticated caller).
 async fn pipeline_overview(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
-    Ok(Json(crate::pipeline::overview(&state).await?).into_response())
+    Ok(Json(state.overviews.get(&state).await?).into_response())
 }
 
 #[derive(serde::Deserialize)]

@@ -3,20 +3,12 @@
 //! counters move by exactly the stages a record adds.
 
 use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun, MIGRATOR};
+use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun};
 use serde_json::json;
 use sqlx::PgPool;
 
-async fn fresh_pool() -> PgPool {
-    let admin = std::env::var("PHARMFORGE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("pf_store_{:016x}", rand::random::<u64>());
-    let admin_pool = PgPool::connect(&admin).await.expect("Postgres reachable");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
-    let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
-    let pool = PgPool::connect(&url).await.unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    pool
-}
+mod common;
+use common::fresh_pool;
 
 async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterName]) {
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();

@@ -5,20 +5,12 @@
 
 use pharmforge_core::{AdapterName, CompoundRecord};
 use pharmforge_store::inputs::{input_slice, input_smiles, AdmittedInput};
-use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, list_results, InputCompound, NewRun, ResultOrder, MIGRATOR};
+use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, list_results, InputCompound, NewRun, ResultOrder};
 use serde_json::json;
 use sqlx::PgPool;
 
-async fn fresh_pool() -> PgPool {
-    let admin = std::env::var("PHARMFORGE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("pf_store_{:016x}", rand::random::<u64>());
-    let admin_pool = PgPool::connect(&admin).await.expect("Postgres reachable");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
-    let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
-    let pool = PgPool::connect(&url).await.unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    pool
-}
+mod common;
+use common::fresh_pool;
 
 fn new_run(run_id: &str) -> NewRun<'_> {
     static SEQ: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();

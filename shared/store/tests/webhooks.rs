@@ -3,21 +3,12 @@
 
 use chrono::Utc;
 use pharmforge_store::webhooks::{add_progress_events, claim_due, record_attempt, run_deliveries, AttemptOutcome};
-use pharmforge_store::MIGRATOR;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
 
-async fn fresh_pool() -> PgPool {
-    let admin = std::env::var("PHARMFORGE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("pf_store_{:016x}", rand::random::<u64>());
-    let admin_pool = PgPool::connect(&admin).await.expect("Postgres reachable");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
-    let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
-    let pool = PgPool::connect(&url).await.unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    pool
-}
+mod common;
+use common::fresh_pool;
 
 /// A run of 2 compounds through rdkit_local; its row id.
 async fn new_run(pool: &PgPool, run_id: &str, pipeline_config: Value) -> i64 {
