@@ -382,3 +382,77 @@ async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_every
     assert!(reason.starts_with("The API refused the token"), "{reason}");
     b.quit().await.unwrap();
 }
+
+/// The operator's page and the web adapters' data: PubChem (its CID linked,
+/// synonyms) and ChEMBL (its ID linked, the activity table) on a compound's
+/// page; on the pipeline page, a dead letter with its reason and PubChem's
+/// shared rate slowed down by its own throttling signal (Yellow: ×2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_pipeline_page() {
+    use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
+    use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
+    if !chromium_available() {
+        assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
+        eprintln!("skipped: chromium or chromedriver not installed");
+        return;
+    }
+    let pubchem = FakePubchem::start(PubchemFaults::none()).await;
+    let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    pubchem.set_throttle("Request Count status: Yellow (60%), Request Time status: Green (10%), Service status: Green (20%)");
+    let mut env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, Some(100));
+    env.push(("PUBCHEM_SYNONYMS", "3".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
+    let stack = Stack::start_with_env(&["rdkit_local", "pubchem", "chembl"], &env).await;
+    let smiles = distinct_molecules(30, &["c1ccccc1", "c1ccncc1"]);
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    stack.wait_finished(&run_id, Duration::from_secs(120)).await;
+    let results = stack.all_results(&run_id).await;
+    let known = results
+        .iter()
+        .find(|r| r["pubchem"]["cid"].is_i64() && r["bioactivity"]["molecule_chembl_id"].is_string() && r["bioactivity"]["activities"].as_array().is_some_and(|a| !a.is_empty()))
+        .expect("a compound both fakes know");
+    let index = known["index"].as_i64().unwrap();
+
+    // A message no adapter can read: dead-lettered by rdkit_local, with why.
+    let nats = async_nats::connect(stack.nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(nats);
+    js.publish(format!("{}pipeline.rdkit_local", stack.prefix), "not a record".into()).await.unwrap().await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while stack.get_json("/api/v1/pipeline").await.1["adapters"][0]["dead_letters"]["total"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "no dead letter\n{}", stack.all_logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let downloads = tempfile::tempdir().unwrap();
+    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    let base = stack.url("");
+    b.goto(&format!("{base}/runs/{run_id}/compounds/{index}")).await.unwrap();
+    ok!(b, b.wait_until("[...document.querySelectorAll('section.card h2')].some(h => h.textContent === 'ChEMBL')", WAIT).await);
+    let cid = known["pubchem"]["cid"].as_i64().unwrap();
+    let link = b.execute(&format!("return !!document.querySelector('a[href=\"https://pubchem.ncbi.nlm.nih.gov/compound/{cid}\"]')"), vec![]).await.unwrap();
+    assert_eq!(link, json!(true), "the CID links to PubChem");
+    let chembl_id = known["bioactivity"]["molecule_chembl_id"].as_str().unwrap();
+    let link = b.execute(&format!("return !!document.querySelector('a[href=\"https://www.ebi.ac.uk/chembl/explore/compound/{chembl_id}\"]')"), vec![]).await.unwrap();
+    assert_eq!(link, json!(true), "the ChEMBL ID links to ChEMBL");
+    let synonyms = b.execute("return [...document.querySelectorAll('ul.synonyms li')].map(li => li.textContent)", vec![]).await.unwrap();
+    assert_eq!(synonyms, known["pubchem"]["synonyms"]);
+    let activities = b.execute("return document.querySelectorAll('table.activities tbody tr').length", vec![]).await.unwrap();
+    assert_eq!(activities.as_u64().map(|n| n as usize), known["bioactivity"]["activities"].as_array().map(Vec::len));
+    shot(&b, "11-compound-web").await;
+    no_console_errors(&b, "compound page").await;
+
+    b.goto(&format!("{base}/pipeline")).await.unwrap();
+    ok!(b, b.wait_for("tr[data-adapter=pubchem]", WAIT).await);
+    let dead = b.execute("return document.querySelector('tr[data-adapter=rdkit_local]').lastElementChild.textContent", vec![]).await.unwrap();
+    assert_eq!(dead, json!("1"));
+    let (_, overview) = stack.get_json("/api/v1/pipeline").await;
+    let reason = overview["adapters"][0]["dead_letters"]["recent"][0]["reason"].as_str().expect("a reason").to_owned();
+    let shown = b.execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Dead letters').innerText", vec![]).await.unwrap();
+    assert!(shown.as_str().unwrap().contains(&reason), "the dead letter's reason {reason:?} is not shown: {shown}");
+    let pubchem_row = b.execute("return [...document.querySelectorAll('th[scope=row]')].find(th => th.textContent === 'pubchem').parentElement.innerText", vec![]).await.unwrap();
+    assert!(pubchem_row.as_str().unwrap().contains("×2 (Yellow)"), "{pubchem_row}");
+    shot(&b, "12-pipeline-dead-letters").await;
+    no_console_errors(&b, "pipeline page").await;
+    b.quit().await.unwrap();
+}
