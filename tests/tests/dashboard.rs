@@ -36,6 +36,17 @@ fn out_dir() -> PathBuf {
     dir
 }
 
+/// Whether Chromium and chromedriver are installed. CI installs them
+/// (scripts/lib.sh): only a bare developer machine may skip.
+fn browser_here() -> bool {
+    if chromium_available() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
+    eprintln!("skipped: chromium or chromedriver not installed");
+    false
+}
+
 async fn shot(b: &Browser, name: &str) {
     let path = out_dir().join(format!("{name}.png"));
     b.screenshot(&path).await.expect("screenshot");
@@ -81,10 +92,7 @@ async fn no_console_errors(b: &Browser, page: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
-    if !chromium_available() {
-        // CI installs Chromium (scripts/lib.sh); only a bare developer machine skips.
-        assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
-        eprintln!("skipped: chromium or chromedriver not installed");
+    if !browser_here() {
         return;
     }
     let stack = Stack::start(&["rdkit_local", "admet_ai"]).await;
@@ -263,6 +271,13 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     ok!(b, b.wait_until("document.querySelector('.pager span').textContent.startsWith('Page 2,000 of')", WAIT).await);
     let last_page_ms = started.elapsed().as_millis();
     shot(&b, "9-big-run").await;
+    // Delete, once confirmed: back to the runs, and the run is gone.
+    b.execute("window.confirm = (m) => { window.__asked = m; return true; }", vec![]).await.unwrap();
+    act(&b, ".actions button.danger", None).await;
+    ok!(b, b.wait_until("location.pathname === '/'", WAIT).await);
+    let asked = b.execute("return window.__asked", vec![]).await.unwrap();
+    assert!(asked.as_str().is_some_and(|m| m.contains(&big) && m.contains("cannot be undone")), "{asked}");
+    assert_eq!(stack.get_json(&format!("/api/v1/runs/{big}")).await.0, 404);
     no_console_errors(&b, "all pages").await;
 
     let figures = json!({
@@ -332,9 +347,7 @@ async fn big_run_like(stack: &Stack, like: &str, n: i32) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_everywhere() {
     use jsonwebtoken::{encode, EncodingKey, Header};
-    if !chromium_available() {
-        assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
-        eprintln!("skipped: chromium or chromedriver not installed");
+    if !browser_here() {
         return;
     }
     const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256!";
@@ -391,9 +404,7 @@ async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_every
 async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_pipeline_page() {
     use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
     use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
-    if !chromium_available() {
-        assert!(std::env::var_os("CI").is_none(), "chromium and chromedriver are missing on CI");
-        eprintln!("skipped: chromium or chromedriver not installed");
+    if !browser_here() {
         return;
     }
     let pubchem = FakePubchem::start(PubchemFaults::none()).await;
@@ -441,6 +452,19 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     assert_eq!(activities.as_u64().map(|n| n as usize), known["bioactivity"]["activities"].as_array().map(Vec::len));
     shot(&b, "11-compound-web").await;
     no_console_errors(&b, "compound page").await;
+
+    // Cancel a run still going, once confirmed (PubChem's Yellow keeps it slow).
+    let slow = stack.create_run(json!({"input_smiles": distinct_molecules(400, &["C1CCCCC1"]), "pipeline_config": {"adapters": ["rdkit_local", "pubchem"]}})).await;
+    let slow = slow["run_id"].as_str().unwrap().to_owned();
+    b.goto(&format!("{base}/runs/{slow}")).await.unwrap();
+    ok!(b, b.wait_for(".actions button.danger-outline", WAIT).await);
+    b.execute("window.confirm = (m) => { window.__asked = m; return true; }", vec![]).await.unwrap();
+    act(&b, ".actions button.danger-outline", None).await;
+    ok!(b, b.wait_until("document.querySelector('.run-summary .badge').textContent === 'cancelled'", WAIT).await);
+    let asked = b.execute("return window.__asked", vec![]).await.unwrap();
+    assert!(asked.as_str().is_some_and(|m| m.starts_with(&format!("Cancel {slow}?"))), "{asked}");
+    assert_eq!(stack.get_json(&format!("/api/v1/runs/{slow}")).await.1["status"], "cancelled");
+    assert!(b.find_all(".actions button.danger-outline").await.unwrap().is_empty(), "a cancelled run offers no cancel");
 
     b.goto(&format!("{base}/pipeline")).await.unwrap();
     ok!(b, b.wait_for("tr[data-adapter=pubchem]", WAIT).await);
