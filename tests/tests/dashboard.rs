@@ -385,6 +385,20 @@ async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_every
     // Asked once: another page of the same session needs no token.
     b.goto(&format!("{base}/pipeline")).await.unwrap();
     ok!(b, b.wait_for("tr[data-adapter=rdkit_local]", WAIT).await);
+    // The API reference: every operation of the OpenAPI document, each one
+    // tried from the page with the same token.
+    b.goto(&format!("{base}/api/v1/docs")).await.unwrap();
+    ok!(b, b.wait_for("details#listRuns", WAIT).await);
+    let doc: Value = stack.http.get(stack.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let operations: usize = doc["paths"].as_object().unwrap().values().map(|item| ["get", "post", "delete"].iter().filter(|m| item.get(**m).is_some()).count()).sum();
+    let shown = b.execute("return document.querySelectorAll('details.op').length", vec![]).await.unwrap();
+    assert_eq!(shown.as_u64(), Some(operations as u64), "one entry per operation");
+    b.execute("document.getElementById('listRuns').open = true", vec![]).await.unwrap();
+    act(&b, "details#listRuns form.try button[type=submit]", None).await;
+    ok!(b, b.wait_for("details#listRuns .try-out [data-status='200']", WAIT).await);
+    let answer = b.execute("return document.querySelector('details#listRuns .try-out pre').textContent", vec![]).await.unwrap();
+    assert!(answer.as_str().unwrap().contains(&run_id), "the token's own run is listed: {answer}");
+    shot(&b, "13-api-reference").await;
     no_console_errors(&b, "signed-in pages").await;
 
     // A token the API refuses: asked again, with the API's reason.

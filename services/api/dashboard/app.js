@@ -144,13 +144,15 @@ function route() {
   const m = main();
   fill(m, );
   for (const a of document.querySelectorAll('[data-nav]')) {
-    const current = (a.dataset.nav === 'pipeline') === (path === '/pipeline');
+    const section = path === '/pipeline' ? 'pipeline' : path === '/api/v1/docs' ? 'docs' : 'runs';
+    const current = a.dataset.nav === section;
     if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   if (AUTH === 'jwt' && !token()) { showAuth(); return; }
   let found;
   if (path === '/') runsPage(m);
   else if (path === '/pipeline') pipelinePage(m);
+  else if (path === '/api/v1/docs') docsPage(m);
   else if ((found = path.match(/^\/runs\/(run_[0-9a-f]{16})$/))) runPage(m, found[1]);
   else if ((found = path.match(/^\/runs\/(run_[0-9a-f]{16})\/compounds\/(\d+)$/))) compoundPage(m, found[1], Number(found[2]));
   else { document.title = 'Not found · PharmForge'; m.append(h('h1', {}, 'Not found'), h('p', {}, 'No page here. ', h('a', { href: '/' }, 'Back to the runs'))); }
@@ -194,7 +196,7 @@ document.addEventListener('click', (e) => {
   const a = e.target.closest && e.target.closest('a[href]');
   if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
   const url = new URL(a.href, location.href);
-  if (url.origin !== location.origin || url.pathname.startsWith('/api/') || url.pathname.startsWith('/assets/') || a.hasAttribute('download') || a.target) return;
+  if (url.origin !== location.origin || (url.pathname.startsWith('/api/') && url.pathname !== '/api/v1/docs') || url.pathname.startsWith('/assets/') || a.hasAttribute('download') || a.target) return;
   e.preventDefault();
   navigate(url.pathname + url.search);
 });
@@ -844,6 +846,105 @@ function pipelinePage(m) {
   load();
   const timer = setInterval(() => { if (!document.hidden) load(); }, 2000);
   onLeave(() => clearInterval(timer));
+}
+
+// ---------- API reference (/api/v1/docs) ----------
+
+/** The API's own OpenAPI document, readable, with a form to try each call. */
+function docsPage(m) {
+  document.title = 'API reference · PharmForge';
+  m.append(h('div', { class: 'page-head' }, h('h1', {}, 'API reference')), h('p', { class: 'loading' }, 'Loading…'));
+  api('/openapi.json').then(draw).catch((e) => fill(m, m.firstChild, errorBox(e)));
+
+  function resolve(doc, node) {
+    if (node && node.$ref) return node.$ref.split('/').slice(1).reduce((o, k) => o && o[k], doc);
+    return node;
+  }
+  function typeOf(schema) {
+    if (!schema) return '';
+    if (schema.$ref) return schema.$ref.split('/').pop();
+    if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(' | ');
+    if (schema.type === 'array') return typeOf(schema.items) + '[]';
+    return schema.type || (schema.oneOf ? schema.oneOf.map(typeOf).join(' | ') : 'object');
+  }
+
+  function draw(doc) {
+    const ops = [];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      const shared = item.parameters || [];
+      for (const method of ['get', 'post', 'put', 'patch', 'delete']) {
+        if (item[method]) ops.push({ path, method, op: item[method], params: [...shared, ...(item[method].parameters || [])].map((p) => resolve(doc, p)) });
+      }
+    }
+    const list = ops.map(({ path, method, op, params }) => operation(doc, path, method, op, params));
+    const schemas = Object.entries((doc.components && doc.components.schemas) || {}).map(([name, schema]) =>
+      h('details', { class: 'schema', id: 'schema-' + name }, h('summary', {}, h('code', {}, name)), h('pre', { class: 'json' }, JSON.stringify(schema, null, 2))));
+    fill(m, m.firstChild,
+      h('p', {}, doc.info.description || ''),
+      h('p', { class: 'muted' }, `OpenAPI ${doc.openapi} · version ${doc.info.version} · `, h('a', { href: API + '/openapi.json' }, 'openapi.json'),
+        AUTH === 'jwt' ? ' · calls made here carry your token' : ' · authentication is off'),
+      h('section', { 'aria-label': 'Operations' }, list),
+      h('h2', {}, 'Schemas'), schemas);
+  }
+
+  function operation(doc, path, method, op, params) {
+    const inputs = {};
+    const rows = params.map((p) => {
+      const id = `p-${op.operationId}-${p.in}-${p.name}`;
+      const schema = p.schema || {};
+      const input = schema.enum
+        ? h('select', { id }, h('option', { value: '' }, ''), schema.enum.map((v) => h('option', { value: v }, String(v))))
+        : h('input', { id, type: 'text', placeholder: schema.default !== undefined ? String(schema.default) : '' });
+      if (p.in === 'path' || p.in === 'query') inputs[p.name] = { p, input };
+      return h('tr', {}, h('th', { scope: 'row' }, h('label', { for: id }, p.name), p.required ? h('span', { class: 'bad-text' }, ' *') : null),
+        h('td', {}, p.in), h('td', {}, h('code', {}, typeOf(schema))), h('td', {}, p.description || ''), h('td', {}, p.in === 'header' ? '' : input));
+    });
+    const bodySchema = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'];
+    const example = bodySchema && (bodySchema.example || (bodySchema.examples && Object.values(bodySchema.examples)[0].value));
+    const body = bodySchema ? h('textarea', { rows: 6, class: 'json', 'aria-label': 'Request body (JSON)' }, example ? JSON.stringify(example, null, 2) : '{\n  "input_smiles": ["CCO"]\n}') : null;
+    const out = h('div', { class: 'try-out', 'aria-live': 'polite' });
+    const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
+    async function tryIt(e) {
+      e.preventDefault();
+      let url = path;
+      const query = new URLSearchParams();
+      for (const [name, { p, input }] of Object.entries(inputs)) {
+        const v = input.value.trim();
+        if (p.in === 'path') {
+          if (!v) { fill(out, h('p', { class: 'error' }, `${name} is required`)); return; }
+          url = url.replace(`{${name}}`, encodeURIComponent(v));
+        } else if (v) query.set(name, v);
+      }
+      const headers = { Accept: 'application/json' };
+      if (AUTH === 'jwt' && token()) headers.Authorization = 'Bearer ' + token();
+      if (body) headers['Content-Type'] = 'application/json';
+      const target = url + (query.toString() ? '?' + query : '');
+      send.disabled = true;
+      const started = performance.now();
+      try {
+        const res = await fetch(target, { method: method.toUpperCase(), headers, body: body ? body.value : undefined });
+        const type = res.headers.get('content-type') || '';
+        let text = type.includes('event-stream') ? '(an event stream: open it with EventSource or curl -N)' : await res.text();
+        if (type.includes('json')) { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (_) { /* as sent */ } }
+        if (text.length > 100000) text = text.slice(0, 100000) + '\n… (cut at 100,000 characters)';
+        fill(out, h('p', {}, h('span', { class: 'badge ' + (res.ok ? 's-completed' : 's-failed'), 'data-status': res.status }, `${res.status} ${res.statusText}`),
+          ` ${method.toUpperCase()} ${target} · ${Math.round(performance.now() - started)} ms · ${type}`), h('pre', { class: 'json' }, text));
+      } catch (err) {
+        fill(out, errorBox(err));
+      } finally { send.disabled = false; }
+    }
+    const responses = Object.entries(op.responses || {}).map(([code, r]) => {
+      r = resolve(doc, r);
+      const content = r.content ? Object.entries(r.content).map(([t, c]) => `${t}${c.schema ? ': ' + typeOf(c.schema) : ''}`).join(', ') : '';
+      return h('li', {}, h('code', {}, code), ' ', r.description || '', content ? h('span', { class: 'muted' }, ` (${content})`) : null);
+    });
+    return h('details', { class: 'op card', id: op.operationId },
+      h('summary', {}, h('span', { class: 'method m-' + method }, method.toUpperCase()), ' ', h('code', {}, path), ' ', h('span', { class: 'muted' }, op.summary || op.operationId || '')),
+      op.description ? h('p', {}, op.description) : null,
+      rows.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, ['Parameter', 'In', 'Type', 'Meaning', 'Value'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows))) : null,
+      h('h3', {}, 'Responses'), h('ul', {}, responses),
+      h('form', { class: 'try', onsubmit: tryIt }, h('h3', {}, 'Try it'), body, send), out);
+  }
 }
 
 // ---------- start ----------

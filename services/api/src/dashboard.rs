@@ -1,6 +1,7 @@
 //! The web dashboard: one HTML page, one script and one style sheet, embedded
 //! in the binary (nothing is fetched from elsewhere), served at `/` (runs),
-//! `/runs/{run_id}`, `/runs/{run_id}/compounds/{index}` and `/pipeline`. The
+//! `/runs/{run_id}`, `/runs/{run_id}/compounds/{index}`, `/pipeline` and the
+//! API reference at `/api/v1/docs` (drawn from `/api/v1/openapi.json`). The
 //! page draws itself from the same API endpoints as every other client.
 //!
 //! Assets are named by a hash of their content (`/assets/app.js?v=…`), so
@@ -107,7 +108,8 @@ pub fn routes() -> Router<AppState> {
 /// Versioned links: a changed asset has a new address.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The page (the script draws whichever of them the address names).
+pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let page = if matches!(state.auth, crate::auth::Auth::Jwt { .. }) { &assets().page_jwt } else { &assets().page_off };
     let mut response = page.respond(&headers, "no-cache");
     // The page runs only its own script and style, and talks only to its own origin.

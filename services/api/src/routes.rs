@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .route("/runs/{run_id}/results/{index}/depiction.svg", get(result_depiction))
         .route("/depict", get(depict))
         .route("/openapi.json", get(openapi))
+        .route("/docs", get(crate::dashboard::page))
         .layer(axum::middleware::from_fn_with_state(state.clone(), shed_load));
     Router::new()
         .nest("/api/v1", api)

@@ -7,7 +7,6 @@ use pharmforge_core::{AdapterName, CompoundRecord};
 use pharmforge_store::inputs::{input_slice, input_smiles, AdmittedInput};
 use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, list_results, InputCompound, NewRun, ResultOrder};
 use serde_json::json;
-use sqlx::PgPool;
 
 mod common;
 use common::fresh_pool;
