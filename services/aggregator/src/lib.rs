@@ -68,6 +68,8 @@ impl Settings {
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Writing results is background work: on a shared host it may yield to
     // the API's reads, like the adapters.
+    // Probes and metrics first: alive while connecting, ready once consuming.
+    let health = pharmforge_core::metrics::Health::start(&shutdown);
     match pharmforge_core::config::apply_nice_from_env() {
         Ok(0) => {}
         Ok(nice) => tracing::info!(nice, "running at lowered CPU priority"),
@@ -125,11 +127,14 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     };
     {
         let (pool, hold, events) = (pool.clone(), hold.clone(), events.clone());
-        consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
+        health.set_ready(true);
+        let consumed = consume_batches(consumer, &settings.consumer, shutdown, move |batch| {
             let (pool, hold, events) = (pool.clone(), hold.clone(), events.clone());
             async move { apply(&pool, &events, &hold, batch).await }
         })
-        .await?;
+        .await;
+        health.ended(&consumed);
+        consumed?;
     }
     // What was still held is written before stopping (or handed back).
     let _ = flusher.await;
@@ -191,8 +196,12 @@ async fn write(pool: &PgPool, events: &RunEvents, ready: Vec<Pending<Delivery>>)
 }
 
 async fn write_records(pool: &PgPool, records: Vec<CompoundRecord>, groups: Vec<Vec<Delivery>>) {
-    match pharmforge_store::aggregate::apply_batch(pool, records).await {
+    let (rows, started) = (records.len() as u64, Instant::now());
+    let applied = pharmforge_store::aggregate::apply_batch(pool, records).await;
+    metrics::histogram!("pharmforge_aggregator_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+    match applied {
         Ok(outcome) => {
+            metrics::counter!("pharmforge_aggregator_rows_total").increment(rows);
             for run_id in &outcome.finished_runs {
                 tracing::info!(run_id = %run_id, "run finished");
             }

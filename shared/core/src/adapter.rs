@@ -92,6 +92,8 @@ pub async fn run_adapter<A: Adapter>(
     shutdown: Shutdown,
 ) -> Result<(), async_nats::Error> {
     let name = adapter.name();
+    // Probes and metrics first: alive while connecting, ready once consuming.
+    let health = crate::metrics::Health::start(&shutdown);
     match crate::config::apply_nice_from_env() {
         Ok(0) => {}
         Ok(nice) => tracing::info!(adapter = %name, nice, "running at lowered CPU priority"),
@@ -140,11 +142,14 @@ pub async fn run_adapter<A: Adapter>(
     let ctx = Arc::new(AdapterContext { adapter, js, topology, cancelled, settings: settings.clone(), counters });
     let sizer = ctx.clone();
     let configured = settings.batch_size;
-    consume_batches_sized(consumer, &settings, move || sizer.adapter.batch_size(configured), shutdown, move |batch| {
+    health.set_ready(true);
+    let consumed = consume_batches_sized(consumer, &settings, move || sizer.adapter.batch_size(configured), shutdown, move |batch| {
         let ctx = ctx.clone();
         async move { ctx.process(batch).await }
     })
-    .await?;
+    .await;
+    health.ended(&consumed);
+    consumed?;
     let _ = beats.await;
     client.flush().await.ok();
     tracing::info!(adapter = %name, "adapter stopped");
@@ -185,6 +190,12 @@ impl<A: Adapter> AdapterContext<A> {
         let name = self.adapter.name();
         let mut fresh = Vec::with_capacity(batch.len());
         let mut again = Vec::new();
+        let waited = ::metrics::histogram!("pharmforge_record_wait_seconds", "adapter" => name.as_str());
+        for delivery in &batch {
+            if let Some(w) = delivery.waited() {
+                waited.record(w.as_secs_f64());
+            }
+        }
         for delivery in batch {
             match CompoundRecord::decode(delivery.payload()) {
                 Ok(mut r) if r.current_adapter() == Some(name) && self.cancelled.contains(&r.run_id) => {
@@ -251,6 +262,7 @@ impl<A: Adapter> AdapterContext<A> {
         let limit = self.settings.call_timeout;
         // Slow adapters (rate-limited web clients) may hold a batch longer than
         // the consumer's ack wait: tell JetStream the work is in progress.
+        let started = std::time::Instant::now();
         let outcomes = {
             let work = tokio::time::timeout(limit, self.adapter.enrich_attempts(records));
             tokio::pin!(work);
@@ -267,6 +279,7 @@ impl<A: Adapter> AdapterContext<A> {
                 }
             }
         };
+        ::metrics::histogram!("pharmforge_batch_duration_seconds", "adapter" => name.as_str()).record(started.elapsed().as_secs_f64());
         let outcomes = match outcomes {
             Ok(outcomes) => outcomes,
             Err(_) if expected > 1 => {
@@ -314,7 +327,9 @@ impl<A: Adapter> AdapterContext<A> {
         for ((delivery, result), record) in held.into_iter().zip(results).zip(&enriched) {
             match result {
                 Ok(()) => {
-                    self.counters.record(record.errors.contains_key(name.as_str()));
+                    let with_error = record.errors.contains_key(name.as_str());
+                    self.counters.record(with_error);
+                    records_total(name, if with_error { "error" } else { "ok" });
                     delivery.ack().await
                 }
                 Err(e) => {
@@ -350,6 +365,13 @@ impl<A: Adapter> AdapterContext<A> {
             )
             .await?;
         ack.await?;
+        records_total(name, "dead_lettered");
         Ok(())
     }
+}
+
+/// `pharmforge_records_total{adapter, outcome}`: `ok`, `error` (forwarded
+/// with this adapter's error) or `dead_lettered`.
+fn records_total(adapter: AdapterName, outcome: &'static str) {
+    ::metrics::counter!("pharmforge_records_total", "adapter" => adapter.as_str(), "outcome" => outcome).increment(1);
 }

@@ -41,6 +41,15 @@ impl Delivery {
         self.msg().headers.as_ref()?.get(name).map(|v| v.as_str())
     }
 
+    /// How long the message waited in its stream before this delivery
+    /// (from JetStream's timestamp of when it was stored).
+    pub fn waited(&self) -> Option<Duration> {
+        let info = self.msg().info().ok()?;
+        let stored_ns = info.published.unix_timestamp_nanos();
+        let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i128;
+        u64::try_from(now_ns - stored_ns).ok().map(Duration::from_nanos)
+    }
+
     /// How many times this message has been delivered, this time included.
     pub fn delivered(&self) -> i64 {
         self.msg().info().map(|i| i.delivered).unwrap_or(1)

@@ -20,6 +20,7 @@ pub mod cancel;
 pub mod config;
 pub mod consume;
 pub mod heartbeat;
+pub mod metrics;
 pub mod ids;
 pub mod nats;
 pub mod record;
