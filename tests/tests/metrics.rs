@@ -72,3 +72,37 @@ async fn an_adapter_and_the_aggregator_count_what_they_do_and_answer_their_probe
     stack.service("pharmforge-rdkit-local").terminate(Duration::from_secs(20));
     assert_ne!(get(&http, &format!("http://{adapter}/readyz")).await.0, 200);
 }
+
+/// The API's own `/metrics`: request durations by matched route and status
+/// (a histogram; never a raw path), runs by status, the admission backlog
+/// and every consumer's pending counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_times_requests_by_route_and_counts_runs_backlog_and_consumers() {
+    let mut stack = Stack::start(&["rdkit_local"]).await;
+    // This API serves its metrics on a port of its own.
+    let metrics = format!("127.0.0.1:{}", free_port());
+    stack.service("pharmforge-api").terminate(Duration::from_secs(20));
+    stack.spawn("pharmforge-api", &[("METRICS_ADDR", &metrics)]);
+    stack.wait_ready(Duration::from_secs(60)).await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "c1ccccc1O"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    stack.wait_finished(&run_id, Duration::from_secs(60)).await;
+    assert_eq!(stack.get_json(&format!("/api/v1/runs/{run_id}")).await.0, 200);
+    assert_eq!(stack.get_json("/api/v1/nowhere").await.0, 404);
+    assert_eq!(stack.get_json("/metrics").await.0, 404, "not on the API's own port, which the gateway exposes");
+    let (status, text) = get(&stack.http, &format!("http://{metrics}/metrics")).await;
+    assert_eq!(status, 200, "{text}");
+    let count = |route: &str, status: u16| sample(&text, &format!("pharmforge_http_request_duration_seconds_count{{route=\"{route}\",status=\"{status}\"}}"));
+    assert_eq!(count("/api/v1/runs", 201), Some(1.0), "{text}");
+    assert!(count("/api/v1/runs/{run_id}", 200).is_some_and(|n| n >= 1.0), "by route, not by path: {text}");
+    assert!(!text.contains(&run_id), "a run id in a label: {text}");
+    assert_eq!(count("unmatched", 404), Some(2.0), "/api/v1/nowhere and /metrics on the API's port: {text}");
+    assert!(text.contains("pharmforge_http_request_duration_seconds_bucket{route=\"/api/v1/runs\",status=\"201\",le=\"0.25\"}"), "{text}");
+    assert_eq!(sample(&text, "pharmforge_runs{status=\"completed\"}"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "pharmforge_runs{status=\"running\"}"), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "pharmforge_admission_backlog"), Some(0.0), "{text}");
+    for consumer in ["rdkit_local", "admet_ai", "pubchem", "chembl", "aggregator"] {
+        assert!(sample(&text, &format!("pharmforge_consumer_pending{{consumer=\"{consumer}\"}}")).is_some(), "{consumer}: {text}");
+        assert!(sample(&text, &format!("pharmforge_consumer_ack_pending{{consumer=\"{consumer}\"}}")).is_some(), "{consumer}: {text}");
+    }
+}

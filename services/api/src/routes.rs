@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(deadline))
+        .layer(axum::middleware::from_fn(crate::metrics::record_http))
         .with_state(state)
 }
 

@@ -1,0 +1,94 @@
+//! The API's Prometheus metrics, at `/metrics` on a port of their own
+//! (`METRICS_ADDR`, like every service): not on the API's port, which the
+//! gateway exposes, since they are unauthenticated (counts and durations
+//! only, no run ids or user names).
+//!
+//! * `pharmforge_http_request_duration_seconds{route,status}`: a histogram
+//!   of the time to the response's head (an export's or an event stream's
+//!   body may go on for long after), by matched route (`/api/v1/runs/{run_id}`,
+//!   never a raw path: a label per run would be unbounded).
+//! * read at each scrape: `pharmforge_runs{status}`,
+//!   `pharmforge_admission_backlog` (compounds of pending and running runs
+//!   not yet admitted), `pharmforge_consumer_pending{consumer}` and
+//!   `pharmforge_consumer_ack_pending{consumer}` (each adapter's and the
+//!   aggregator's JetStream consumer).
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pharmforge_core::AdapterName;
+use std::time::Instant;
+
+/// Times every request, labelled by its matched route and status.
+pub async fn record_http(req: Request, next: axum::middleware::Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics::histogram!("pharmforge_http_request_duration_seconds", "route" => route, "status" => response.status().as_u16().to_string())
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves `/metrics` on `METRICS_ADDR`, if set, until shutdown.
+pub fn serve(state: AppState, shutdown: pharmforge_core::Shutdown) {
+    let Some(addr) = pharmforge_core::metrics::addr_from_env() else { return };
+    tokio::spawn(async move {
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot serve /metrics");
+                return;
+            }
+        };
+        tracing::info!(%addr, "serving /metrics");
+        let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(state);
+        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await;
+    });
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let Some(handle) = pharmforge_core::metrics::handle() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed\n").into_response();
+    };
+    refresh_gauges(&state).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+}
+
+/// The gauges read from Postgres and JetStream at each scrape; one that
+/// cannot be read keeps its last value (and the log says why).
+async fn refresh_gauges(state: &AppState) {
+    let counts: Result<Vec<(String, i64, i64)>, _> = sqlx::query_as(
+        "SELECT status, count(*), coalesce(sum(CASE WHEN status IN ('pending', 'running') THEN greatest(total_compounds - fanout_published, 0) ELSE 0 END), 0)::bigint \
+         FROM pipeline_runs GROUP BY status",
+    )
+    .fetch_all(&state.pool)
+    .await;
+    match counts {
+        Ok(rows) => {
+            let mut backlog = 0;
+            for status in ["pending", "running", "completed", "failed", "cancelled"] {
+                let n = rows.iter().find(|(s, _, _)| s == status).map_or(0, |r| r.1);
+                metrics::gauge!("pharmforge_runs", "status" => status).set(n as f64);
+            }
+            for (_, _, waiting) in &rows {
+                backlog += waiting;
+            }
+            metrics::gauge!("pharmforge_admission_backlog").set(backlog as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "run counts not read for /metrics"),
+    }
+    let Some(js) = state.jetstream.get() else { return };
+    let Ok(stream) = js.get_stream(state.topology.pipeline_stream()).await else { return };
+    let consumers = AdapterName::ALL.iter().map(|a| (a.as_str().to_owned(), state.topology.adapter_consumer(*a)));
+    for (label, name) in consumers.chain(std::iter::once(("aggregator".to_owned(), state.topology.aggregator_consumer()))) {
+        match stream.consumer_info(&name).await {
+            Ok(info) => {
+                metrics::gauge!("pharmforge_consumer_pending", "consumer" => label.clone()).set(info.num_pending as f64);
+                metrics::gauge!("pharmforge_consumer_ack_pending", "consumer" => label).set(info.num_ack_pending as f64);
+            }
+            Err(e) => tracing::warn!(error = %e, consumer = %name, "consumer counts not read for /metrics"),
+        }
+    }
+}
