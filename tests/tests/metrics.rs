@@ -106,3 +106,36 @@ async fn the_api_times_requests_by_route_and_counts_runs_backlog_and_consumers()
         assert!(sample(&text, &format!("pharmforge_consumer_ack_pending{{consumer=\"{consumer}\"}}")).is_some(), "{consumer}: {text}");
     }
 }
+
+/// A web adapter counts its requests by status, its cache hits and its
+/// waits for the shared rate (a histogram).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_adapter_counts_requests_cache_hits_and_rate_limit_waits() {
+    use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
+    use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
+    let pubchem = FakePubchem::start(PubchemFaults::none()).await;
+    let chembl = FakeChembl::start(ChemblFaults::none()).await;
+    let env = pharmforge_tests::fakes::service_env(&pubchem, &chembl, Some(50));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
+    let mut stack = Stack::start_with_env(&["rdkit_local"], &env).await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    stack.spawn("pharmforge-pubchem", &[("METRICS_ADDR", &addr)]);
+    let smiles = pharmforge_tests::distinct_molecules(10, &["c1ccccc1"]);
+    // The same compounds twice: the second run is answered from the cache.
+    for _ in 0..2 {
+        let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem"]}})).await;
+        stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    }
+    let text = get(&stack.http, &format!("http://{addr}/metrics")).await.1;
+    let requests = pubchem.log().len() as f64;
+    let answered: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("pharmforge_upstream_requests_total{service=\"pubchem\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(answered, requests, "every request the fake answered is counted: {text}");
+    assert!(sample(&text, "pharmforge_upstream_requests_total{service=\"pubchem\",status=\"200\"}").is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(sample(&text, "pharmforge_cache_lookups_total{service=\"pubchem\"}"), Some(20.0), "{text}");
+    assert!(sample(&text, "pharmforge_cache_hits_total{service=\"pubchem\"}").is_some_and(|n| n >= 10.0), "the second run's lookups hit: {text}");
+    assert_eq!(sample(&text, "pharmforge_rate_limit_wait_seconds_count{service=\"pubchem\"}"), Some(requests), "{text}");
+}

@@ -132,8 +132,12 @@ impl ChemblClient {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| FetchError::from_reqwest("ChEMBL", &e))?;
+            .map_err(|e| {
+                pharmforge_webclient::count_upstream("chembl", None);
+                FetchError::from_reqwest("ChEMBL", &e)
+            })?;
         let status = resp.status().as_u16();
+        pharmforge_webclient::count_upstream("chembl", Some(status));
         let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
         let body = pharmforge_webclient::read_body("ChEMBL", resp, pharmforge_webclient::MAX_RESPONSE_BYTES).await?;
         match classify_status(status) {

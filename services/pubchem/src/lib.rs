@@ -93,8 +93,12 @@ impl PubchemClient {
         if let Some(l) = &self.limiter {
             l.acquire().await;
         }
-        let resp = req.send().await.map_err(|e| FetchError::from_reqwest("PubChem", &e))?;
+        let resp = req.send().await.map_err(|e| {
+            pharmforge_webclient::count_upstream("pubchem", None);
+            FetchError::from_reqwest("PubChem", &e)
+        })?;
         let status = resp.status().as_u16();
+        pharmforge_webclient::count_upstream("pubchem", Some(status));
         let headers = resp.headers().clone();
         if let (Some(l), Some(t)) = (
             &self.limiter,

@@ -8,6 +8,8 @@ use serde_json::Value;
 #[derive(Clone)]
 pub struct SharedCache {
     kv: Store,
+    /// The `service` label of its metrics (the bucket's name until `named`).
+    service: std::sync::Arc<str>,
 }
 
 impl SharedCache {
@@ -16,7 +18,13 @@ impl SharedCache {
         bucket: &str,
         ttl: std::time::Duration,
     ) -> Result<Self, async_nats::Error> {
-        Ok(SharedCache { kv: crate::key_value(js, bucket, ttl).await? })
+        Ok(SharedCache { kv: crate::key_value(js, bucket, ttl).await?, service: bucket.into() })
+    }
+
+    /// Labels this cache's metrics with `service` (`pubchem`, `chembl`).
+    pub fn named(mut self, service: &str) -> Self {
+        self.service = service.into();
+        self
     }
 
     /// A key the bucket accepts: InChIKeys are used as they are; anything else
@@ -38,7 +46,18 @@ impl SharedCache {
     /// `"cache_hit": false` is overridden, as JSON readers and Postgres keep
     /// the last of duplicate keys). Anything but a JSON object is a miss, and
     /// so is a cache that cannot be read.
+    /// Counted in `pharmforge_cache_lookups_total{service}` and, when found,
+    /// `pharmforge_cache_hits_total{service}`.
     pub async fn get_hit(&self, key: &str) -> Option<Box<RawValue>> {
+        metrics::counter!("pharmforge_cache_lookups_total", "service" => self.service.to_string()).increment(1);
+        let hit = self.read(key).await;
+        if hit.is_some() {
+            metrics::counter!("pharmforge_cache_hits_total", "service" => self.service.to_string()).increment(1);
+        }
+        hit
+    }
+
+    async fn read(&self, key: &str) -> Option<Box<RawValue>> {
         let bytes = match self.kv.get(Self::key(key)).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return None,

@@ -82,6 +82,14 @@ pub fn http_client(timeout: Duration, connect_timeout: Duration) -> reqwest::Cli
         .expect("the HTTP client builds")
 }
 
+/// Counts one request to an external service in
+/// `pharmforge_upstream_requests_total{service,status}`: its HTTP status, or
+/// `error` when no answer came (connection, timeout).
+pub fn count_upstream(service: &'static str, status: Option<u16>) {
+    let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+    metrics::counter!("pharmforge_upstream_requests_total", "service" => service, "status" => status).increment(1);
+}
+
 /// Gets a key-value bucket, creating it (with `max_age` as TTL) when missing.
 pub async fn key_value(
     js: &async_nats::jetstream::Context,
@@ -135,7 +143,7 @@ pub async fn connect_shared(
             let limiter = SharedRateLimiter::open(&js, &rate_bucket, service, rate.clone()).await?;
             let cache = match cache_ttl.is_zero() {
                 true => None,
-                false => Some(SharedCache::open(&js, cache_bucket, cache_ttl).await?),
+                false => Some(SharedCache::open(&js, cache_bucket, cache_ttl).await?.named(service)),
             };
             Ok::<_, async_nats::Error>((limiter, cache))
         })

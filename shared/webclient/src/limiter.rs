@@ -152,8 +152,15 @@ impl SharedRateLimiter {
         }
     }
 
-    /// Waits for this replica's turn to send one request.
+    /// Waits for this replica's turn to send one request; the wait is
+    /// `pharmforge_rate_limit_wait_seconds{service}`.
     pub async fn acquire(&self) {
+        let started = std::time::Instant::now();
+        self.wait_for_slot().await;
+        metrics::histogram!("pharmforge_rate_limit_wait_seconds", "service" => self.key.clone()).record(started.elapsed().as_secs_f64());
+    }
+
+    async fn wait_for_slot(&self) {
         *self.last_used.lock().unwrap() = std::time::Instant::now();
         let mut failures = 0u32;
         loop {
