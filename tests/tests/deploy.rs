@@ -61,3 +61,41 @@ fn kubernetes_manifests_parse_and_name_the_service_binaries() {
 }
 
 use serde::Deserialize;
+
+/// The Grafana dashboard (`deploy/grafana/pharmforge.json`) has the panels an
+/// operator opens first, and every metric its queries use is one a service
+/// records: a renamed metric fails here, not on an empty panel.
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_the_services_record() {
+    let text = std::fs::read_to_string(root().join("deploy/grafana/pharmforge.json")).expect("the dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let titles: Vec<&str> = dash["panels"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
+    for wanted in ["Throughput per adapter", "Backlog per consumer", "Error rate per adapter", "API latency"] {
+        assert!(titles.contains(&wanted), "no {wanted:?} panel: {titles:?}");
+    }
+    // Every Rust source under shared/ and services/, where metrics are recorded.
+    let mut sources = String::new();
+    let mut dirs = vec![root().join("shared"), root().join("services")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut used = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("pharmforge_")) {
+                let base = ["_bucket", "_count", "_sum"].iter().fold(word, |w, s| w.strip_suffix(s).unwrap_or(w));
+                assert!(sources.contains(&format!("\"{base}\"")), "panel {:?} queries {word}, which no service records", panel["title"]);
+                used += 1;
+            }
+        }
+    }
+    assert!(used >= 15, "the queries use {used} metrics");
+}
