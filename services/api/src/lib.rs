@@ -159,23 +159,12 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         orders: browse::Orders::default(),
     };
     state.auth.announce();
-    // Metrics are recorded from the first request on (see `metrics`).
-    if let Some(handle) = pharmforge_core::metrics::handle() {
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => handle.run_upkeep(),
-                    _ = stop.wait() => return,
-                }
-            }
-        });
-    }
     let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));
     let dispatcher = tokio::spawn(webhooks::dispatch(state.pool.clone(), settings.webhooks.clone(), shutdown.clone()));
     tokio::spawn(events::listen(state.clone(), shutdown.clone()));
     tokio::spawn(pipeline::listen(state.clone(), shutdown.clone()));
-    metrics::serve(state.clone(), shutdown.clone());
+    // Before the first request: from here on requests are timed.
+    metrics::serve(state.clone(), &shutdown);
     tracing::info!(%addr, "api listening");
     let header_timeout = state.limits.header_timeout;
     let app = routes::app(state);

@@ -15,8 +15,7 @@
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use pharmforge_core::AdapterName;
 use std::time::Instant;
 
@@ -31,29 +30,15 @@ pub async fn record_http(req: Request, next: axum::middleware::Next) -> Response
 }
 
 /// Serves `/metrics` on `METRICS_ADDR`, if set, until shutdown.
-pub fn serve(state: AppState, shutdown: pharmforge_core::Shutdown) {
-    let Some(addr) = pharmforge_core::metrics::addr_from_env() else { return };
-    tokio::spawn(async move {
-        let listener = match tokio::net::TcpListener::bind(&addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot serve /metrics");
-                return;
-            }
-        };
-        tracing::info!(%addr, "serving /metrics");
-        let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(state);
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await;
-    });
+pub fn serve(state: AppState, shutdown: &pharmforge_core::Shutdown) {
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(state);
+    pharmforge_core::metrics::serve_app(pharmforge_core::metrics::addr_from_env(), app, shutdown);
 }
 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    let Some(handle) = pharmforge_core::metrics::handle() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed\n").into_response();
-    };
     refresh_gauges(&state).await;
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+    pharmforge_core::metrics::prometheus_text()
 }
 
 /// The gauges read from Postgres and JetStream at each scrape; one that

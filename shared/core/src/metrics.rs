@@ -48,7 +48,7 @@ impl Health {
     pub fn start(shutdown: &Shutdown) -> Health {
         let health = Health::default();
         health.set_alive(true);
-        serve(addr_from_env(), health.clone(), shutdown.clone());
+        serve_app(addr_from_env(), probes_and_metrics(health.clone()), shutdown);
         health
     }
 
@@ -88,40 +88,54 @@ pub fn addr_from_env() -> Option<String> {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until shutdown.
-/// A port that cannot be bound is logged, not fatal: the service works
-/// without its metrics.
-pub fn serve(addr: Option<String>, health: Health, shutdown: Shutdown) {
+/// The recorded metrics as a Prometheus text answer (503 when no recorder
+/// could be installed).
+pub fn prometheus_text() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match handle() {
+        Some(handle) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed\n").into_response(),
+    }
+}
+
+/// `/metrics`, `/healthz` and `/readyz` of a service without an API.
+fn probes_and_metrics(health: Health) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let (h1, h2) = (health.clone(), health);
+    let probe = |ok: bool| if ok { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not yet\n") };
+    axum::Router::new()
+        .route("/metrics", get(|| async { prometheus_text() }))
+        .route("/healthz", get(move || async move { probe(h1.alive()) }))
+        .route("/readyz", get(move || async move { probe(h2.ready()) }))
+}
+
+/// Installs the recorder and serves `app` (which answers `/metrics`, and
+/// whatever else the service puts beside it) on `addr` until shutdown, with
+/// the recorder's upkeep every 5 s. With no `addr` nothing is installed, so
+/// nothing is recorded either (no one could read it). A port that cannot be
+/// bound is logged, not fatal: the service works without its metrics.
+pub fn serve_app(addr: Option<String>, app: axum::Router, shutdown: &Shutdown) {
     let Some(addr) = addr else { return };
+    // Installed now, not in the task: what happens from here on is recorded.
     let Some(handle) = handle() else { return };
+    let shutdown = shutdown.clone();
     tokio::spawn(async move {
-        use axum::http::StatusCode;
-        use axum::routing::get;
         let listener = match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot serve metrics and probes");
+                tracing::error!(%addr, error = %e, "cannot serve /metrics");
                 return;
             }
         };
-        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or(addr), "serving /metrics, /healthz, /readyz");
-        let (h1, h2) = (health.clone(), health);
-        let probe = |ok: bool| if ok { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not yet\n") };
-        let app = axum::Router::new()
-            .route(
-                "/metrics",
-                get(move || async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()) }),
-            )
-            .route("/healthz", get(move || async move { probe(h1.alive()) }))
-            .route("/readyz", get(move || async move { probe(h2.ready()) }));
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or(addr), "serving /metrics");
         let upkeep = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 handle.run_upkeep();
             }
         });
-        let stop = shutdown.clone();
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await }).await {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await {
             tracing::warn!(error = %e, "metrics server stopped");
         }
         upkeep.abort();
