@@ -63,16 +63,6 @@ impl Replicas {
         replica.seen = now;
     }
 
-    /// Adapters with at least one replica connected now.
-    pub fn connected(&self, now: Instant) -> Vec<AdapterName> {
-        let mut all = self.0.lock().unwrap();
-        all.retain(|_, r| now.duration_since(r.seen) < GONE_AFTER);
-        let mut names: Vec<AdapterName> = all.values().map(|r| r.beat.adapter).collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
     pub fn of(&self, adapter: AdapterName, now: Instant) -> AdapterReplicas {
         let mut all = self.0.lock().unwrap();
         all.retain(|_, r| now.duration_since(r.seen) < GONE_AFTER);
@@ -162,7 +152,7 @@ pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
     let unavailable = |what: &str, e: &dyn std::fmt::Display| ApiError::Unavailable(format!("{what}: {e}"));
     let pipeline = js.get_stream(state.topology.pipeline_stream()).await.map_err(|e| unavailable("the PIPELINE stream", &e))?;
     let dead = js.get_stream(state.topology.dead_letter_stream()).await.map_err(|e| unavailable("the DEADLETTER stream", &e))?;
-    let dead_counts: HashMap<String, usize> = match dead.info_with_subjects(format!("{}>", dead_prefix(state))).await {
+    let dead_counts: HashMap<String, usize> = match dead.info_with_subjects(state.topology.dead_letter_wildcard()).await {
         Ok(subjects) => subjects.filter_map(|s| async move { s.ok() }).collect().await,
         Err(e) => return Err(unavailable("the dead-letter counts", &e)),
     };
@@ -202,11 +192,6 @@ pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
     }))
 }
 
-fn dead_prefix(state: &AppState) -> String {
-    let one = state.topology.dead_letter_subject(AdapterName::RdkitLocal);
-    one.trim_end_matches(AdapterName::RdkitLocal.as_str()).to_owned()
-}
-
 /// The newest dead letters of every adapter (the last 100 stored), newest first.
 async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state: &AppState) -> Vec<Value> {
     use pharmforge_core::adapter::dead_letter_headers as h;
@@ -219,7 +204,6 @@ async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state
     if info.state.messages == 0 {
         return out;
     }
-    let prefix = dead_prefix(state);
     let mut seq = last;
     while seq >= first.max(1) && seq + 100 > last {
         if let Ok(m) = dead.get_raw_message(seq).await {
@@ -227,7 +211,7 @@ async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state
             let millis = (m.time.unix_timestamp_nanos() / 1_000_000) as i64;
             out.push(json!({
                 "sequence": m.sequence,
-                "adapter": m.subject.as_str().strip_prefix(&prefix).unwrap_or(m.subject.as_str()),
+                "adapter": state.topology.dead_letter_adapter(m.subject.as_str()).unwrap_or(m.subject.as_str()),
                 "at": chrono::DateTime::from_timestamp_millis(millis),
                 "reason": header(h::REASON),
                 "deliveries": header(h::DELIVERIES).and_then(|d| d.parse::<u64>().ok()),
@@ -279,7 +263,7 @@ mod tests {
         let seen = r.of(AdapterName::AdmetAi, now);
         assert_eq!(seen.replicas.len(), 2);
         assert_eq!(seen.per_second, 150.0);
-        assert_eq!(r.connected(now), vec![AdapterName::AdmetAi]);
+        assert!(r.of(AdapterName::Pubchem, now).replicas.is_empty());
         // Samples older than the window fall off: a replica idle for two
         // minutes after a burst shows 0/s, not the burst's average.
         for s in 1..=30u64 {
@@ -289,7 +273,8 @@ mod tests {
         // Unheard for 15 s: gone. A stopping beat: gone at once.
         assert_eq!(r.of(AdapterName::AdmetAi, t0 + Duration::from_secs(200)).replicas.len(), 0);
         r.heard(beat("c:3", AdapterName::Pubchem, 1), t0);
+        assert_eq!(r.of(AdapterName::Pubchem, t0).replicas.len(), 1);
         r.heard(Heartbeat { stopping: true, ..beat("c:3", AdapterName::Pubchem, 1) }, t0);
-        assert!(r.connected(t0).is_empty());
+        assert!(r.of(AdapterName::Pubchem, t0).replicas.is_empty());
     }
 }

@@ -77,6 +77,14 @@ impl Topology {
     pub fn dead_letter_subject(&self, adapter: AdapterName) -> String {
         format!("{}deadletter.{}", self.prefix, adapter.as_str())
     }
+    /// Every adapter's dead letters.
+    pub fn dead_letter_wildcard(&self) -> String {
+        format!("{}deadletter.>", self.prefix)
+    }
+    /// The adapter that gave up the dead letter stored under `subject`.
+    pub fn dead_letter_adapter<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject.strip_prefix(self.prefix.as_str())?.strip_prefix("deadletter.")
+    }
     pub fn aggregator_dead_letter_consumer(&self) -> String {
         format!("{}aggregator_deadletter", self.prefix)
     }
@@ -135,10 +143,10 @@ impl Topology {
             .await?;
 
         let dead = js
-            .create_or_update_stream(stream_config(self.dead_letter_stream(), format!("{}deadletter.>", self.prefix), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
+            .create_or_update_stream(stream_config(self.dead_letter_stream(), self.dead_letter_wildcard(), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
             .await?;
         let dead = js.get_stream(&dead.config.name).await?;
-        dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), format!("{}deadletter.>", self.prefix), 1_000, -1))
+        dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), self.dead_letter_wildcard(), 1_000, -1))
             .await?;
 
         if js.get_key_value(self.cancelled_bucket()).await.is_err() {
@@ -187,6 +195,8 @@ mod tests {
         assert_eq!(t.adapter_consumer(AdapterName::Chembl), "t1_chembl");
         assert_eq!(t.done_subject(), "t1_pipeline.done");
         assert_eq!(t.dead_letter_subject(AdapterName::Pubchem), "t1_deadletter.pubchem");
+        assert_eq!(t.dead_letter_adapter(&t.dead_letter_subject(AdapterName::Pubchem)), Some("pubchem"));
+        assert_eq!(t.dead_letter_adapter("t2_deadletter.pubchem"), None);
     }
 }
 
