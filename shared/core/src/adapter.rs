@@ -124,7 +124,7 @@ pub async fn run_adapter<A: Adapter>(
     let cancelled = CancelledRuns::watch(js.clone(), topology.clone(), shutdown.clone()).await;
     let counters = Arc::new(crate::heartbeat::Counters::default());
     let beats = {
-        let (counters, provenance, started_at_ms) = (counters.clone(), adapter.provenance(), crate::heartbeat::now_ms());
+        let (counters, provenance, started_at_ms) = (counters.clone(), adapter.provenance(), crate::now_ms());
         let (instance, batch_size, concurrency) = (crate::heartbeat::instance_name(), settings.batch_size, settings.concurrency);
         let make = move || crate::heartbeat::Heartbeat {
             adapter: name,
@@ -191,12 +191,10 @@ impl<A: Adapter> AdapterContext<A> {
         let mut fresh = Vec::with_capacity(batch.len());
         let mut again = Vec::new();
         let waited = ::metrics::histogram!("pharmforge_record_wait_seconds", "adapter" => name.as_str());
-        for delivery in &batch {
+        for delivery in batch {
             if let Some(w) = delivery.waited() {
                 waited.record(w.as_secs_f64());
             }
-        }
-        for delivery in batch {
             match CompoundRecord::decode(delivery.payload()) {
                 Ok(mut r) if r.current_adapter() == Some(name) && self.cancelled.contains(&r.run_id) => {
                     // The run was cancelled: skip the adapter, record the compound as cancelled.

@@ -62,10 +62,6 @@ pub fn instance_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Beats every [`EVERY`] until `shutdown`, then once more with `stopping`.
 pub async fn beat(
     client: async_nats::Client,

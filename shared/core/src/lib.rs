@@ -34,3 +34,8 @@ pub use ids::{AdapterName, Priority, RunId};
 pub use record::CompoundRecord;
 pub use shutdown::Shutdown;
 pub use topology::Topology;
+
+/// Milliseconds since the Unix epoch (wall clock: shared by replicas and hosts).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

@@ -42,13 +42,7 @@ pub fn batch_size(limiter: Option<&SharedRateLimiter>, configured: usize) -> usi
     }
 }
 
-/// Milliseconds since the Unix epoch (wall clock: shared by replicas).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use pharmforge_core::now_ms;
 
 /// An HTTP client with the request timeout and a user agent naming PharmForge.
 /// The most bytes of an upstream answer read (16 MiB): a ChEMBL page of
