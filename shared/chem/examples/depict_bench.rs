@@ -8,31 +8,14 @@
 //! Pictures are 300 x 300 px; records carry three data items.
 
 use pharmforge_chem::{depict_svg, read_sd_record, sd_record_2d};
-use std::path::PathBuf;
+mod common;
+use common::reference_smiles;
 use std::time::Instant;
 
 /// mimalloc for Rust and, through its `override` feature, for RDKit's C++
 /// too, as the services that call these run it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn reference_smiles() -> Vec<String> {
-    let dir = std::env::var_os("PHARMFORGE_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference")
-        });
-    let path = dir.join("chembl_cmet_1017.rdkit.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("reference line is JSON");
-            v["smiles"].as_str().expect("smiles field").to_owned()
-        })
-        .collect()
-}
 
 /// CPU time this thread has run, in seconds (Linux's schedstat), if known.
 fn thread_cpu_seconds() -> Option<f64> {
