@@ -545,6 +545,13 @@ impl Stack {
         v
     }
 
+    /// Publishes a message no service can decode to `adapter`'s subject: it
+    /// dead-letters it.
+    pub async fn publish_unreadable(&self, adapter: &str) {
+        let js = async_nats::jetstream::new(async_nats::connect(self.nats.url()).await.expect("NATS"));
+        js.publish(format!("{}pipeline.{adapter}", self.prefix), "not a record".into()).await.unwrap().await.unwrap();
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(self.url(path)).send().await.expect("GET");
         let status = r.status().as_u16();

@@ -47,6 +47,26 @@ fn browser_here() -> bool {
     false
 }
 
+/// Headless Chromium in a 1280 × 900 window, downloading into a folder of its own.
+async fn open_browser() -> (Browser, tempfile::TempDir) {
+    let downloads = tempfile::tempdir().unwrap();
+    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    (b, downloads)
+}
+
+/// Polls `/api/v1/pipeline` until `until` holds (`what`, for the failure).
+async fn wait_for_pipeline(stack: &Stack, what: &str, until: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, p) = stack.get_json("/api/v1/pipeline").await;
+        if until(&p) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never saw {what}: {p}\n{}", stack.all_logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn shot(b: &Browser, name: &str) {
     let path = out_dir().join(format!("{name}.png"));
     b.screenshot(&path).await.expect("screenshot");
@@ -97,19 +117,13 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     }
     let stack = Stack::start(&["rdkit_local", "admet_ai"]).await;
     // The form ticks the adapters with a replica connected: wait until both have beaten.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, p) = stack.get_json("/api/v1/pipeline").await;
+    wait_for_pipeline(&stack, "both adapters' heartbeats", |p| {
         let connected = |name: &str| p["adapters"].as_array().into_iter().flatten().any(|a| a["name"] == name && a["replicas_connected"] == 1);
-        if connected("rdkit_local") && connected("admet_ai") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "adapters never reported: {p}\n{}", stack.all_logs());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        connected("rdkit_local") && connected("admet_ai")
+    })
+    .await;
 
-    let downloads = tempfile::tempdir().unwrap();
-    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    let (b, downloads) = open_browser().await;
     let base = stack.url("");
 
     // ---- Runs page, first load ----
@@ -367,8 +381,7 @@ async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_every
         .unwrap();
     let run_id = created["run_id"].as_str().expect("a run").to_owned();
 
-    let downloads = tempfile::tempdir().unwrap();
-    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    let (b, downloads) = open_browser().await;
     let base = stack.url("");
     b.goto(&format!("{base}/runs/{run_id}")).await.unwrap();
     let field = ok!(b, b.wait_for("#token", WAIT).await);
@@ -440,17 +453,10 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     let index = known["index"].as_i64().unwrap();
 
     // A message no adapter can read: dead-lettered by rdkit_local, with why.
-    let nats = async_nats::connect(stack.nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(nats);
-    js.publish(format!("{}pipeline.rdkit_local", stack.prefix), "not a record".into()).await.unwrap().await.unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    while stack.get_json("/api/v1/pipeline").await.1["adapters"][0]["dead_letters"]["total"] != 1 {
-        assert!(std::time::Instant::now() < deadline, "no dead letter\n{}", stack.all_logs());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stack.publish_unreadable("rdkit_local").await;
+    wait_for_pipeline(&stack, "a dead letter", |p| p["adapters"][0]["dead_letters"]["total"] == 1).await;
 
-    let downloads = tempfile::tempdir().unwrap();
-    let b = Browser::start(downloads.path(), 1280, 900).await.expect("chromium starts");
+    let (b, _downloads) = open_browser().await;
     let base = stack.url("");
     b.goto(&format!("{base}/runs/{run_id}/compounds/{index}")).await.unwrap();
     ok!(b, b.wait_until("[...document.querySelectorAll('section.card h2')].some(h => h.textContent === 'ChEMBL')", WAIT).await);

@@ -42,8 +42,7 @@ async fn an_adapter_and_the_aggregator_count_what_they_do_and_answer_their_probe
     let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
     stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(60)).await;
     // A message no adapter can read: dead-lettered.
-    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
-    js.publish(format!("{}pipeline.rdkit_local", stack.prefix), "not a record".into()).await.unwrap().await.unwrap();
+    stack.publish_unreadable("rdkit_local").await;
 
     let want = |name: &str| format!("pharmforge_records_total{{adapter=\"rdkit_local\",outcome=\"{name}\"}}");
     let mut text = String::new();
