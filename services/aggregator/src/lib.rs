@@ -83,7 +83,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         return Ok(());
     };
     let js = async_nats::jetstream::new(client.clone());
-    let topology = Topology::new(settings.nats.prefix.clone());
+    let topology = Topology::for_settings(&settings.nats);
     if !topology.ensure_with_retry(&js, &shutdown).await {
         return Ok(());
     }
@@ -146,6 +146,20 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     // them before exiting, or the server would redeliver after the ack wait.
     client.flush().await.ok();
     tracing::info!("aggregator stopped");
+    Ok(())
+}
+
+/// The deploy step: waits for Postgres (`DATABASE_URL`), applies the
+/// migrations not yet applied, once, and returns. A failure is the caller's
+/// to report (a Job retries it); another migrator at the same moment waits
+/// on sqlx's advisory lock.
+pub async fn migrate(settings: &Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let Some(pool) = pharmforge_store::connect(&settings.database_url, 1, &shutdown).await? else {
+        return Err("stopped before Postgres answered".into());
+    };
+    pharmforge_store::MIGRATOR.run(&pool).await?;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&pool).await?;
+    tracing::info!(applied, "database migrated");
     Ok(())
 }
 

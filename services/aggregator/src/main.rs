@@ -16,8 +16,28 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = pharmforge_aggregator::run(settings, Shutdown::on_signals()).await {
-        tracing::error!(error = %e, "aggregator stopped on an error");
-        std::process::exit(1);
+    match std::env::args().nth(1).as_deref() {
+        None => {
+            if let Err(e) = pharmforge_aggregator::run(settings, Shutdown::on_signals()).await {
+                tracing::error!(error = %e, "aggregator stopped on an error");
+                std::process::exit(1);
+            }
+        }
+        // A deploy step (the Kubernetes migration Job): the schema, then exit.
+        Some("migrate") => {
+            if let Err(e) = pharmforge_aggregator::migrate(&settings, Shutdown::on_signals()).await {
+                tracing::error!(error = %e, "migrations failed");
+                eprintln!("pharmforge-aggregator migrate: {e}");
+                std::process::exit(1);
+            }
+        }
+        Some(other) => {
+            eprintln!(
+                "pharmforge-aggregator: unknown argument {other:?}\n\
+                 usage: pharmforge-aggregator            consume and write results (runs the migrations first)\n\
+                 \x20      pharmforge-aggregator migrate    apply the database migrations and exit"
+            );
+            std::process::exit(2);
+        }
     }
 }

@@ -141,7 +141,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     let state = AppState {
         pool: pharmforge_store::lazy_pool(&settings.database_url, 16)?,
         jetstream: Arc::new(OnceCell::new()),
-        topology: Topology::new(settings.nats.prefix.clone()),
+        topology: Topology::for_settings(&settings.nats),
         limits: settings.limits.clone(),
         auth: settings.auth.clone(),
         run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),

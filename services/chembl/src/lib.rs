@@ -48,6 +48,9 @@ pub struct ChemblSettings {
     pub retry: RetrySettings,
     /// `CHEMBL_CACHE_TTL_SECS` (7 days; 0 disables the cache)
     pub cache_ttl: Duration,
+    /// `CHEMBL_CACHE_MAX_BYTES` (1 GiB): the cache bucket's size; when full, its
+    /// oldest entries make room.
+    pub cache_max_bytes: i64,
     /// `CHEMBL_MAX_ACTIVITY_PAGES` (10): pages of 1000 activities per batch
     pub max_pages: usize,
     /// `CHEMBL_MAX_ACTIVITIES` (50): activities kept in a section, most potent first
@@ -75,6 +78,7 @@ impl ChemblSettings {
                 max_backoff: env_millis("CHEMBL_MAX_BACKOFF_MS", 30_000)?,
             },
             cache_ttl: Duration::from_secs(env_parse("CHEMBL_CACHE_TTL_SECS", 7 * 24 * 3600)?),
+            cache_max_bytes: env_parse("CHEMBL_CACHE_MAX_BYTES", 1i64 << 30)?.max(1),
             max_pages: env_parse("CHEMBL_MAX_ACTIVITY_PAGES", 10usize)?.max(1),
             max_activities: env_parse("CHEMBL_MAX_ACTIVITIES", 50)?,
             flexmatch: env_parse("CHEMBL_FLEXMATCH", true)?,
@@ -358,6 +362,7 @@ impl ChemblAdapter {
             settings.rate.clone(),
             &cache_bucket(&nats.prefix),
             settings.cache_ttl,
+            settings.cache_max_bytes,
             shutdown,
         )
         .await?;

@@ -46,6 +46,9 @@ pub struct PubchemSettings {
     pub retry: RetrySettings,
     /// `PUBCHEM_CACHE_TTL_SECS` (7 days; 0 disables the cache).
     pub cache_ttl: Duration,
+    /// `PUBCHEM_CACHE_MAX_BYTES` (1 GiB): the cache bucket's size; when full, its
+    /// oldest entries make room.
+    pub cache_max_bytes: i64,
     /// `PUBCHEM_SYNONYMS` (0): how many synonyms to fetch; more than 0 costs a
     /// second request per found compound.
     pub synonyms: usize,
@@ -71,6 +74,7 @@ impl PubchemSettings {
                 max_backoff: env_millis("PUBCHEM_MAX_BACKOFF_MS", 30_000)?,
             },
             cache_ttl: Duration::from_secs(env_parse("PUBCHEM_CACHE_TTL_SECS", 7 * 24 * 3600)?),
+            cache_max_bytes: env_parse("PUBCHEM_CACHE_MAX_BYTES", 1i64 << 30)?.max(1),
             synonyms: env_parse("PUBCHEM_SYNONYMS", 0)?,
         })
     }
@@ -245,6 +249,7 @@ impl PubchemAdapter {
             settings.rate.clone(),
             &cache_bucket(&nats.prefix),
             settings.cache_ttl,
+            settings.cache_max_bytes,
             shutdown,
         )
         .await?;

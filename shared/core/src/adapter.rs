@@ -103,7 +103,7 @@ pub async fn run_adapter<A: Adapter>(
         return Ok(());
     };
     let js = jetstream::new(client.clone());
-    let topology = Topology::new(nats.prefix.clone());
+    let topology = Topology::for_settings(&nats);
     if !topology.ensure_with_retry(&js, &shutdown).await {
         return Ok(());
     }

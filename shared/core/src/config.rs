@@ -70,6 +70,10 @@ pub struct NatsSettings {
     pub urls: Vec<String>,
     /// `PHARMFORGE_STREAM_PREFIX`: prefix of stream, consumer and subject names.
     pub prefix: String,
+    /// `PHARMFORGE_STREAM_REPLICAS` (1..=5, default 1): how many JetStream
+    /// servers keep each stream and key-value bucket (3 on a three-node
+    /// cluster, so that losing a node loses nothing and stops nothing).
+    pub stream_replicas: usize,
     /// `NATS_CREDS_FILE`: optional credentials file.
     pub creds_file: Option<String>,
     /// `NATS_USER` / `NATS_PASSWORD`.
@@ -95,6 +99,14 @@ impl NatsSettings {
                 reason: "only letters, digits, '_' and '-' are allowed in stream and subject names".into(),
             });
         }
+        let stream_replicas: usize = env_parse("PHARMFORGE_STREAM_REPLICAS", 1)?;
+        if !(1..=5).contains(&stream_replicas) {
+            return Err(ConfigError {
+                name: "PHARMFORGE_STREAM_REPLICAS".into(),
+                value: stream_replicas.to_string(),
+                reason: "JetStream keeps 1 to 5 replicas of a stream".into(),
+            });
+        }
         let user = std::env::var("NATS_USER")
             .ok()
             .filter(|u| !u.is_empty())
@@ -102,6 +114,7 @@ impl NatsSettings {
         Ok(NatsSettings {
             urls,
             prefix,
+            stream_replicas,
             creds_file: non_empty("NATS_CREDS_FILE"),
             user,
             token: non_empty("NATS_TOKEN").map(Secret::new),

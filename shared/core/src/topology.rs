@@ -39,6 +39,8 @@ pub struct Topology {
     /// The aggregator's consumers never give up: their
     /// failures are outages (Postgres, NATS), not bad messages.
     pub max_deliver: i64,
+    /// Servers keeping each stream and bucket (`PHARMFORGE_STREAM_REPLICAS`).
+    pub replicas: usize,
 }
 
 impl Topology {
@@ -47,7 +49,12 @@ impl Topology {
     /// one creates-or-updates the consumers at start.
     pub fn new(prefix: impl Into<String>) -> Self {
         let ack_wait = crate::config::env_millis("PHARMFORGE_ACK_WAIT_MS", 30_000).unwrap_or(Duration::from_secs(30));
-        Topology { prefix: prefix.into(), ack_wait, max_deliver: 20 }
+        Topology { prefix: prefix.into(), ack_wait, max_deliver: 20, replicas: 1 }
+    }
+
+    /// The topology a service's settings describe: their prefix and replicas.
+    pub fn for_settings(nats: &crate::config::NatsSettings) -> Self {
+        Topology { replicas: nats.stream_replicas, ..Topology::new(nats.prefix.clone()) }
     }
 
     /// What every name starts with (one stack's names apart from another's).
@@ -130,7 +137,7 @@ impl Topology {
     /// Creates or updates every stream and durable consumer.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<(), async_nats::Error> {
         let pipeline = js
-            .create_or_update_stream(stream_config(self.pipeline_stream(), format!("{}pipeline.>", self.prefix), stream::RetentionPolicy::Interest, MAX_AGE))
+            .create_or_update_stream(self.stream_config(self.pipeline_stream(), format!("{}pipeline.>", self.prefix), stream::RetentionPolicy::Interest, MAX_AGE))
             .await?;
         let pipeline = js.get_stream(&pipeline.config.name).await?;
         for adapter in AdapterName::ALL {
@@ -143,24 +150,43 @@ impl Topology {
             .await?;
 
         let dead = js
-            .create_or_update_stream(stream_config(self.dead_letter_stream(), self.dead_letter_wildcard(), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
+            .create_or_update_stream(self.stream_config(self.dead_letter_stream(), self.dead_letter_wildcard(), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
             .await?;
         let dead = js.get_stream(&dead.config.name).await?;
         dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), self.dead_letter_wildcard(), 1_000, -1))
             .await?;
 
-        if js.get_key_value(self.cancelled_bucket()).await.is_err() {
-            js.create_key_value(jetstream::kv::Config {
+        ensure_bucket(
+            js,
+            jetstream::kv::Config {
                 bucket: self.cancelled_bucket(),
                 description: "run ids of cancelled runs".into(),
                 history: 1,
                 max_age: MAX_AGE,
                 storage: stream::StorageType::File,
+                num_replicas: self.replicas,
                 ..Default::default()
-            })
-            .await?;
-        }
+            },
+            false,
+        )
+        .await?;
         Ok(())
+    }
+
+    /// A file-backed stream with the shared de-duplication window and this
+    /// topology's replicas: the streams differ only in name, subjects,
+    /// retention and age.
+    fn stream_config(&self, name: String, subjects: String, retention: stream::RetentionPolicy, max_age: Duration) -> stream::Config {
+        stream::Config {
+            name,
+            subjects: vec![subjects],
+            retention,
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            max_age,
+            num_replicas: self.replicas,
+            ..Default::default()
+        }
     }
 
     /// `ensure`, retried with backoff while JetStream is unreachable.
@@ -169,18 +195,32 @@ impl Topology {
     }
 }
 
-/// A file-backed stream with the shared de-duplication window: the
-/// streams differ only in name, subjects, retention and age.
-fn stream_config(name: String, subjects: String, retention: stream::RetentionPolicy, max_age: Duration) -> stream::Config {
-    stream::Config {
-        name,
-        subjects: vec![subjects],
-        retention,
-        storage: stream::StorageType::File,
-        duplicate_window: DUPLICATE_WINDOW,
-        max_age,
-        ..Default::default()
+/// A key-value bucket as `config` says, created when missing, and brought to
+/// `config`'s replicas and byte limit when it exists with others (a stack
+/// moved from one server to a cluster). With `evict_oldest`, a bucket at its
+/// byte limit drops its oldest entries to take a new one (a cache); without,
+/// it refuses the write (KV's default, which keeps what it holds).
+pub async fn ensure_bucket(
+    js: &jetstream::Context,
+    config: jetstream::kv::Config,
+    evict_oldest: bool,
+) -> Result<jetstream::kv::Store, async_nats::Error> {
+    let kv = match js.get_key_value(&config.bucket).await {
+        Ok(kv) => kv,
+        Err(_) => match js.create_key_value(config.clone()).await {
+            Ok(kv) => kv,
+            // Another service created it at the same moment.
+            Err(e) => js.get_key_value(&config.bucket).await.map_err(|_| e)?,
+        },
+    };
+    let current = js.get_stream(format!("KV_{}", config.bucket)).await?.cached_info().config.clone();
+    let discard = if evict_oldest { stream::DiscardPolicy::Old } else { current.discard };
+    let max_bytes = if config.max_bytes > 0 { config.max_bytes } else { current.max_bytes };
+    if current.num_replicas != config.num_replicas.max(1) || current.max_bytes != max_bytes || current.discard != discard {
+        js.update_stream(stream::Config { num_replicas: config.num_replicas.max(1), max_bytes, discard, ..current })
+            .await?;
     }
+    Ok(kv)
 }
 
 #[cfg(test)]

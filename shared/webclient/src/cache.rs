@@ -13,12 +13,25 @@ pub struct SharedCache {
 }
 
 impl SharedCache {
+    /// One server's copy, no byte limit (tests and benchmarks).
     pub async fn open(
         js: &async_nats::jetstream::Context,
         bucket: &str,
         ttl: std::time::Duration,
     ) -> Result<Self, async_nats::Error> {
-        Ok(SharedCache { kv: crate::key_value(js, bucket, ttl).await?, service: bucket.into() })
+        Self::open_with(js, bucket, ttl, 1, 0).await
+    }
+
+    /// Kept on `replicas` servers, at most `max_bytes` (0: no limit), the
+    /// oldest entries dropped first when full.
+    pub async fn open_with(
+        js: &async_nats::jetstream::Context,
+        bucket: &str,
+        ttl: std::time::Duration,
+        replicas: usize,
+        max_bytes: i64,
+    ) -> Result<Self, async_nats::Error> {
+        Ok(SharedCache { kv: crate::key_value(js, bucket, ttl, replicas, max_bytes).await?, service: bucket.into() })
     }
 
     /// Labels this cache's metrics with `service` (`pubchem`, `chembl`).

@@ -84,28 +84,26 @@ pub fn count_upstream(service: &'static str, status: Option<u16>) {
     metrics::counter!("pharmforge_upstream_requests_total", "service" => service, "status" => status).increment(1);
 }
 
-/// Gets a key-value bucket, creating it (with `max_age` as TTL) when missing.
+/// Gets a key-value bucket, creating it (with `max_age` as TTL) when missing,
+/// kept on `replicas` servers. With `max_bytes` above 0 it holds at most that
+/// much and drops its oldest entries to take new ones (a cache that stays in
+/// its budget); at 0 it is unbounded.
 pub async fn key_value(
     js: &async_nats::jetstream::Context,
     bucket: &str,
     max_age: Duration,
+    replicas: usize,
+    max_bytes: i64,
 ) -> Result<async_nats::jetstream::kv::Store, async_nats::Error> {
-    if let Ok(kv) = js.get_key_value(bucket).await {
-        return Ok(kv);
-    }
-    let created = js
-        .create_key_value(async_nats::jetstream::kv::Config {
-            bucket: bucket.to_owned(),
-            history: 1,
-            max_age,
-            ..Default::default()
-        })
-        .await;
-    match created {
-        Ok(kv) => Ok(kv),
-        // Another replica created it at the same moment.
-        Err(e) => js.get_key_value(bucket).await.map_err(|_| e.into()),
-    }
+    let config = async_nats::jetstream::kv::Config {
+        bucket: bucket.to_owned(),
+        history: 1,
+        max_age,
+        num_replicas: replicas,
+        max_bytes,
+        ..Default::default()
+    };
+    pharmforge_core::topology::ensure_bucket(js, config, max_bytes > 0).await
 }
 
 /// The key-value bucket holding every service's shared rate-limit state.
@@ -117,27 +115,28 @@ pub fn rate_bucket(prefix: &str) -> String {
 /// retrying each step until it works or shutdown begins (`None`): NATS (as
 /// `<service>-webclient`), the JetStream topology, its slot in the rate-limit
 /// bucket and, unless `cache_ttl` is zero, its response cache in
-/// `cache_bucket`.
+/// `cache_bucket` (at most `cache_max_bytes`, oldest entries dropped first).
 pub async fn connect_shared(
     nats: &pharmforge_core::config::NatsSettings,
     service: &str,
     rate: RateLimitSettings,
     cache_bucket: &str,
     cache_ttl: std::time::Duration,
+    cache_max_bytes: i64,
     shutdown: &pharmforge_core::Shutdown,
 ) -> Option<(SharedRateLimiter, Option<SharedCache>)> {
     let client = pharmforge_core::nats::connect(nats, &format!("{service}-webclient"), shutdown).await?;
     let js = async_nats::jetstream::new(client);
-    if !pharmforge_core::Topology::new(nats.prefix.clone()).ensure_with_retry(&js, shutdown).await {
+    if !pharmforge_core::Topology::for_settings(nats).ensure_with_retry(&js, shutdown).await {
         return None;
     }
     let rate_bucket = rate_bucket(&nats.prefix);
     shutdown
         .retry("cannot open the rate-limit/cache buckets", || async {
-            let limiter = SharedRateLimiter::open(&js, &rate_bucket, service, rate.clone()).await?;
+            let limiter = SharedRateLimiter::open(&js, &rate_bucket, service, rate.clone(), nats.stream_replicas).await?;
             let cache = match cache_ttl.is_zero() {
                 true => None,
-                false => Some(SharedCache::open(&js, cache_bucket, cache_ttl).await?.named(service)),
+                false => Some(SharedCache::open_with(&js, cache_bucket, cache_ttl, nats.stream_replicas, cache_max_bytes).await?.named(service)),
             };
             Ok::<_, async_nats::Error>((limiter, cache))
         })

@@ -105,14 +105,16 @@ pub struct SharedRateLimiter {
 }
 
 impl SharedRateLimiter {
-    /// Opens (or creates) the bucket and the service's key in it.
+    /// Opens (or creates, on `replicas` servers) the bucket and the
+    /// service's key in it.
     pub async fn open(
         js: &async_nats::jetstream::Context,
         bucket: &str,
         key: &str,
         settings: RateLimitSettings,
+        replicas: usize,
     ) -> Result<Self, async_nats::Error> {
-        let kv = crate::key_value(js, bucket, Duration::ZERO).await?;
+        let kv = crate::key_value(js, bucket, Duration::ZERO, replicas, 0).await?;
         Ok(SharedRateLimiter {
             kv,
             key: key.to_owned(),
