@@ -44,6 +44,18 @@ install_prerequisites() {
   NATS_SERVER_BIN="$(nats_server_bin)"
   export NATS_SERVER_BIN
   ensure_admet_models
+  ensure_manifest_validator
+}
+
+# What validates the Kubernetes manifests (scripts/validate_manifests.py):
+# kubectl's kustomize renders them, kubernetes-validate (PyPI) holds the
+# Kubernetes JSON schemas.
+ensure_manifest_validator() {
+  if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+    log "installing kubernetes-validate 1.37.0 (PyPI)"
+    python3 -m pip install -q --disable-pip-version-check "kubernetes-validate==1.37.0" >&2
+  fi
+  command -v kubectl >/dev/null || log "warning: kubectl not found: the manifest validation test will fail (it renders with kubectl kustomize)"
 }
 
 # The admet_ai adapter's models: the unpacked admet_ai/resources folder of the

@@ -39,15 +39,27 @@ fn docker_compose_is_valid_yaml_with_every_service_and_its_environment() {
     assert!(nats_command.contains("-js") || nats_command.contains("--jetstream"), "NATS runs with JetStream");
 }
 
+/// Every YAML file under `deploy/k8s` (base, components, overlays).
+fn manifest_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("deploy/k8s")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 #[test]
 fn kubernetes_manifests_parse_and_name_the_service_binaries() {
-    let dir = root().join("deploy/k8s");
     let mut seen = String::new();
-    for entry in std::fs::read_dir(&dir).expect("deploy/k8s") {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
-            continue;
-        }
+    for path in manifest_files() {
         let text = std::fs::read_to_string(&path).unwrap();
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value = serde_yaml::Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -58,6 +70,91 @@ fn kubernetes_manifests_parse_and_name_the_service_binaries() {
     for b in BINARIES {
         assert!(seen.contains(b), "no manifest runs {b}");
     }
+}
+
+/// `scripts/validate_manifests.py` on every overlay as `kubectl kustomize`
+/// renders it: the Kubernetes schemas (strict), KEDA's ScaledObject, the
+/// restricted Pod Security profile and the project's own rules. Then its
+/// self-test: each of sixteen breakages of the prod overlay must be refused,
+/// so the validator cannot pass everything.
+#[test]
+fn rendered_manifests_pass_the_kubernetes_schemas_and_the_restricted_profile() {
+    let script = root().join("scripts/validate_manifests.py");
+    for args in [&[][..], &["--self-test"][..]] {
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .output()
+            .expect("python3 runs (scripts/lib.sh installs kubernetes-validate; kubectl must be on PATH)");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("{text}");
+        assert!(out.status.success(), "validate_manifests.py {args:?} failed:\n{text}");
+        if args.is_empty() {
+            for overlay in ["dev", "prod"] {
+                assert!(text.contains(&format!("{overlay}: ")) && !text.contains("ERROR"), "{overlay} not validated:\n{text}");
+            }
+        } else {
+            assert!(text.contains("self-test: 16/16 breakages refused"), "{text}");
+        }
+    }
+}
+
+/// The migration Job's command is one the aggregator answers: `migrate`
+/// applies the schema and exits, an unknown argument is refused.
+#[test]
+fn the_aggregator_refuses_an_unknown_argument() {
+    let bin = pharmforge_tests::binary("pharmforge-aggregator");
+    let out = std::process::Command::new(&bin).arg("migrat").output().expect("the aggregator binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown argument \"migrat\"") && err.contains("pharmforge-aggregator migrate"), "{err}");
+}
+
+/// `pharmforge-aggregator migrate` (the Kubernetes Job) applies every
+/// migration to an empty database and exits 0, without NATS; run again, it
+/// finds nothing to do.
+#[tokio::test]
+async fn the_migration_job_migrates_an_empty_database_and_exits() {
+    let db = pharmforge_tests::TestDatabase::create().await;
+    let bin = pharmforge_tests::binary("pharmforge-aggregator");
+    for attempt in 0..2 {
+        let out = std::process::Command::new(&bin)
+            .arg("migrate")
+            .env("DATABASE_URL", db.url())
+            // Nothing listens here: migrate must not need NATS.
+            .env("NATS_URL", format!("nats://127.0.0.1:{}", pharmforge_tests::free_port()))
+            .output()
+            .expect("the aggregator binary runs");
+        assert!(out.status.success(), "attempt {attempt}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pool = db.pool().await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&pool).await.unwrap();
+    let files = std::fs::read_dir(root().join("migrations"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".sql") && !n.ends_with(".down.sql")))
+        .count();
+    assert_eq!(applied as usize, files, "every migration applied once");
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM pipeline_runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 0, "the schema is there");
+}
+
+#[test]
+fn docker_compose_binds_the_api_to_this_host_and_gives_admet_ai_its_models() {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let ports = serde_yaml::to_string(&doc["services"]["api"]["ports"]).unwrap();
+    assert!(ports.contains("${PHARMFORGE_API_BIND:-127.0.0.1}:8000:8000"), "{ports}");
+    let admet = &doc["services"]["admet-ai"];
+    assert_eq!(
+        admet["depends_on"]["admet-models"]["condition"].as_str(),
+        Some("service_completed_successfully"),
+        "admet-ai starts only once the models are there"
+    );
+    let fetch = serde_yaml::to_string(&doc["services"]["admet-models"]["command"]).unwrap();
+    assert!(fetch.contains("admet-ai==2.0.1") && fetch.contains("admet_ai/resources/"), "{fetch}");
+    let mounts = serde_yaml::to_string(&admet["volumes"]).unwrap();
+    assert!(mounts.contains("admet-models:/models:ro"), "{mounts}");
 }
 
 use serde::Deserialize;
