@@ -13,6 +13,7 @@
 //!   stack's temporary directory, printed when a wait times out.
 
 pub mod fakes;
+pub mod otlp;
 pub mod reference;
 pub mod webdriver;
 

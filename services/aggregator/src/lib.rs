@@ -211,8 +211,23 @@ async fn write(pool: &PgPool, events: &RunEvents, ready: Vec<Pending<Delivery>>)
 
 async fn write_records(pool: &PgPool, records: Vec<CompoundRecord>, groups: Vec<Vec<Delivery>>) {
     let (rows, started) = (records.len() as u64, Instant::now());
+    // The write of each message (a stage of a compound) is a span of the
+    // compound's trace, a child of the hop that published it; the commit
+    // has a span of its own, linked to them.
+    let hops: Vec<opentelemetry::Context> = groups
+        .iter()
+        .flatten()
+        .map(|d| pharmforge_core::trace_hop::start("aggregator", &d.trace_context(), opentelemetry::trace::SpanKind::Consumer, Vec::new()))
+        .collect();
+    let commit = pharmforge_core::trace_hop::start_batch("aggregator commit", &hops, vec![opentelemetry::KeyValue::new("pharmforge.rows", rows as i64)]);
     let applied = pharmforge_store::aggregate::apply_batch(pool, records).await;
     metrics::histogram!("pharmforge_aggregator_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+    for cx in hops.iter().chain([&commit]) {
+        if let Err(e) = &applied {
+            pharmforge_core::trace_hop::fail(cx, &e.to_string());
+        }
+        pharmforge_core::trace_hop::end(cx);
+    }
     match applied {
         Ok(outcome) => {
             metrics::counter!("pharmforge_aggregator_rows_total").increment(rows);

@@ -40,4 +40,5 @@ async fn main() {
             std::process::exit(2);
         }
     }
+    telemetry::shutdown();
 }

@@ -20,4 +20,5 @@ async fn main() {
         tracing::error!(error = %e, "api stopped on an error");
         std::process::exit(1);
     }
+    telemetry::shutdown();
 }

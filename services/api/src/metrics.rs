@@ -29,6 +29,46 @@ pub async fn record_http(req: Request, next: axum::middleware::Next) -> Response
     response
 }
 
+tokio::task_local! {
+    /// The trace context of the request being served: its span's when
+    /// traces are exported, else the caller's `traceparent` (or none).
+    static REQUEST_TRACE: opentelemetry::Context;
+}
+
+/// A span per request (`METHOD route`), continuing the caller's trace
+/// context (a gateway's `traceparent`); exported when traces are.
+pub async fn trace_http(req: Request, next: axum::middleware::Next) -> Response {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing::Instrument;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let parent = pharmforge_core::telemetry::extract_http(req.headers());
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = format!("{} {route}", req.method()),
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent.clone());
+    let own = span.context();
+    let cx = if own.span().span_context().is_valid() { own } else { parent };
+    let response = REQUEST_TRACE.scope(cx, next.run(req).instrument(span.clone())).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
+/// The `traceparent` a run created by this request keeps: the request's
+/// span (or the caller's context), or a new unsampled root when there is none.
+pub fn request_traceparent() -> String {
+    REQUEST_TRACE
+        .try_with(pharmforge_core::telemetry::traceparent_of)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("00-{:032x}-{:016x}-00", rand::random::<u128>().max(1), rand::random::<u64>().max(1)))
+}
+
 /// Serves `/metrics` on `METRICS_ADDR`, if set, until shutdown.
 pub fn serve(state: AppState, shutdown: &pharmforge_core::Shutdown) {
     let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(state);

@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn(crate::metrics::record_http))
+        .layer(axum::middleware::from_fn(crate::metrics::trace_http))
         .with_state(state)
 }
 
@@ -371,6 +372,7 @@ async fn begin(state: &AppState, options: &validate::RunOptions) -> Result<(RunI
     let mut pipeline_config = options.pipeline_config.clone();
     crate::webhooks::check_config(&mut pipeline_config, &state.webhooks).await?;
     let pipeline_config = Value::Object(pipeline_config);
+    let traceparent = crate::metrics::request_traceparent();
     let draft = store::begin_run(
         &state.pool,
         store::NewRun {
@@ -379,6 +381,7 @@ async fn begin(state: &AppState, options: &validate::RunOptions) -> Result<(RunI
             adapter_sequence: &adapter_sequence,
             user_id: options.user_id.as_deref(),
             priority: options.priority.as_str(),
+            traceparent: Some(&traceparent),
         },
     )
     .await?;

@@ -389,17 +389,23 @@ async fn round(
     }
 
     // Each run's records, in index order from its cursor.
-    let mut batches: Vec<(&ActiveRun, Vec<CompoundRecord>)> = Vec::with_capacity(plan.len());
+    let mut batches: Vec<(&ActiveRun, Vec<CompoundRecord>, opentelemetry::Context)> = Vec::with_capacity(plan.len());
     for &(pk, n) in &plan {
         let run = runs.iter().find(|r| r.pk == pk).expect("planned runs are active");
         let Ok(run_id) = RunId::parse(&run.run_id) else { continue };
         let route: Vec<AdapterName> = run.adapter_sequence.iter().filter_map(|a| AdapterName::parse(a)).collect();
         let inputs = admission.take_inputs(conn, run, run.admitted, n).await?;
+        // Every compound of a run belongs to the run's trace.
+        let run_cx = run.traceparent.as_deref().map(pharmforge_core::telemetry::context_of).unwrap_or_default();
+        let run_trace = pharmforge_core::telemetry::traceparent_of(&run_cx).map(|tp| tp[3..35].to_owned());
         let records = inputs
             .into_iter()
             .enumerate()
             .map(|(i, input)| {
                 let mut record = CompoundRecord::new(run_id.as_str(), run.admitted as u32 + i as u32, input.smiles, route.clone());
+                if let Some(trace) = &run_trace {
+                    record.trace_id.clone_from(trace);
+                }
                 // A record of the user's file that could not be read fails
                 // at once, with why, and goes straight to the aggregator.
                 if let (Some(error), Some(&first)) = (input.input_error, route.first()) {
@@ -409,15 +415,39 @@ async fn round(
                 record
             })
             .collect();
-        batches.push((run, records));
+        batches.push((run, records, run_cx));
     }
-    let publishes = batches.iter().flat_map(|(_, records)| records.iter().map(|r| publish_record(js, &state.topology, r)));
+    // Each compound's admission is a span of its run's trace; the record
+    // carries it to the first adapter.
+    let hops: Vec<Vec<opentelemetry::Context>> = batches
+        .iter()
+        .map(|(_, records, run_cx)| {
+            records
+                .iter()
+                .map(|r| {
+                    pharmforge_core::trace_hop::start(
+                        "admit",
+                        run_cx,
+                        opentelemetry::trace::SpanKind::Producer,
+                        vec![opentelemetry::KeyValue::new("pharmforge.compound_index", i64::from(r.index))],
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let publishes = batches
+        .iter()
+        .zip(&hops)
+        .flat_map(|((_, records, _), hops)| records.iter().zip(hops).map(|(r, cx)| publish_record(js, &state.topology, r, cx)));
     let mut results = futures::future::join_all(publishes).await.into_iter();
+    for cx in hops.iter().flatten() {
+        pharmforge_core::trace_hop::end(cx);
+    }
     // A run's cursor moves past the records stored without a gap from it;
     // any after a failed one are published again next round.
     let mut moves = Vec::with_capacity(batches.len());
     let mut failed = None;
-    for (run, records) in &batches {
+    for (run, records, _) in &batches {
         let (mut stored, mut gap) = (0, false);
         for result in results.by_ref().take(records.len()) {
             match result {
@@ -432,7 +462,7 @@ async fn round(
         moves.push((run.pk, run.admitted + stored));
     }
     store::record_admissions(conn, &moves).await?;
-    tracing::debug!(runs = moves.len(), compounds = batches.iter().map(|(_, r)| r.len()).sum::<usize>(), "admitted");
+    tracing::debug!(runs = moves.len(), compounds = batches.iter().map(|(_, r, _)| r.len()).sum::<usize>(), "admitted");
     // A read-ahead that moved past records not stored no longer starts at
     // its run's cursor, so `take_inputs` reads it again.
     match failed {
@@ -474,6 +504,7 @@ mod tests {
             admitted,
             finished: *passed.iter().min().unwrap_or(&0) as i32,
             passed: passed.to_vec(),
+            traceparent: None,
         }
     }
 

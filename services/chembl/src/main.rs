@@ -31,4 +31,5 @@ async fn main() {
         tracing::error!(error = %e, "chembl stopped on an error");
         std::process::exit(1);
     }
+    telemetry::shutdown();
 }

@@ -33,4 +33,5 @@ async fn main() {
         tracing::error!(error = %e, "pubchem stopped on an error");
         std::process::exit(1);
     }
+    telemetry::shutdown();
 }

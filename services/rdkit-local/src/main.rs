@@ -25,5 +25,6 @@ async fn main() {
     }
     // A call abandoned at its time limit may still occupy a blocking thread,
     // which dropping the runtime would wait for: everything is settled, exit.
+    telemetry::shutdown();
     std::process::exit(0);
 }

@@ -70,15 +70,17 @@ pub enum Outcome {
 }
 
 /// Publishes a record to the subject of its current step, with its message id
-/// and trace headers; resolves once JetStream has stored it.
+/// and the trace context of `cx` (the hop that publishes it); resolves once
+/// JetStream has stored it.
 pub async fn publish_record(
     js: &jetstream::Context,
     topology: &Topology,
     record: &CompoundRecord,
+    cx: &opentelemetry::Context,
 ) -> Result<(), async_nats::Error> {
     let payload = serde_json::to_vec(record)?;
     let ack = js
-        .send_publish(topology.subject_for(record), Publish::build().payload(payload.into()).headers(record.headers()))
+        .send_publish(topology.subject_for(record), Publish::build().payload(payload.into()).headers(record.headers_in(cx)))
         .await?;
     ack.await?;
     Ok(())
@@ -199,7 +201,7 @@ impl<A: Adapter> AdapterContext<A> {
                 Ok(mut r) if r.current_adapter() == Some(name) && self.cancelled.contains(&r.run_id) => {
                     // The run was cancelled: skip the adapter, record the compound as cancelled.
                     r.cancel();
-                    match publish_record(&self.js, &self.topology, &r).await {
+                    match publish_record(&self.js, &self.topology, &r, &delivery.trace_context()).await {
                         Ok(()) => delivery.ack().await,
                         Err(_) => delivery.nak(Some(Duration::from_secs(1))).await,
                     }
@@ -214,8 +216,10 @@ impl<A: Adapter> AdapterContext<A> {
                         delivery.nak(Some(Duration::from_secs(5))).await;
                         continue;
                     }
-                    r.set_error(name, reason);
-                    self.forward(vec![(delivery, r)]).await;
+                    r.set_error(name, reason.clone());
+                    let hop = self.hop(&delivery, &r);
+                    crate::trace_hop::fail(&hop, &reason);
+                    self.forward(vec![(delivery, r, hop)]).await;
                 }
                 Ok(r) if r.current_adapter() == Some(name) => {
                     let attempt = Attempt { record: r, delivered: delivery.delivered() };
@@ -251,11 +255,40 @@ impl<A: Adapter> AdapterContext<A> {
         futures::future::join(batch, futures::future::join_all(solo)).await;
     }
 
+    /// This adapter's span for one record: a child of the hop before it.
+    fn hop(&self, delivery: &Delivery, record: &CompoundRecord) -> opentelemetry::Context {
+        use opentelemetry::trace::TraceContextExt;
+        let cx = crate::trace_hop::start(self.adapter.name().as_str(), &delivery.trace_context(), opentelemetry::trace::SpanKind::Consumer, Vec::new());
+        let span = cx.span();
+        if span.is_recording() {
+            span.set_attribute(opentelemetry::KeyValue::new("pharmforge.run_id", record.run_id.clone()));
+            span.set_attribute(opentelemetry::KeyValue::new("pharmforge.compound_index", i64::from(record.index)));
+            span.set_attribute(opentelemetry::KeyValue::new("pharmforge.delivery", delivery.delivered()));
+        }
+        cx
+    }
+
     /// One adapter call over `work`, within the time limit, then forwarding.
     async fn call(&self, work: Vec<(Delivery, Attempt)>) {
         let name = self.adapter.name();
         let (held, records): (Vec<Delivery>, Vec<Attempt>) = work.into_iter().unzip();
         let expected = records.len();
+        // A span per record (its trace) and one for the batch, linked to them.
+        let hops: Vec<opentelemetry::Context> = held.iter().zip(&records).map(|(d, a)| self.hop(d, &a.record)).collect();
+        let batch_span = crate::trace_hop::start_batch(
+            format!("{} batch", name.as_str()),
+            &hops,
+            vec![opentelemetry::KeyValue::new("pharmforge.batch_size", expected as i64)],
+        );
+        let settle_spans = |why: Option<&str>| {
+            for hop in &hops {
+                if let Some(why) = why {
+                    crate::trace_hop::fail(hop, why);
+                }
+                crate::trace_hop::end(hop);
+            }
+            crate::trace_hop::end(&batch_span);
+        };
         let solo_record = (expected == 1).then(|| records[0].record.clone());
         let limit = self.settings.call_timeout;
         // Slow adapters (rate-limited web clients) may hold a batch longer than
@@ -284,6 +317,7 @@ impl<A: Adapter> AdapterContext<A> {
                 // One of them may be the slow one: hand the batch back, its
                 // records come again and go one by one.
                 tracing::warn!(adapter = %name, records = expected, limit_ms = limit.as_millis() as u64, "batch overran the time limit; retrying its records one by one");
+                settle_spans(Some("the batch overran its time limit; retried one by one"));
                 Delivery::nak_all(held, None).await;
                 return;
             }
@@ -291,38 +325,58 @@ impl<A: Adapter> AdapterContext<A> {
                 let mut record = solo_record.expect("a call of one record");
                 let message = format!("{name} abandoned: no answer within its time limit of {} ms", limit.as_millis());
                 tracing::warn!(adapter = %name, compound_id = %record.compound_id(), trace_id = %record.trace_id, "{message}");
+                crate::trace_hop::fail(&hops[0], &message);
                 record.set_error(name, message);
                 vec![Outcome::Forward(record)]
             }
         };
         if outcomes.len() != expected {
             tracing::error!(adapter = %name, expected, got = outcomes.len(), "adapter returned a different number of records; redelivering the batch");
+            settle_spans(Some("the adapter returned a different number of records"));
             Delivery::nak_all(held, Some(Duration::from_secs(5))).await;
             return;
         }
         let mut forward = Vec::with_capacity(expected);
-        for (delivery, outcome) in held.into_iter().zip(outcomes) {
+        for ((delivery, outcome), hop) in held.into_iter().zip(outcomes).zip(hops) {
             match outcome {
-                Outcome::Forward(record) => forward.push((delivery, record)),
-                Outcome::Retry(delay) => delivery.nak(Some(delay)).await,
+                Outcome::Forward(record) => {
+                    if let Some(e) = record.errors.get(name.as_str()) {
+                        crate::trace_hop::fail(&hop, e);
+                    }
+                    forward.push((delivery, record, hop))
+                }
+                Outcome::Retry(delay) => {
+                    crate::trace_hop::fail(&hop, &format!("retried in {} ms", delay.as_millis()));
+                    crate::trace_hop::end(&hop);
+                    delivery.nak(Some(delay)).await
+                }
             }
         }
         self.forward(forward).await;
+        crate::trace_hop::end(&batch_span);
     }
 
-    /// Publishes each record to its next stage, then acks its delivery.
-    async fn forward(&self, work: Vec<(Delivery, CompoundRecord)>) {
+    /// Publishes each record to its next stage (its trace context that of
+    /// its hop here, whose span then ends), then acks its delivery.
+    async fn forward(&self, work: Vec<(Delivery, CompoundRecord, opentelemetry::Context)>) {
         let name = self.adapter.name();
         let provenance = self.adapter.provenance();
-        let (held, mut enriched): (Vec<Delivery>, Vec<CompoundRecord>) = work.into_iter().unzip();
-        let publishes = enriched.iter_mut().map(|record| {
+        let mut held = Vec::with_capacity(work.len());
+        let mut enriched = Vec::with_capacity(work.len());
+        let mut hops = Vec::with_capacity(work.len());
+        for (d, r, h) in work {
+            held.push(d);
+            enriched.push(r);
+            hops.push(h);
+        }
+        let publishes = enriched.iter_mut().zip(&hops).map(|(record, hop)| {
             record.provenance.insert(name.as_str().to_owned(), provenance.clone());
             record.advance();
             tracing::debug!(trace_id = %record.trace_id, compound_id = %record.compound_id(), step = record.step, "forwarding");
-            publish_record(&self.js, &self.topology, record)
+            publish_record(&self.js, &self.topology, record, hop)
         });
         let results = futures::future::join_all(publishes).await;
-        for ((delivery, result), record) in held.into_iter().zip(results).zip(&enriched) {
+        for (((delivery, result), record), hop) in held.into_iter().zip(results).zip(&enriched).zip(&hops) {
             match result {
                 Ok(()) => {
                     let with_error = record.errors.contains_key(name.as_str());
@@ -332,9 +386,11 @@ impl<A: Adapter> AdapterContext<A> {
                 }
                 Err(e) => {
                     tracing::warn!(adapter = %name, error = %e, "forwarding failed; the record will be redelivered");
+                    crate::trace_hop::fail(hop, &format!("forwarding failed: {e}"));
                     delivery.nak(Some(Duration::from_secs(1))).await;
                 }
             }
+            crate::trace_hop::end(hop);
         }
     }
 

@@ -41,6 +41,11 @@ impl Delivery {
         self.msg().headers.as_ref()?.get(name).map(|v| v.as_str())
     }
 
+    /// The trace context the message carries (its `traceparent`).
+    pub fn trace_context(&self) -> opentelemetry::Context {
+        crate::telemetry::extract(self.msg().headers.as_ref())
+    }
+
     /// How long the message waited in its stream before this delivery
     /// (from JetStream's timestamp of when it was stored).
     pub fn waited(&self) -> Option<Duration> {

@@ -28,6 +28,7 @@ pub mod scoring;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;
+pub mod trace_hop;
 
 pub use adapter::{run_adapter, Adapter, Attempt, Outcome};
 pub use ids::{AdapterName, Priority, RunId};

@@ -275,12 +275,23 @@ impl CompoundRecord {
         format!("{}.{}.{}", self.run_id, self.index, self.step)
     }
 
-    pub fn headers(&self) -> HeaderMap {
+    /// The message's headers: its id, its step and the trace context of the
+    /// hop that publishes it (`cx`'s span), or, when `cx` has none (an old
+    /// record, a test), a fresh span id under the record's trace id.
+    pub fn headers_in(&self, cx: &opentelemetry::Context) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(headers::MSG_ID, self.message_id().as_str());
-        h.insert(headers::TRACEPARENT, traceparent(&self.trace_id).as_str());
+        crate::telemetry::inject(cx, &mut h);
+        if h.get(headers::TRACEPARENT).is_none() {
+            h.insert(headers::TRACEPARENT, traceparent(&self.trace_id).as_str());
+        }
         h.insert(headers::STEP, self.step.to_string().as_str());
         h
+    }
+
+    /// The headers with no trace hop of their own (a fresh span id).
+    pub fn headers(&self) -> HeaderMap {
+        self.headers_in(&opentelemetry::Context::new())
     }
 }
 

@@ -51,20 +51,23 @@ pub struct NewRun<'a> {
     pub adapter_sequence: &'a [String],
     pub user_id: Option<&'a str>,
     pub priority: &'a str,
+    /// The creating request's trace context (`traceparent`).
+    pub traceparent: Option<&'a str>,
 }
 
 /// Starts a run: its row (`pending`, no compounds yet) in a transaction of its own.
 pub async fn begin_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunDraft, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let pk: i64 = sqlx::query_scalar(
-        "INSERT INTO pipeline_runs (run_id, pipeline_config, adapter_sequence, user_id, total_compounds, priority) \
-         VALUES ($1, $2, $3, $4, 0, $5) RETURNING id",
+        "INSERT INTO pipeline_runs (run_id, pipeline_config, adapter_sequence, user_id, total_compounds, priority, traceparent) \
+         VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
     )
     .bind(run.run_id)
     .bind(run.pipeline_config)
     .bind(run.adapter_sequence)
     .bind(run.user_id)
     .bind(run.priority)
+    .bind(run.traceparent)
     .fetch_one(&mut *tx)
     .await?;
     Ok(RunDraft { tx, pk, count: 0, property_names: Default::default() })

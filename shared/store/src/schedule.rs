@@ -32,12 +32,15 @@ pub struct ActiveRun {
     /// Per adapter of the route: compounds that have passed that stage
     /// (done, failed or skipped), as the aggregator has recorded them.
     pub passed: Vec<i64>,
+    /// The W3C trace context of the request that created the run: its
+    /// compounds' spans belong to that trace.
+    pub traceparent: Option<String>,
 }
 
 pub async fn active_runs(conn: &mut PgConnection) -> Result<Vec<ActiveRun>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, run_id, user_id, priority, adapter_sequence, total_compounds, fanout_published, \
-         completed_compounds + failed_compounds, stage_counts \
+         completed_compounds + failed_compounds, stage_counts, traceparent \
          FROM pipeline_runs WHERE status IN ('pending', 'running') ORDER BY id",
     )
     .fetch_all(conn)
@@ -64,6 +67,7 @@ pub async fn active_runs(conn: &mut PgConnection) -> Result<Vec<ActiveRun>, sqlx
                 admitted: row.get(6),
                 finished: row.get(7),
                 passed,
+                traceparent: row.get(9),
             }
         })
         .collect())

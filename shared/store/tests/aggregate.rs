@@ -14,7 +14,7 @@ async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterN
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
     let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
     let mut draft =
-        begin_run(pool, NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal" }).await.unwrap();
+        begin_run(pool, NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal", traceparent: None }).await.unwrap();
     draft.append(&smiles.into_iter().map(InputCompound::smiles).collect::<Vec<_>>()).await.unwrap();
     draft.commit().await.unwrap();
 }
