@@ -91,3 +91,27 @@ fn the_service_refuses_to_start_without_its_model_files_and_names_the_file() {
     assert!(stderr.contains("model_0.pt") && stderr.contains("not a zip archive"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The scoring profiles' catalogue of ADMET values
+/// (`pharmforge_core::profile::ADMET_FIELDS`, what a profile may name) is
+/// exactly what the models write into a compound's section, each with its
+/// DrugBank percentile: a model release that renames an endpoint fails here.
+#[test]
+fn the_scoring_catalogue_names_exactly_the_admet_values_a_section_carries() {
+    use pharmforge_core::profile::{locate, lookup, ADMET_FIELDS, PERCENTILE_SUFFIX};
+    let models = pharmforge_admet::AdmetModels::load(&models_dir()).expect("admet-ai resources present");
+    let prediction = models.predict(&["CC(=O)Oc1ccccc1C(=O)O"]).remove(0).expect("aspirin predicts");
+    let section = models.section(&prediction);
+    let mut written: Vec<&str> = section["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut listed: Vec<&str> = ADMET_FIELDS.to_vec();
+    written.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(written, listed);
+    let sections = json!({"admet": section});
+    for name in ADMET_FIELDS {
+        for path in [format!("admet.{name}"), format!("admet.{name}{PERCENTILE_SUFFIX}")] {
+            assert!(locate(&path).is_some(), "{path}");
+            assert!(lookup(sections.as_object().unwrap(), &path).is_some_and(|v| v.is_number()), "{path} has no number");
+        }
+    }
+}

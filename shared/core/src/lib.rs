@@ -23,6 +23,7 @@ pub mod heartbeat;
 pub mod metrics;
 pub mod ids;
 pub mod nats;
+pub mod profile;
 pub mod record;
 pub mod scoring;
 pub mod shutdown;
