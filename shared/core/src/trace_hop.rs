@@ -24,16 +24,21 @@ pub fn start(name: impl Into<Cow<'static, str>>, parent: &Context, kind: SpanKin
     parent.with_span(span)
 }
 
-/// Starts a root span (its own trace) linked to each valid context of
-/// `records` (at most 128, the SDK's default limit): a batch's span.
+/// Starts a root span (its own trace) linked to each sampled context of
+/// `records` (at most 128, the SDK's default limit): a batch's span. With no
+/// sampled record in the batch there is nothing to link and no span (an
+/// empty context): a batch is traced when one of its compounds is.
 pub fn start_batch<'a>(name: impl Into<Cow<'static, str>>, records: impl IntoIterator<Item = &'a Context>, attributes: Vec<KeyValue>) -> Context {
     let links: Vec<Link> = records
         .into_iter()
         .map(|cx| cx.span().span_context().clone())
         .filter(|sc| sc.is_valid() && sc.is_sampled())
         .take(128)
-        .map(|sc| Link::with_context(sc))
+        .map(Link::with_context)
         .collect();
+    if links.is_empty() {
+        return Context::new();
+    }
     let root = Context::new();
     let span = tracer()
         .span_builder(name)
