@@ -128,19 +128,11 @@ fn the_api_refuses_to_start_with_the_example_secret() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("example secret"), "{log}");
     // No manifest under deploy/k8s (base, components, overlays) ships a key.
-    let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/k8s"))];
-    let mut read = 0;
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                let shipped = std::fs::read_to_string(&path).unwrap();
-                assert!(!shipped.contains("API_JWT_HS256_SECRET:"), "{} ships a key", path.display());
-                read += 1;
-            }
-        }
+    let manifests = pharmforge_tests::files_under(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/k8s")), "yaml");
+    for path in &manifests {
+        let shipped = std::fs::read_to_string(path).unwrap();
+        assert!(!shipped.contains("API_JWT_HS256_SECRET:"), "{} ships a key", path.display());
     }
+    let read = manifests.len();
     assert!(read >= 10, "the manifests were read ({read} files)");
 }

@@ -41,19 +41,7 @@ fn docker_compose_is_valid_yaml_with_every_service_and_its_environment() {
 
 /// Every YAML file under `deploy/k8s` (base, components, overlays).
 fn manifest_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root().join("deploy/k8s")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files
+    pharmforge_tests::files_under(&root().join("deploy/k8s"), "yaml")
 }
 
 #[test]
@@ -171,18 +159,11 @@ fn the_grafana_dashboard_queries_only_metrics_the_services_record() {
         assert!(titles.contains(&wanted), "no {wanted:?} panel: {titles:?}");
     }
     // Every Rust source under shared/ and services/, where metrics are recorded.
-    let mut sources = String::new();
-    let mut dirs = vec![root().join("shared"), root().join("services")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                sources.push_str(&std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
+    let sources: String = ["shared", "services"]
+        .iter()
+        .flat_map(|d| pharmforge_tests::files_under(&root().join(d), "rs"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect();
     let mut used = 0;
     for panel in dash["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {

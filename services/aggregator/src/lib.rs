@@ -222,9 +222,10 @@ async fn write_records(pool: &PgPool, records: Vec<CompoundRecord>, groups: Vec<
     let commit = pharmforge_core::trace_hop::start_batch("aggregator commit", &hops, vec![opentelemetry::KeyValue::new("pharmforge.rows", rows as i64)]);
     let applied = pharmforge_store::aggregate::apply_batch(pool, records).await;
     metrics::histogram!("pharmforge_aggregator_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+    let failure = applied.as_ref().err().map(ToString::to_string);
     for cx in hops.iter().chain([&commit]) {
-        if let Err(e) = &applied {
-            pharmforge_core::trace_hop::fail(cx, &e.to_string());
+        if let Some(why) = &failure {
+            pharmforge_core::trace_hop::fail(cx, why);
         }
         pharmforge_core::trace_hop::end(cx);
     }

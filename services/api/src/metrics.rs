@@ -19,9 +19,14 @@ use axum::response::Response;
 use pharmforge_core::AdapterName;
 use std::time::Instant;
 
+/// The request's matched route (`/api/v1/runs/{run_id}`), or `unmatched`.
+fn route_of(req: &Request) -> String {
+    req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into())
+}
+
 /// Times every request, labelled by its matched route and status.
 pub async fn record_http(req: Request, next: axum::middleware::Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = route_of(&req);
     let started = Instant::now();
     let response = next.run(req).await;
     metrics::histogram!("pharmforge_http_request_duration_seconds", "route" => route, "status" => response.status().as_u16().to_string())
@@ -41,7 +46,7 @@ pub async fn trace_http(req: Request, next: axum::middleware::Next) -> Response 
     use opentelemetry::trace::TraceContextExt;
     use tracing::Instrument;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = route_of(&req);
     let parent = pharmforge_core::telemetry::extract_http(req.headers());
     let span = tracing::info_span!(
         "http.request",

@@ -397,7 +397,7 @@ async fn round(
         let inputs = admission.take_inputs(conn, run, run.admitted, n).await?;
         // Every compound of a run belongs to the run's trace.
         let run_cx = run.traceparent.as_deref().map(pharmforge_core::telemetry::context_of).unwrap_or_default();
-        let run_trace = pharmforge_core::telemetry::traceparent_of(&run_cx).map(|tp| tp[3..35].to_owned());
+        let run_trace = pharmforge_core::telemetry::traceparent_of(&run_cx).and_then(|tp| pharmforge_core::record::trace_id_of(&tp).map(str::to_owned));
         let records = inputs
             .into_iter()
             .enumerate()
