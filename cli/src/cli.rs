@@ -68,6 +68,14 @@ pub enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
         limit: u64,
     },
+    /// Rank a finished run again under another scoring profile (no adapter runs again).
+    Rescore {
+        run: String,
+        /// A built-in profile's name, or a JSON file holding a profile.
+        scoring: String,
+    },
+    /// List the built-in scoring profiles.
+    Profiles,
     /// Cancel a pending or running run.
     Cancel {
         run: String,
@@ -90,6 +98,9 @@ pub struct SubmitArgs {
     pub adapters: Vec<String>,
     #[arg(long, value_enum)]
     pub priority: Option<Priority>,
+    /// A built-in scoring profile to rank the compounds by (`pharmforge profiles` lists them).
+    #[arg(long)]
+    pub scoring: Option<String>,
     /// The CSV column holding the SMILES.
     #[arg(long)]
     pub smiles_column: Option<String>,

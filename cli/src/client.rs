@@ -99,6 +99,11 @@ impl Client {
         self.read_body(response)
     }
 
+    pub fn post_json(&self, segments: &[&str], body: &serde_json::Value) -> Result<Vec<u8>, CliError> {
+        let response = self.send(self.http.post(self.url(segments)).json(body))?;
+        self.read_body(response)
+    }
+
     pub fn delete(&self, segments: &[&str]) -> Result<(), CliError> {
         self.send(self.http.delete(self.url(segments))).map(drop)
     }

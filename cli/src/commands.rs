@@ -6,7 +6,7 @@ use crate::cli::{Cli, Command, ExportArgs, SortOrder, SubmitArgs};
 use crate::client::Client;
 use crate::error::{exit, CliError};
 use crate::formats::{self, ExportFormat};
-use crate::models::{CompoundResult, Run, RunsPage};
+use crate::models::{CompoundResult, Profiles, Run, RunsPage};
 use crate::table::{self, Align, Table};
 use crate::watch::{self, View};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -49,6 +49,21 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(exit::COMPLETED)
         }
         Command::Results { run, sort, limit } => results(&client, &run, sort, limit, json),
+        Command::Rescore { run, scoring } => rescore(&client, &run, &scoring, json),
+        Command::Profiles => {
+            let body = client.get(&["scoring", "profiles"], &[])?;
+            if json {
+                return print_raw(&body);
+            }
+            let listed: Profiles = parse(&body, "the scoring profiles")?;
+            let mut out = String::new();
+            for p in &listed.profiles {
+                let default = if p.name == listed.default { " (default)" } else { "" };
+                out.push_str(&format!("{}{default}\n  {}\n", p.name, p.description));
+            }
+            print(&out)?;
+            Ok(exit::COMPLETED)
+        }
         Command::Cancel { run } => {
             let body = client.post(&["runs", &run, "cancel"])?;
             if json {
@@ -103,6 +118,9 @@ fn submit(client: &Client, args: SubmitArgs, json: bool) -> Result<i32, CliError
     if let Some(p) = args.priority {
         query.push(("priority", p.as_str().to_owned()));
     }
+    if let Some(s) = &args.scoring {
+        query.push(("scoring", s.clone()));
+    }
     if let Some(c) = &args.smiles_column {
         query.push(("smiles_column", c.clone()));
     }
@@ -129,6 +147,31 @@ fn submit(client: &Client, args: SubmitArgs, json: bool) -> Result<i32, CliError
         export(client, ExportArgs { run: run.run_id.clone(), output, format: None, sort: SortOrder::Index })?;
     }
     Ok(status.exit_code())
+}
+
+/// `rescore RUN SCORING`: a built-in's name, or a file holding a profile
+/// (JSON); a name that is also a file's is read as the file.
+fn rescore(client: &Client, run: &str, scoring: &str, json: bool) -> Result<i32, CliError> {
+    let path = Path::new(scoring);
+    let profile = if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(CliError::io(format!("cannot read {}", path.display())))?;
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", path.display())))?
+    } else {
+        serde_json::Value::String(scoring.to_owned())
+    };
+    let body = client.post_json(&["runs", run, "rescore"], &serde_json::json!({"scoring": profile}))?;
+    if json {
+        return print_raw(&body);
+    }
+    let answer: serde_json::Value = parse(&body, "the rescored run")?;
+    let r = &answer["rescored"];
+    print(&format!(
+        "run {run} rescored: {} of {} compounds ranked in {} s\n",
+        r["ranked"].as_u64().unwrap_or(0),
+        r["compounds"].as_u64().unwrap_or(0),
+        r["seconds"].as_f64().unwrap_or(0.0)
+    ))?;
+    Ok(exit::COMPLETED)
 }
 
 /// `file` from its start: a file whose first bytes were read to look for
@@ -305,6 +348,19 @@ pub fn run_details(run: &Run) -> String {
     field("compounds", format!("{} completed, {} failed, of {}", run.compounds.completed, run.compounds.failed, run.compounds.total));
     if let Some(e) = &run.error_message {
         field("error", e.clone());
+    }
+    if let Some(current) = run.scoring_history.last() {
+        let profile = &current["profile"];
+        let shown = match current["name"].as_str() {
+            Some(name) => name.to_owned(),
+            None => format!(
+                "{} of {} objectives",
+                profile["method"].as_str().unwrap_or("weighted_mean"),
+                profile["objectives"].as_array().map_or(0, Vec::len)
+            ),
+        };
+        let times = run.scoring_history.len();
+        field("scoring", if times > 1 { format!("{shown} (rescored {} times)", times - 1) } else { shown });
     }
     if !run.stages.0.is_empty() {
         let mut t = Table::new(&[

@@ -138,6 +138,24 @@ pub struct Run {
     pub completed_at: Option<String>,
     pub user_id: Option<String>,
     pub error_message: Option<String>,
+    /// `[{profile, name?, applied_at}]`, the last one current.
+    #[serde(default)]
+    pub scoring_history: Vec<serde_json::Value>,
+}
+
+/// `GET /scoring/profiles`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Profiles {
+    pub profiles: Vec<ProfileInfo>,
+    pub default: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub description: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

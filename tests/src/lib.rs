@@ -58,8 +58,18 @@ pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     files
 }
 
+/// A port nothing listens on now, never one this process was given before
+/// (the kernel may hand the same ephemeral port out twice in a row).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, timeout: Duration) -> bool {

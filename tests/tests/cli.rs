@@ -1,7 +1,7 @@
 //! The `pharmforge` command-line client against the real stack: a file
 //! submitted, watched to the end and exported; the list, the results table,
 //! a JSON-lines export equal to `/results`; a cancelled run's exit status; an
-//! API error shown as its message.
+//! API error shown as its message; scoring profiles named and rescored.
 
 use pharmforge_tests::{binary, distinct_molecules, Stack};
 use serde_json::Value;
@@ -145,4 +145,39 @@ async fn an_api_error_is_shown_as_its_message_with_a_non_zero_exit() {
     let out = pharmforge(&stack, dir.path(), &["--url", "http://127.0.0.1:9", "list"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(text(&out.stderr).starts_with("error: cannot connect to the PharmForge API at http://127.0.0.1:9: "), "{}", describe(&out));
+}
+
+#[tokio::test]
+async fn the_cli_submits_with_a_built_in_profile_then_rescores_from_a_profile_file() {
+    let stack = Stack::start(&["rdkit_local"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let smiles = distinct_molecules(12, &["c1ccccc1"]);
+    std::fs::write(dir.path().join("mols.smi"), smiles.join("\n")).unwrap();
+    let out = pharmforge(&stack, dir.path(), &["submit", "mols.smi", "--adapters", "rdkit_local", "--scoring", "lead_like", "--watch"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let run_id = text(&out.stdout).lines().next().unwrap_or_default().to_owned();
+    let out = pharmforge(&stack, dir.path(), &["show", &run_id]).await;
+    assert!(text(&out.stdout).contains("scoring    lead_like\n"), "{}", describe(&out));
+
+    // A profile of one objective: the ranks follow the heaviest molecule.
+    std::fs::write(
+        dir.path().join("heavy.json"),
+        r#"{"objectives": [{"name": "mw", "value": "properties.molecular_weight", "transform": {"type": "sigmoid", "low": 50, "high": 400, "k": 0.5}}]}"#,
+    )
+    .unwrap();
+    let out = pharmforge(&stack, dir.path(), &["rescore", &run_id, "heavy.json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("12 of 12 compounds ranked"), "{}", describe(&out));
+    let results = stack.all_results(&run_id).await;
+    let heaviest = results.iter().max_by(|a, b| a["properties"]["molecular_weight"].as_f64().unwrap().total_cmp(&b["properties"]["molecular_weight"].as_f64().unwrap())).unwrap();
+    assert_eq!(heaviest["rank"], 1, "{heaviest}");
+    let out = pharmforge(&stack, dir.path(), &["show", &run_id]).await;
+    assert!(text(&out.stdout).contains("scoring    weighted_mean of 1 objectives (rescored 1 times)"), "{}", describe(&out));
+
+    // A name that is neither a built-in nor a file: the API's message, exit 3.
+    let out = pharmforge(&stack, dir.path(), &["rescore", &run_id, "nonesuch"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("no built-in profile \"nonesuch\""), "{}", describe(&out));
+    let out = pharmforge(&stack, dir.path(), &["profiles"]).await;
+    assert!(text(&out.stdout).contains("default (default)\n") && text(&out.stdout).contains("cns\n"), "{}", describe(&out));
 }

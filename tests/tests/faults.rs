@@ -51,11 +51,13 @@ async fn assert_complete_and_exact(stack: &Stack, run_id: &str) {
     .await
     .unwrap();
     assert_eq!((rows, distinct, with_props), (COMPOUNDS as i64, COMPOUNDS as i64, COMPOUNDS as i64));
-    let ranks: (i64, i64) = sqlx::query_as("SELECT count(DISTINCT rank), max(rank)::bigint FROM compound_results")
+    // Every compound placed once: rank orders 1..=n, each once (ranks
+    // themselves are shared by compounds that score the same).
+    let places: (i64, i64, i64) = sqlx::query_as("SELECT count(DISTINCT rank_order), max(rank_order)::bigint, count(rank) FROM compound_results")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(ranks, (COMPOUNDS as i64, COMPOUNDS as i64), "ranks 1..=n, each once");
+    assert_eq!(places, (COMPOUNDS as i64, COMPOUNDS as i64, COMPOUNDS as i64), "rank orders 1..=n, each once, and a rank each");
 }
 
 #[tokio::test]

@@ -22,8 +22,12 @@ async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adapter_and_the_aggregator_count_what_they_do_and_answer_their_probes() {
+    // The aggregator alone gets this METRICS_ADDR (a Stack's shared env would
+    // give the API the same address too, and one of the two would lose it).
     let aggregator = format!("127.0.0.1:{}", free_port());
-    let mut stack = Stack::start_with_env(&[], &[("METRICS_ADDR", &aggregator)]).await;
+    let mut stack = Stack::start(&[]).await;
+    stack.service("pharmforge-aggregator").terminate(Duration::from_secs(20)).expect("aggregator stops");
+    stack.spawn("pharmforge-aggregator", &[("METRICS_ADDR", &aggregator)]);
     let adapter = format!("127.0.0.1:{}", free_port());
     stack.spawn("pharmforge-rdkit-local", &[("METRICS_ADDR", &adapter)]);
     let http = stack.http.clone();

@@ -721,7 +721,7 @@ function compoundPage(m, runId, index) {
           h('dt', {}, 'SMILES'), h('dd', { class: 'mono wrap' }, r.smiles),
           h('dt', {}, 'Compound'), h('dd', { class: 'mono' }, `${r.compound_id} (index ${r.index})`),
           h('dt', {}, 'Status'), h('dd', {}, badge(r.status)),
-          h('dt', {}, 'Rank'), h('dd', {}, r.rank === null ? 'unranked' : String(r.rank)),
+          h('dt', {}, 'Rank'), h('dd', {}, r.rank === null ? 'unranked' : String(r.rank) + (r.pareto_front ? ` (Pareto front ${r.pareto_front})` : '')),
           h('dt', {}, 'Final score'), h('dd', {}, fmt.num(r.final_score, 3), parts.length ? h('span', { class: 'parts' }, parts.map(([k, v]) => `${k} ${typeof v === 'number' ? fmt.num(v, 3) : JSON.stringify(v)}`).join(' · ')) : null),
           h('dt', {}, 'Trace id'), h('dd', { class: 'mono', id: 'trace-id' }, r.trace_id || '–'))));
     const sections = [top];

@@ -23,12 +23,13 @@ struct Kept {
 
 /// The orders computed lately, by run and browse.
 #[derive(Clone, Default)]
-pub struct Orders(Arc<Mutex<HashMap<(i64, Browse), Kept>>>);
+pub struct Orders(Arc<Mutex<HashMap<((i64, i32), Browse), Kept>>>);
 
 impl Orders {
-    /// The indexes of `browse` over run `run_pk`, computed or kept.
-    pub async fn get(&self, pool: &sqlx::PgPool, run_pk: i64, finished: bool, browse: &Browse) -> Result<Arc<Vec<i32>>, ApiError> {
-        let key = (run_pk, browse.clone());
+    /// The indexes of `browse` over run `run_pk` as scored `version` times
+    /// (a rescore changes scores and ranks, and so the order), computed or kept.
+    pub async fn get(&self, pool: &sqlx::PgPool, (run_pk, version): (i64, i32), finished: bool, browse: &Browse) -> Result<Arc<Vec<i32>>, ApiError> {
+        let key = ((run_pk, version), browse.clone());
         if let Some(k) = self.0.lock().unwrap().get(&key) {
             if k.finished || k.made.elapsed() < LIVE_FOR {
                 return Ok(k.indexes.clone());

@@ -11,6 +11,7 @@
 
 use crate::error::ApiError;
 use crate::views;
+use pharmforge_core::profile::Profile;
 use bytes::Bytes;
 use futures::Stream;
 use pharmforge_store::{self as store, CompoundRow, ExportCursor, ResultOrder};
@@ -128,6 +129,7 @@ enum Field {
     Status,
     FinalScore,
     Rank,
+    ParetoFront,
     Key(Section, String),
 }
 
@@ -138,10 +140,11 @@ pub struct Column {
 }
 
 /// The columns of a run's flat export: `id`, `index`, `compound_id`,
-/// `smiles`, `status`, each section's keys, `final_score`, `rank`, then
+/// `smiles`, `status`, each section's keys, `final_score`, `rank` (and
+/// `pareto_front` when the run is scored by a Pareto profile), then
 /// `errors.<adapter>` and `input.<name>`; `only` keeps those named (a name
 /// ending in `.*` keeps a whole section), in the order given.
-pub async fn columns(pool: &PgPool, run_pk: i64, only: Option<&str>) -> Result<Vec<Column>, ApiError> {
+pub async fn columns(pool: &PgPool, run_pk: i64, only: Option<&str>, pareto: bool) -> Result<Vec<Column>, ApiError> {
     let keys = store::section_keys(pool, run_pk).await?;
     let plain = |name: &str, field| Column { name: name.into(), field };
     let mut all = vec![
@@ -161,6 +164,9 @@ pub async fn columns(pool: &PgPool, run_pk: i64, only: Option<&str>) -> Result<V
     all.extend(section_columns(&[Properties, Admet, Pubchem, Bioactivity, Docking, Synthesis, Scores]));
     all.push(plain("final_score", Field::FinalScore));
     all.push(plain("rank", Field::Rank));
+    if pareto {
+        all.push(plain("pareto_front", Field::ParetoFront));
+    }
     all.extend(section_columns(&[Errors, Input]));
     let Some(only) = only.filter(|o| !o.trim().is_empty()) else {
         return Ok(all);
@@ -282,6 +288,7 @@ fn cells<'r>(row: &'r CompoundRow, layout: &Layout) -> Vec<Cow<'r, str>> {
             Field::Status => Cow::Borrowed(row.status.as_str()),
             Field::FinalScore => row.final_score.map(|s| Cow::Owned(number(s))).unwrap_or_default(),
             Field::Rank => row.rank.map(|r| Cow::Owned(r.to_string())).unwrap_or_default(),
+            Field::ParetoFront => row.pareto_front.map(|r| Cow::Owned(r.to_string())).unwrap_or_default(),
             Field::Key(..) => Cow::Borrowed(""),
         })
         .collect();
@@ -305,12 +312,12 @@ fn csv_writer(out: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
 }
 
 /// One page of results in the export's format.
-fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout) -> Vec<u8> {
+fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout, profile: &Profile) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 512);
     match format {
         ExportFormat::Jsonl => {
             for row in rows {
-                serde_json::to_writer(&mut out, &views::compound(row)).expect("a result serializes");
+                serde_json::to_writer(&mut out, &views::compound(row, Some(profile))).expect("a result serializes");
                 out.push(b'\n');
             }
         }
@@ -351,8 +358,16 @@ fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout) -> Vec<u8
 /// Each hands on over a channel of two, so memory stays a few pages
 /// whatever the run's size, and a client that stops reading stops the
 /// reading (the channels close and the stages end).
-pub fn stream(pool: PgPool, run_pk: i64, format: ExportFormat, order: ResultOrder, columns: Vec<Column>) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+pub fn stream(
+    pool: PgPool,
+    run_pk: i64,
+    format: ExportFormat,
+    order: ResultOrder,
+    columns: Vec<Column>,
+    profile: Profile,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
     let layout = Arc::new(Layout::new(columns));
+    let profile = Arc::new(profile);
     let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<Vec<CompoundRow>>(2);
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
     if format == ExportFormat::Csv {
@@ -386,8 +401,8 @@ pub fn stream(pool: PgPool, run_pk: i64, format: ExportFormat, order: ResultOrde
     });
     tokio::spawn(async move {
         while let Some(rows) = rows_rx.recv().await {
-            let layout = layout.clone();
-            let Ok(bytes) = tokio::task::spawn_blocking(move || render(format, &rows, &layout)).await else { return };
+            let (layout, profile) = (layout.clone(), profile.clone());
+            let Ok(bytes) = tokio::task::spawn_blocking(move || render(format, &rows, &layout, &profile)).await else { return };
             if bytes_tx.send(Ok(Bytes::from(bytes))).await.is_err() {
                 return;
             }

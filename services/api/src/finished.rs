@@ -7,12 +7,14 @@
 //! benchmark the moment a 10,000-compound run finished, the API's p99
 //! jumped from ~90 ms to over 500 ms and it shed requests.
 //!
-//! Those compounds never change once the run has finished (its status,
-//! scores and ranks are written in the transaction that finishes it), so
-//! they are rendered once per run and kept, a few runs' worth. The cache is
-//! keyed by the run's row id, which is never reused: a deleted run is not
-//! found by the handler before it gets here, so nothing stale is served,
-//! whichever API replica deleted it.
+//! Those compounds change once the run has finished only when it is
+//! rescored (its status, scores and ranks are written in the transaction
+//! that finishes it; a rescore rewrites scores and ranks and appends to its
+//! scoring history), so they are rendered once per run and scoring and
+//! kept, a few runs' worth. The cache is keyed by the run's row id, which
+//! is never reused, and the length of its scoring history: a deleted run is
+//! not found by the handler before it gets here, and a rescored one has a
+//! new key, so nothing stale is served, whichever API replica changed it.
 
 use pharmforge_store as store;
 use serde_json::value::RawValue;
@@ -28,12 +30,14 @@ pub struct InlineResults {
 }
 
 type Slot = Arc<OnceCell<Arc<InlineResults>>>;
+/// A run's row id and the length of its scoring history.
+type Key = (i64, i32);
 
 /// Rendered inline results of the most recently read finished runs, at
 /// most `max_bytes` of JSON (and always the latest one).
 #[derive(Clone)]
 pub struct FinishedRuns {
-    slots: Arc<Mutex<VecDeque<(i64, Slot)>>>,
+    slots: Arc<Mutex<VecDeque<(Key, Slot)>>>,
     max_bytes: usize,
 }
 
@@ -45,10 +49,12 @@ impl FinishedRuns {
     /// The inline results of the finished run `run_pk`: from the cache, or
     /// read and rendered once (concurrent readers of the same run wait for
     /// that one read instead of each making their own).
-    pub async fn get(&self, pool: &PgPool, run_pk: i64, total: i64, limit: i64) -> Result<Arc<InlineResults>, sqlx::Error> {
+    pub async fn get(&self, pool: &PgPool, run: &store::RunRow, limit: i64) -> Result<Arc<InlineResults>, sqlx::Error> {
+        let (run_pk, total) = (run.id, run.total_compounds as i64);
+        let key: Key = (run.id, run.scoring_version);
         let slot = {
             let mut slots = self.slots.lock().unwrap();
-            match slots.iter().position(|(pk, _)| *pk == run_pk) {
+            match slots.iter().position(|(k, _)| *k == key) {
                 Some(i) => {
                     // Most recently used last.
                     let entry = slots.remove(i).expect("position is in range");
@@ -58,7 +64,7 @@ impl FinishedRuns {
                 }
                 None => {
                     let slot: Slot = Arc::new(OnceCell::new());
-                    slots.push_back((run_pk, slot.clone()));
+                    slots.push_back((key, slot.clone()));
                     slot
                 }
             }
@@ -66,7 +72,8 @@ impl FinishedRuns {
         let loaded = slot
             .get_or_try_init(|| async {
                 let rows = store::first_results(pool, run_pk, limit).await?;
-                let views: Vec<crate::views::CompoundView> = rows.iter().map(crate::views::compound).collect();
+                let profile = run.scoring();
+                let views: Vec<crate::views::CompoundView> = rows.iter().map(|r| crate::views::compound(r, Some(&profile))).collect();
                 let text = serde_json::to_string(&views).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
                 let compounds = RawValue::from_string(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
                 Ok::<_, sqlx::Error>(Arc::new(InlineResults { compounds, truncated: total > limit }))
@@ -79,7 +86,7 @@ impl FinishedRuns {
             }
             Err(e) => {
                 // Nothing cached for a failed read: the next request tries again.
-                self.slots.lock().unwrap().retain(|(pk, s)| *pk != run_pk || s.initialized());
+                self.slots.lock().unwrap().retain(|(k, s)| *k != key || s.initialized());
                 Err(e)
             }
         }
@@ -103,13 +110,13 @@ impl FinishedRuns {
 mod tests {
     use super::*;
 
-    fn filled(pk: i64, bytes: usize) -> (i64, Slot) {
+    fn filled(pk: i64, bytes: usize) -> (Key, Slot) {
         let text = format!("[\"{}\"]", "x".repeat(bytes - 4));
         let slot: Slot = Arc::new(OnceCell::new_with(Some(Arc::new(InlineResults {
             compounds: RawValue::from_string(text).unwrap(),
             truncated: false,
         }))));
-        (pk, slot)
+        ((pk, 1), slot)
     }
 
     #[test]
@@ -117,11 +124,11 @@ mod tests {
         let cache = FinishedRuns::new(250);
         cache.slots.lock().unwrap().extend([filled(1, 100), filled(2, 100), filled(3, 100)]);
         cache.evict();
-        let kept: Vec<i64> = cache.slots.lock().unwrap().iter().map(|(pk, _)| *pk).collect();
+        let kept: Vec<i64> = cache.slots.lock().unwrap().iter().map(|(k, _)| k.0).collect();
         assert_eq!(kept, vec![2, 3]);
         cache.slots.lock().unwrap().push_back(filled(4, 1000));
         cache.evict();
-        let kept: Vec<i64> = cache.slots.lock().unwrap().iter().map(|(pk, _)| *pk).collect();
+        let kept: Vec<i64> = cache.slots.lock().unwrap().iter().map(|(k, _)| k.0).collect();
         assert_eq!(kept, vec![4], "a run bigger than the budget is still kept while it is the latest");
     }
 }

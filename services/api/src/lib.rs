@@ -133,6 +133,9 @@ pub struct AppState {
     pub overviews: pipeline::Overviews,
     /// Orders of results tables browsed lately.
     pub orders: browse::Orders,
+    /// Rescores in progress on this replica, two at a time (each holds a
+    /// connection and a run's scores in memory while it works).
+    pub rescores: Arc<tokio::sync::Semaphore>,
 }
 
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -157,6 +160,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
         replicas: pipeline::Replicas::default(),
         overviews: pipeline::Overviews::default(),
         orders: browse::Orders::default(),
+        rescores: Arc::new(tokio::sync::Semaphore::new(2)),
     };
     state.auth.announce();
     let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));

@@ -26,6 +26,8 @@ pub fn app(state: AppState) -> Router {
         .route("/runs/{run_id}/results/{index}", get(get_result))
         .route("/pipeline", get(pipeline_overview))
         .route("/runs/{run_id}/cancel", axum::routing::post(cancel_run))
+        .route("/runs/{run_id}/rescore", axum::routing::post(rescore_run))
+        .route("/scoring/profiles", get(scoring_profiles))
         .route("/runs/{run_id}/export", get(export_run))
         .route("/runs/{run_id}/events", get(run_events))
         .route("/runs/{run_id}/results/{index}/depiction.svg", get(result_depiction))
@@ -298,6 +300,9 @@ struct UploadOptions {
     id_property: Option<String>,
     format: Option<String>,
     user_id: Option<String>,
+    /// A built-in scoring profile's name (a profile object goes in a form's
+    /// `pipeline_config.scoring`).
+    scoring: Option<String>,
     /// Form only: the rest of the run's `pipeline_config`.
     pipeline_config: Option<Map<String, Value>>,
 }
@@ -312,7 +317,7 @@ enum AdapterList {
 impl UploadOptions {
     fn from_query(query: Option<&str>) -> Result<Self, ApiError> {
         let options: UploadOptions = serde_urlencoded::from_str(query.unwrap_or(""))
-            .map_err(|e| ApiError::BadRequest(format!("the query cannot be read: {e}; accepted: adapters, priority, smiles_column, id_column, id_property, format, user_id")))?;
+            .map_err(|e| ApiError::BadRequest(format!("the query cannot be read: {e}; accepted: adapters, priority, scoring, smiles_column, id_column, id_property, format, user_id")))?;
         if options.pipeline_config.is_some() {
             return Err(ApiError::BadRequest("pipeline_config goes in a form's options part, not in the query".into()));
         }
@@ -330,7 +335,7 @@ impl UploadOptions {
                 }
             )*};
         }
-        take!(adapters priority smiles_column id_column id_property format user_id);
+        take!(adapters priority scoring smiles_column id_column id_property format user_id);
         Ok(self)
     }
 
@@ -339,7 +344,7 @@ impl UploadOptions {
         for (key, value) in [("adapters", self.adapters.map(|a| match a {
             AdapterList::Names(names) => names,
             AdapterList::Joined(joined) => joined.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-        }).map(Value::from)), ("priority", self.priority.map(Value::from))] {
+        }).map(Value::from)), ("priority", self.priority.map(Value::from)), ("scoring", self.scoring.map(Value::from))] {
             if let Some(value) = value {
                 if config.contains_key(key) {
                     return Err(ApiError::validation(key, format!("{key} is given both on its own and in pipeline_config")));
@@ -382,6 +387,7 @@ async fn begin(state: &AppState, options: &validate::RunOptions) -> Result<(RunI
             user_id: options.user_id.as_deref(),
             priority: options.priority.as_str(),
             traceparent: Some(&traceparent),
+            scoring: &options.scoring,
         },
     )
     .await?;
@@ -428,7 +434,7 @@ async fn get_run(
     let inline = match run.results {
         Some(_) => {
             let limit = state.limits.inline_results.max(0);
-            Some(state.finished.get(&state.pool, run.id, run.total_compounds as i64, limit).await?)
+            Some(state.finished.get(&state.pool, &run, limit).await?)
         }
         None => None,
     };
@@ -486,6 +492,55 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
     Ok(Json(views::run(&run, None, None)).into_response())
 }
 
+/// `POST /runs/{id}/rescore` with `{"scoring": <profile or built-in name>}`:
+/// re-ranks a finished run under that profile from its stored results (no
+/// adapter runs again) and appends it to the run's `scoring_history`. 200
+/// with the run and `rescored: {compounds, ranked, seconds}`; 409 while the
+/// run is still going; 422 for a bad profile, naming the objective.
+async fn rescore_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&raw)?;
+    if body.len() > validate::MAX_CONFIG_BYTES {
+        return Err(ApiError::PayloadTooLarge(validate::MAX_CONFIG_BYTES));
+    }
+    let given: Value = serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(format!("the body cannot be read as JSON: {e}")))?;
+    let Value::Object(mut fields) = given else {
+        return Err(ApiError::validation("body", "the body must be a JSON object: {\"scoring\": <a profile or a built-in profile's name>}"));
+    };
+    let scoring = fields.remove("scoring").ok_or_else(|| ApiError::validation("scoring", "scoring is required: a profile or a built-in profile's name"))?;
+    if let Some(other) = fields.keys().next() {
+        return Err(ApiError::validation(other.chars().take(64).collect::<String>(), "unknown field; a rescore takes only \"scoring\""));
+    }
+    if scoring.is_null() {
+        return Err(ApiError::validation("scoring", "scoring must be a profile or a built-in profile's name, got null"));
+    }
+    let entry = validate::scoring_entry(&scoring, "scoring")?;
+    let profile = store::current_profile(&Value::Array(vec![entry.clone()]));
+    visible_run(&state, &caller, &run_id).await?;
+    let _turn = state.rescores.acquire().await.map_err(|_| ApiError::Unavailable("shutting down".into()))?;
+    let started = std::time::Instant::now();
+    let done = store::scores::rescore(&state.pool, run_id.as_str(), &profile, entry.get("name").and_then(Value::as_str)).await.map_err(|e| match e {
+        store::scores::RescoreError::NotFound(_) => run_not_found(&run_id),
+        e @ store::scores::RescoreError::NotFinished { .. } => ApiError::Conflict(e.to_string()),
+        store::scores::RescoreError::Db(e) => e.into(),
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(run_id = %run_id, compounds = done.compounds, ranked = done.ranked, seconds, "run rescored");
+    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let mut view = serde_json::to_value(views::run(&run, None, None)).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    view["rescored"] = serde_json::json!({"compounds": done.compounds, "ranked": done.ranked, "seconds": (seconds * 1000.0).round() / 1000.0});
+    Ok(Json(view).into_response())
+}
+
+/// `GET /scoring/profiles`: the built-in profiles, by name, with their
+/// definitions (what `pipeline_config.scoring` may name).
+async fn scoring_profiles(_caller: Caller) -> Json<Value> {
+    let profiles: Vec<Value> = pharmforge_core::profile::builtins()
+        .into_iter()
+        .map(|b| serde_json::json!({"name": b.name, "description": b.description, "profile": b.profile}))
+        .collect();
+    Json(serde_json::json!({"profiles": profiles, "default": pharmforge_core::profile::DEFAULT_PROFILE}))
+}
+
 async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let run_id = parse_run_id(&raw)?;
     let run = visible_run(&state, &caller, &run_id).await?;
@@ -518,15 +573,18 @@ async fn list_results(
         let order = if browse.sort == store::browse::SortKey::Rank { store::ResultOrder::Rank } else { store::ResultOrder::Input };
         let rows = store::list_results(&state.pool, run.id, order, page, page_size).await?;
         let total = store::results_stored(&run);
-        let results: Vec<views::CompoundView> = rows.iter().map(views::compound).collect();
+        let profile = run.scoring();
+        let results: Vec<views::CompoundView> = rows.iter().map(|r| views::compound(r, Some(&profile))).collect();
         return Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response());
     }
     let finished = matches!(run.status.as_str(), "completed" | "failed" | "cancelled");
-    let order = state.orders.get(&state.pool, run.id, finished, &browse).await?;
+    let order = state.orders.get(&state.pool, (run.id, run.scoring_version), finished, &browse).await?;
     let start = ((page - 1).saturating_mul(page_size)).clamp(0, order.len() as i64) as usize;
     let end = (start + page_size as usize).min(order.len());
     let rows = store::browse::results_at(&state.pool, run.id, &order[start..end], detail).await?;
-    let results: Vec<views::CompoundView> = rows.iter().map(views::compound).collect();
+    let profile = run.scoring();
+    let explained = (detail == store::browse::Detail::Full).then_some(&profile);
+    let results: Vec<views::CompoundView> = rows.iter().map(|r| views::compound(r, explained)).collect();
     Ok(Json(views::Page { runs: None, results: Some(results), total: order.len() as i64, page, page_size }).into_response())
 }
 
@@ -541,7 +599,7 @@ async fn get_result(State(state): State<AppState>, caller: Caller, Path((raw, in
     let run = visible_run(&state, &caller, &run_id).await?;
     let rows = store::browse::results_at(&state.pool, run.id, &[index], store::browse::Detail::Full).await?;
     match rows.first() {
-        Some(row) => Ok(Json(views::compound(row)).into_response()),
+        Some(row) => Ok(Json(views::compound(row, Some(&run.scoring()))).into_response()),
         None if index < run.total_compounds => Err(ApiError::NotFound(format!("compound {index} of run {run_id} has no result yet"))),
         None => Err(ApiError::NotFound(format!("run {run_id} has no compound {index} (it has {})", run.total_compounds))),
     }
@@ -657,11 +715,12 @@ async fn export_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
         return Err(ApiError::BadRequest("columns= chooses the columns of a csv or sdf export; jsonl has the results as the API returns them".into()));
     }
     let run = visible_run(&state, &caller, &run_id).await?;
+    let profile = run.scoring();
     let columns = match format {
         export::ExportFormat::Jsonl => Vec::new(),
-        _ => export::columns(&state.pool, run.id, q.columns.as_deref()).await?,
+        _ => export::columns(&state.pool, run.id, q.columns.as_deref(), profile.method == pharmforge_core::profile::Method::Pareto).await?,
     };
-    let body = axum::body::Body::from_stream(export::stream(state.pool.clone(), run.id, format, order, columns));
+    let body = axum::body::Body::from_stream(export::stream(state.pool.clone(), run.id, format, order, columns, profile));
     let disposition = format!("attachment; filename=\"{}.{}\"", run.run_id, format.extension());
     Ok((
         [

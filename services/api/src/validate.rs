@@ -28,6 +28,10 @@ pub struct RunOptions {
     pub adapters: Vec<AdapterName>,
     pub priority: Priority,
     pub user_id: Option<String>,
+    /// The profile its compounds are scored with, as its scoring history
+    /// starts: `{profile, name?}` (`pipeline_config.scoring`, a built-in's
+    /// name or a profile; the default when absent).
+    pub scoring: Value,
 }
 
 /// The most bytes of `pipeline_config`, and how deeply it may nest.
@@ -407,6 +411,7 @@ pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<Stri
         Some(other) => return Err(ApiError::validation("pipeline_config.priority", format!("pipeline_config.priority must be \"high\", \"normal\" or \"low\", got {}", kind(other)))),
     };
     pipeline_config.insert("priority".into(), Value::from(priority.as_str()));
+    let scoring = scoring_entry(pipeline_config.get("scoring").unwrap_or(&Value::Null), "pipeline_config.scoring")?;
     // Stored as jsonb, which cannot hold U+0000 (Postgres refused the insert
     // and the caller got a 500): refused here, naming where it is.
     if let Some(path) = nul_in(&pipeline_config, "pipeline_config") {
@@ -417,7 +422,31 @@ pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<Stri
             return Err(ApiError::validation("user_id", "user_id must be at most 128 characters, without control characters"));
         }
     }
-    Ok(RunOptions { pipeline_config, adapters, priority, user_id })
+    Ok(RunOptions { pipeline_config, adapters, priority, user_id, scoring })
+}
+
+/// A scoring profile as given (`field` says where: `pipeline_config.scoring`
+/// or a rescore's `scoring`), checked and resolved into what a scoring
+/// history holds: `{profile, name?}`. Null is the default profile. A bad one
+/// is a 422 naming the objective and what is wrong with it.
+pub fn scoring_entry(given: &Value, field: &str) -> Result<Value, ApiError> {
+    use pharmforge_core::profile;
+    let (name, p) = match given {
+        Value::Null => (Some(profile::DEFAULT_PROFILE), profile::default_profile()),
+        v @ (Value::String(_) | Value::Object(_)) => profile::resolve(v).map_err(|e| {
+            let at = match &e.objective {
+                Some(o) => format!("{field}.objectives[{o:?}]"),
+                None => field.to_owned(),
+            };
+            ApiError::validation(at, format!("{field}: {e}"))
+        })?,
+        other => return Err(ApiError::validation(field, format!("{field} must be a built-in profile's name or a profile object, got {}", kind(other)))),
+    };
+    let mut entry = serde_json::json!({"profile": p.to_json()});
+    if let Some(name) = name {
+        entry["name"] = Value::from(name);
+    }
+    Ok(entry)
 }
 
 /// How deeply a JSON object nests (an empty object is 1).

@@ -6,6 +6,7 @@
 //! result pages).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use pharmforge_core::profile::{self, Profile};
 use pharmforge_store::{CompoundRow, RawJson, RunRow};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -68,6 +69,9 @@ pub struct RunView<'a> {
     /// `pipeline_config.webhook`'s deliveries (single-run reads, runs with one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<crate::webhooks::WebhookView>,
+    /// `[{profile, applied_at, name?}]`: the profiles the run was scored
+    /// with, the last one current (`POST /runs/{id}/rescore` appends).
+    scoring_history: &'a Value,
 }
 
 /// A run's input SMILES as a single-run view shows them: all of them, or
@@ -126,6 +130,7 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
         input_smiles: input.as_ref().and_then(|i| i.list),
         input_smiles_omitted: input.as_ref().and_then(|i| i.omitted),
         webhook: None,
+        scoring_history: &run.scoring_history,
     }
 }
 
@@ -202,7 +207,17 @@ pub struct CompoundView<'a> {
     scores: Option<&'a RawValue>,
     trace_id: Option<&'a str>,
     final_score: Option<f64>,
+    /// 1 is best; ties share a rank and the next skips (1, 2, 2, 4).
     rank: Option<i32>,
+    /// The compound's Pareto front (1 = dominated by none), under a
+    /// `pareto` profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pareto_front: Option<i32>,
+    /// How the final score came about: each objective of the run's current
+    /// profile with the raw value read, its desirability and its weight
+    /// (null desirability: left out). Present once the compound is scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score_parts: Option<Vec<ScorePart>>,
     /// The data items of the compound's SD record (or its CSV row's other
     /// columns), as given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,7 +228,54 @@ fn raw(v: &Option<RawJson>) -> Option<&RawValue> {
     v.as_ref().map(|j| &*j.0)
 }
 
-pub fn compound(c: &CompoundRow) -> CompoundView<'_> {
+/// One objective of a compound's score.
+#[derive(Serialize)]
+pub struct ScorePart {
+    name: String,
+    /// The path of the value in the result (`properties.logp`).
+    value: String,
+    raw: Option<Value>,
+    desirability: Option<f64>,
+    weight: f64,
+}
+
+/// The stored section a profile path reads.
+fn section<'c>(c: &'c CompoundRow, name: &str) -> Option<&'c RawValue> {
+    let column = match name {
+        "properties" => &c.properties,
+        "admet" => &c.admet,
+        "pubchem" => &c.pubchem,
+        "bioactivity" => &c.bioactivity,
+        _ => return None,
+    };
+    column.as_ref().map(|j| &*j.0)
+}
+
+/// The raw value at a profile path of a stored result, read from the
+/// section's JSON text without building the rest of it.
+fn raw_at(c: &CompoundRow, path: &str) -> Option<Value> {
+    let (name, keys) = profile::locate(path)?;
+    let mut at: &RawValue = section(c, name)?;
+    for key in keys.iter().filter(|k| !k.is_empty()) {
+        let fields: std::collections::HashMap<String, &RawValue> = serde_json::from_str(at.get()).ok()?;
+        at = fields.get(*key)?;
+    }
+    serde_json::from_str::<Value>(at.get()).ok().filter(|v| !v.is_null())
+}
+
+fn score_parts(c: &CompoundRow, profile: &Profile) -> Vec<ScorePart> {
+    let scored = profile.score(&|path| raw_at(c, path));
+    scored
+        .parts
+        .into_iter()
+        .zip(&profile.objectives)
+        .map(|(p, o)| ScorePart { name: p.name, value: o.value.clone(), raw: p.raw, desirability: p.desirability, weight: p.weight })
+        .collect()
+}
+
+/// A compound's result, its score explained by `profile` (its run's
+/// current one; `None` for a table view, whose sections are cut short).
+pub fn compound<'a>(c: &'a CompoundRow, profile: Option<&Profile>) -> CompoundView<'a> {
     CompoundView {
         id: c.given_id.as_deref(),
         compound_id: &c.compound_id,
@@ -231,6 +293,8 @@ pub fn compound(c: &CompoundRow) -> CompoundView<'_> {
         trace_id: c.trace_id.as_deref(),
         final_score: c.final_score,
         rank: c.rank,
+        pareto_front: c.pareto_front,
+        score_parts: profile.filter(|_| c.scores.is_some()).map(|p| score_parts(c, p)),
         input_properties: raw(&c.input_properties),
     }
 }

@@ -25,7 +25,6 @@ pub mod ids;
 pub mod nats;
 pub mod profile;
 pub mod record;
-pub mod scoring;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

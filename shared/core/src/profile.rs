@@ -469,6 +469,206 @@ pub fn competition_ranks<K: PartialEq>(keys: &[Option<K>], better: impl Fn(&K, &
     ranks
 }
 
+/// Whether `path` names a value results carry (what [`Profile::parse`] checks).
+pub fn known_path(path: &str) -> bool {
+    locate(path).is_some()
+}
+
+impl Profile {
+    /// The profile as JSON, in the form [`Profile::parse`] reads (every
+    /// default written out): what a run stores and shows.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a profile serializes")
+    }
+}
+
+impl Scored {
+    /// `{objective: desirability}` (null where left out): a result's `scores`.
+    pub fn desirabilities(&self) -> Map<String, Value> {
+        self.parts.iter().map(|p| (p.name.clone(), p.desirability.map(Value::from).unwrap_or(Value::Null))).collect()
+    }
+}
+
+impl Profile {
+    /// The sections (`properties`, `admet`, ...) the objectives read.
+    pub fn sections(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = self.objectives.iter().filter_map(|o| Some(locate(&o.value)?.0)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// [`Profile::score`] of a record's sections as carried (JSON text):
+    /// parses only the sections the objectives read.
+    pub fn score_sections(&self, sections: &BTreeMap<String, Box<serde_json::value::RawValue>>) -> Scored {
+        let parsed: Map<String, Value> = self
+            .sections()
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), serde_json::from_str(sections.get(name)?.get()).ok()?)))
+            .collect();
+        self.score(&|path| lookup(&parsed, path))
+    }
+}
+
+/// A built-in profile: its name, what it is for, and its definition.
+pub struct BuiltIn {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub profile: Value,
+}
+
+/// The name of the profile a run gets when `pipeline_config.scoring` is absent.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// The named profiles `pipeline_config.scoring` may give by name. Each
+/// toxicity probability of ADMET-AI goes through a reverse sigmoid centred
+/// on 0.5 (0.2 → 0.98, 0.8 → 0.02), which keeps the order of the
+/// probabilities and pulls apart the confident ones; ranges of physical
+/// properties are double sigmoids or reverse sigmoids whose half-way
+/// points sit on the published cut-offs.
+pub fn builtins() -> Vec<BuiltIn> {
+    let tox = |name: &str, path: &str, weight: f64| {
+        serde_json::json!({"name": name, "value": path, "transform": {"type": "reverse_sigmoid", "low": 0.2, "high": 0.8, "k": 0.25}, "weight": weight})
+    };
+    let ident = |name: &str, path: &str, weight: f64| serde_json::json!({"name": name, "value": path, "transform": {"type": "identity"}, "weight": weight});
+    let range = |name: &str, path: &str, low: f64, high: f64, div: f64, coef: f64| {
+        serde_json::json!({"name": name, "value": path, "transform": {"type": "double_sigmoid", "low": low, "high": high, "coef_div": div, "coef_si": coef, "coef_se": coef}, "weight": 1.0})
+    };
+    let at_most = |name: &str, path: &str, low: f64, high: f64| {
+        serde_json::json!({"name": name, "value": path, "transform": {"type": "reverse_sigmoid", "low": low, "high": high, "k": 0.5}, "weight": 1.0})
+    };
+    vec![
+        BuiltIn {
+            name: DEFAULT_PROFILE,
+            description: "Drug-likeness with a safety term, as PharmForge scored before profiles: the weighted mean of QED, \
+                a Lipinski term (1 − violations/4) and the four ADMET-AI toxicity endpoints (AMES, hERG, DILI, ClinTox) at a \
+                quarter weight each, so that together they weigh as much as QED. Objectives whose adapter was not on the route \
+                are left out.",
+            profile: serde_json::json!({"method": "weighted_mean", "objectives": [
+                ident("qed", "properties.qed", 1.0),
+                {"name": "lipinski", "value": "properties.lipinski_violations",
+                 "transform": {"type": "value_map", "mapping": {"0": 1.0, "1": 0.75, "2": 0.5, "3": 0.25, "4": 0.0}}, "weight": 1.0},
+                tox("AMES", "admet.AMES", 0.25), tox("hERG", "admet.hERG", 0.25), tox("DILI", "admet.DILI", 0.25), tox("ClinTox", "admet.ClinTox", 0.25),
+            ]}),
+        },
+        BuiltIn {
+            name: "oral_drug_like",
+            description: "Oral small molecules (Lipinski's rule of five and Veber's rules as desirabilities, plus ADMET-AI's oral \
+                bioavailability and intestinal absorption), combined as a geometric mean: a compound far outside any one range \
+                scores near 0 whatever the rest.",
+            profile: serde_json::json!({"method": "geometric_mean", "objectives": [
+                range("molecular_weight", "properties.molecular_weight", 200.0, 500.0, 500.0, 10.0),
+                range("logp", "properties.logp", -1.0, 5.0, 10.0, 10.0),
+                at_most("h_bond_donors", "properties.h_bond_donors", 5.0, 7.0),
+                at_most("h_bond_acceptors", "properties.h_bond_acceptors", 10.0, 12.0),
+                at_most("tpsa", "properties.tpsa", 120.0, 160.0),
+                at_most("rotatable_bonds", "properties.rotatable_bonds", 8.0, 12.0),
+                ident("bioavailability", "admet.Bioavailability_Ma", 1.0),
+                ident("absorption", "admet.HIA_Hou", 1.0),
+            ]}),
+        },
+        BuiltIn {
+            name: "cns",
+            description: "Central nervous system drugs, after Wager's CNS MPO desirabilities (logP ≤ 3, MW ≤ 360, TPSA 40–90, \
+                HBD ≤ 0.5 fully desirable), with ADMET-AI's blood-brain barrier penetration at double weight and hERG at half.",
+            profile: serde_json::json!({"method": "weighted_mean", "objectives": [
+                at_most("logp", "properties.logp", 3.0, 5.0),
+                at_most("molecular_weight", "properties.molecular_weight", 360.0, 500.0),
+                range("tpsa", "properties.tpsa", 30.0, 105.0, 100.0, 13.0),
+                at_most("h_bond_donors", "properties.h_bond_donors", 0.5, 3.5),
+                ident("bbb", "admet.BBB_Martins", 2.0),
+                tox("hERG", "admet.hERG", 0.5),
+            ]}),
+        },
+        BuiltIn {
+            name: "lead_like",
+            description: "Leads with room to grow (Teague and Oprea: MW 200–350, logP ≤ 3, at most 7 rotatable bonds), with QED.",
+            profile: serde_json::json!({"method": "weighted_mean", "objectives": [
+                range("molecular_weight", "properties.molecular_weight", 200.0, 350.0, 100.0, 4.0),
+                range("logp", "properties.logp", -1.0, 3.0, 10.0, 10.0),
+                at_most("rotatable_bonds", "properties.rotatable_bonds", 7.0, 9.0),
+                ident("qed", "properties.qed", 1.0),
+            ]}),
+        },
+        BuiltIn {
+            name: "potency_vs_safety",
+            description: "Pareto fronts of potency (ChEMBL's best pChEMBL, half-way at 6.5), hERG safety and QED: front 1 holds \
+                the compounds no other beats on all three; inside a front, the weighted mean orders them.",
+            profile: serde_json::json!({"method": "pareto", "objectives": [
+                {"name": "potency", "value": "bioactivity.best_pchembl", "transform": {"type": "sigmoid", "low": 5.0, "high": 8.0, "k": 0.5}, "weight": 1.0},
+                tox("hERG", "admet.hERG", 1.0),
+                ident("qed", "properties.qed", 1.0),
+            ]}),
+        },
+    ]
+}
+
+/// The profile a run gets when it names none.
+pub fn default_profile() -> Profile {
+    let builtin = builtins().into_iter().find(|b| b.name == DEFAULT_PROFILE).expect("the default is built in");
+    Profile::parse(&builtin.profile, &known_path).expect("the default profile is valid")
+}
+
+/// `pipeline_config.scoring` (or a rescore's `scoring`): a built-in's name,
+/// or a profile. Returns the built-in's name, if one was named, and the profile.
+pub fn resolve(v: &Value) -> Result<(Option<&'static str>, Profile), ProfileError> {
+    match v {
+        Value::String(name) => {
+            let all = builtins();
+            match all.iter().find(|b| b.name == name) {
+                Some(b) => Ok((Some(b.name), Profile::parse(&b.profile, &known_path)?)),
+                None => Err(refuse(
+                    None,
+                    format!(
+                        "no built-in profile {:?} (built in: {}); or give a profile object",
+                        name.chars().take(64).collect::<String>(),
+                        all.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+            }
+        }
+        other => Ok((None, Profile::parse(other, &known_path)?)),
+    }
+}
+
+/// Where a compound stands in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// Competition rank (1 is best, ties share, the next skips); `None`:
+    /// unranked.
+    pub rank: Option<u32>,
+    /// 1.. in rank order, ties in input order: each ranked compound's own
+    /// place, by which pages and exports walk the ranking.
+    pub order: Option<u32>,
+    /// The Pareto front (1 = dominated by none), for the `pareto` method.
+    pub front: Option<u32>,
+}
+
+/// The placements of a run's compounds, from each one's final score
+/// (`None`: unranked) and desirabilities (in the profile's objective order,
+/// `None` where left out, which counts as 0 in a Pareto sort), given in
+/// input order. Weighted and geometric means rank by the score; Pareto by
+/// front, then by the score inside it.
+pub fn place(method: Method, compounds: &[(Option<f64>, Vec<Option<f64>>)]) -> Vec<Placement> {
+    let ranked: Vec<usize> = (0..compounds.len()).filter(|&i| compounds[i].0.is_some()).collect();
+    let mut fronts: Vec<Option<u32>> = vec![None; compounds.len()];
+    if method == Method::Pareto {
+        let points: Vec<Vec<f64>> = ranked.iter().map(|&i| compounds[i].1.iter().map(|d| d.unwrap_or(0.0)).collect()).collect();
+        for (&i, f) in ranked.iter().zip(pareto_fronts(&points)) {
+            fronts[i] = Some(f);
+        }
+    }
+    let keys: Vec<Option<(u32, f64)>> = compounds.iter().zip(&fronts).map(|((score, _), front)| score.map(|s| (front.unwrap_or(0), s))).collect();
+    let ranks = competition_ranks(&keys, |a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    let mut order: Vec<usize> = ranked;
+    order.sort_by_key(|&i| (ranks[i], i));
+    let mut placements: Vec<Placement> = ranks.iter().zip(&fronts).map(|(&rank, &front)| Placement { rank, order: None, front }).collect();
+    for (pos, i) in order.into_iter().enumerate() {
+        placements[i].order = Some(pos as u32 + 1);
+    }
+    placements
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,5 +871,47 @@ mod tests {
         let keys = [Some((2, 0.9)), Some((1, 0.1)), Some((1, 0.5)), Some((2, 0.9))];
         let ranks = competition_ranks(&keys, |a: &(u32, f64), b: &(u32, f64)| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         assert_eq!(ranks, vec![Some(3), Some(2), Some(1), Some(3)]);
+    }
+
+    #[test]
+    fn every_built_in_profile_is_valid_and_reads_back_as_written() {
+        let all = builtins();
+        assert!(all.iter().any(|b| b.name == DEFAULT_PROFILE));
+        for b in &all {
+            let p = Profile::parse(&b.profile, &known_path).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+            assert_eq!(Profile::parse(&p.to_json(), &known_path).as_ref(), Ok(&p), "{}", b.name);
+            assert_eq!(resolve(&json!(b.name)).map(|(n, q)| (n, q == p)), Ok((Some(b.name), true)));
+        }
+        let e = resolve(&json!("cnss")).unwrap_err();
+        assert!(e.reason.contains("no built-in profile \"cnss\"") && e.reason.contains("lead_like"), "{e}");
+    }
+
+    #[test]
+    fn the_default_scores_drug_likeness_with_a_quarter_weight_per_toxicity_endpoint() {
+        let p = default_profile();
+        // rdkit_local only: the ADMET objectives are left out.
+        let v = json!({"properties": {"qed": 0.6, "lipinski_violations": 1}});
+        let s = p.score(&|path| lookup(v.as_object().unwrap(), path));
+        close(s.final_score, (0.6 + 0.75) / 2.0);
+        assert_eq!(s.desirabilities()["hERG"], Value::Null);
+        // Every toxicity probability at 0.5 is worth 0.5.
+        let v = json!({"properties": {"qed": 0.6, "lipinski_violations": 0},
+                       "admet": {"properties": {"AMES": 0.5, "hERG": 0.5, "DILI": 0.5, "ClinTox": 0.5}}});
+        let s = p.score(&|path| lookup(v.as_object().unwrap(), path));
+        close(s.final_score, (0.6 + 1.0 + 4.0 * 0.25 * 0.5) / 3.0);
+    }
+
+    #[test]
+    fn placements_rank_by_score_or_by_front_and_keep_an_order_for_ties() {
+        let c = |s: Option<f64>, d: &[f64]| (s, d.iter().map(|&x| Some(x)).collect::<Vec<_>>());
+        let compounds = vec![c(Some(0.5), &[0.5, 0.5]), c(Some(0.9), &[0.9, 0.9]), c(None, &[0.1, 0.1]), c(Some(0.5), &[1.0, 0.0]), c(Some(0.2), &[0.0, 0.4])];
+        let by_score = place(Method::WeightedMean, &compounds);
+        let got: Vec<_> = by_score.iter().map(|p| (p.rank, p.order, p.front)).collect();
+        assert_eq!(got, vec![(Some(2), Some(2), None), (Some(1), Some(1), None), (None, None, None), (Some(2), Some(3), None), (Some(4), Some(4), None)]);
+        // Pareto: [0.9, 0.9] dominates [0.5, 0.5] and [0.0, 0.4], not [1.0, 0.0];
+        // [0.5, 0.5] dominates [0.0, 0.4].
+        let pareto = place(Method::Pareto, &compounds);
+        let got: Vec<_> = pareto.iter().map(|p| (p.rank, p.front)).collect();
+        assert_eq!(got, vec![(Some(3), Some(2)), (Some(1), Some(1)), (None, None), (Some(2), Some(1)), (Some(4), Some(3))]);
     }
 }

@@ -9,7 +9,8 @@
 //! order), so aggregator replicas serialise per run and never double count.
 
 use pharmforge_core::record::StageOutcome;
-use pharmforge_core::{scoring, CompoundRecord};
+use pharmforge_core::profile::Profile;
+use pharmforge_core::CompoundRecord;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
@@ -46,6 +47,8 @@ struct RunState {
     result_keys: BTreeMap<String, BTreeSet<String>>,
     new_keys: bool,
     changed: bool,
+    /// The run's current scoring profile.
+    profile: Profile,
 }
 
 impl RunState {
@@ -179,7 +182,7 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             run.completed += 1;
             "completed"
         };
-        rows.push(run.pk, record, old_step, new_step, status);
+        rows.push(run.pk, record, old_step, new_step, status, &run.profile);
         if let Some(scores) = rows.scores.last().and_then(Option::as_ref) {
             if let Some(scores) = scores.0.as_object() {
                 let names: Vec<String> = scores.keys().cloned().collect();
@@ -211,7 +214,7 @@ fn bump(counts: &mut Map<String, Value>, adapter: &str, key: &str) {
 async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Result<HashMap<String, RunState>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, run_id, status, total_compounds, completed_compounds, failed_compounds, steps_done, \
-         stage_counts, lockfile, adapter_sequence, result_keys \
+         stage_counts, lockfile, adapter_sequence, result_keys, scoring_history \
          FROM pipeline_runs WHERE run_id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(run_ids)
@@ -239,6 +242,7 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
                     result_keys: serde_json::from_value(row.get(10)).unwrap_or_default(),
                     new_keys: false,
                     changed: false,
+                    profile: crate::runs::current_profile(&row.get::<Value, _>(11)),
                 },
             )
         })
@@ -275,7 +279,7 @@ impl<'a> CompoundRows<'a> {
     /// sent; the others are already stored, and the upsert keeps them as they
     /// are (`COALESCE`), so an ADMET section is parsed, compressed and
     /// written once, not again at every later stage.
-    fn push(&mut self, run_pk: i64, record: &'a CompoundRecord, old_step: usize, step: usize, status: &'static str) {
+    fn push(&mut self, run_pk: i64, record: &'a CompoundRecord, old_step: usize, step: usize, status: &'static str, profile: &Profile) {
         self.run_pk.push(run_pk);
         self.idx.push(record.index as i32);
         self.compound_id.push(record.compound_id());
@@ -289,8 +293,8 @@ impl<'a> CompoundRows<'a> {
         }
         self.errors.push(Json(&record.errors));
         if record.is_done() {
-            let s = scoring::score_sections(&record.sections);
-            self.scores.push(Some(Json(Value::Object(s.scores))));
+            let s = profile.score_sections(&record.sections);
+            self.scores.push(Some(Json(Value::Object(s.desirabilities()))));
             self.final_score.push(s.final_score);
         } else {
             self.scores.push(None);
@@ -380,16 +384,7 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
     .execute(&mut **tx)
     .await?;
     if finished {
-        sqlx::query(
-            "UPDATE compound_results c SET rank = r.rank FROM ( \
-                 SELECT idx, row_number() OVER (ORDER BY final_score DESC, idx) AS rank \
-                 FROM compound_results WHERE run_pk = $1 AND final_score IS NOT NULL) r \
-             WHERE c.run_pk = $1 AND c.idx = r.idx",
-        )
-        .persistent(false)
-        .bind(run.pk)
-        .execute(&mut **tx)
-        .await?;
+        crate::scores::place_run(tx, run.pk, &run.profile).await?;
     }
     Ok(finished)
 }

@@ -153,7 +153,7 @@ pub async fn ordered_indexes(pool: &PgPool, run_pk: i64, browse: &Browse) -> Res
     let dir = if browse.descending { "DESC" } else { "ASC" };
     let order = match &browse.sort {
         SortKey::Index => format!("c.idx {dir}"),
-        SortKey::Rank => format!("c.rank {dir} NULLS LAST, c.idx"),
+        SortKey::Rank => format!("c.rank_order {dir} NULLS LAST, c.idx"),
         SortKey::FinalScore => format!("c.final_score {dir} NULLS LAST, c.idx"),
         SortKey::Id => format!("i.given_id {dir} NULLS LAST, c.compound_id {dir}, c.idx"),
         SortKey::Smiles => format!("c.smiles {dir}, c.idx"),

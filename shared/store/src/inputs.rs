@@ -53,14 +53,17 @@ pub struct NewRun<'a> {
     pub priority: &'a str,
     /// The creating request's trace context (`traceparent`).
     pub traceparent: Option<&'a str>,
+    /// The first entry of its scoring history: `{profile, name?}` (the
+    /// time it applies from is the run's creation).
+    pub scoring: &'a Value,
 }
 
 /// Starts a run: its row (`pending`, no compounds yet) in a transaction of its own.
 pub async fn begin_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunDraft, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let pk: i64 = sqlx::query_scalar(
-        "INSERT INTO pipeline_runs (run_id, pipeline_config, adapter_sequence, user_id, total_compounds, priority, traceparent) \
-         VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
+        "INSERT INTO pipeline_runs (run_id, pipeline_config, adapter_sequence, user_id, total_compounds, priority, traceparent, scoring_history) \
+         VALUES ($1, $2, $3, $4, 0, $5, $6, jsonb_build_array($7::jsonb || jsonb_build_object('applied_at', now()))) RETURNING id",
     )
     .bind(run.run_id)
     .bind(run.pipeline_config)
@@ -68,6 +71,7 @@ pub async fn begin_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunDraft, sqlx:
     .bind(run.user_id)
     .bind(run.priority)
     .bind(run.traceparent)
+    .bind(run.scoring)
     .fetch_one(&mut *tx)
     .await?;
     Ok(RunDraft { tx, pk, count: 0, property_names: Default::default() })

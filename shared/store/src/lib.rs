@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod browse;
 pub mod inputs;
 pub mod runs;
+pub mod scores;
 pub mod schedule;
 pub mod webhooks;
 

@@ -27,6 +27,32 @@ pub struct RunRow {
     pub priority: String,
     /// Compounds admitted to the pipeline so far.
     pub admitted: i32,
+    /// `[{profile, applied_at, name?}]`: the profiles the run was scored
+    /// with, the last one current (empty for runs from before profiles).
+    pub scoring_history: Value,
+    /// How many profiles the history holds: what caches of its scores and
+    /// ranks are keyed by.
+    pub scoring_version: i32,
+}
+
+impl RunRow {
+    /// The profile the run's compounds are scored with now.
+    pub fn scoring(&self) -> pharmforge_core::profile::Profile {
+        current_profile(&self.scoring_history)
+    }
+}
+
+/// The current profile of a scoring history (the default for an empty or
+/// unreadable one).
+pub fn current_profile(history: &Value) -> pharmforge_core::profile::Profile {
+    use pharmforge_core::profile;
+    match history.as_array().and_then(|h| h.last()).and_then(|e| e.get("profile")) {
+        Some(p) => profile::Profile::parse(p, &profile::known_path).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a stored scoring profile does not read back; the default is used");
+            profile::default_profile()
+        }),
+        None => profile::default_profile(),
+    }
 }
 
 impl RunRow {
@@ -52,7 +78,7 @@ pub fn progress(status: &str, total_compounds: i32, stages: usize, steps_done: i
 
 pub(crate) const RUN_COLUMNS: &str = "id, run_id, status, created_at, updated_at, completed_at, pipeline_config, \
     adapter_sequence, results, lockfile, user_id, error_message, total_compounds, completed_compounds, \
-    failed_compounds, stage_counts, steps_done, priority, fanout_published AS admitted";
+    failed_compounds, stage_counts, steps_done, priority, fanout_published AS admitted, scoring_history, jsonb_array_length(scoring_history) AS scoring_version";
 
 /// A stored JSON document passed through as its text: the API serves the
 /// sections of a compound as Postgres returns them, without building a tree
@@ -76,6 +102,9 @@ pub struct CompoundRow {
     pub scores: Option<RawJson>,
     pub final_score: Option<f64>,
     pub rank: Option<i32>,
+    /// 1.. in rank order, ties in input order (see the migration).
+    pub rank_order: Option<i32>,
+    pub pareto_front: Option<i32>,
     /// The user's own ID for the compound (from `run_inputs`).
     pub given_id: Option<String>,
     /// An SD record's data items, as given.
@@ -85,7 +114,7 @@ pub struct CompoundRow {
 /// A compound's result joined with what the user gave with it; `c` is
 /// `compound_results`, `i` its row of `run_inputs`.
 pub(crate) const COMPOUND_COLUMNS: &str = "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, c.properties, c.admet, c.pubchem, \
-    c.bioactivity, c.docking, c.synthesis, c.errors, c.scores, c.final_score, c.rank, i.given_id, i.properties AS input_properties";
+    c.bioactivity, c.docking, c.synthesis, c.errors, c.scores, c.final_score, c.rank, c.rank_order, c.pareto_front, i.given_id, i.properties AS input_properties";
 pub(crate) const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
 
 pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
@@ -195,18 +224,18 @@ pub async fn list_results(
             sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(first).bind(end).fetch_all(pool).await
         }
         ResultOrder::Rank => {
-            // Ranks are 1..=ranked, dense, stored when the run finishes: a
-            // page of them is a range of the rank index, whatever its number
-            // (an OFFSET read every entry before it: page 9,999 of a
+            // Rank orders are 1..=ranked, dense, stored with the ranks: a
+            // page of them is a range of the rank_order index, whatever its
+            // number (an OFFSET read every entry before it: page 9,999 of a
             // 1,000,000-compound run scanned a million). Compounds without a
             // rank (no score) follow in input order.
-            let ranked: i64 = sqlx::query_scalar("SELECT coalesce(max(rank), 0)::bigint FROM compound_results WHERE run_pk = $1")
+            let ranked: i64 = sqlx::query_scalar("SELECT coalesce(max(rank_order), 0)::bigint FROM compound_results WHERE run_pk = $1")
                 .bind(run_pk)
                 .fetch_one(pool)
                 .await?;
             let mut rows = Vec::new();
             if skip < ranked {
-                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank > $2 AND c.rank <= $3 ORDER BY c.rank");
+                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order > $2 AND c.rank_order <= $3 ORDER BY c.rank_order");
                 rows = sqlx::query_as::<_, CompoundRow>(&sql)
                     .bind(run_pk)
                     .bind(skip.clamp(0, i32::MAX as i64) as i32)
@@ -216,7 +245,7 @@ pub async fn list_results(
             }
             let wanted = page_size - rows.len() as i64;
             if wanted > 0 {
-                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
+                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
                 let unranked = sqlx::query_as::<_, CompoundRow>(&sql)
                     .bind(run_pk)
                     .bind(wanted)
@@ -313,15 +342,15 @@ pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, 
         let (sql, after) = match *cursor {
             ExportCursor::Done => return Ok(Vec::new()),
             ExportCursor::Input { after } => ("c.idx > $2 ORDER BY c.idx", after),
-            ExportCursor::Ranked { after } => ("c.rank > $2 ORDER BY c.rank", after),
-            ExportCursor::Unranked { after } => ("c.rank IS NULL AND c.idx > $2 ORDER BY c.idx", after),
+            ExportCursor::Ranked { after } => ("c.rank_order > $2 ORDER BY c.rank_order", after),
+            ExportCursor::Unranked { after } => ("c.rank_order IS NULL AND c.idx > $2 ORDER BY c.idx", after),
         };
         let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND {sql} LIMIT $3");
         let rows = sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(after).bind(limit).fetch_all(pool).await?;
         let full = rows.len() as i64 == limit;
         *cursor = match (*cursor, rows.last()) {
             (ExportCursor::Input { .. }, Some(last)) if full => ExportCursor::Input { after: last.idx },
-            (ExportCursor::Ranked { .. }, Some(last)) if full => ExportCursor::Ranked { after: last.rank.unwrap_or(after) },
+            (ExportCursor::Ranked { .. }, Some(last)) if full => ExportCursor::Ranked { after: last.rank_order.unwrap_or(after) },
             (ExportCursor::Unranked { .. }, Some(last)) if full => ExportCursor::Unranked { after: last.idx },
             (ExportCursor::Ranked { .. }, _) => ExportCursor::Unranked { after: -1 },
             _ => ExportCursor::Done,

@@ -14,17 +14,18 @@ async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterN
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
     let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
     let mut draft =
-        begin_run(pool, NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal", traceparent: None }).await.unwrap();
+        begin_run(pool, NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) }).await.unwrap();
     draft.append(&smiles.into_iter().map(InputCompound::smiles).collect::<Vec<_>>()).await.unwrap();
     draft.commit().await.unwrap();
 }
 
-/// The record as it leaves stage `steps` of its route.
+/// The record as it leaves stage `steps` of its route (the later the
+/// compound, the lower its QED: ranks follow the input order).
 fn record(run_id: &str, index: u32, route: &[AdapterName], steps: usize) -> CompoundRecord {
     let mut r = CompoundRecord::new(run_id, index, "CCO".into(), route.to_vec());
     for _ in 0..steps {
         let a = r.current_adapter().unwrap();
-        r.set_section(a, json!({"qed": 0.5, "lipinski_violations": 0}));
+        r.set_section(a, json!({"qed": 0.5 - index as f64 / 100.0, "lipinski_violations": 0}));
         r.provenance.insert(a.as_str().into(), format!("{a} 1.0"));
         r.advance();
     }

@@ -20,7 +20,7 @@ async fn results_sort_by_any_field_filter_and_search_and_come_back_in_that_order
     let run_id = "run_00000000000b0a5e";
     let route = vec!["rdkit_local".to_owned(), "admet_ai".to_owned()];
     let config = json!({});
-    let mut draft = begin_run(&pool, NewRun { run_id, pipeline_config: &config, adapter_sequence: &route, user_id: None, priority: "normal", traceparent: None }).await.unwrap();
+    let mut draft = begin_run(&pool, NewRun { run_id, pipeline_config: &config, adapter_sequence: &route, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) }).await.unwrap();
     let inputs = [("PF-1", "CCO"), ("pf-10", "c1ccccc1O"), ("100%_pure", "CCN"), ("PF-3", "c1ccccc1N")];
     draft
         .append(&inputs.map(|(id, smiles)| InputCompound { given_id: Some(id.into()), ..InputCompound::smiles(smiles) }))

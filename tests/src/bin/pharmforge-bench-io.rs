@@ -21,6 +21,11 @@
 //!   SMILES (nothing cached), 8 at a time: SVGs/s and SVGs per CPU-second of
 //!   the API (target at least 1,000 per core).
 //!
+//! * `rescore`: finished runs of 10,000 and 100,000 compounds (copied as
+//!   for `export`; `BENCH_IO_RESCORE_SIZES`) rescored under a weighted
+//!   mean, a geometric mean and a Pareto profile: seconds per rescore
+//!   (target: under 3 s at 100,000) and the API's peak RSS.
+//!
 //! `BENCH_IO_ONLY=upload,export,...` runs some phases only.
 
 use pharmforge_tests::Stack;
@@ -145,7 +150,7 @@ async fn big_finished_run(stack: &Stack, seed: usize, total: usize) -> String {
     .unwrap();
     // Ranks over all of them, as a finished run has them.
     sqlx::query(
-        "UPDATE compound_results c SET rank = r.rank FROM \
+        "UPDATE compound_results c SET rank = r.rank, rank_order = r.rank FROM \
          (SELECT idx, row_number() OVER (ORDER BY final_score DESC NULLS LAST, idx) AS rank FROM compound_results WHERE run_pk = $1 AND final_score IS NOT NULL) r \
          WHERE c.run_pk = $1 AND c.idx = r.idx",
     )
@@ -187,6 +192,63 @@ async fn export() -> Value {
         });
         eprintln!("export {format}: {entry}");
         report.insert(format.into(), entry);
+    }
+    Value::Object(report)
+}
+
+/// Rescoring finished runs of 10,000 and 100,000 compounds (copied as for
+/// `export`) under a weighted mean, a geometric mean and a Pareto profile:
+/// the time of `POST /runs/{id}/rescore` (target: under 3 s at 100,000)
+/// and the API's peak RSS while it works.
+async fn rescore() -> Value {
+    let mut stack = Stack::start(&["rdkit_local", "admet_ai"]).await;
+    let sizes: Vec<usize> = std::env::var("BENCH_IO_RESCORE_SIZES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let pid = api_pid(&mut stack);
+    let mut report = serde_json::Map::new();
+    for total in sizes {
+        let run_id = big_finished_run(&stack, env_usize("BENCH_IO_SEED_COMPOUNDS", 200), total).await;
+        let mut by_profile = serde_json::Map::new();
+        for (name, scoring) in [
+            ("weighted_mean (default, 6 objectives)", json!("default")),
+            ("geometric_mean (oral_drug_like, 8 objectives)", json!("oral_drug_like")),
+            ("pareto (3 objectives)", json!({"method": "pareto", "objectives": [
+                {"name": "qed", "value": "properties.qed", "transform": {"type": "identity"}},
+                {"name": "hERG", "value": "admet.hERG", "transform": {"type": "reverse_sigmoid", "low": 0.2, "high": 0.8, "k": 0.25}},
+                {"name": "solubility", "value": "admet.Solubility_AqSolDB", "transform": {"type": "sigmoid", "low": -6, "high": -2, "k": 0.5}},
+            ]})),
+        ] {
+            let rss_before = pharmforge_tests::rss_kb(pid).unwrap_or(0);
+            pharmforge_tests::reset_peak_rss(pid);
+            let started = Instant::now();
+            let r = stack
+                .http
+                .post(stack.url(&format!("/api/v1/runs/{run_id}/rescore")))
+                .json(&json!({"scoring": scoring}))
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await
+                .unwrap();
+            let seconds = started.elapsed().as_secs_f64();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["rescored"]["compounds"].as_u64(), Some(total as u64));
+            let entry = json!({
+                "seconds": round3(seconds),
+                "ranked": body["rescored"]["ranked"],
+                "api_rss_before_mb": mb(rss_before),
+                "api_peak_rss_mb": mb(pharmforge_tests::peak_rss_kb(pid).unwrap_or(0)),
+            });
+            eprintln!("rescore {total} {name}: {entry}");
+            by_profile.insert(name.into(), entry);
+        }
+        report.insert(total.to_string(), Value::Object(by_profile));
+        let pool = stack.db.pool().await;
+        sqlx::query("DELETE FROM pipeline_runs WHERE run_id = $1").bind(&run_id).execute(&pool).await.unwrap();
     }
     Value::Object(report)
 }
@@ -341,6 +403,9 @@ async fn main() {
     }
     if wanted("export") {
         report.insert("export".into(), export().await);
+    }
+    if wanted("rescore") {
+        report.insert("rescore".into(), rescore().await);
     }
     if wanted("sse") {
         report.insert("sse".into(), sse().await);
