@@ -104,32 +104,82 @@ PY
   [ -f "$dir/models/admet_classification/model_0.pt" ] || die "the admet-ai wheel had no models"
 }
 
-# Postgres: use the one at PGHOST:PGPORT if it answers, else start a private
-# cluster under $DATA/pg (installing PostgreSQL if needed).
+# Whether the Postgres on port $1 lets user postgres in over TCP without a
+# password (trust, as the tests and the demo expect).
+pg_trusts() {
+  PGCONNECT_TIMEOUT=3 psql -w -h 127.0.0.1 -p "$1" -U postgres -d postgres -tAc 'SELECT 1' >/dev/null 2>&1
+}
+
+# Where a private cluster keeps its data: under $DATA, unless the postgres
+# user cannot reach it (a checkout under /root), then under /var/lib.
+pg_data_dir() {
+  mkdir -p "$DATA"
+  if runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
+    echo "$DATA/pg"
+  else
+    echo "/var/lib/pharmforge/pg"
+  fi
+}
+
+# Postgres: use the one on PG_PORT (5432) if it answers and trusts local TCP
+# connections; else start a private cluster (installing PostgreSQL if
+# needed) on PG_PORT, or on PG_PRIVATE_PORT (5433) when PG_PORT is held by
+# a server that wants a password (Debian's packaged cluster, which
+# `apt install postgresql` may start). Exports PG_PORT and PG_ADMIN_URL.
 ensure_postgres() {
   local port="${PG_PORT:-5432}"
-  if port_open 127.0.0.1 "$port"; then
+  command -v psql >/dev/null || apt_install postgresql-client
+  if port_open 127.0.0.1 "$port" && pg_trusts "$port"; then
     log "Postgres answering on 127.0.0.1:$port"
   else
     apt_install postgresql
-    local bin
-    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-    local pgdata="$DATA/pg"
-    id postgres >/dev/null 2>&1 || useradd --system --home "$DATA" postgres
-    if [ ! -f "$pgdata/PG_VERSION" ]; then
-      log "initialising a private Postgres cluster in $pgdata"
-      mkdir -p "$pgdata" && chown postgres "$pgdata"
-      runuser -u postgres -- "$bin/initdb" -D "$pgdata" -U postgres --auth=trust >/dev/null
+    # Installing may have started the packaged cluster on this very port.
+    if port_open 127.0.0.1 "$port" && ! pg_trusts "$port"; then
+      log "the Postgres on 127.0.0.1:$port wants a password: using a private cluster instead"
+      port="${PG_PRIVATE_PORT:-5433}"
     fi
-    log "starting the private Postgres on 127.0.0.1:$port"
-    touch "$DATA/pg.log" && chown postgres "$DATA/pg.log"
-    runuser -u postgres -- "$bin/pg_ctl" -D "$pgdata" -l "$DATA/pg.log" -w \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null
+    if port_open 127.0.0.1 "$port" && pg_trusts "$port"; then
+      log "Postgres answering on 127.0.0.1:$port"
+    else
+      port_open 127.0.0.1 "$port" && die "port $port is held by a Postgres that wants a password: set PG_PRIVATE_PORT to a free port"
+      local bin pgdata
+      bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+      pgdata="$(pg_data_dir)"
+      id postgres >/dev/null 2>&1 || useradd --system --home "$DATA" postgres
+      if [ ! -f "$pgdata/PG_VERSION" ]; then
+        log "initialising a private Postgres cluster in $pgdata"
+        mkdir -p "$pgdata" && chown postgres "$pgdata"
+        runuser -u postgres -- "$bin/initdb" -D "$pgdata" -U postgres --auth=trust >/dev/null
+      fi
+      log "starting the private Postgres on 127.0.0.1:$port"
+      runuser -u postgres -- "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w \
+        -o "-p $port -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null
+      echo "$pgdata" >"$DATA/pg.dir"
+    fi
   fi
   for _ in $(seq 1 50); do port_open 127.0.0.1 "$port" && break; sleep 0.2; done
   port_open 127.0.0.1 "$port" || die "Postgres did not come up on port $port"
+  PG_PORT="$port"
   PG_ADMIN_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  export PG_ADMIN_URL
+  export PG_PORT PG_ADMIN_URL
+}
+
+# Stops what the scripts started here: the private nats-server and the
+# private Postgres cluster (servers that were already running are left).
+stop_private_servers() {
+  if [ -f "$DATA/nats.pid" ]; then
+    kill -TERM "$(cat "$DATA/nats.pid")" 2>/dev/null && log "stopped the private nats-server"
+    rm -f "$DATA/nats.pid"
+  fi
+  if [ -f "$DATA/pg.dir" ]; then
+    local bin pgdata
+    pgdata="$(cat "$DATA/pg.dir")"
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+    if [ -n "$bin" ] && [ -f "$pgdata/postmaster.pid" ]; then
+      runuser -u postgres -- "$bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null && log "stopped the private Postgres ($pgdata)"
+    fi
+    rm -f "$DATA/pg.dir"
+  fi
 }
 
 create_database() {

@@ -5,9 +5,28 @@
 # (examples/seed.smi: CCO, CC(=O)O) through every adapter built so far,
 # watches its progress and prints the results table.
 #   KEEP_RUNNING=1 leaves the services up afterwards; API_PORT picks the port.
+#   `scripts/run.sh stop` stops what an earlier KEEP_RUNNING=1 left running:
+#   the services, and the private nats-server and Postgres it started.
+# Exits 0 when the example run completed, non-zero otherwise.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+
+SERVICES=(aggregator rdkit-local admet-ai pubchem chembl api)
+
+if [ "${1:-}" = stop ]; then
+  if [ -f "$DATA/services.pids" ]; then
+    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$DATA/services.pids"
+    while read -r pid; do
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done <"$DATA/services.pids"
+    rm -f "$DATA/services.pids"
+    log "stopped the services"
+  fi
+  stop_private_servers
+  exit 0
+fi
+[ $# -eq 0 ] || die "usage: scripts/run.sh [stop]"
 
 install_prerequisites
 ensure_postgres
@@ -21,7 +40,7 @@ export API_AUTH="${API_AUTH:-off}"
 port_open 127.0.0.1 "$API_PORT" && die "port $API_PORT is taken: set API_PORT to a free port"
 
 log "building the services and the pharmforge client (release)"
-cargo build --release --bins -q
+cargo build --release -q --bins -p pharmforge-cli $(printf -- '-p pharmforge-%s ' "${SERVICES[@]}")
 
 ADAPTERS=(rdkit_local admet_ai pubchem chembl)
 pids=()
@@ -30,11 +49,14 @@ cleanup() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     # Only the services: a private nats-server started above stays up.
     wait "${pids[@]}" 2>/dev/null || true
+  else
+    printf '%s\n' "${pids[@]}" >"$DATA/services.pids"
+    log "the services keep running (API on http://$API_ADDR); stop them with scripts/run.sh stop"
   fi
 }
 trap cleanup EXIT
 mkdir -p "$DATA/logs"
-for svc in aggregator rdkit-local admet-ai pubchem chembl api; do
+for svc in "${SERVICES[@]}"; do
   log "starting pharmforge-$svc (log: $DATA/logs/$svc.log)"
   "target/release/pharmforge-$svc" >"$DATA/logs/$svc.log" 2>&1 &
   pids+=($!)
@@ -57,3 +79,4 @@ status=0
 log "pharmforge results $run_id"
 "$pharmforge" results "$run_id"
 [ "$status" = 0 ] || log "run $run_id did not complete (pharmforge watch exited $status: 1 failed, 2 cancelled, 3 error)"
+exit "$status"

@@ -78,7 +78,7 @@ pub struct Rescored {
 /// Rescores a finished run under `profile` (named `name` when a built-in):
 /// every finished compound's objectives are read from its stored results,
 /// scored, placed and written back, and the profile is appended to the
-/// run's `scoring_history`, all in one transaction (readers see the old
+/// run's `scoring_history` (which keeps the latest 100), all in one transaction (readers see the old
 /// ranking or the new one, never a mix). The run row is locked first, so
 /// two rescores of a run take turns, and the aggregator (which locks it
 /// too) scores any late compound with the new profile.
@@ -145,7 +145,9 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
     };
     sqlx::query(
         "UPDATE pipeline_runs SET \
-             scoring_history = scoring_history || jsonb_build_array($2::jsonb || jsonb_build_object('applied_at', now())), \
+             scoring_history = jsonb_path_query_array( \
+                 scoring_history || jsonb_build_array($2::jsonb || jsonb_build_object('applied_at', now())), \
+                 '$[last - 99 to last]'), \
              result_keys = jsonb_set(result_keys, '{scores}', $3), updated_at = now() \
          WHERE id = $1",
     )
