@@ -1,4 +1,4 @@
-# Shared shell helpers for setup.sh, run.sh and test.sh (sourced, not run).
+# Shared shell helpers for run.sh and test.sh (sourced, not run).
 # Everything here is idempotent: it installs or starts only what is missing.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

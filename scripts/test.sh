@@ -18,6 +18,14 @@ for db in $(psql "$PHARMFORGE_TEST_PG_URL" -tAc "SELECT datname FROM pg_database
   psql "$PHARMFORGE_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
 done
 
+# Formatting is a gate (rustfmt.toml): a diff fails the run before the build.
+if cargo fmt --version >/dev/null 2>&1; then
+  log "checking formatting (cargo fmt --check)"
+  cargo fmt --all --check >/dev/null || die "cargo fmt --all --check: the code is not formatted; run cargo fmt --all"
+else
+  log "rustfmt is not installed: formatting not checked"
+fi
+
 log "building"
 cargo build --workspace --bins --tests --locked
 if cargo nextest --version >/dev/null 2>&1; then

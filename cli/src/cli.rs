@@ -41,9 +41,7 @@ pub enum Command {
     /// Upload a .smi, .csv or .sdf file (optionally .gz) as a new run and print its id.
     Submit(SubmitArgs),
     /// Follow a run's progress until it ends (exit status: see below).
-    Watch {
-        run: String,
-    },
+    Watch { run: String },
     /// Write a run's results to a file (CSV, SD file or JSON lines).
     Export(ExportArgs),
     /// List runs, newest first.
@@ -56,9 +54,7 @@ pub enum Command {
         page_size: u64,
     },
     /// Show a run: status, progress, per-stage counts.
-    Show {
-        run: String,
-    },
+    Show { run: String },
     /// Show a run's compound results as a table.
     Results {
         run: String,
@@ -77,13 +73,9 @@ pub enum Command {
     /// List the built-in scoring profiles.
     Profiles,
     /// Cancel a pending or running run.
-    Cancel {
-        run: String,
-    },
+    Cancel { run: String },
     /// Delete a run and its results.
-    Delete {
-        run: String,
-    },
+    Delete { run: String },
 }
 
 #[derive(Args)]

@@ -50,9 +50,7 @@ impl Client {
     }
 
     fn builder() -> reqwest::blocking::ClientBuilder {
-        reqwest::blocking::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("pharmforge-cli/", env!("CARGO_PKG_VERSION")))
+        reqwest::blocking::Client::builder().connect_timeout(CONNECT_TIMEOUT).user_agent(concat!("pharmforge-cli/", env!("CARGO_PKG_VERSION")))
     }
 
     /// The API's base URL as given, for messages.
@@ -130,9 +128,7 @@ impl Client {
         let response = self.send(request)?;
         let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !content_type.starts_with("text/event-stream") {
-            return Err(CliError::Protocol(format!(
-                "the API answered the event stream of run {run_id} with {content_type:?}, not text/event-stream"
-            )));
+            return Err(CliError::Protocol(format!("the API answered the event stream of run {run_id} with {content_type:?}, not text/event-stream")));
         }
         Ok(response)
     }

@@ -200,10 +200,7 @@ fn export(client: &Client, args: ExportArgs) -> Result<(), CliError> {
         (Some(f), _) | (None, Some(f)) => f,
         (None, None) if to_stdout => ExportFormat::Csv,
         (None, None) => {
-            return Err(CliError::Usage(format!(
-                "cannot tell the export format from {} (.csv, .sdf, .jsonl): give --format",
-                args.output.display()
-            )))
+            return Err(CliError::Usage(format!("cannot tell the export format from {} (.csv, .sdf, .jsonl): give --format", args.output.display())))
         }
     };
     let mut response = client.export(&args.run, format, args.sort == SortOrder::Rank)?;
@@ -353,23 +350,14 @@ pub fn run_details(run: &Run) -> String {
         let profile = &current["profile"];
         let shown = match current["name"].as_str() {
             Some(name) => name.to_owned(),
-            None => format!(
-                "{} of {} objectives",
-                profile["method"].as_str().unwrap_or("weighted_mean"),
-                profile["objectives"].as_array().map_or(0, Vec::len)
-            ),
+            None => format!("{} of {} objectives", profile["method"].as_str().unwrap_or("weighted_mean"), profile["objectives"].as_array().map_or(0, Vec::len)),
         };
         let times = run.scoring_history.len();
         field("scoring", if times > 1 { format!("{shown} (rescored {} times)", times - 1) } else { shown });
     }
     if !run.stages.0.is_empty() {
-        let mut t = Table::new(&[
-            ("STAGE", Align::Left),
-            ("DONE", Align::Right),
-            ("FAILED", Align::Right),
-            ("SKIPPED", Align::Right),
-            ("PENDING", Align::Right),
-        ]);
+        let mut t =
+            Table::new(&[("STAGE", Align::Left), ("DONE", Align::Right), ("FAILED", Align::Right), ("SKIPPED", Align::Right), ("PENDING", Align::Right)]);
         for (name, c) in &run.stages.0 {
             t.row(vec![name.clone(), c.done.to_string(), c.failed.to_string(), c.skipped.to_string(), c.pending.to_string()]);
         }
@@ -388,14 +376,8 @@ const SMILES_WIDTH: usize = 40;
 pub fn results_table(results: &[CompoundResult]) -> String {
     let property = |r: &CompoundResult, key: &str| r.properties.as_ref().and_then(|p| p.get(key)).and_then(|v| v.as_f64());
     let shown: Vec<_> = KEY_PROPERTIES.iter().filter(|(key, _, _)| results.iter().any(|r| property(r, key).is_some())).collect();
-    let mut columns = vec![
-        ("INDEX", Align::Right),
-        ("ID", Align::Left),
-        ("SMILES", Align::Left),
-        ("STATUS", Align::Left),
-        ("SCORE", Align::Right),
-        ("RANK", Align::Right),
-    ];
+    let mut columns =
+        vec![("INDEX", Align::Right), ("ID", Align::Left), ("SMILES", Align::Left), ("STATUS", Align::Left), ("SCORE", Align::Right), ("RANK", Align::Right)];
     columns.extend(shown.iter().map(|(_, header, _)| (*header, Align::Right)));
     let mut t = Table::new(&columns);
     for r in results {
@@ -443,11 +425,9 @@ mod tests {
     #[test]
     fn the_runs_table_has_one_line_per_run_and_a_page_line() {
         let page = RunsPage {
-            runs: vec![run(
-                r#"{"run_id": "3f1c", "status": "running", "priority": "high", "progress": 0.5,
+            runs: vec![run(r#"{"run_id": "3f1c", "status": "running", "priority": "high", "progress": 0.5,
                     "compounds": {"total": 10, "completed": 4, "failed": 1},
-                    "created_at": "2026-11-29T21:08:21.123456Z"}"#,
-            )],
+                    "created_at": "2026-11-29T21:08:21.123456Z"}"#)],
             total: 41,
             page: 2,
             page_size: 20,
@@ -479,12 +459,10 @@ mod tests {
 
     #[test]
     fn details_list_the_stages_in_run_order() {
-        let r = run(
-            r#"{"run_id": "r1", "status": "failed", "progress": 1.0, "priority": "normal",
+        let r = run(r#"{"run_id": "r1", "status": "failed", "progress": 1.0, "priority": "normal",
                 "compounds": {"total": 2, "completed": 1, "failed": 1}, "error_message": "boom",
                 "stages": {"rdkit_local": {"pending": 0, "done": 1, "failed": 1, "skipped": 0},
-                           "admet_ai": {"pending": 0, "done": 1, "failed": 0, "skipped": 1}}}"#,
-        );
+                           "admet_ai": {"pending": 0, "done": 1, "failed": 0, "skipped": 1}}}"#);
         let text = run_details(&r);
         assert!(text.starts_with("run        r1\nstatus     failed (100.0%)\n"), "{text}");
         assert!(text.contains("error      boom\n"), "{text}");

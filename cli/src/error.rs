@@ -47,11 +47,7 @@ impl ApiError {
         let text = String::from_utf8_lossy(body);
         let first_line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
         let message = match first_line {
-            "" => reqwest::StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("no message")
-                .to_lowercase(),
+            "" => reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("no message").to_lowercase(),
             line => crate::table::truncate(line, 200),
         };
         ApiError { status, code: None, message }

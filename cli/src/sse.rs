@@ -131,11 +131,7 @@ impl SseParser {
             self.data.clear();
             return None;
         }
-        Some(SseEvent {
-            event: if event.is_empty() { "message".into() } else { event },
-            data: std::mem::take(&mut self.data),
-            id: self.last_id.clone(),
-        })
+        Some(SseEvent { event: if event.is_empty() { "message".into() } else { event }, data: std::mem::take(&mut self.data), id: self.last_id.clone() })
     }
 }
 
@@ -155,10 +151,7 @@ mod tests {
     #[test]
     fn named_events_with_ids() {
         let stream = b"id: 1\nevent: progress\ndata: {\"a\":1}\n\nid: 2\nevent: completed\ndata: {\"a\":2}\n\n";
-        assert_eq!(
-            parse_all(&[stream]),
-            vec![ev("progress", "{\"a\":1}", Some("1")), ev("completed", "{\"a\":2}", Some("2"))]
-        );
+        assert_eq!(parse_all(&[stream]), vec![ev("progress", "{\"a\":1}", Some("1")), ev("completed", "{\"a\":2}", Some("2"))]);
     }
 
     #[test]

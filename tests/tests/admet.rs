@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn models_dir() -> PathBuf {
-    std::env::var_os("ADMET_AI_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/admet_ai")))
+    std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/admet_ai")))
 }
 
 /// (smiles, the package's own row) for the first `n` approved drugs.
@@ -21,10 +19,7 @@ fn drugbank_rows(n: usize) -> Vec<(String, Vec<(String, String)>)> {
     let text = std::fs::read_to_string(models_dir().join("data/drugbank_approved.csv")).expect("admet-ai resources present");
     let rows = pharmforge_admet::drugbank::parse_csv(&text);
     let header = &rows[0];
-    rows[1..=n]
-        .iter()
-        .map(|r| (r[0].clone(), header.iter().cloned().zip(r.iter().cloned()).collect()))
-        .collect()
+    rows[1..=n].iter().map(|r| (r[0].clone(), header.iter().cloned().zip(r.iter().cloned()).collect())).collect()
 }
 
 #[tokio::test]

@@ -42,9 +42,7 @@ async fn a_small_run_submitted_behind_a_large_one_finishes_while_the_large_one_i
     let mut stack = Stack::start(&[]).await;
     // About 400 records/s through the slow stage: 6,000 take ~15 s.
     slow_stage(&mut stack, 5);
-    let large = stack
-        .create_run(json!({"input_smiles": molecules(6_000, "O"), "pipeline_config": {"adapters": ["rdkit_local"]}, "user_id": "alice"}))
-        .await;
+    let large = stack.create_run(json!({"input_smiles": molecules(6_000, "O"), "pipeline_config": {"adapters": ["rdkit_local"]}, "user_id": "alice"})).await;
     let large_id = large["run_id"].as_str().unwrap().to_owned();
     wait_for(&stack, &large_id, "the large run under way", |r| r["stages"]["rdkit_local"]["done"].as_i64().unwrap_or(0) > 1_200).await;
 
@@ -172,7 +170,12 @@ async fn killing_the_admitting_api_replica_mid_admission_hands_over_without_loss
         .iter()
         .position(|s| s.name == "pharmforge-api" && s.log_text().contains("this replica admits compounds now"))
         .expect("one replica admits");
-    assert_eq!(stack.services.iter().filter(|s| s.name == "pharmforge-api" && s.log_text().contains("this replica admits compounds now")).count(), 1, "{}", stack.all_logs());
+    assert_eq!(
+        stack.services.iter().filter(|s| s.name == "pharmforge-api" && s.log_text().contains("this replica admits compounds now")).count(),
+        1,
+        "{}",
+        stack.all_logs()
+    );
     // The stack's own replica was spawned second (after the aggregator).
     let survivor_port = if leader == 1 { second_port.clone() } else { stack.api_port.to_string() };
     stack.services[leader].kill();
@@ -195,7 +198,8 @@ async fn killing_the_admitting_api_replica_mid_admission_hands_over_without_loss
     let pool = stack.db.pool().await;
     let (rows, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT idx) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!((rows, distinct), (total as i64, total as i64));
-    let taken_over = stack.services.iter().enumerate().any(|(i, s)| i != leader && s.name == "pharmforge-api" && s.log_text().contains("this replica admits compounds now"));
+    let taken_over =
+        stack.services.iter().enumerate().any(|(i, s)| i != leader && s.name == "pharmforge-api" && s.log_text().contains("this replica admits compounds now"));
     assert!(taken_over, "{}", stack.all_logs());
 }
 
@@ -203,4 +207,3 @@ async fn get_via(stack: &Stack, port: &str, run_id: &str) -> Value {
     let r = stack.http.get(format!("http://127.0.0.1:{port}/api/v1/runs/{run_id}")).send().await.unwrap();
     r.json().await.unwrap()
 }
-

@@ -1,4 +1,4 @@
-//! The API contract of DESIGN.md, endpoint by endpoint, over a real socket
+//! The API contract (README, API), endpoint by endpoint, over a real socket
 //! against the real binaries, NATS and Postgres.
 
 use pharmforge_tests::Stack;
@@ -13,14 +13,7 @@ fn assert_error(status: u16, body: &Value, want_status: u16, want_in_message: &s
 }
 
 async fn post_raw(stack: &Stack, body: &str, content_type: &str) -> (u16, Value) {
-    let r = stack
-        .http
-        .post(stack.url("/api/v1/runs"))
-        .header("content-type", content_type)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
+    let r = stack.http.post(stack.url("/api/v1/runs")).header("content-type", content_type).body(body.to_owned()).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -28,9 +21,7 @@ async fn post_raw(stack: &Stack, body: &str, content_type: &str) -> (u16, Value)
 #[tokio::test]
 async fn post_runs_returns_201_with_the_pending_run_and_get_finds_it() {
     let stack = Stack::start(&["rdkit_local"]).await;
-    let run = stack
-        .create_run(json!({"input_smiles": ["CCO", "CC(=O)O"], "pipeline_config": {"adapters": ["rdkit_local"]}, "user_id": "alice"}))
-        .await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "CC(=O)O"], "pipeline_config": {"adapters": ["rdkit_local"]}, "user_id": "alice"})).await;
     let run_id = run["run_id"].as_str().unwrap();
     assert!(run_id.starts_with("run_") && run_id.len() == 20 && run_id[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{run_id}");
     assert_eq!(run["status"], "pending");
@@ -166,9 +157,7 @@ async fn delete_removes_the_run_and_its_compound_results() {
     let run_id = run["run_id"].as_str().unwrap();
     stack.wait_finished(run_id, Duration::from_secs(60)).await;
     let pool = stack.db.pool().await;
-    let count = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap()
-    };
+    let count = |pool: sqlx::PgPool| async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap() };
     assert_eq!(count(pool.clone()).await, 3);
     let r = stack.http.delete(stack.url(&format!("/api/v1/runs/{run_id}"))).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -248,12 +237,11 @@ async fn beyond_its_in_flight_limit_the_api_sheds_load_with_503_and_retry_after(
     // Both are in progress once Postgres shows their reads waiting for the lock.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ORDER BY created_at DESC%'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ORDER BY created_at DESC%'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         if waiting == 2 {
             break;
         }

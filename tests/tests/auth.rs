@@ -50,7 +50,8 @@ async fn requests_without_a_valid_token_get_401() {
     assert_eq!(status, 401);
     // Not valid yet: its nbf is an hour away.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let early = encode(&Header::default(), &json!({"sub": "alice", "exp": now + 7200, "nbf": now + 3600}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+    let early =
+        encode(&Header::default(), &json!({"sub": "alice", "exp": now + 7200, "nbf": now + 3600}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
     let (status, err, _) = call(&stack, reqwest::Method::GET, "/api/v1/runs", Some(&early), None).await;
     assert_eq!(status, 401, "a token before its nbf: {err}");
     // Without issuer and audience configured the API says so at start.
@@ -103,12 +104,7 @@ async fn run_creation_is_rate_limited_per_user_with_retry_after() {
 
 #[test]
 fn the_api_refuses_to_start_with_authentication_on_and_no_key() {
-    let out = std::process::Command::new(binary("pharmforge-api"))
-        .env_clear()
-        .env("API_ADDR", "127.0.0.1:0")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(binary("pharmforge-api")).env_clear().env("API_ADDR", "127.0.0.1:0").env("NO_COLOR", "1").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("API_JWT_HS256_SECRET") && log.contains("API_AUTH=off"), "{log}");

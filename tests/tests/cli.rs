@@ -89,8 +89,7 @@ async fn the_cli_submits_a_file_watches_it_to_the_end_and_exports_every_compound
     let out = pharmforge(&stack, dir.path(), &["export", &run_id, "-o", "x.jsonl"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(!text(&out.stderr).contains("warning"), "a finished run's export has no warning: {}", describe(&out));
-    let exported: Vec<Value> =
-        std::fs::read_to_string(dir.path().join("x.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let exported: Vec<Value> = std::fs::read_to_string(dir.path().join("x.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(exported, stack.all_results(&run_id).await, "the JSON-lines export equals /results");
 
     let out = pharmforge(&stack, dir.path(), &["results", &run_id]).await;
@@ -169,7 +168,10 @@ async fn the_cli_submits_with_a_built_in_profile_then_rescores_from_a_profile_fi
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(text(&out.stdout).contains("12 of 12 compounds ranked"), "{}", describe(&out));
     let results = stack.all_results(&run_id).await;
-    let heaviest = results.iter().max_by(|a, b| a["properties"]["molecular_weight"].as_f64().unwrap().total_cmp(&b["properties"]["molecular_weight"].as_f64().unwrap())).unwrap();
+    let heaviest = results
+        .iter()
+        .max_by(|a, b| a["properties"]["molecular_weight"].as_f64().unwrap().total_cmp(&b["properties"]["molecular_weight"].as_f64().unwrap()))
+        .unwrap();
     assert_eq!(heaviest["rank"], 1, "{heaviest}");
     let out = pharmforge(&stack, dir.path(), &["show", &run_id]).await;
     assert!(text(&out.stdout).contains("scoring    weighted_mean of 1 objectives (rescored 1 times)"), "{}", describe(&out));

@@ -20,10 +20,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn reference_smiles(n: usize) -> Vec<String> {
-    let valid: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl")
-        .into_iter()
-        .map(|m| m["smiles"].as_str().unwrap().to_owned())
-        .collect();
+    let valid: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl").into_iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
     valid.iter().cycle().take(n).cloned().collect()
 }
 
@@ -89,8 +86,7 @@ async fn a_three_node_cluster_loses_its_meta_leader_then_a_stream_leader_mid_run
     env.push(("PHARMFORGE_ACK_WAIT_MS", "5000".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let nodes = NatsServer::cluster(3);
-    let mut stack =
-        Stack::start_on_cluster(nodes, TestDatabase::create().await, &["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await;
+    let mut stack = Stack::start_on_cluster(nodes, TestDatabase::create().await, &["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await;
 
     // What the services set up is replicated three ways.
     let urls: Vec<async_nats::ServerAddr> = stack.nats_nodes().map(|n| n.url().parse().unwrap()).collect();
@@ -124,10 +120,7 @@ async fn a_three_node_cluster_loses_its_meta_leader_then_a_stream_leader_mid_run
     let killed_at = completed(&before);
     let new_meta = wait_meta_leader(&stack, Some(&meta)).await;
     println!("killed meta leader {meta} at {killed_at}/{N} completed; {new_meta} elected");
-    let after = wait_mid_run(&stack, &run_id, "progress after the meta leader's death", Duration::from_secs(240), |r| {
-        completed(r) >= killed_at + 300
-    })
-    .await;
+    let after = wait_mid_run(&stack, &run_id, "progress after the meta leader's death", Duration::from_secs(240), |r| completed(r) >= killed_at + 300).await;
     stack.nats_node_mut(&meta).start_again();
 
     // 2. The PIPELINE stream's leader, once the cluster is whole again.
@@ -147,10 +140,7 @@ async fn a_three_node_cluster_loses_its_meta_leader_then_a_stream_leader_mid_run
     assert!(second_kill_at >= completed(&after) && second_kill_at < N as u64);
     stack.nats_node_mut(&stream_leader).stop();
     println!("killed PIPELINE's leader {stream_leader} at {second_kill_at}/{N} completed");
-    wait_mid_run(&stack, &run_id, "progress after the stream leader's death", Duration::from_secs(240), |r| {
-        completed(r) >= second_kill_at + 300
-    })
-    .await;
+    wait_mid_run(&stack, &run_id, "progress after the stream leader's death", Duration::from_secs(240), |r| completed(r) >= second_kill_at + 300).await;
     stack.nats_node_mut(&stream_leader).start_again();
 
     let done = stack.wait_finished(&run_id, Duration::from_secs(600)).await;
@@ -160,12 +150,11 @@ async fn a_three_node_cluster_loses_its_meta_leader_then_a_stream_leader_mid_run
         assert_eq!(done["stages"][stage], json!({"pending": 0, "done": N, "failed": 0, "skipped": 0}), "{stage}");
     }
     let pool = stack.db.pool().await;
-    let (rows, distinct, props, admet, pubchem_rows, chembl_rows): (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT idx), count(properties), count(admet), count(pubchem), count(bioactivity) FROM compound_results",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (rows, distinct, props, admet, pubchem_rows, chembl_rows): (i64, i64, i64, i64, i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT idx), count(properties), count(admet), count(pubchem), count(bioactivity) FROM compound_results")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!((rows, distinct), (N as i64, N as i64), "one row per compound");
     assert_eq!((props, admet, pubchem_rows, chembl_rows), (N as i64, N as i64, N as i64, N as i64), "every stage recorded on every row");
 }
@@ -195,10 +184,7 @@ async fn the_lag_keda_reads_equals_a_stopped_adapters_backlog_and_falls_to_zero_
     let mut stack = Stack::start(&["rdkit_local", "admet_ai"]).await;
     let run = stack.create_run(json!({"input_smiles": reference_smiles(N), "pipeline_config": {"adapters": ["rdkit_local", "admet_ai"]}})).await;
     let run_id = run["run_id"].as_str().unwrap().to_owned();
-    wait_mid_run(&stack, &run_id, "admet_ai under way", Duration::from_secs(120), |r| {
-        r["stages"]["admet_ai"]["done"].as_u64().unwrap_or(0) >= 50
-    })
-    .await;
+    wait_mid_run(&stack, &run_id, "admet_ai under way", Duration::from_secs(120), |r| r["stages"]["admet_ai"]["done"].as_u64().unwrap_or(0) >= 50).await;
     stack.service("pharmforge-admet-ai").terminate(Duration::from_secs(30)).expect("admet-ai stops on SIGTERM");
 
     // Stopped: the records passed rdkit_local and not admet_ai wait in the

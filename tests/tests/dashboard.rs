@@ -159,9 +159,7 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     let textarea = b.find("#smiles").await.unwrap();
     b.send_keys(&textarea, "CC(=O)Oc1ccccc1C(=O)O aspirin\n").await.unwrap();
     let rest: String = smiles.iter().enumerate().map(|(i, s)| format!("{s} mol-{i}\n")).collect();
-    b.execute("const t = document.getElementById('smiles'); t.value += arguments[0]; t.dispatchEvent(new Event('input'));", vec![json!(rest)])
-        .await
-        .unwrap();
+    b.execute("const t = document.getElementById('smiles'); t.value += arguments[0]; t.dispatchEvent(new Event('input'));", vec![json!(rest)]).await.unwrap();
     b.click(&b.find("#new-run button[type=submit]").await.unwrap()).await.unwrap();
     let path = ok!(b, b.wait_until("location.pathname.match(/^\\/runs\\/run_[0-9a-f]{16}$/) && location.pathname", WAIT).await);
     let run_id = path.as_str().unwrap().trim_start_matches("/runs/").to_owned();
@@ -169,7 +167,9 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     // Marks this document: a reload would lose it.
     b.execute("window.__same_document = true", vec![]).await.unwrap();
     let at_landing: Vec<i64> = serde_json::from_value(
-        b.execute("return [...document.querySelectorAll('.stages [role=progressbar]')].map(e => Number(e.getAttribute('aria-valuenow')))", vec![]).await.unwrap(),
+        b.execute("return [...document.querySelectorAll('.stages [role=progressbar]')].map(e => Number(e.getAttribute('aria-valuenow')))", vec![])
+            .await
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(at_landing.len(), 2, "one bar per stage of the route");
@@ -219,7 +219,8 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     ok!(b, b.wait_until("document.querySelector('img.mol-large').complete && document.querySelector('img.mol-large').naturalWidth > 0", WAIT).await);
     let groups = b.execute("return [...document.querySelectorAll('.admet-group h3')].map(h => h.textContent)", vec![]).await.unwrap();
     assert_eq!(groups, json!(["Physicochemical", "Absorption", "Distribution", "Metabolism", "Excretion", "Toxicity"]));
-    let percentiles = b.execute("return [...document.querySelectorAll('table.admet td.pct')].filter(td => /\\d+%/.test(td.textContent)).length", vec![]).await.unwrap();
+    let percentiles =
+        b.execute("return [...document.querySelectorAll('table.admet td.pct')].filter(td => /\\d+%/.test(td.textContent)).length", vec![]).await.unwrap();
     assert!(percentiles.as_i64().unwrap() >= 40, "percentiles shown: {percentiles}");
     // The radial plot's five axes are ADMET-AI's, from this compound's percentiles.
     let (_, compound) = stack.get_json(&format!("/api/v1/runs/{run_id}/results/0")).await;
@@ -229,9 +230,18 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     let trace = b.text(&b.find("#trace-id").await.unwrap()).await.unwrap();
     assert_eq!(json!(trace), compound["trace_id"]);
     // Each adapter's outcome and what produced it (the run's lockfile).
-    let sources = b.execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Adapters').querySelectorAll('tbody tr')", vec![]).await.unwrap();
+    let sources = b
+        .execute(
+            "return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Adapters').querySelectorAll('tbody tr')",
+            vec![],
+        )
+        .await
+        .unwrap();
     assert_eq!(sources.as_array().map(Vec::len), Some(2), "a row per adapter of the route");
-    let text = b.execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Adapters').innerText", vec![]).await.unwrap();
+    let text = b
+        .execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Adapters').innerText", vec![])
+        .await
+        .unwrap();
     assert!(text.as_str().unwrap().contains("rdkit_local 0.1.0 (RDKit"), "{text}");
     shot(&b, "4-compound").await;
 
@@ -250,7 +260,8 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     // ---- The pipeline page ----
     b.goto(&format!("{base}/pipeline")).await.unwrap();
     ok!(b, b.wait_for("tr[data-adapter=admet_ai]", WAIT).await);
-    let replicas = b.execute("return [...document.querySelectorAll('tr[data-adapter]')].map(r => [r.dataset.adapter, r.children[1].textContent])", vec![]).await.unwrap();
+    let replicas =
+        b.execute("return [...document.querySelectorAll('tr[data-adapter]')].map(r => [r.dataset.adapter, r.children[1].textContent])", vec![]).await.unwrap();
     assert_eq!(replicas, json!([["rdkit_local", "1"], ["admet_ai", "1"], ["pubchem", "0"], ["chembl", "0"]]));
     shot(&b, "5-pipeline").await;
     no_console_errors(&b, "desktop pages").await;
@@ -403,7 +414,8 @@ async fn with_authentication_on_the_page_asks_for_a_token_once_and_uses_it_every
     b.goto(&format!("{base}/api/v1/docs")).await.unwrap();
     ok!(b, b.wait_for("details#listRuns", WAIT).await);
     let doc: Value = stack.http.get(stack.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    let operations: usize = doc["paths"].as_object().unwrap().values().map(|item| ["get", "post", "delete"].iter().filter(|m| item.get(**m).is_some()).count()).sum();
+    let operations: usize =
+        doc["paths"].as_object().unwrap().values().map(|item| ["get", "post", "delete"].iter().filter(|m| item.get(**m).is_some()).count()).sum();
     let shown = b.execute("return document.querySelectorAll('details.op').length", vec![]).await.unwrap();
     assert_eq!(shown.as_u64(), Some(operations as u64), "one entry per operation");
     b.execute("document.getElementById('listRuns').open = true", vec![]).await.unwrap();
@@ -448,7 +460,11 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     let results = stack.all_results(&run_id).await;
     let known = results
         .iter()
-        .find(|r| r["pubchem"]["cid"].is_i64() && r["bioactivity"]["molecule_chembl_id"].is_string() && r["bioactivity"]["activities"].as_array().is_some_and(|a| !a.is_empty()))
+        .find(|r| {
+            r["pubchem"]["cid"].is_i64()
+                && r["bioactivity"]["molecule_chembl_id"].is_string()
+                && r["bioactivity"]["activities"].as_array().is_some_and(|a| !a.is_empty())
+        })
         .expect("a compound both fakes know");
     let index = known["index"].as_i64().unwrap();
 
@@ -464,7 +480,8 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     let link = b.execute(&format!("return !!document.querySelector('a[href=\"https://pubchem.ncbi.nlm.nih.gov/compound/{cid}\"]')"), vec![]).await.unwrap();
     assert_eq!(link, json!(true), "the CID links to PubChem");
     let chembl_id = known["bioactivity"]["molecule_chembl_id"].as_str().unwrap();
-    let link = b.execute(&format!("return !!document.querySelector('a[href=\"https://www.ebi.ac.uk/chembl/explore/compound/{chembl_id}\"]')"), vec![]).await.unwrap();
+    let link =
+        b.execute(&format!("return !!document.querySelector('a[href=\"https://www.ebi.ac.uk/chembl/explore/compound/{chembl_id}\"]')"), vec![]).await.unwrap();
     assert_eq!(link, json!(true), "the ChEMBL ID links to ChEMBL");
     let synonyms = b.execute("return [...document.querySelectorAll('ul.synonyms li')].map(li => li.textContent)", vec![]).await.unwrap();
     assert_eq!(synonyms, known["pubchem"]["synonyms"]);
@@ -474,7 +491,8 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     no_console_errors(&b, "compound page").await;
 
     // Cancel a run still going, once confirmed (PubChem's Yellow keeps it slow).
-    let slow = stack.create_run(json!({"input_smiles": distinct_molecules(400, &["C1CCCCC1"]), "pipeline_config": {"adapters": ["rdkit_local", "pubchem"]}})).await;
+    let slow =
+        stack.create_run(json!({"input_smiles": distinct_molecules(400, &["C1CCCCC1"]), "pipeline_config": {"adapters": ["rdkit_local", "pubchem"]}})).await;
     let slow = slow["run_id"].as_str().unwrap().to_owned();
     b.goto(&format!("{base}/runs/{slow}")).await.unwrap();
     ok!(b, b.wait_for(".actions button.danger-outline", WAIT).await);
@@ -492,9 +510,15 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     assert_eq!(dead, json!("1"));
     let (_, overview) = stack.get_json("/api/v1/pipeline").await;
     let reason = overview["adapters"][0]["dead_letters"]["recent"][0]["reason"].as_str().expect("a reason").to_owned();
-    let shown = b.execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Dead letters').innerText", vec![]).await.unwrap();
+    let shown = b
+        .execute("return [...document.querySelectorAll('section.card')].find(s => s.querySelector('h2').textContent === 'Dead letters').innerText", vec![])
+        .await
+        .unwrap();
     assert!(shown.as_str().unwrap().contains(&reason), "the dead letter's reason {reason:?} is not shown: {shown}");
-    let pubchem_row = b.execute("return [...document.querySelectorAll('th[scope=row]')].find(th => th.textContent === 'pubchem').parentElement.innerText", vec![]).await.unwrap();
+    let pubchem_row = b
+        .execute("return [...document.querySelectorAll('th[scope=row]')].find(th => th.textContent === 'pubchem').parentElement.innerText", vec![])
+        .await
+        .unwrap();
     assert!(pubchem_row.as_str().unwrap().contains("×2 (Yellow)"), "{pubchem_row}");
     shot(&b, "12-pipeline-dead-letters").await;
     no_console_errors(&b, "pipeline page").await;

@@ -10,14 +10,7 @@ use std::time::Duration;
 const SDF: &str = "aspirin\n  test\n\n 13 13  0  0  0  0  0  0  0  0999 V2000\n    1.2990   -0.7500    0.0000 C   0  0\n    2.5981   -0.0000    0.0000 C   0  0\n    2.5981    1.5000    0.0000 O   0  0\n    3.8971   -0.7500    0.0000 O   0  0\n    5.1962    0.0000    0.0000 C   0  0\n    5.1962    1.5000    0.0000 C   0  0\n    6.4952    2.2500    0.0000 C   0  0\n    7.7942    1.5000    0.0000 C   0  0\n    7.7942    0.0000    0.0000 C   0  0\n    6.4952   -0.7500    0.0000 C   0  0\n    6.4952   -2.2500    0.0000 C   0  0\n    5.1962   -3.0000    0.0000 O   0  0\n    7.7942   -3.0000    0.0000 O   0  0\n  1  2  1  0\n  2  3  2  0\n  2  4  1  0\n  4  5  1  0\n  5  6  2  0\n  6  7  1  0\n  7  8  2  0\n  8  9  1  0\n  9 10  2  0\n 10  5  1  0\n 10 11  1  0\n 11 12  2  0\n 11 13  1  0\nM  END\n> <IC50_nM>\n1200\n\n> <vendor>\nSigma\n\n$$$$\npentavalent carbon\n  test\n\n  6  5  0  0  0  0  0  0  0  0999 V2000\n    0.0000    0.0000    0.0000 C   0  0\n    1.0000    0.0000    0.0000 C   0  0\n   -1.0000    0.0000    0.0000 C   0  0\n    0.0000    1.0000    0.0000 C   0  0\n    0.0000   -1.0000    0.0000 C   0  0\n    0.5000    0.5000    0.0000 C   0  0\n  1  2  1  0\n  1  3  1  0\n  1  4  1  0\n  1  5  1  0\n  1  6  1  0\nM  END\n> <IC50_nM>\n5\n\n$$$$\nethanol\n  test\n\n  3  2  0  0  0  0  0  0  0  0999 V2000\n    0.0000    0.0000    0.0000 C   0  0\n    1.2990    0.7500    0.0000 C   0  0\n    2.5981   -0.0000    0.0000 O   0  0\n  1  2  1  0\n  2  3  1  0\nM  END\n$$$$\n";
 
 async fn post_file(stack: &Stack, query: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let r = stack
-        .http
-        .post(stack.url(&format!("/api/v1/runs{query}")))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.http.post(stack.url(&format!("/api/v1/runs{query}"))).header("content-type", content_type).body(body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -291,7 +284,10 @@ async fn a_cancelled_run_ends_its_event_stream_with_cancelled() {
     let r = stack.http.post(stack.url(&format!("/api/v1/runs/{run_id}/cancel"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let text = tokio::time::timeout(Duration::from_secs(10), listener).await.expect("closed after the cancel").unwrap();
-    assert!(text.contains("event: progress") && text.trim_end().ends_with("\"error_message\":\"cancelled by request\"}") && text.contains("event: cancelled"), "{text}");
+    assert!(
+        text.contains("event: progress") && text.trim_end().ends_with("\"error_message\":\"cancelled by request\"}") && text.contains("event: cancelled"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

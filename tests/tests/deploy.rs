@@ -1,6 +1,6 @@
 //! The deploy files cannot be run here (no Docker engine): they are kept
 //! correct by reading, and these tests check what can be checked — they parse,
-//! and they start the services with the binaries and variables of DESIGN.md.
+//! and they start the services with the binaries and variables the README lists.
 
 use std::path::PathBuf;
 
@@ -8,14 +8,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-const BINARIES: [&str; 6] = [
-    "pharmforge-api",
-    "pharmforge-rdkit-local",
-    "pharmforge-admet-ai",
-    "pharmforge-aggregator",
-    "pharmforge-pubchem",
-    "pharmforge-chembl",
-];
+const BINARIES: [&str; 6] =
+    ["pharmforge-api", "pharmforge-rdkit-local", "pharmforge-admet-ai", "pharmforge-aggregator", "pharmforge-pubchem", "pharmforge-chembl"];
 
 #[test]
 fn docker_compose_is_valid_yaml_with_every_service_and_its_environment() {

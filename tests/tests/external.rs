@@ -34,9 +34,7 @@ async fn two_hundred_compounds_through_rdkit_pubchem_chembl_with_faults_and_two_
     stack.spawn("pharmforge-pubchem", &[]);
     stack.spawn("pharmforge-chembl", &[]);
     let smiles = molecules(200);
-    let run = stack
-        .create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}}))
-        .await;
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}})).await;
     let run_id = run["run_id"].as_str().unwrap().to_owned();
     let done = stack.wait_finished(&run_id, Duration::from_secs(240)).await;
     assert_eq!(done["status"], "completed", "{done}");
@@ -105,15 +103,9 @@ async fn two_hundred_compounds_through_rdkit_pubchem_chembl_with_faults_and_two_
 async fn with_the_services_unreachable_the_demo_run_completes_with_clear_errors_under_the_default_budget() {
     let closed = format!("http://127.0.0.1:{}/rest/pug", pharmforge_tests::free_port());
     let closed_chembl = format!("http://127.0.0.1:{}/chembl/api/data", pharmforge_tests::free_port());
-    let stack = Stack::start_with_env(
-        &["rdkit_local", "pubchem", "chembl"],
-        &[("PUBCHEM_BASE_URL", &closed), ("CHEMBL_BASE_URL", &closed_chembl)],
-    )
-    .await;
+    let stack = Stack::start_with_env(&["rdkit_local", "pubchem", "chembl"], &[("PUBCHEM_BASE_URL", &closed), ("CHEMBL_BASE_URL", &closed_chembl)]).await;
     let started = std::time::Instant::now();
-    let run = stack
-        .create_run(json!({"input_smiles": ["CCO", "CC(=O)O"], "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}}))
-        .await;
+    let run = stack.create_run(json!({"input_smiles": ["CCO", "CC(=O)O"], "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}})).await;
     let done = stack.wait_finished(run["run_id"].as_str().unwrap(), Duration::from_secs(90)).await;
     let took = started.elapsed();
     assert_eq!(done["status"], "completed", "{done}");
@@ -167,12 +159,11 @@ async fn killing_each_of_admet_ai_pubchem_and_chembl_mid_run_loses_nothing() {
         assert_eq!(done["stages"][stage], json!({"pending": 0, "done": N, "failed": 0, "skipped": 0}), "{stage}");
     }
     let pool = stack.db.pool().await;
-    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT idx), count(properties), count(admet), count(pubchem), count(bioactivity) FROM compound_results",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let row: (i64, i64, i64, i64, i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT idx), count(properties), count(admet), count(pubchem), count(bioactivity) FROM compound_results")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let n = N as i64;
     assert_eq!(row, (n, n, n, n, n, n));
 }

@@ -11,10 +11,7 @@ const COMPOUNDS: usize = 2_000;
 const FAST_REDELIVERY: [(&str, &str); 1] = [("PHARMFORGE_ACK_WAIT_MS", "3000")];
 
 fn smiles() -> Vec<String> {
-    let valid: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl")
-        .into_iter()
-        .map(|m| m["smiles"].as_str().unwrap().to_owned())
-        .collect();
+    let valid: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl").into_iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
     valid.iter().cycle().take(COMPOUNDS).cloned().collect()
 }
 
@@ -44,19 +41,13 @@ async fn assert_complete_and_exact(stack: &Stack, run_id: &str) {
     assert_eq!(done["compounds"], json!({"total": COMPOUNDS, "completed": COMPOUNDS, "failed": 0}));
     assert_eq!(done["stages"]["rdkit_local"], json!({"pending": 0, "done": COMPOUNDS, "failed": 0, "skipped": 0}));
     let pool = stack.db.pool().await;
-    let (rows, distinct, with_props): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT idx), count(properties) FROM compound_results",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (rows, distinct, with_props): (i64, i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT idx), count(properties) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!((rows, distinct, with_props), (COMPOUNDS as i64, COMPOUNDS as i64, COMPOUNDS as i64));
     // Every compound placed once: rank orders 1..=n, each once (ranks
     // themselves are shared by compounds that score the same).
-    let places: (i64, i64, i64) = sqlx::query_as("SELECT count(DISTINCT rank_order), max(rank_order)::bigint, count(rank) FROM compound_results")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let places: (i64, i64, i64) =
+        sqlx::query_as("SELECT count(DISTINCT rank_order), max(rank_order)::bigint, count(rank) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!(places, (COMPOUNDS as i64, COMPOUNDS as i64, COMPOUNDS as i64), "rank orders 1..=n, each once, and a rank each");
 }
 

@@ -121,7 +121,8 @@ async fn redelivered_and_duplicate_records_change_nothing() {
     let run_id = run["run_id"].as_str().unwrap();
     stack.wait_finished(run_id, Duration::from_secs(60)).await;
     let pool = stack.db.pool().await;
-    let updated_before: String = sqlx::query_scalar("SELECT updated_at::text FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_one(&pool).await.unwrap();
+    let updated_before: String =
+        sqlx::query_scalar("SELECT updated_at::text FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_one(&pool).await.unwrap();
 
     let client = async_nats::connect(stack.nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
@@ -132,11 +133,14 @@ async fn redelivered_and_duplicate_records_change_nothing() {
         record.advance();
         let mut headers = record.headers();
         headers.insert("Nats-Msg-Id", format!("duplicate-{index}").as_str());
-        js.send_publish(topology.done_subject(), async_nats::jetstream::message::PublishMessage::build().payload(serde_json::to_vec(&record).unwrap().into()).headers(headers))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        js.send_publish(
+            topology.done_subject(),
+            async_nats::jetstream::message::PublishMessage::build().payload(serde_json::to_vec(&record).unwrap().into()).headers(headers),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     }
     // The aggregator has taken them when nothing is left on the stream for it.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -162,7 +166,8 @@ async fn redelivered_and_duplicate_records_change_nothing() {
 
 #[tokio::test]
 async fn one_compound_can_be_followed_through_every_service_by_its_trace_id() {
-    let stack = Stack::start_with_env(&["rdkit_local"], &[("RUST_LOG", "info,pharmforge_core=debug,pharmforge_aggregator=debug"), ("LOG_FORMAT", "json")]).await;
+    let stack =
+        Stack::start_with_env(&["rdkit_local"], &[("RUST_LOG", "info,pharmforge_core=debug,pharmforge_aggregator=debug"), ("LOG_FORMAT", "json")]).await;
     let run = stack.create_run(json!({"input_smiles": ["CCO"], "pipeline_config": {"adapters": ["rdkit_local"]}})).await;
     let run_id = run["run_id"].as_str().unwrap();
     stack.wait_finished(run_id, Duration::from_secs(60)).await;

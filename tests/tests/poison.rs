@@ -38,9 +38,7 @@ async fn an_adapter_that_hangs_or_asks_to_retry_forever_is_bounded_and_the_run_f
     let mut smiles: Vec<String> = (1..=40).map(|n| "C".repeat(n)).collect();
     smiles.insert(7, "CC[Xe]".into()); // never answers
     smiles.insert(20, "C[Kr]C".into()); // asks to be retried every time
-    let run = stack
-        .create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "chembl"]}}))
-        .await;
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "chembl"]}})).await;
     let run_id = run["run_id"].as_str().unwrap().to_owned();
     let started = Instant::now();
     let done = stack.wait_finished(&run_id, Duration::from_secs(120)).await;
@@ -84,8 +82,7 @@ async fn an_adapter_that_hangs_or_asks_to_retry_forever_is_bounded_and_the_run_f
     assert_eq!(kept["smiles"], "C[Kr]C");
 
     let pool = stack.db.pool().await;
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT idx) FROM compound_results").fetch_one(&pool).await.unwrap();
+    let (rows, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT idx) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!((rows, distinct), (42, 42));
 }
 
@@ -116,11 +113,7 @@ async fn an_undecodable_message_is_dead_lettered_and_its_compound_recorded_as_fa
             stream.delete_message(seq).await.unwrap();
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", format!("{run_id}.3.0-corrupted").as_str());
-            js.publish_with_headers(format!("{}pipeline.rdkit_local", stack.prefix), headers, "{\"run_id\": tru".into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
+            js.publish_with_headers(format!("{}pipeline.rdkit_local", stack.prefix), headers, "{\"run_id\": tru".into()).await.unwrap().await.unwrap();
             replaced = true;
         }
     }

@@ -106,11 +106,7 @@ async fn a_run_ranks_by_its_profile_and_a_rescore_reranks_it_as_computed_from_th
         .iter()
         .map(|r| {
             r["properties"].is_object().then(|| {
-                let d = [
-                    double_sigmoid(prop(r, "logp"), 1.0, 3.0, 10.0, 10.0, 10.0),
-                    1.0 - sigmoid(prop(r, "tpsa"), 20.0, 80.0, 0.5),
-                    prop(r, "qed"),
-                ];
+                let d = [double_sigmoid(prop(r, "logp"), 1.0, 3.0, 10.0, 10.0, 10.0), 1.0 - sigmoid(prop(r, "tpsa"), 20.0, 80.0, 0.5), prop(r, "qed")];
                 (d[0] + 2.0 * d[1] + 0.5 * d[2]) / 3.5
             })
         })
@@ -242,7 +238,11 @@ async fn bad_profiles_are_refused_before_any_work_and_only_finished_runs_are_res
 
     let bad = [
         (json!({"objectives": [{"name": "lipo", "value": "properties.clogp", "transform": {"type": "identity"}}]}), "lipo", "unknown value path"),
-        (json!({"objectives": [{"name": "mw", "value": "properties.molecular_weight", "transform": {"type": "sigmoid", "low": 500, "high": 200, "k": 0.5}}]}), "mw", "below low"),
+        (
+            json!({"objectives": [{"name": "mw", "value": "properties.molecular_weight", "transform": {"type": "sigmoid", "low": 500, "high": 200, "k": 0.5}}]}),
+            "mw",
+            "below low",
+        ),
         (json!({"objectives": [{"name": "q", "value": "properties.qed", "transform": {"type": "identity"}, "weight": 0}]}), "", "sum to 0"),
         (json!({"method": "best", "objectives": []}), "", "unknown method"),
         (json!("no_such_profile"), "", "no built-in profile"),

@@ -82,22 +82,16 @@ async fn a_gateways_sampled_trace_runs_through_the_api_every_adapter_and_the_agg
     assert_eq!(admit.parent_span_id, request.span_id, "admission is a child of the request that created the run");
     let mut parent = admit;
     let mut adapter_spans = Vec::new();
-    for (service, name) in [
-        ("pharmforge-rdkit-local", "rdkit_local"),
-        ("pharmforge-admet-ai", "admet_ai"),
-        ("pharmforge-pubchem", "pubchem"),
-        ("pharmforge-chembl", "chembl"),
-    ] {
+    for (service, name) in
+        [("pharmforge-rdkit-local", "rdkit_local"), ("pharmforge-admet-ai", "admet_ai"), ("pharmforge-pubchem", "pubchem"), ("pharmforge-chembl", "chembl")]
+    {
         let span = one(&spans, service, name);
         assert_eq!(span.parent_span_id, parent.span_id, "{name} is a child of the hop before it ({})", parent.name);
         adapter_spans.push(span);
         parent = span;
     }
-    let mut written: Vec<&str> = spans
-        .iter()
-        .filter(|s| s.service == "pharmforge-aggregator" && s.name == "aggregator")
-        .map(|s| s.parent_span_id.as_str())
-        .collect();
+    let mut written: Vec<&str> =
+        spans.iter().filter(|s| s.service == "pharmforge-aggregator" && s.name == "aggregator").map(|s| s.parent_span_id.as_str()).collect();
     written.sort_unstable();
     let mut expected: Vec<&str> = adapter_spans.iter().map(|s| s.span_id.as_str()).collect();
     expected.sort_unstable();

@@ -34,13 +34,7 @@ async fn serve() -> u16 {
     let router = Router::new().route("/", get(|| async { Html(PAGE) })).route(
         "/download",
         get(|| async {
-            (
-                [
-                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                    (header::CONTENT_DISPOSITION, "attachment; filename=\"report.txt\""),
-                ],
-                REPORT,
-            )
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"report.txt\"")], REPORT)
                 .into_response()
         }),
     );
@@ -143,10 +137,8 @@ async fn drop_cleans_up() {
     browser.goto("about:blank").await.unwrap();
     assert!(!browser.session_id().is_empty());
     let pid = browser.capabilities()["goog:processID"].as_u64().expect("goog:processID");
-    let alive = || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .is_ok_and(|s| s.lines().any(|l| l.starts_with("State:") && !l.contains("Z (zombie)")))
-    };
+    let alive =
+        || std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| s.lines().any(|l| l.starts_with("State:") && !l.contains("Z (zombie)")));
     assert!(alive(), "Chromium {pid} not running");
     let dropping = Instant::now();
     drop(browser);

@@ -14,10 +14,7 @@ use std::sync::Arc;
 /// Where the unpacked `admet_ai/resources` folder is: `ADMET_AI_MODELS_DIR`,
 /// default `./.data/admet_ai`.
 pub fn models_dir_from_env() -> PathBuf {
-    std::env::var_os("ADMET_AI_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("./.data/admet_ai"))
+    std::env::var_os("ADMET_AI_MODELS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("./.data/admet_ai"))
 }
 
 pub struct AdmetAi {

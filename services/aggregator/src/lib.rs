@@ -8,11 +8,11 @@
 
 pub mod hold;
 
+use hold::{Hold, Pending};
 use pharmforge_core::config::{ConfigError, ConsumerSettings, NatsSettings};
 use pharmforge_core::consume::{consume_batches, Delivery};
 use pharmforge_core::record::headers;
 use pharmforge_core::{CompoundRecord, Shutdown, Topology};
-use hold::{Hold, Pending};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,16 +87,8 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn s
     if !topology.ensure_with_retry(&js, &shutdown).await {
         return Ok(());
     }
-    let consumer = js
-        .get_stream(topology.pipeline_stream())
-        .await?
-        .get_consumer(&topology.aggregator_consumer())
-        .await?;
-    let dead_letters = js
-        .get_stream(topology.dead_letter_stream())
-        .await?
-        .get_consumer(&topology.aggregator_dead_letter_consumer())
-        .await?;
+    let consumer = js.get_stream(topology.pipeline_stream()).await?.get_consumer(&topology.aggregator_consumer()).await?;
+    let dead_letters = js.get_stream(topology.dead_letter_stream()).await?.get_consumer(&topology.aggregator_dead_letter_consumer()).await?;
     tracing::info!("aggregator consuming");
     let pool = Arc::new(pool);
     let events = RunEvents { client: client.clone(), topology: topology.clone() };
@@ -272,10 +264,7 @@ fn refused_for_good(e: &sqlx::Error) -> bool {
 /// came from, without the sections it brought, with why; so its run still
 /// finishes and nothing else waits on it.
 async fn write_alone(pool: &PgPool, deliveries: Vec<Delivery>) {
-    let record = deliveries
-        .iter()
-        .filter_map(|d| serde_json::from_slice::<CompoundRecord>(d.payload()).ok())
-        .max_by_key(|r| r.step);
+    let record = deliveries.iter().filter_map(|d| serde_json::from_slice::<CompoundRecord>(d.payload()).ok()).max_by_key(|r| r.step);
     let Some(record) = record else {
         return Delivery::ack_all(deliveries).await;
     };
@@ -358,4 +347,3 @@ async fn record_lost(pool: &PgPool, events: &RunEvents, batch: Vec<Delivery>) {
         }
     }
 }
-

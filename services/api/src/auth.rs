@@ -57,7 +57,10 @@ impl Auth {
                 return Err(config_error("API_JWT_HS256_SECRET", "an HS256 secret must be at least 32 bytes"));
             }
             if KNOWN_EXAMPLE_SECRETS.contains(&secret.as_str()) || secret.to_ascii_lowercase().contains("change-me") {
-                return Err(config_error("API_JWT_HS256_SECRET", "this is an example secret, known to everyone who read the manifests: generate one (e.g. openssl rand -base64 48)"));
+                return Err(config_error(
+                    "API_JWT_HS256_SECRET",
+                    "this is an example secret, known to everyone who read the manifests: generate one (e.g. openssl rand -base64 48)",
+                ));
             }
             (DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256)
         } else if let Some(pem) = var("API_JWT_RS256_PUBLIC_KEY") {
@@ -65,7 +68,8 @@ impl Auth {
                 Some(path) => std::fs::read_to_string(path).map_err(|e| config_error("API_JWT_RS256_PUBLIC_KEY", format!("cannot read {path}: {e}")))?,
                 None => pem,
             };
-            let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| config_error("API_JWT_RS256_PUBLIC_KEY", format!("not an RSA public key in PEM: {e}")))?;
+            let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|e| config_error("API_JWT_RS256_PUBLIC_KEY", format!("not an RSA public key in PEM: {e}")))?;
             (key, Algorithm::RS256)
         } else {
             return Err(config_error(
@@ -89,9 +93,7 @@ impl Auth {
 
     pub fn announce(&self) {
         match self {
-            Auth::Disabled => tracing::warn!(
-                "AUTHENTICATION IS OFF (API_AUTH=off): every caller can read, cancel and delete every run. For local use only."
-            ),
+            Auth::Disabled => tracing::warn!("AUTHENTICATION IS OFF (API_AUTH=off): every caller can read, cancel and delete every run. For local use only."),
             Auth::Jwt { validation, .. } => {
                 tracing::info!(algorithms = ?validation.algorithms, "bearer-token authentication on");
                 if validation.iss.is_none() {
@@ -151,12 +153,7 @@ fn query_token(parts: &Parts) -> Option<String> {
         return None;
     }
     let query = parts.uri.query()?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v)
-        .filter(|t| !t.is_empty())
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query).ok()?.into_iter().find(|(k, _)| k == "access_token").map(|(_, v)| v).filter(|t| !t.is_empty())
 }
 
 impl Caller {

@@ -49,7 +49,8 @@ impl Pictures {
     }
 
     fn draw(&self, smiles: &str, width: u32, height: u32) -> Result<Arc<str>, ApiError> {
-        let molecule = pharmforge_chem::Molecule::from_smiles(smiles).map_err(|e| ApiError::validation("smiles", format!("RDKit cannot read this SMILES: {e}")))?;
+        let molecule =
+            pharmforge_chem::Molecule::from_smiles(smiles).map_err(|e| ApiError::validation("smiles", format!("RDKit cannot read this SMILES: {e}")))?;
         let key = (molecule.canonical_smiles(), width, height);
         if let Some(svg) = self.inner.lock().unwrap().svg.get(&key) {
             return Ok(svg.clone());
@@ -78,9 +79,5 @@ impl Pictures {
 
 /// An SVG response that browsers and proxies may keep for a day.
 pub fn svg_response(svg: Arc<str>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
-        svg.to_string(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], svg.to_string()).into_response()
 }

@@ -50,9 +50,7 @@ impl From<sqlx::Error> for ApiError {
             }
             // Connection exceptions (08xxx) and an operator's shutdown or a
             // server still starting (57P01..57P03): Postgres is restarting.
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")) =>
-            {
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")) => {
                 tracing::warn!(error = %db, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }

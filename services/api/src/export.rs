@@ -11,9 +11,9 @@
 
 use crate::error::ApiError;
 use crate::views;
-use pharmforge_core::profile::Profile;
 use bytes::Bytes;
 use futures::Stream;
+use pharmforge_core::profile::Profile;
 use pharmforge_store::{self as store, CompoundRow, ExportCursor, ResultOrder};
 use serde_json::value::RawValue;
 use sqlx::PgPool;
@@ -341,8 +341,8 @@ fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout, profile: 
                 let title = row.given_id.as_deref().unwrap_or(&row.compound_id);
                 // A compound whose SMILES RDKit cannot read keeps its record
                 // (and its values), as a molecule without atoms.
-                let record = pharmforge_chem::sd_record_2d(&row.smiles, title, &data)
-                    .unwrap_or_else(|_| pharmforge_chem::sd_record_without_molecule(title, &data));
+                let record =
+                    pharmforge_chem::sd_record_2d(&row.smiles, title, &data).unwrap_or_else(|_| pharmforge_chem::sd_record_without_molecule(title, &data));
                 out.extend_from_slice(record.as_bytes());
             }
         }

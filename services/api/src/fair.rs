@@ -76,10 +76,8 @@ impl FairQueue {
         // could not (their own stages full) are excused from earning credit
         // below; one that could but lost the room to others keeps its lower
         // virtual time and goes first next round.
-        let could_start: Vec<bool> = demands
-            .iter()
-            .map(|d| d.waiting > 0 && d.stages.iter().all(|&s| room[s] > 0) && user_room.get(&d.user).is_none_or(|r| *r > 0))
-            .collect();
+        let could_start: Vec<bool> =
+            demands.iter().map(|d| d.waiting > 0 && d.stages.iter().all(|&s| room[s] > 0) && user_room.get(&d.user).is_none_or(|r| *r > 0)).collect();
         let mut granted: Vec<(i64, u32)> = Vec::new();
         loop {
             // What each run could take now: its quantum, bounded by its
@@ -137,11 +135,7 @@ impl FairQueue {
         // long while once its stage frees up.
         let served = |run: i64| granted.iter().any(|(r, _)| *r == run);
         let excused = |i: usize| !could_start[i];
-        let floor = by_user
-            .iter()
-            .filter(|(_, runs)| runs.iter().any(|&i| served(demands[i].run)))
-            .map(|(u, _)| self.users[*u])
-            .fold(f64::INFINITY, f64::min);
+        let floor = by_user.iter().filter(|(_, runs)| runs.iter().any(|&i| served(demands[i].run))).map(|(u, _)| self.users[*u]).fold(f64::INFINITY, f64::min);
         if floor.is_finite() {
             for (user, runs) in &by_user {
                 if !runs.iter().any(|&i| served(demands[i].run)) && runs.iter().all(|&i| excused(i)) {
@@ -204,8 +198,7 @@ mod tests {
     #[test]
     fn priorities_weigh_four_two_one_and_low_is_never_starved() {
         let mut q = FairQueue::default();
-        let demands =
-            [demand(1, "a", "high", 100_000, &[0]), demand(2, "b", "normal", 100_000, &[0]), demand(3, "c", "low", 100_000, &[0])];
+        let demands = [demand(1, "a", "high", 100_000, &[0]), demand(2, "b", "normal", 100_000, &[0]), demand(3, "c", "low", 100_000, &[0])];
         let mut total = [0u32; 3];
         // Many rounds with little room each: shares hold across rounds too.
         for _ in 0..100 {

@@ -112,10 +112,7 @@ mod tests {
 
     fn filled(pk: i64, bytes: usize) -> (Key, Slot) {
         let text = format!("[\"{}\"]", "x".repeat(bytes - 4));
-        let slot: Slot = Arc::new(OnceCell::new_with(Some(Arc::new(InlineResults {
-            compounds: RawValue::from_string(text).unwrap(),
-            truncated: false,
-        }))));
+        let slot: Slot = Arc::new(OnceCell::new_with(Some(Arc::new(InlineResults { compounds: RawValue::from_string(text).unwrap(), truncated: false }))));
         ((pk, 1), slot)
     }
 

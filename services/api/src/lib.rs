@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod browse;
+pub mod dashboard;
 pub mod depict;
 pub mod error;
 pub mod events;
@@ -12,10 +13,9 @@ pub mod fair;
 pub mod finished;
 pub mod metrics;
 pub mod pipeline;
-pub mod dashboard;
-pub mod upload;
 pub mod routes;
 pub mod scheduler;
+pub mod upload;
 pub mod validate;
 pub mod views;
 pub mod webhooks;

@@ -180,9 +180,7 @@ pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
         }));
     }
     let aggregator = pipeline.consumer_info(state.topology.aggregator_consumer()).await.map_err(|e| unavailable("the aggregator's consumer", &e))?;
-    let rate_limits = pharmforge_webclient::rate_limit_views(js, &pharmforge_webclient::rate_bucket(state.topology.prefix()))
-        .await
-        .unwrap_or_default();
+    let rate_limits = pharmforge_webclient::rate_limit_views(js, &pharmforge_webclient::rate_bucket(state.topology.prefix())).await.unwrap_or_default();
     Ok(json!({
         "adapters": adapters,
         "aggregator": {"pending": aggregator.num_pending, "in_flight": aggregator.num_ack_pending},

@@ -3,6 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::upload::{self, FileOptions, Format};
 use crate::{depict, export, validate, views, AppState};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, RawQuery, Request, State};
@@ -11,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use pharmforge_core::RunId;
-use crate::upload::{self, FileOptions, Format};
 use pharmforge_store::{self as store, InputCompound};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -162,7 +162,10 @@ fn content_encoding_gzip(headers: &HeaderMap) -> Result<bool, ApiError> {
         None => Ok(false),
         Some(e) if e.is_empty() || e == "identity" => Ok(false),
         Some(e) if e == "gzip" || e == "x-gzip" => Ok(true),
-        Some(e) => Err(ApiError::UnsupportedMediaType(format!("Content-Encoding {:?} is not accepted; send the file as it is or gzipped", e.chars().take(32).collect::<String>()))),
+        Some(e) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding {:?} is not accepted; send the file as it is or gzipped",
+            e.chars().take(32).collect::<String>()
+        ))),
     }
 }
 
@@ -190,9 +193,11 @@ where
     E: std::fmt::Display,
 {
     admit_submitter(&state, &caller, &mut options)?;
-    let _upload = state.uploads.clone().try_acquire_owned().map_err(|_| {
-        ApiError::Unavailable(format!("{} file uploads are in progress, the most at once; retry shortly", state.limits.max_uploads))
-    })?;
+    let _upload = state
+        .uploads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Unavailable(format!("{} file uploads are in progress, the most at once; retry shortly", state.limits.max_uploads)))?;
     let (run_id, mut draft) = begin(&state, &options).await?;
     // Parsed on a blocking thread as the bytes arrive; batches come back
     // over a short channel and are written while the rest is read.
@@ -246,7 +251,8 @@ async fn create_from_form(state: AppState, caller: Caller, req: Request) -> Resu
         match field.name() {
             Some("options") => {
                 let text = field.bytes().await.map_err(form_error)?;
-                let options: UploadOptions = serde_json::from_slice(&text).map_err(|e| ApiError::validation("options", format!("the options part must be a JSON object of upload options: {e}")))?;
+                let options: UploadOptions = serde_json::from_slice(&text)
+                    .map_err(|e| ApiError::validation("options", format!("the options part must be a JSON object of upload options: {e}")))?;
                 given = Some(options.merged_with(&query)?);
             }
             Some("file") => {
@@ -256,11 +262,15 @@ async fn create_from_form(state: AppState, caller: Caller, req: Request) -> Resu
                 };
                 let named = field.file_name().map(str::to_owned);
                 let part_type = field.content_type().map(|m| m.essence_str().to_ascii_lowercase());
-                let format = match (&options.format, named.as_deref().and_then(Format::from_file_name), part_type.as_deref().and_then(Format::from_media_type)) {
+                let format = match (&options.format, named.as_deref().and_then(Format::from_file_name), part_type.as_deref().and_then(Format::from_media_type))
+                {
                     (Some(name), _, _) => Format::from_name(name).ok_or_else(|| ApiError::validation("format", "format must be csv, tsv, sdf or smi"))?,
                     (None, Some(format), _) | (None, None, Some(format)) => format,
                     (None, None, None) => {
-                        return Err(ApiError::validation("file", "cannot tell the file's format from its name or type; name it .csv, .tsv, .sdf or .smi (optionally .gz), or give format="))
+                        return Err(ApiError::validation(
+                            "file",
+                            "cannot tell the file's format from its name or type; name it .csv, .tsv, .sdf or .smi (optionally .gz), or give format=",
+                        ))
                     }
                 };
                 let gzip = named.as_deref().is_some_and(Format::is_gzip_name) || part_type.as_deref() == Some("application/gzip");
@@ -316,8 +326,11 @@ enum AdapterList {
 
 impl UploadOptions {
     fn from_query(query: Option<&str>) -> Result<Self, ApiError> {
-        let options: UploadOptions = serde_urlencoded::from_str(query.unwrap_or(""))
-            .map_err(|e| ApiError::BadRequest(format!("the query cannot be read: {e}; accepted: adapters, priority, scoring, smiles_column, id_column, id_property, format, user_id")))?;
+        let options: UploadOptions = serde_urlencoded::from_str(query.unwrap_or("")).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the query cannot be read: {e}; accepted: adapters, priority, scoring, smiles_column, id_column, id_property, format, user_id"
+            ))
+        })?;
         if options.pipeline_config.is_some() {
             return Err(ApiError::BadRequest("pipeline_config goes in a form's options part, not in the query".into()));
         }
@@ -341,10 +354,19 @@ impl UploadOptions {
 
     fn into_options(self, format: Format, gzip: bool) -> Result<(validate::RunOptions, FileOptions), ApiError> {
         let mut config = self.pipeline_config.unwrap_or_default();
-        for (key, value) in [("adapters", self.adapters.map(|a| match a {
-            AdapterList::Names(names) => names,
-            AdapterList::Joined(joined) => joined.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-        }).map(Value::from)), ("priority", self.priority.map(Value::from)), ("scoring", self.scoring.map(Value::from))] {
+        for (key, value) in [
+            (
+                "adapters",
+                self.adapters
+                    .map(|a| match a {
+                        AdapterList::Names(names) => names,
+                        AdapterList::Joined(joined) => joined.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+                    })
+                    .map(Value::from),
+            ),
+            ("priority", self.priority.map(Value::from)),
+            ("scoring", self.scoring.map(Value::from)),
+        ] {
             if let Some(value) = value {
                 if config.contains_key(key) {
                     return Err(ApiError::validation(key, format!("{key} is given both on its own and in pipeline_config")));
@@ -449,7 +471,11 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Quer
     let status = q.get("status").map(String::as_str).filter(|s| !s.is_empty());
     if let Some(s) = status {
         if !validate::RUN_STATUSES.contains(&s) {
-            return Err(ApiError::BadRequest(format!("unknown status {:?}; expected one of {}", s.chars().take(32).collect::<String>(), validate::RUN_STATUSES.join(", "))));
+            return Err(ApiError::BadRequest(format!(
+                "unknown status {:?}; expected one of {}",
+                s.chars().take(32).collect::<String>(),
+                validate::RUN_STATUSES.join(", ")
+            )));
         }
     }
     let asked = q.get("user_id").map(String::as_str).filter(|s| !s.is_empty());
@@ -478,9 +504,7 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
     visible_run(&state, &caller, &run_id).await?;
     match store::cancel_run(&state.pool, run_id.as_str()).await? {
         store::CancelOutcome::NotFound => return Err(run_not_found(&run_id)),
-        store::CancelOutcome::Finished(status) => {
-            return Err(ApiError::Conflict(format!("run {run_id} is already {status} and cannot be cancelled")))
-        }
+        store::CancelOutcome::Finished(status) => return Err(ApiError::Conflict(format!("run {run_id} is already {status} and cannot be cancelled"))),
         store::CancelOutcome::Cancelled => {
             tracing::info!(run_id = %run_id, "run cancelled");
             crate::scheduler::announce_cancel(&state, &run_id).await;
@@ -591,11 +615,9 @@ async fn list_results(
 /// One compound's result, whole.
 async fn get_result(State(state): State<AppState>, caller: Caller, Path((raw, index)): Path<(String, String)>) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
-    let index: i32 = index
-        .parse()
-        .ok()
-        .filter(|i| *i >= 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("the compound index must be a whole number from 0, got {:?}", index.chars().take(32).collect::<String>())))?;
+    let index: i32 = index.parse().ok().filter(|i| *i >= 0).ok_or_else(|| {
+        ApiError::BadRequest(format!("the compound index must be a whole number from 0, got {:?}", index.chars().take(32).collect::<String>()))
+    })?;
     let run = visible_run(&state, &caller, &run_id).await?;
     let rows = store::browse::results_at(&state.pool, run.id, &[index], store::browse::Detail::Full).await?;
     match rows.first() {
@@ -656,15 +678,15 @@ async fn result_depiction(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
-    let index: i32 = index.parse().map_err(|_| ApiError::BadRequest(format!("a compound index is a number, got {:?}", index.chars().take(32).collect::<String>())))?;
+    let index: i32 =
+        index.parse().map_err(|_| ApiError::BadRequest(format!("a compound index is a number, got {:?}", index.chars().take(32).collect::<String>())))?;
     let q = depict_query(query.as_deref())?;
     if q.smiles.is_some() {
         return Err(ApiError::BadRequest("smiles= belongs to /depict; a result's picture is of its own structure".into()));
     }
     let run = visible_run(&state, &caller, &run_id).await?;
-    let smiles = store::inputs::compound_smiles(&state.pool, run.id, index)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("run {run_id} has no compound {index}")))?;
+    let smiles =
+        store::inputs::compound_smiles(&state.pool, run.id, index).await?.ok_or_else(|| ApiError::NotFound(format!("run {run_id} has no compound {index}")))?;
     if smiles.is_empty() {
         return Err(ApiError::validation("index", format!("compound {index} has no structure: its input record could not be read")));
     }
@@ -772,11 +794,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let query = sqlx::query_scalar::<_, Option<i64>>("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(&state.pool);
     let db = tokio::time::timeout(Duration::from_secs(2), query).await;
     let db_ok = matches!(db, Ok(Ok(Some(v))) if v >= latest);
-    let nats_ok = state
-        .jetstream
-        .get()
-        .map(|js| js.client().connection_state() == async_nats::connection::State::Connected)
-        .unwrap_or(false);
+    let nats_ok = state.jetstream.get().map(|js| js.client().connection_state() == async_nats::connection::State::Connected).unwrap_or(false);
     let status = if db_ok && nats_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if db_ok && nats_ok { "ready" } else { "not_ready" },

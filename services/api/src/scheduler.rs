@@ -435,10 +435,8 @@ async fn round(
                 .collect()
         })
         .collect();
-    let publishes = batches
-        .iter()
-        .zip(&hops)
-        .flat_map(|((_, records, _), hops)| records.iter().zip(hops).map(|(r, cx)| publish_record(js, &state.topology, r, cx)));
+    let publishes =
+        batches.iter().zip(&hops).flat_map(|((_, records, _), hops)| records.iter().zip(hops).map(|(r, cx)| publish_record(js, &state.topology, r, cx)));
     let mut results = futures::future::join_all(publishes).await.into_iter();
     for cx in hops.iter().flatten() {
         pharmforge_core::trace_hop::end(cx);
@@ -490,7 +488,14 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings { tick: Duration::from_millis(100), queue: Duration::from_millis(500), min_queue: 16, initial_window: 100, max_window: 10_000, max_per_user: None }
+        Settings {
+            tick: Duration::from_millis(100),
+            queue: Duration::from_millis(500),
+            min_queue: 16,
+            initial_window: 100,
+            max_window: 10_000,
+            max_per_user: None,
+        }
     }
 
     fn run(pk: i64, user: &str, route: &[&str], total: i32, admitted: i32, passed: &[i64]) -> ActiveRun {

@@ -30,7 +30,9 @@ const MAX_RECORD_BYTES: usize = 8 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Comma- (or, for TSV, tab-) separated values with a header row.
-    Csv { delimiter: u8 },
+    Csv {
+        delimiter: u8,
+    },
     Sdf,
     Smi,
 }
@@ -183,12 +185,7 @@ impl<R: Read> Read for Capped<R> {
 /// Reads the compounds of a file from `raw` (its bytes as sent), handing
 /// them to `emit` in batches of `BATCH`; `emit` returns false when the
 /// receiving side has gone. Returns how many compounds there were.
-pub fn read_compounds(
-    raw: impl Read,
-    options: &FileOptions,
-    limits: &Limits,
-    emit: &mut dyn FnMut(Vec<InputCompound>) -> bool,
-) -> Result<usize, FileError> {
+pub fn read_compounds(raw: impl Read, options: &FileOptions, limits: &Limits, emit: &mut dyn FnMut(Vec<InputCompound>) -> bool) -> Result<usize, FileError> {
     let reader: Box<dyn Read> = match options.gzip {
         true => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         false => Box::new(raw),
@@ -244,12 +241,7 @@ impl Sink<'_> {
 fn compound(smiles: &str, given_id: Option<String>, properties: Option<Map<String, Value>>, where_: &str, limits: &Limits) -> InputCompound {
     let smiles = smiles.trim();
     let input_error = smiles_problem(smiles, limits).map(|problem| format!("{where_}: the SMILES {problem}"));
-    InputCompound {
-        smiles: if input_error.is_some() { String::new() } else { smiles.to_owned() },
-        given_id,
-        properties,
-        input_error,
-    }
+    InputCompound { smiles: if input_error.is_some() { String::new() } else { smiles.to_owned() }, given_id, properties, input_error }
 }
 
 /// A compound ID from a file: empty means none; one that cannot be stored
@@ -304,7 +296,9 @@ fn read_csv(reader: impl BufRead, delimiter: u8, options: &FileOptions, limits: 
     let smiles_at = find_column(&header, options.smiles_column.as_deref(), &["smiles", "canonical_smiles"]).ok_or_else(|| {
         FileError::Invalid(match &options.smiles_column {
             Some(name) => format!("line 1: no column named {name:?} (smiles_column); the header has {}", columns()),
-            None => format!("line 1: no SMILES column; name it smiles, SMILES or canonical_smiles, or say which with smiles_column=; the header has {}", columns()),
+            None => {
+                format!("line 1: no SMILES column; name it smiles, SMILES or canonical_smiles, or say which with smiles_column=; the header has {}", columns())
+            }
         })
     })?;
     let id_at = find_column(&header, options.id_column.as_deref(), &["id", "name"]);

@@ -131,9 +131,7 @@ impl<'de> Visitor<'de> for Body<'_> {
             match key.as_str() {
                 "input_smiles" | "compounds" if fields.input_smiles.is_some() || fields.compounds.is_some() => {
                     let given = if fields.input_smiles.is_some() { "input_smiles" } else { "compounds" };
-                    return Err(if given == key { twice(given) } else {
-                        self.failure.fail(key.as_str(), "give either input_smiles or compounds, not both")
-                    });
+                    return Err(if given == key { twice(given) } else { self.failure.fail(key.as_str(), "give either input_smiles or compounds, not both") });
                 }
                 "input_smiles" => fields.input_smiles = map.next_value_seed(list(Form::Smiles))?,
                 "compounds" => fields.compounds = map.next_value_seed(list(Form::Compounds))?,
@@ -143,7 +141,9 @@ impl<'de> Visitor<'de> for Body<'_> {
                 "user_id" => fields.user_id = Some(map.next_value()?),
                 unknown => {
                     let shown: String = unknown.chars().take(64).collect();
-                    return Err(self.failure.fail(shown.clone(), format!("unknown field {shown:?}; expected input_smiles or compounds, pipeline_config, user_id")));
+                    return Err(self
+                        .failure
+                        .fail(shown.clone(), format!("unknown field {shown:?}; expected input_smiles or compounds, pipeline_config, user_id")));
                 }
             }
         }
@@ -362,7 +362,10 @@ pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError>
         (Some(list), _) => ("input_smiles", list),
         (None, Some(list)) => ("compounds", list),
         (None, None) => {
-            return Err(ApiError::validation("input_smiles", "input_smiles (a list of SMILES strings) or compounds (a list of {\"id\", \"smiles\"}) is required"))
+            return Err(ApiError::validation(
+                "input_smiles",
+                "input_smiles (a list of SMILES strings) or compounds (a list of {\"id\", \"smiles\"}) is required",
+            ))
         }
     };
     if compounds.is_empty() {
@@ -371,7 +374,10 @@ pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError>
     let pipeline_config = match fields.pipeline_config {
         None => Map::new(),
         Some(raw) if raw.get().len() > MAX_CONFIG_BYTES => {
-            return Err(ApiError::validation("pipeline_config", format!("pipeline_config is {} bytes; at most {MAX_CONFIG_BYTES} are accepted", raw.get().len())))
+            return Err(ApiError::validation(
+                "pipeline_config",
+                format!("pipeline_config is {} bytes; at most {MAX_CONFIG_BYTES} are accepted", raw.get().len()),
+            ))
         }
         Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
             Ok(Value::Null) => Map::new(),
@@ -399,7 +405,12 @@ pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<Stri
     let adapters = match pipeline_config.get("adapters") {
         None | Some(Value::Null) => AdapterName::ALL.to_vec(),
         Some(Value::Array(names)) => adapter_list(names)?,
-        Some(other) => return Err(ApiError::validation("pipeline_config.adapters", format!("pipeline_config.adapters must be a list of adapter names, got {}", kind(other)))),
+        Some(other) => {
+            return Err(ApiError::validation(
+                "pipeline_config.adapters",
+                format!("pipeline_config.adapters must be a list of adapter names, got {}", kind(other)),
+            ))
+        }
     };
     pipeline_config.insert("adapters".into(), Value::from(adapters.iter().map(|a| a.as_str()).collect::<Vec<_>>()));
     let priority = match pipeline_config.get("priority") {
@@ -408,7 +419,12 @@ pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<Stri
             let shown: String = p.chars().take(32).collect();
             ApiError::validation("pipeline_config.priority", format!("unknown priority {shown:?}; expected high, normal or low"))
         })?,
-        Some(other) => return Err(ApiError::validation("pipeline_config.priority", format!("pipeline_config.priority must be \"high\", \"normal\" or \"low\", got {}", kind(other)))),
+        Some(other) => {
+            return Err(ApiError::validation(
+                "pipeline_config.priority",
+                format!("pipeline_config.priority must be \"high\", \"normal\" or \"low\", got {}", kind(other)),
+            ))
+        }
     };
     pipeline_config.insert("priority".into(), Value::from(priority.as_str()));
     let scoring = scoring_entry(pipeline_config.get("scoring").unwrap_or(&Value::Null), "pipeline_config.scoring")?;
@@ -508,7 +524,10 @@ pub fn paging(page: Option<&str>, page_size: Option<&str>) -> Result<(i64, i64),
     let parse = |name: &str, raw: Option<&str>, default: i64| -> Result<i64, ApiError> {
         match raw {
             None => Ok(default),
-            Some(s) => s.trim().parse::<i64>().map_err(|_| ApiError::BadRequest(format!("{name} must be an integer, got {:?}", s.chars().take(32).collect::<String>()))),
+            Some(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::BadRequest(format!("{name} must be an integer, got {:?}", s.chars().take(32).collect::<String>()))),
         }
     };
     let page = parse("page", page, 1)?;
@@ -568,7 +587,10 @@ mod tests {
     fn a_priority_is_high_normal_or_low() {
         let r = parse(json!({"input_smiles": ["CCO"], "pipeline_config": {"priority": "high"}})).ok().unwrap();
         assert_eq!(r.options.priority, Priority::High);
-        assert_eq!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": "urgent"}})), "unknown priority \"urgent\"; expected high, normal or low");
+        assert_eq!(
+            message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": "urgent"}})),
+            "unknown priority \"urgent\"; expected high, normal or low"
+        );
         assert!(message(json!({"input_smiles": ["C"], "pipeline_config": {"priority": 1}})).contains("got a number"));
     }
 

@@ -1,4 +1,4 @@
-//! The JSON shapes of DESIGN.md's API contract, built from stored rows.
+//! The JSON shapes of the API contract (README, API), built from stored rows.
 //!
 //! Responses are serialized straight from these borrowed views: a compound's
 //! stored sections go out as the JSON text Postgres returned, never through a

@@ -103,11 +103,9 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let secret = match std::env::var("WEBHOOK_SECRET") {
-            Ok(raw) if !raw.trim().is_empty() => Some(SigningKey::parse(raw.trim()).map_err(|reason| ConfigError {
-                name: "WEBHOOK_SECRET".into(),
-                value: "***".into(),
-                reason,
-            })?),
+            Ok(raw) if !raw.trim().is_empty() => {
+                Some(SigningKey::parse(raw.trim()).map_err(|reason| ConfigError { name: "WEBHOOK_SECRET".into(), value: "***".into(), reason })?)
+            }
             _ => None,
         };
         Ok(Settings {
@@ -630,14 +628,26 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for addr in ["1.1.1.1", "8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "169.253.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::"] {
+        for addr in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "172.15.255.255",
+            "100.128.0.1",
+            "169.253.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::",
+        ] {
             assert_eq!(why(addr), None, "{addr}");
         }
     }
 
     #[tokio::test]
     async fn urls_are_checked_before_a_run_is_accepted() {
-        let public_only = Settings { secret: SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok(), allow_private: false, progress_interval: POLL, timeout: POLL };
+        let public_only =
+            Settings { secret: SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok(), allow_private: false, progress_interval: POLL, timeout: POLL };
         let check = |hook: Value, settings: Settings| async move {
             let mut config = serde_json::json!({"webhook": hook}).as_object().unwrap().clone();
             check_config(&mut config, &settings).await.map(|()| config["webhook"].clone()).map_err(|e| e.to_string())
@@ -661,7 +671,8 @@ mod tests {
             assert!(err.contains(want), "{hook}: {err:?} does not say {want:?}");
         }
         let allowed = Settings { allow_private: true, ..public_only.clone() };
-        let stored = check(serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["progress", "completed", "progress"]}), allowed.clone()).await.unwrap();
+        let stored =
+            check(serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["progress", "completed", "progress"]}), allowed.clone()).await.unwrap();
         assert_eq!(stored, serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["progress", "completed"]}));
         let stored = check(serde_json::json!({"url": "HTTP://LocalHost:80"}), allowed.clone()).await.unwrap();
         assert_eq!(stored, serde_json::json!({"url": "http://localhost/", "events": ["completed", "failed", "cancelled"]}), "as parsed, events filled in");

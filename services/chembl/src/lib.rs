@@ -22,8 +22,7 @@
 use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
 use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
 use pharmforge_webclient::{
-    backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings,
-    SharedCache, SharedRateLimiter,
+    backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings, SharedCache, SharedRateLimiter,
 };
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -107,12 +106,7 @@ pub struct ChemblClient {
 
 impl ChemblClient {
     pub fn new(settings: ChemblSettings, limiter: Option<SharedRateLimiter>) -> Self {
-        ChemblClient {
-            http: http_client(settings.timeout, settings.connect_timeout),
-            settings,
-            limiter,
-            release: tokio::sync::Mutex::new(None),
-        }
+        ChemblClient { http: http_client(settings.timeout, settings.connect_timeout), settings, limiter, release: tokio::sync::Mutex::new(None) }
     }
 
     /// `scheme://host[:port]` of the base URL, for ChEMBL's host-relative `next` links.
@@ -130,24 +124,16 @@ impl ChemblClient {
         if let Some(l) = &self.limiter {
             l.acquire().await;
         }
-        let resp = self
-            .http
-            .get(url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                pharmforge_webclient::count_upstream("chembl", None);
-                FetchError::from_reqwest("ChEMBL", &e)
-            })?;
+        let resp = self.http.get(url).header("accept", "application/json").send().await.map_err(|e| {
+            pharmforge_webclient::count_upstream("chembl", None);
+            FetchError::from_reqwest("ChEMBL", &e)
+        })?;
         let status = resp.status().as_u16();
         pharmforge_webclient::count_upstream("chembl", Some(status));
         let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
         let body = pharmforge_webclient::read_body("ChEMBL", resp, pharmforge_webclient::MAX_RESPONSE_BYTES).await?;
         match classify_status(status) {
-            None => serde_json::from_str(&body)
-                .map(Some)
-                .map_err(|e| FetchError::Permanent(format!("ChEMBL answered {status} with unreadable JSON: {e}"))),
+            None => serde_json::from_str(&body).map(Some).map_err(|e| FetchError::Permanent(format!("ChEMBL answered {status} with unreadable JSON: {e}"))),
             _ if status == 404 => Ok(None),
             Some(retry) => {
                 let what = if body.trim_start().starts_with('<') {
@@ -201,9 +187,7 @@ impl ChemblClient {
             );
             let Some(v) = self.get_json(&url).await? else { continue };
             for m in v["molecules"].as_array().into_iter().flatten() {
-                if let (Some(id), Some(key)) =
-                    (m["molecule_chembl_id"].as_str(), m["molecule_structures"]["standard_inchi_key"].as_str())
-                {
+                if let (Some(id), Some(key)) = (m["molecule_chembl_id"].as_str(), m["molecule_structures"]["standard_inchi_key"].as_str()) {
                     out.entry(key.to_owned()).or_insert_with(|| id.to_owned());
                 }
             }
@@ -224,12 +208,7 @@ impl ChemblClient {
     /// Activities of these molecules, following `page_meta.next` up to the
     /// page cap; `true` when the cap cut it short.
     pub async fn activities(&self, ids: &[String]) -> Result<(Vec<Value>, bool), FetchError> {
-        let mut url = format!(
-            "{}/activity.json?molecule_chembl_id__in={}&limit=1000&only={}",
-            self.settings.base_url,
-            enc(&ids.join(",")),
-            ACTIVITY_FIELDS
-        );
+        let mut url = format!("{}/activity.json?molecule_chembl_id__in={}&limit=1000&only={}", self.settings.base_url, enc(&ids.join(",")), ACTIVITY_FIELDS);
         let mut out = Vec::new();
         for _ in 0..self.settings.max_pages {
             let Some(v) = self.get_json(&url).await? else { return Ok((out, false)) };
@@ -292,18 +271,22 @@ pub fn section(chembl_id: &str, activities: &[Value], max_activities: usize) -> 
                 e.2 = Some(e.2.map_or(p, |b: f64| b.max(p)));
             }
         }
-        rows.push((p, value, json!({
-            "activity_id": a["activity_id"],
-            "assay_chembl_id": a["assay_chembl_id"],
-            "assay_type": a["assay_type"],
-            "target_chembl_id": a["target_chembl_id"],
-            "target_pref_name": a["target_pref_name"],
-            "standard_type": a["standard_type"],
-            "standard_relation": a["standard_relation"],
-            "standard_value": value,
-            "standard_units": a["standard_units"],
-            "pchembl_value": p,
-        })));
+        rows.push((
+            p,
+            value,
+            json!({
+                "activity_id": a["activity_id"],
+                "assay_chembl_id": a["assay_chembl_id"],
+                "assay_type": a["assay_type"],
+                "target_chembl_id": a["target_chembl_id"],
+                "target_pref_name": a["target_pref_name"],
+                "standard_type": a["standard_type"],
+                "standard_relation": a["standard_relation"],
+                "standard_value": value,
+                "standard_units": a["standard_units"],
+                "pchembl_value": p,
+            }),
+        ));
     }
     let num_targets = targets.len();
     let mut targets: Vec<_> = targets.into_iter().collect();

@@ -1,6 +1,6 @@
+use pharmforge_chembl::{ChemblAdapter, ChemblSettings};
 use pharmforge_core::config::{ConsumerSettings, NatsSettings};
 use pharmforge_core::{run_adapter, telemetry, Shutdown};
-use pharmforge_chembl::{ChemblAdapter, ChemblSettings};
 
 /// mimalloc: every record is decoded and re-encoded here, thousands a second
 /// on a cache-warm run, where glibc's malloc spent more time than the
@@ -14,8 +14,7 @@ async fn main() {
     // Batches of compounds share requests (`__in` filters): bigger batches,
     // fewer requests per compound. While the cache answers everything,
     // batches grow further (webclient::batch_size).
-    let settings = NatsSettings::from_env()
-        .and_then(|n| Ok((n, ConsumerSettings::from_env(25, 2)?, ChemblSettings::from_env()?)));
+    let settings = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(25, 2)?, ChemblSettings::from_env()?)));
     let (nats, consumer, chembl) = match settings {
         Ok(s) => s,
         Err(e) => {

@@ -20,8 +20,7 @@
 use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
 use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
 use pharmforge_webclient::{
-    backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings,
-    SharedCache, SharedRateLimiter, Throttle,
+    backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings, SharedCache, SharedRateLimiter, Throttle,
 };
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -30,7 +29,8 @@ use std::time::Duration;
 pub const DEFAULT_BASE_URL: &str = "https://pubchem.ncbi.nlm.nih.gov/rest/pug";
 
 /// The properties asked for, in PUG-REST's names.
-pub const PROPERTIES: &str = "MolecularFormula,MolecularWeight,SMILES,ConnectivitySMILES,InChI,InChIKey,IUPACName,XLogP,TPSA,HBondDonorCount,HBondAcceptorCount,RotatableBondCount";
+pub const PROPERTIES: &str =
+    "MolecularFormula,MolecularWeight,SMILES,ConnectivitySMILES,InChI,InChIKey,IUPACName,XLogP,TPSA,HBondDonorCount,HBondAcceptorCount,RotatableBondCount";
 
 #[derive(Debug, Clone)]
 pub struct PubchemSettings {
@@ -104,10 +104,7 @@ impl PubchemClient {
         let status = resp.status().as_u16();
         pharmforge_webclient::count_upstream("pubchem", Some(status));
         let headers = resp.headers().clone();
-        if let (Some(l), Some(t)) = (
-            &self.limiter,
-            headers.get("x-throttling-control").and_then(|v| v.to_str().ok()).and_then(Throttle::parse),
-        ) {
+        if let (Some(l), Some(t)) = (&self.limiter, headers.get("x-throttling-control").and_then(|v| v.to_str().ok()).and_then(Throttle::parse)) {
             l.observe(t).await;
         }
         let body = pharmforge_webclient::read_body("PubChem", resp, pharmforge_webclient::MAX_RESPONSE_BYTES).await?;
@@ -119,8 +116,7 @@ impl PubchemClient {
         let url = format!("{}/compound/smiles/property/{}/JSON", self.settings.base_url, PROPERTIES);
         let (status, headers, body) = self.send(self.http.post(url).form(&[("smiles", smiles)])).await?;
         if status == 200 {
-            let v: Value = serde_json::from_str(&body)
-                .map_err(|e| FetchError::Permanent(format!("PubChem answered 200 with unreadable JSON: {e}")))?;
+            let v: Value = serde_json::from_str(&body).map_err(|e| FetchError::Permanent(format!("PubChem answered 200 with unreadable JSON: {e}")))?;
             let first = v["PropertyTable"]["Properties"].get(0).and_then(|p| p.as_object()).cloned();
             return match first {
                 Some(p) if p.get("CID").and_then(Value::as_i64).unwrap_or(0) > 0 => Ok(Some(p)),
@@ -157,10 +153,7 @@ impl PubchemClient {
         };
         let message = format!("PubChem answered {status}: {}", detail.trim());
         match classify_status(status) {
-            Some(true) => Err(FetchError::Transient {
-                message,
-                retry_after: parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok())),
-            }),
+            Some(true) => Err(FetchError::Transient { message, retry_after: parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok())) }),
             _ => Err(FetchError::Permanent(message)),
         }
     }
@@ -176,9 +169,9 @@ impl PubchemClient {
         }
         let v: Value = serde_json::from_str(&body)
             .map_err(|e| FetchError::Permanent(format!("PubChem answered 200 with unreadable JSON for the synonyms of CID {cid}: {e}")))?;
-        let list = v["InformationList"]["Information"][0]["Synonym"].as_array().ok_or_else(|| {
-            FetchError::Permanent(format!("PubChem answered 200 without an InformationList for the synonyms of CID {cid}"))
-        })?;
+        let list = v["InformationList"]["Information"][0]["Synonym"]
+            .as_array()
+            .ok_or_else(|| FetchError::Permanent(format!("PubChem answered 200 without an InformationList for the synonyms of CID {cid}")))?;
         Ok(list.iter().filter_map(|s| s.as_str().map(str::to_owned)).take(n).collect())
     }
 }
@@ -326,10 +319,9 @@ impl PubchemAdapter {
                 tracing::info!(compound_id = %record.compound_id(), attempt = attempt.delivered, delay_ms = delay.as_millis() as u64, error = %message, "pubchem: retrying later");
                 return Outcome::Retry(delay);
             }
-            Err(FetchError::Transient { message, .. }) => record.set_error(
-                AdapterName::Pubchem,
-                format!("PubChem unavailable after {} attempts: {message}", attempt.delivered),
-            ),
+            Err(FetchError::Transient { message, .. }) => {
+                record.set_error(AdapterName::Pubchem, format!("PubChem unavailable after {} attempts: {message}", attempt.delivered))
+            }
             Err(FetchError::Permanent(message)) => record.set_error(AdapterName::Pubchem, message),
         }
         Outcome::Forward(record)

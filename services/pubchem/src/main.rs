@@ -16,8 +16,7 @@ async fn main() {
     // has pulled (2 × batch × concurrency) is done well within the ack wait
     // even when replicas share the rate; more would only get redelivered.
     // While the cache answers everything, batches grow (webclient::batch_size).
-    let settings = NatsSettings::from_env()
-        .and_then(|n| Ok((n, ConsumerSettings::from_env(8, 2)?, PubchemSettings::from_env()?)));
+    let settings = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(8, 2)?, PubchemSettings::from_env()?)));
     let (nats, consumer, pubchem) = match settings {
         Ok(s) => s,
         Err(e) => {

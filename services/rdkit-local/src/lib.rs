@@ -15,9 +15,7 @@ pub struct RdkitLocal {
 
 impl RdkitLocal {
     pub fn new() -> Self {
-        RdkitLocal {
-            provenance: format!("rdkit_local {} (RDKit {})", env!("CARGO_PKG_VERSION"), pharmforge_chem::rdkit_version()),
-        }
+        RdkitLocal { provenance: format!("rdkit_local {} (RDKit {})", env!("CARGO_PKG_VERSION"), pharmforge_chem::rdkit_version()) }
     }
 }
 
@@ -35,9 +33,7 @@ pub fn enrich_one(record: &mut CompoundRecord) {
             Ok(value) => record.set_section(AdapterName::RdkitLocal, value),
             Err(e) => record.set_error(AdapterName::RdkitLocal, format!("properties not representable as JSON: {e}")),
         },
-        Ok(Err(ChemError::InvalidSmiles(message))) => {
-            record.set_fatal(AdapterName::RdkitLocal, format!("invalid SMILES: {message}"))
-        }
+        Ok(Err(ChemError::InvalidSmiles(message))) => record.set_fatal(AdapterName::RdkitLocal, format!("invalid SMILES: {message}")),
         Ok(Err(other)) => record.set_fatal(AdapterName::RdkitLocal, other.to_string()),
         Err(_) => record.set_fatal(AdapterName::RdkitLocal, "RDKit failed on this molecule (internal error)"),
     }

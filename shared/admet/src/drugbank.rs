@@ -57,10 +57,7 @@ impl DrugBank {
     pub fn from_csv(text: &str) -> Result<DrugBank, String> {
         let mut rows = parse_csv(text).into_iter();
         let header = rows.next().ok_or("empty CSV")?;
-        let rows: Vec<HashMap<String, String>> = rows
-            .filter(|r| !(r.len() == 1 && r[0].is_empty()))
-            .map(|r| header.iter().cloned().zip(r).collect())
-            .collect();
+        let rows: Vec<HashMap<String, String>> = rows.filter(|r| !(r.len() == 1 && r[0].is_empty())).map(|r| header.iter().cloned().zip(r).collect()).collect();
         if rows.is_empty() {
             return Err("no rows".into());
         }

@@ -89,10 +89,7 @@ impl Physchem {
     /// As admet_ai/physchem.py computes them (the molecule must parse).
     pub fn compute(smiles: &str, mol: &Molecule) -> Result<Physchem, String> {
         let d = rdkit_physchem::ffi::admet_physchem(smiles).map_err(|e| e.what().to_owned())?;
-        let lipinski = [d.molecular_weight <= 500.0, d.logp <= 5.0, d.hba <= 10, d.hbd <= 5]
-            .iter()
-            .filter(|&&b| b)
-            .count() as f64;
+        let lipinski = [d.molecular_weight <= 500.0, d.logp <= 5.0, d.hba <= 10, d.hbd <= 5].iter().filter(|&&b| b).count() as f64;
         Ok(Physchem {
             molecular_weight: d.molecular_weight,
             logp: d.logp,
@@ -176,8 +173,8 @@ impl AdmetModels {
             for i in 0..5 {
                 let path = dir.join("models").join(name).join(format!("model_{i}.pt"));
                 let bytes = read(&path)?;
-                let model = Mpnn::from_checkpoint(&bytes)
-                    .map_err(|e| LoadError { path: path.clone(), reason: format!("not a usable chemprop checkpoint: {e}") })?;
+                let model =
+                    Mpnn::from_checkpoint(&bytes).map_err(|e| LoadError { path: path.clone(), reason: format!("not a usable chemprop checkpoint: {e}") })?;
                 if let Some(first) = models.first() {
                     let first: &Mpnn = first;
                     if first.output_columns != model.output_columns {
@@ -189,8 +186,7 @@ impl AdmetModels {
             ensembles.push(Ensemble { name: name.to_owned(), models });
         }
         let csv_path = dir.join("data").join("drugbank_approved.csv");
-        let text = String::from_utf8(read(&csv_path)?)
-            .map_err(|_| LoadError { path: csv_path.clone(), reason: "not UTF-8 text".into() })?;
+        let text = String::from_utf8(read(&csv_path)?).map_err(|_| LoadError { path: csv_path.clone(), reason: "not UTF-8 text".into() })?;
         let drugbank = DrugBank::from_csv(&text).map_err(|e| LoadError { path: csv_path.clone(), reason: e })?;
         for col in PHYSCHEM_COLUMNS.iter().copied().chain(ensembles.iter().flat_map(|e| e.tasks().iter().map(String::as_str))) {
             if !drugbank.has_column(col) {

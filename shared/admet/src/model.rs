@@ -85,11 +85,7 @@ impl Mpnn {
                 _ => Err(TorchError(format!("state_dict has no tensor {name}"))),
             }
         };
-        let unscale = if regression {
-            Some((vector("predictor.output_transform.mean")?, vector("predictor.output_transform.scale")?))
-        } else {
-            None
-        };
+        let unscale = if regression { Some((vector("predictor.output_transform.mean")?, vector("predictor.output_transform.scale")?)) } else { None };
         let output_columns: Vec<String> = root
             .get("output_columns")
             .and_then(Value::list_items)
@@ -237,21 +233,6 @@ fn gemm_nt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: 
     assert!(c.len() >= (m - 1) * ldc + n);
     // SAFETY: the asserts above bound every index sgemm touches.
     unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            lda as isize,
-            1,
-            b.as_ptr(),
-            1,
-            ldb as isize,
-            beta,
-            c.as_mut_ptr(),
-            ldc as isize,
-            1,
-        );
+        matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), lda as isize, 1, b.as_ptr(), 1, ldb as isize, beta, c.as_mut_ptr(), ldc as isize, 1);
     }
 }

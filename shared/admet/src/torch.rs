@@ -32,15 +32,11 @@ pub struct ZipArchive<'a> {
 }
 
 fn u16_at(d: &[u8], o: usize) -> Result<usize, TorchError> {
-    d.get(o..o + 2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-        .ok_or_else(|| TorchError("truncated zip archive".into()))
+    d.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize).ok_or_else(|| TorchError("truncated zip archive".into()))
 }
 
 fn u32_at(d: &[u8], o: usize) -> Result<usize, TorchError> {
-    d.get(o..o + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .ok_or_else(|| TorchError("truncated zip archive".into()))
+    d.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).ok_or_else(|| TorchError("truncated zip archive".into()))
 }
 
 impl<'a> ZipArchive<'a> {
@@ -65,8 +61,7 @@ impl<'a> ZipArchive<'a> {
             let elen = u16_at(data, off + 30)?;
             let clen = u16_at(data, off + 32)?;
             let local = u32_at(data, off + 42)?;
-            let name = String::from_utf8_lossy(data.get(off + 46..off + 46 + nlen).ok_or_else(|| TorchError("truncated zip".into()))?)
-                .into_owned();
+            let name = String::from_utf8_lossy(data.get(off + 46..off + 46 + nlen).ok_or_else(|| TorchError("truncated zip".into()))?).into_owned();
             if method != 0 || csize != usize_ {
                 return err(format!("zip entry {name} is compressed (method {method}); torch.save writes stored entries"));
             }
@@ -110,7 +105,13 @@ pub enum Value {
     Global(String, String),
     /// An instance of a class we don't interpret (dict items / list items /
     /// BUILD state kept, in case a caller wants them).
-    Object { class: String, args: Vec<Value>, items: Vec<(Value, Value)>, list: Vec<Value>, state: Option<Box<Value>> },
+    Object {
+        class: String,
+        args: Vec<Value>,
+        items: Vec<(Value, Value)>,
+        list: Vec<Value>,
+        state: Option<Box<Value>>,
+    },
     PersId(Box<Value>),
     Tensor(TensorRef),
 }
@@ -265,10 +266,7 @@ pub fn unpickle(data: &[u8]) -> Result<Value, TorchError> {
                 // STACK_GLOBAL
                 let name = pop(&mut stack)?;
                 let module = pop(&mut stack)?;
-                stack.push(Value::Global(
-                    module.as_str().unwrap_or_default().to_owned(),
-                    name.as_str().unwrap_or_default().to_owned(),
-                ))
+                stack.push(Value::Global(module.as_str().unwrap_or_default().to_owned(), name.as_str().unwrap_or_default().to_owned()))
             }
             b'q' => {
                 let k = take(&mut pos, 1)?[0] as u32;
@@ -409,13 +407,7 @@ fn call(callable: Value, args: Vec<Value>) -> Result<Value, TorchError> {
                     .map(|x| x.as_usize().ok_or_else(|| TorchError("bad tensor dim".into())))
                     .collect()
             };
-            Ok(Value::Tensor(TensorRef {
-                storage_key: storage_key.to_owned(),
-                dtype,
-                offset,
-                shape: dims(args.get(2))?,
-                stride: dims(args.get(3))?,
-            }))
+            Ok(Value::Tensor(TensorRef { storage_key: storage_key.to_owned(), dtype, offset, shape: dims(args.get(2))?, stride: dims(args.get(3))? }))
         }
         _ => Ok(Value::Object { class, args, items: Vec::new(), list: Vec::new(), state: None }),
     }
@@ -461,9 +453,7 @@ impl<'a> Checkpoint<'a> {
         let n: usize = t.shape.iter().product();
         let name = format!("{}data/{}", self.prefix, t.storage_key);
         let raw = self.zip.get(&name).ok_or_else(|| TorchError(format!("storage {name} missing from the archive")))?;
-        let bytes = raw
-            .get(t.offset * 4..(t.offset + n) * 4)
-            .ok_or_else(|| TorchError(format!("storage {name} is shorter than its tensor")))?;
+        let bytes = raw.get(t.offset * 4..(t.offset + n) * 4).ok_or_else(|| TorchError(format!("storage {name} is shorter than its tensor")))?;
         Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
 }

@@ -9,12 +9,10 @@ use pharmforge_chem::Molecule;
 use std::path::PathBuf;
 
 fn molecules() -> Vec<String> {
-    let admet_dir = std::env::var_os("ADMET_AI_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"));
+    let admet_dir =
+        std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"));
     let csv = admet_dir.join("data/drugbank_approved.csv");
-    let text = std::fs::read_to_string(&csv)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/lib.sh's ensure_admet_models", csv.display()));
+    let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{}: {e}; run scripts/lib.sh's ensure_admet_models", csv.display()));
     let drugbank = DrugBank::from_csv(&text).unwrap();
     let mut out: Vec<String> = drugbank.rows.iter().map(|r| r["smiles"].clone()).collect();
     assert_eq!(out.len(), 2845);

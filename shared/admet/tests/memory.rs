@@ -14,9 +14,7 @@ use std::path::PathBuf;
 const CEILING_MB: f64 = 90.0;
 
 fn models_dir() -> PathBuf {
-    std::env::var_os("ADMET_AI_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"))
+    std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"))
 }
 
 fn status_kb(field: &str) -> f64 {

@@ -22,11 +22,7 @@ fn run(smiles: &[String], with_inchi: bool) -> usize {
         let Ok(m) = Molecule::from_smiles(s) else {
             continue;
         };
-        let p = if with_inchi {
-            m.properties()
-        } else {
-            m.properties_without_inchi()
-        };
+        let p = if with_inchi { m.properties() } else { m.properties_without_inchi() };
         if p.is_ok() {
             ok += 1;
         }
@@ -45,11 +41,7 @@ fn time_per_molecule(smiles: &[String], with_inchi: bool, reps: usize) -> f64 {
 fn main() {
     let smiles = reference_smiles();
     let n = smiles.len();
-    assert_eq!(
-        run(&smiles, true),
-        n,
-        "every reference molecule must compute"
-    );
+    assert_eq!(run(&smiles, true), n, "every reference molecule must compute");
     let reps = 3;
     let with = time_per_molecule(&smiles, true, reps);
     let without = time_per_molecule(&smiles, false, reps);

@@ -52,13 +52,7 @@ fn main() {
     let smiles = reference_smiles();
     let n = smiles.len();
     let reps = 3;
-    let data = |i: usize| {
-        [
-            ("pharmforge_id", format!("cmpd-{i}")),
-            ("logp", "3.1".to_owned()),
-            ("notes", "first line\nsecond line".to_owned()),
-        ]
-    };
+    let data = |i: usize| [("pharmforge_id", format!("cmpd-{i}")), ("logp", "3.1".to_owned()), ("notes", "first line\nsecond line".to_owned())];
     let records: Vec<String> = smiles
         .iter()
         .enumerate()
@@ -68,10 +62,7 @@ fn main() {
             sd_record_2d(s, &format!("compound {i}"), &d).expect("reference molecule")
         })
         .collect();
-    let svg_bytes: usize = smiles
-        .iter()
-        .map(|s| depict_svg(s, 300, 300).expect("reference molecule").len())
-        .sum();
+    let svg_bytes: usize = smiles.iter().map(|s| depict_svg(s, 300, 300).expect("reference molecule").len()).sum();
 
     let depict = per_second(&smiles, reps, |s| depict_svg(s, 300, 300).unwrap().len());
     let indexed: Vec<(usize, &String)> = smiles.iter().enumerate().collect();

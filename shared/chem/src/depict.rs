@@ -25,11 +25,7 @@ pub const SVG_SIZE_RANGE: RangeInclusive<u32> = 16..=2048;
 pub fn depict_svg(smiles: &str, width: u32, height: u32) -> Result<String, ChemError> {
     for (name, px) in [("width", width), ("height", height)] {
         if !SVG_SIZE_RANGE.contains(&px) {
-            return Err(ChemError::Rdkit(format!(
-                "picture {name} {px} px is outside {}..={} px",
-                SVG_SIZE_RANGE.start(),
-                SVG_SIZE_RANGE.end()
-            )));
+            return Err(ChemError::Rdkit(format!("picture {name} {px} px is outside {}..={} px", SVG_SIZE_RANGE.start(), SVG_SIZE_RANGE.end())));
         }
     }
     let mol = Molecule::from_smiles(smiles)?;
@@ -56,12 +52,7 @@ mod tests {
             })
             .collect();
         let made = std::fs::read_to_string(root.join("tests/data/stereo_charged.smi")).unwrap();
-        out.extend(
-            made.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| l.split('\t').next())
-                .map(str::to_owned),
-        );
+        out.extend(made.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').next()).map(str::to_owned));
         out.extend(
             [
                 "[NH3]->[Pt](<-[NH3])(Cl)Cl",

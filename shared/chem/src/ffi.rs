@@ -158,12 +158,7 @@ pub(crate) mod bridge {
         /// SDWriter::getText of the molblock_2d molecule (with RDKit's own
         /// header line 2) with these string properties, for tests (`depict.cc`).
         #[allow(dead_code)]
-        fn sd_writer_text(
-            mol: &ROMol,
-            title: &str,
-            tags: &[&str],
-            values: &[&str],
-        ) -> Result<String>;
+        fn sd_writer_text(mol: &ROMol, title: &str, tags: &[&str], values: &[&str]) -> Result<String>;
         /// One record through SDMolSupplier, for tests (`depict.cc`).
         #[allow(dead_code)]
         fn sd_supplier_read(record: &str) -> SdSupplierRead;
@@ -178,22 +173,10 @@ pub(crate) mod bridge {
         #[allow(dead_code)] // used by unit tests
         fn query_set_len(set: &QuerySet) -> u32;
         fn query_num_atoms(set: &QuerySet, i: u32) -> Result<u32>;
-        fn count_matches(
-            mol: &ROMol,
-            set: &QuerySet,
-            i: u32,
-            uniquify: bool,
-            max_matches: u32,
-        ) -> Result<u32>;
+        fn count_matches(mol: &ROMol, set: &QuerySet, i: u32, uniquify: bool, max_matches: u32) -> Result<u32>;
         fn has_match(mol: &ROMol, set: &QuerySet, i: u32) -> Result<bool>;
         #[allow(dead_code)] // used by unit tests
-        fn count_matches_unfiltered(
-            mol: &ROMol,
-            set: &QuerySet,
-            i: u32,
-            uniquify: bool,
-            max_matches: u32,
-        ) -> Result<u32>;
+        fn count_matches_unfiltered(mol: &ROMol, set: &QuerySet, i: u32, uniquify: bool, max_matches: u32) -> Result<u32>;
         fn pattern_counts(mol: &ROMol, set: &QuerySet, n_acceptors: u32) -> Result<PatternCounts>;
         /// QED's AROM the way RDKit computes it, for tests.
         #[allow(dead_code)]

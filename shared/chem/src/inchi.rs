@@ -55,8 +55,7 @@ pub(crate) fn from_molecule(mol: &ffi::ROMol) -> Result<Option<InchiResult>, Che
     let bad = |what: &str| ChemError::Inchi(format!("{what} out of range for the InChI library"));
     let mut m = inchi::Molecule::new();
     for a in input.atoms {
-        let mut atom =
-            inchi::Atom::new(a.symbol).charge(i8::try_from(a.charge).map_err(|_| bad("charge"))?);
+        let mut atom = inchi::Atom::new(a.symbol).charge(i8::try_from(a.charge).map_err(|_| bad("charge"))?);
         if a.isotopic_mass != 0 {
             atom = atom.isotope(u16::try_from(a.isotopic_mass).map_err(|_| bad("isotope"))?);
         }
@@ -73,8 +72,7 @@ pub(crate) fn from_molecule(mol: &ffi::ROMol) -> Result<Option<InchiResult>, Che
             3 => inchi::BondOrder::Triple,
             _ => return Ok(None),
         };
-        m.add_bond(b.begin as usize, b.end as usize, order)
-            .map_err(|e| ChemError::Inchi(e.to_string()))?;
+        m.add_bond(b.begin as usize, b.end as usize, order).map_err(|e| ChemError::Inchi(e.to_string()))?;
     }
     for s in &input.stereo {
         let parity = match s.parity {
@@ -86,24 +84,17 @@ pub(crate) fn from_molecule(mol: &ffi::ROMol) -> Result<Option<InchiResult>, Che
         m.add_stereo(if s.double_bond {
             inchi::Stereo::DoubleBond { ends: n, parity }
         } else {
-            inchi::Stereo::Tetrahedral {
-                center: s.central_atom as usize,
-                neighbors: n,
-                parity,
-            }
+            inchi::Stereo::Tetrahedral { center: s.central_atom as usize, neighbors: n, parity }
         });
     }
-    let out = m
-        .to_inchi(options())
-        .map_err(|e| ChemError::Inchi(e.to_string()))?;
+    let out = m.to_inchi(options()).map_err(|e| ChemError::Inchi(e.to_string()))?;
     with_key(out.into_inchi()).map(Some)
 }
 
 /// Standard InChI read from a molblock (the route for inputs
 /// [`from_molecule`] cannot express).
 pub(crate) fn from_molblock(molblock: &str) -> Result<InchiResult, ChemError> {
-    let out =
-        inchi::from_molfile(molblock, options()).map_err(|e| ChemError::Inchi(e.to_string()))?;
+    let out = inchi::from_molfile(molblock, options()).map_err(|e| ChemError::Inchi(e.to_string()))?;
     with_key(out.into_inchi())
 }
 
@@ -168,9 +159,7 @@ mod tests {
     fn stereo_parities_match_coordinates() {
         for smiles in STEREO_SMILES {
             let m = Molecule::from_smiles(smiles).unwrap();
-            let direct = super::from_molecule(m.romol())
-                .unwrap()
-                .unwrap_or_else(|| panic!("{smiles}: not expressible"));
+            let direct = super::from_molecule(m.romol()).unwrap().unwrap_or_else(|| panic!("{smiles}: not expressible"));
             let via_molblock = m.inchi_from_molblock().unwrap();
             assert_eq!(direct, via_molblock, "{smiles}");
         }

@@ -74,14 +74,9 @@ mod smarts;
 
 pub use crate::inchi::InchiResult;
 pub use depict::{depict_svg, SVG_SIZE_RANGE};
-pub use molecule::{
-    AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_ATOMS, MAX_SMILES_LEN,
-};
+pub use molecule::{AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_ATOMS, MAX_SMILES_LEN};
 pub use properties::{compute_properties, Properties};
-pub use sdf::{
-    read_sd_record, sd_record_2d, sd_record_without_molecule, sd_records, SdRecord,
-    MOLBLOCK_HEADER_LINE,
-};
+pub use sdf::{read_sd_record, sd_record_2d, sd_record_without_molecule, sd_records, SdRecord, MOLBLOCK_HEADER_LINE};
 pub use smarts::SmartsPattern;
 
 /// Errors from the chemistry layer. Messages are RDKit's own where RDKit

@@ -49,9 +49,7 @@ unsafe impl Send for Molecule {}
 
 impl std::fmt::Debug for Molecule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Molecule")
-            .field("smiles", &self.try_canonical_smiles().unwrap_or_default())
-            .finish()
+        f.debug_struct("Molecule").field("smiles", &self.try_canonical_smiles().unwrap_or_default()).finish()
     }
 }
 
@@ -63,11 +61,7 @@ impl std::fmt::Debug for Molecule {
 fn bad_char(smiles: &str) -> Option<(usize, char)> {
     let is_sep = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let start = smiles.len() - smiles.trim_start_matches(is_sep).len();
-    smiles[start..]
-        .char_indices()
-        .take_while(|&(_, c)| !is_sep(c))
-        .find(|&(_, c)| !c.is_ascii_graphic())
-        .map(|(i, c)| (start + i, c))
+    smiles[start..].char_indices().take_while(|&(_, c)| !is_sep(c)).find(|&(_, c)| !c.is_ascii_graphic()).map(|(i, c)| (start + i, c))
 }
 
 fn truncate_message(mut msg: String) -> String {
@@ -84,25 +78,17 @@ fn truncate_message(mut msg: String) -> String {
 
 /// The atom count of a V3000 molblock's `M  V30 COUNTS` line, if it has one.
 fn v3000_atom_count(molblock: &str) -> Option<usize> {
-    molblock
-        .lines()
-        .find_map(|l| l.strip_prefix("M  V30 COUNTS"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| match n.parse() {
-            Ok(n) => Some(n),
-            // All digits but too many of them for a usize: too many atoms.
-            Err(_) if n.bytes().all(|b| b.is_ascii_digit()) => Some(usize::MAX),
-            Err(_) => None,
-        })
+    molblock.lines().find_map(|l| l.strip_prefix("M  V30 COUNTS")).and_then(|rest| rest.split_whitespace().next()).and_then(|n| match n.parse() {
+        Ok(n) => Some(n),
+        // All digits but too many of them for a usize: too many atoms.
+        Err(_) if n.bytes().all(|b| b.is_ascii_digit()) => Some(usize::MAX),
+        Err(_) => None,
+    })
 }
 
 /// RDKit's message on one line (some span several), capped like the others.
 fn one_line(msg: &str) -> String {
-    let line = msg
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("RDKit could not read the molblock");
+    let line = msg.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("RDKit could not read the molblock");
     truncate_message(line.to_owned())
 }
 
@@ -118,37 +104,25 @@ impl Molecule {
     /// rejected with our own message.
     pub fn from_smiles(smiles: &str) -> Result<Molecule, ChemError> {
         if smiles.contains('\0') {
-            return Err(ChemError::InvalidSmiles(
-                "SMILES contains a NUL byte".into(),
-            ));
+            return Err(ChemError::InvalidSmiles("SMILES contains a NUL byte".into()));
         }
         if let Some((at, c)) = bad_char(smiles) {
-            return Err(ChemError::InvalidSmiles(format!(
-                "SMILES contains {c:?} at byte {at}; SMILES are printable ASCII"
-            )));
+            return Err(ChemError::InvalidSmiles(format!("SMILES contains {c:?} at byte {at}; SMILES are printable ASCII")));
         }
         if smiles.len() > MAX_SMILES_LEN {
-            return Err(ChemError::InvalidSmiles(format!(
-                "SMILES is {} bytes long; at most {MAX_SMILES_LEN} are accepted",
-                smiles.len()
-            )));
+            return Err(ChemError::InvalidSmiles(format!("SMILES is {} bytes long; at most {MAX_SMILES_LEN} are accepted", smiles.len())));
         }
-        let invalid =
-            |e: cxx::Exception| ChemError::InvalidSmiles(truncate_message(e.what().to_owned()));
+        let invalid = |e: cxx::Exception| ChemError::InvalidSmiles(truncate_message(e.what().to_owned()));
         // Fewer bytes than MAX_ATOMS cannot describe more atoms than that.
         if smiles.len() > MAX_ATOMS {
             let n = ffi::smiles_atom_count(smiles).map_err(invalid)? as usize;
             if n > MAX_ATOMS {
-                return Err(ChemError::InvalidSmiles(format!(
-                    "molecule has {n} atoms; at most {MAX_ATOMS} are supported"
-                )));
+                return Err(ChemError::InvalidSmiles(format!("molecule has {n} atoms; at most {MAX_ATOMS} are supported")));
             }
         }
         let mol = ffi::mol_from_smiles(smiles).map_err(invalid)?;
         if mol.is_null() {
-            return Err(ChemError::InvalidSmiles(
-                "RDKit returned no molecule".into(),
-            ));
+            return Err(ChemError::InvalidSmiles("RDKit returned no molecule".into()));
         }
         if ffi::num_atoms(&mol) == 0 {
             return Err(ChemError::InvalidSmiles("SMILES has no atoms".into()));
@@ -166,18 +140,13 @@ impl Molecule {
     /// refused before RDKit reads it (a V2000 block cannot hold more than
     /// 999), and a block without atoms is refused.
     pub(crate) fn from_molblock(molblock: &str) -> Result<Molecule, ChemError> {
-        let too_many = |n: usize| {
-            ChemError::Rdkit(format!(
-                "molecule has {n} atoms; at most {MAX_ATOMS} are supported"
-            ))
-        };
+        let too_many = |n: usize| ChemError::Rdkit(format!("molecule has {n} atoms; at most {MAX_ATOMS} are supported"));
         if let Some(n) = v3000_atom_count(molblock) {
             if n > MAX_ATOMS {
                 return Err(too_many(n));
             }
         }
-        let mol =
-            ffi::mol_from_molblock(molblock).map_err(|e| ChemError::Rdkit(one_line(e.what())))?;
+        let mol = ffi::mol_from_molblock(molblock).map_err(|e| ChemError::Rdkit(one_line(e.what())))?;
         if mol.is_null() {
             return Err(ChemError::Rdkit("RDKit returned no molecule".into()));
         }
@@ -231,10 +200,7 @@ impl Molecule {
     pub fn inchi(&self) -> Result<InchiResult, ChemError> {
         let n = self.num_atoms();
         if n > crate::inchi::INCHI_MAX_ATOMS {
-            return Err(ChemError::Inchi(format!(
-                "{n} atoms; standard InChI supports at most {}",
-                crate::inchi::INCHI_MAX_ATOMS
-            )));
+            return Err(ChemError::Inchi(format!("{n} atoms; standard InChI supports at most {}", crate::inchi::INCHI_MAX_ATOMS)));
         }
         match crate::inchi::from_molecule(&self.mol)? {
             Some(r) => Ok(r),
@@ -265,12 +231,8 @@ impl Molecule {
     /// Atom `idx`. Panics if `idx >= num_atoms()`, like slice indexing.
     pub fn atom(&self, idx: usize) -> AtomInfo {
         let n = self.num_atoms();
-        assert!(
-            idx < n,
-            "atom index {idx} out of range for a molecule with {n} atoms"
-        );
-        let d = ffi::atom_data(&self.mol, idx as u32)
-            .unwrap_or_else(|e| unreachable!("atom_data({idx}) threw after the bounds check: {e}"));
+        assert!(idx < n, "atom index {idx} out of range for a molecule with {n} atoms");
+        let d = ffi::atom_data(&self.mol, idx as u32).unwrap_or_else(|e| unreachable!("atom_data({idx}) threw after the bounds check: {e}"));
         AtomInfo {
             atomic_num: d.atomic_num as u8,
             total_degree: d.total_degree as u8,
@@ -286,12 +248,8 @@ impl Molecule {
     /// Bond `idx`. Panics if `idx >= num_bonds()`, like slice indexing.
     pub fn bond(&self, idx: usize) -> BondInfo {
         let n = self.num_bonds();
-        assert!(
-            idx < n,
-            "bond index {idx} out of range for a molecule with {n} bonds"
-        );
-        let d = ffi::bond_data(&self.mol, idx as u32)
-            .unwrap_or_else(|e| unreachable!("bond_data({idx}) threw after the bounds check: {e}"));
+        assert!(idx < n, "bond index {idx} out of range for a molecule with {n} bonds");
+        let d = ffi::bond_data(&self.mol, idx as u32).unwrap_or_else(|e| unreachable!("bond_data({idx}) threw after the bounds check: {e}"));
         BondInfo {
             begin: d.begin as usize,
             end: d.end as usize,
@@ -317,8 +275,7 @@ impl Molecule {
     /// matches. An RDKit exception (not seen for sanitized molecules) counts
     /// as no match.
     pub fn substruct_match_count(&self, pattern: &SmartsPattern, unique: bool) -> usize {
-        self.try_match_count(pattern, unique, RDKIT_MAX_MATCHES)
-            .unwrap_or(0) as usize
+        self.try_match_count(pattern, unique, RDKIT_MAX_MATCHES).unwrap_or(0) as usize
     }
 
     /// Whether `pattern` matches at least once (`m.HasSubstructMatch(p)`).
@@ -326,14 +283,8 @@ impl Molecule {
         self.try_has_match(pattern).unwrap_or(false)
     }
 
-    pub(crate) fn try_match_count(
-        &self,
-        pattern: &SmartsPattern,
-        unique: bool,
-        max_matches: u32,
-    ) -> Result<u32, ChemError> {
-        ffi::count_matches(&self.mol, pattern.set(), 0, unique, max_matches)
-            .map_err(ChemError::rdkit)
+    pub(crate) fn try_match_count(&self, pattern: &SmartsPattern, unique: bool, max_matches: u32) -> Result<u32, ChemError> {
+        ffi::count_matches(&self.mol, pattern.set(), 0, unique, max_matches).map_err(ChemError::rdkit)
     }
 
     pub(crate) fn try_has_match(&self, pattern: &SmartsPattern) -> Result<bool, ChemError> {

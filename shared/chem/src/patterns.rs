@@ -58,10 +58,7 @@ mod tests {
         smiles.push("C".repeat(600));
         smiles.push("c1ccc2ccccc2c1C1CCCCC1".repeat(20));
         let n_acc = ACCEPTOR_SMARTS.len();
-        let rdkit = |m: &Molecule, i: usize, max: u32| {
-            ffi::count_matches_unfiltered(m.romol(), SET.set_for_tests(), i as u32, true, max)
-                .unwrap()
-        };
+        let rdkit = |m: &Molecule, i: usize, max: u32| ffi::count_matches_unfiltered(m.romol(), SET.set_for_tests(), i as u32, true, max).unwrap();
         for s in smiles {
             let Ok(m) = Molecule::from_smiles(&s) else {
                 continue;
@@ -69,13 +66,9 @@ mod tests {
             let c = counts(&m).unwrap();
             assert_eq!(c.hba, rdkit(&m, 0, RDKIT_MAX_MATCHES), "hba {s}");
             assert_eq!(c.rotb, rdkit(&m, 1, RDKIT_MAX_MATCHES), "rotb {s}");
-            let hba: u32 = (3..3 + n_acc)
-                .map(|i| rdkit(&m, i, RDKIT_MAX_MATCHES))
-                .sum();
+            let hba: u32 = (3..3 + n_acc).map(|i| rdkit(&m, i, RDKIT_MAX_MATCHES)).sum();
             assert_eq!(c.qed_hba, hba, "qed hba {s}");
-            let alerts = (3 + n_acc..3 + n_acc + ALERT_SMARTS.len())
-                .filter(|&i| rdkit(&m, i, 1) > 0)
-                .count() as u32;
+            let alerts = (3 + n_acc..3 + n_acc + ALERT_SMARTS.len()).filter(|&i| rdkit(&m, i, 1) > 0).count() as u32;
             assert_eq!(c.qed_alerts, alerts, "alerts {s}");
             let arom = ffi::sssr_count_after_delete(m.romol(), SET.set_for_tests(), 2).unwrap();
             assert_eq!(c.qed_arom, arom, "arom {s}");
@@ -84,9 +77,6 @@ mod tests {
 
     #[test]
     fn all_builtin_smarts_compile() {
-        assert_eq!(
-            super::SET.len(),
-            3 + super::ACCEPTOR_SMARTS.len() + super::ALERT_SMARTS.len()
-        );
+        assert_eq!(super::SET.len(), 3 + super::ACCEPTOR_SMARTS.len() + super::ALERT_SMARTS.len());
     }
 }

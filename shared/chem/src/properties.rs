@@ -91,18 +91,9 @@ pub(crate) fn compute(mol: &Molecule, with_inchi: bool) -> Result<Properties, Ch
     };
     // Same molecule, same definitions: QED reuses these unless it has to
     // strip explicit Hs first (then it recomputes them on the stripped copy).
-    let known = KnownInputs {
-        mw: d.amw,
-        logp: d.logp,
-        hbd: d.hbd,
-        tpsa: d.tpsa,
-        patterns,
-    };
+    let known = KnownInputs { mw: d.amw, logp: d.logp, hbd: d.hbd, tpsa: d.tpsa, patterns };
     let qed = qed::qed_with(mol, Some(known))?;
-    let lipinski_violations = u32::from(d.amw > 500.0)
-        + u32::from(d.logp > 5.0)
-        + u32::from(d.hbd > 5)
-        + u32::from(hba > 10);
+    let lipinski_violations = u32::from(d.amw > 500.0) + u32::from(d.logp > 5.0) + u32::from(d.hbd > 5) + u32::from(hba > 10);
     Ok(Properties {
         molecular_weight: d.amw,
         exact_mass: d.exact_mw,

@@ -237,27 +237,12 @@ pub(crate) fn qed_with(mol: &Molecule, known: Option<KnownInputs>) -> Result<f64
         Some(k) => k,
         None => {
             let q = ffi::qed_descriptors(m.romol()).map_err(ChemError::rdkit)?;
-            KnownInputs {
-                mw: q.amw,
-                logp: q.logp,
-                hbd: q.hbd,
-                tpsa: q.tpsa,
-                patterns: crate::patterns::counts(m)?,
-            }
+            KnownInputs { mw: q.amw, logp: q.logp, hbd: q.hbd, tpsa: q.tpsa, patterns: crate::patterns::counts(m)? }
         }
     };
     let p = k.patterns;
     // Python sums len(GetSubstructMatches(p)) over the acceptor patterns.
-    Ok(score([
-        k.mw,
-        k.logp,
-        f64::from(p.qed_hba),
-        f64::from(k.hbd),
-        k.tpsa,
-        f64::from(p.rotb),
-        f64::from(p.qed_arom),
-        f64::from(p.qed_alerts),
-    ]))
+    Ok(score([k.mw, k.logp, f64::from(p.qed_hba), f64::from(k.hbd), k.tpsa, f64::from(p.rotb), f64::from(p.qed_arom), f64::from(p.qed_alerts)]))
 }
 
 #[cfg(test)]

@@ -59,12 +59,7 @@ pub struct SdRecord {
 /// perception makes it about a second for a 999-atom chain.
 pub fn read_sd_record(record: &str) -> SdRecord {
     let lines = Lines::new(record);
-    let title = lines
-        .iter()
-        .next()
-        .map(|l| l.text.trim())
-        .unwrap_or_default()
-        .to_owned();
+    let title = lines.iter().next().map(|l| l.text.trim()).unwrap_or_default().to_owned();
     // The header is three lines and the counts line follows, so `M  END`
     // cannot come before the fifth line.
     let m_end = lines.iter().skip(4).find(|l| l.text.starts_with("M  END"));
@@ -80,12 +75,7 @@ pub fn read_sd_record(record: &str) -> SdRecord {
         },
         Err(e) => (None, Some(message(e))),
     };
-    SdRecord {
-        smiles,
-        error,
-        title,
-        properties,
-    }
+    SdRecord { smiles, error, title, properties }
 }
 
 fn message(e: ChemError) -> String {
@@ -119,8 +109,7 @@ fn message(e: ChemError) -> String {
 /// Errors: [`ChemError::InvalidSmiles`] as from [`Molecule::from_smiles`].
 pub fn sd_record_2d(smiles: &str, title: &str, data: &[(&str, &str)]) -> Result<String, ChemError> {
     let mol = Molecule::from_smiles(smiles)?;
-    let mut out = ffi::molblock_2d(mol.romol(), &safe_title(title), MOLBLOCK_HEADER_LINE)
-        .map_err(ChemError::rdkit)?;
+    let mut out = ffi::molblock_2d(mol.romol(), &safe_title(title), MOLBLOCK_HEADER_LINE).map_err(ChemError::rdkit)?;
     for (tag, value) in data {
         push_data_item(&mut out, tag, value);
     }
@@ -185,10 +174,7 @@ impl<'a> Lines<'a> {
             lines.push(Line { text, next });
             start = next;
         }
-        Lines {
-            lines,
-            end: record.len(),
-        }
+        Lines { lines, end: record.len() }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Line<'a>> {
@@ -204,10 +190,7 @@ fn strip(s: &str) -> &str {
 /// The data items of the text after `M  END` (see [`read_sd_record`]).
 fn data_items(data: &str) -> Vec<(String, String)> {
     let mut items = Vec::new();
-    let mut lines = data
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .peekable();
+    let mut lines = data.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).peekable();
     while let Some(line) = lines.next() {
         let Some(header) = strip(line).strip_prefix('>') else {
             continue;
@@ -231,10 +214,7 @@ fn data_items(data: &str) -> Vec<(String, String)> {
 }
 
 fn safe_title(title: &str) -> String {
-    let one_line: String = title
-        .chars()
-        .map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c })
-        .collect();
+    let one_line: String = title.chars().map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c }).collect();
     guard_record_end(one_line)
 }
 
@@ -295,12 +275,7 @@ mod tests {
     fn records_are_written_as_rdkit_sdwriter_writes_them() {
         // SDWriter writes a value as it is, so only values it keeps intact;
         // it writes a "private" one (leading '_') too.
-        let data = [
-            ("id", "7"),
-            ("name", "two\nlines"),
-            ("_private", "x"),
-            ("spaces", "  a  "),
-        ];
+        let data = [("id", "7"), ("name", "two\nlines"), ("_private", "x"), ("spaces", "  a  ")];
         let (tags, values): (Vec<&str>, Vec<&str>) = data.iter().copied().unzip();
         for s in SMILES {
             let ours = sd_record_2d(s, "title", &data).unwrap();
@@ -347,19 +322,10 @@ mod tests {
             let ours = read_sd_record(record);
             let rdkit = ffi::sd_supplier_read(record);
             if rdkit.error.is_empty() {
-                assert_eq!(
-                    ours.smiles.as_deref(),
-                    Some(rdkit.smiles.as_str()),
-                    "{record}"
-                );
+                assert_eq!(ours.smiles.as_deref(), Some(rdkit.smiles.as_str()), "{record}");
                 assert_eq!(ours.error, None);
                 assert_eq!(ours.title, rdkit.title.trim(), "{record}");
-                let theirs: Vec<(String, String)> = rdkit
-                    .tags
-                    .iter()
-                    .zip(&rdkit.values)
-                    .map(|(t, v)| (t.to_string(), v.to_string()))
-                    .collect();
+                let theirs: Vec<(String, String)> = rdkit.tags.iter().zip(&rdkit.values).map(|(t, v)| (t.to_string(), v.to_string())).collect();
                 assert_eq!(ours.properties, theirs, "{record}");
             } else {
                 assert_eq!(ours.smiles, None, "{record}: RDKit: {}", rdkit.error);
@@ -374,10 +340,7 @@ mod tests {
 /// compound RDKit cannot read, so that its values are not lost and the file
 /// keeps one record per compound. RDKit reads it back as an empty molecule.
 pub fn sd_record_without_molecule(title: &str, data: &[(&str, &str)]) -> String {
-    let mut out = format!(
-        "{}\n{MOLBLOCK_HEADER_LINE}\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n",
-        safe_title(title)
-    );
+    let mut out = format!("{}\n{MOLBLOCK_HEADER_LINE}\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n", safe_title(title));
     for (tag, value) in data {
         push_data_item(&mut out, tag, value);
     }

@@ -29,11 +29,7 @@ fn compile(smarts: &[&str]) -> Result<UniquePtr<ffi::QuerySet>, ChemError> {
             return Err(ChemError::Rdkit("empty SMARTS".into()));
         }
         if s.len() > crate::MAX_SMILES_LEN {
-            return Err(ChemError::Rdkit(format!(
-                "SMARTS is {} bytes long; at most {} are accepted",
-                s.len(),
-                crate::MAX_SMILES_LEN
-            )));
+            return Err(ChemError::Rdkit(format!("SMARTS is {} bytes long; at most {} are accepted", s.len(), crate::MAX_SMILES_LEN)));
         }
     }
     let set = ffi::query_set_from_smarts(smarts).map_err(ChemError::rdkit)?;
@@ -58,10 +54,7 @@ impl SmartsPattern {
     /// Compiles `smarts`; the error carries RDKit's parse message, e.g.
     /// `SMARTS Parse Error: syntax error while parsing: [C`.
     pub fn new(smarts: &str) -> Result<Self, ChemError> {
-        Ok(SmartsPattern {
-            set: compile(&[smarts])?,
-            smarts: smarts.to_owned(),
-        })
+        Ok(SmartsPattern { set: compile(&[smarts])?, smarts: smarts.to_owned() })
     }
 
     /// The SMARTS this pattern was compiled from.
@@ -113,11 +106,7 @@ impl PatternSet {
     }
 
     /// The counts of `patterns.rs`, for a set laid out as it says.
-    pub(crate) fn counts(
-        &self,
-        mol: &Molecule,
-        n_acceptors: u32,
-    ) -> Result<ffi::PatternCounts, ChemError> {
+    pub(crate) fn counts(&self, mol: &Molecule, n_acceptors: u32) -> Result<ffi::PatternCounts, ChemError> {
         ffi::pattern_counts(mol.romol(), &self.set, n_acceptors).map_err(ChemError::rdkit)
     }
 }
@@ -128,18 +117,13 @@ pub(crate) mod tests {
     use crate::molecule::RDKIT_MAX_MATCHES;
 
     pub(crate) fn reference_smiles() -> Vec<String> {
-        let default =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference");
+        let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference");
         let dir = match std::env::var_os("PHARMFORGE_REFERENCE_DIR") {
             Some(d) if !default.is_dir() => std::path::PathBuf::from(d),
             _ => default,
         };
         let mut out = Vec::new();
-        for name in [
-            "chembl_cmet_1017.rdkit.jsonl",
-            "cdk2_47.rdkit.jsonl",
-            "edge_cases.rdkit.jsonl",
-        ] {
+        for name in ["chembl_cmet_1017.rdkit.jsonl", "cdk2_47.rdkit.jsonl", "edge_cases.rdkit.jsonl"] {
             let text = std::fs::read_to_string(dir.join(name)).expect("reference file");
             for line in text.lines() {
                 let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
@@ -187,17 +171,8 @@ pub(crate) mod tests {
             for (i, pattern) in smarts.iter().enumerate() {
                 for unique in [true, false] {
                     let i = i as u32;
-                    let fast =
-                        ffi::count_matches(m.romol(), &set.set, i, unique, RDKIT_MAX_MATCHES)
-                            .unwrap();
-                    let raw = ffi::count_matches_unfiltered(
-                        m.romol(),
-                        &set.set,
-                        i,
-                        unique,
-                        RDKIT_MAX_MATCHES,
-                    )
-                    .unwrap();
+                    let fast = ffi::count_matches(m.romol(), &set.set, i, unique, RDKIT_MAX_MATCHES).unwrap();
+                    let raw = ffi::count_matches_unfiltered(m.romol(), &set.set, i, unique, RDKIT_MAX_MATCHES).unwrap();
                     assert_eq!(fast, raw, "{pattern} on {s} (unique={unique})");
                     checked += 1;
                 }
@@ -213,32 +188,17 @@ pub(crate) mod tests {
     fn embedding_limits_fall_back_to_rdkit() {
         let mut smarts: Vec<&str> = crate::qed::ALERT_SMARTS.to_vec();
         smarts.extend(crate::qed::ACCEPTOR_SMARTS);
-        smarts.extend([
-            crate::properties::HBA_SMARTS,
-            crate::properties::ROTATABLE_STRICT_SMARTS,
-            "CC",
-            "[$(CC)]",
-            "C~C~C",
-        ]);
+        smarts.extend([crate::properties::HBA_SMARTS, crate::properties::ROTATABLE_STRICT_SMARTS, "CC", "[$(CC)]", "C~C~C"]);
         let set = PatternSet::constant(&smarts);
         let chain = "C".repeat(600);
         let rings = "c1ccc2ccccc2c1C".repeat(40);
         for s in [chain.as_str(), rings.as_str()] {
             let m = Molecule::from_smiles(s).unwrap();
             for i in 0..smarts.len() as u32 {
-                for (unique, max) in [
-                    (true, 1),
-                    (true, RDKIT_MAX_MATCHES),
-                    (false, RDKIT_MAX_MATCHES),
-                ] {
+                for (unique, max) in [(true, 1), (true, RDKIT_MAX_MATCHES), (false, RDKIT_MAX_MATCHES)] {
                     let fast = ffi::count_matches(m.romol(), &set.set, i, unique, max).unwrap();
-                    let raw =
-                        ffi::count_matches_unfiltered(m.romol(), &set.set, i, unique, max).unwrap();
-                    assert_eq!(
-                        fast, raw,
-                        "{} (unique={unique}, max={max})",
-                        smarts[i as usize]
-                    );
+                    let raw = ffi::count_matches_unfiltered(m.romol(), &set.set, i, unique, max).unwrap();
+                    assert_eq!(fast, raw, "{} (unique={unique}, max={max})", smarts[i as usize]);
                 }
             }
             let ours = ffi::crippen_ours(m.romol()).unwrap();

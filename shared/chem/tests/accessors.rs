@@ -48,15 +48,7 @@ fn benzene_is_aromatic() {
 fn charged_atoms() {
     let m = Molecule::from_smiles("C[N+](C)(C)C.CC(=O)[O-]").unwrap();
     let n = m.atom(1);
-    assert_eq!(
-        (
-            n.atomic_num,
-            n.formal_charge,
-            n.total_degree,
-            n.total_num_hs
-        ),
-        (7, 1, 4, 0)
-    );
+    assert_eq!((n.atomic_num, n.formal_charge, n.total_degree, n.total_num_hs), (7, 1, 4, 0));
     assert_eq!(n.hybridization, Hybridization::SP3);
     let o = m.atom(8);
     assert_eq!((o.atomic_num, o.formal_charge, o.total_num_hs), (8, -1, 0));
@@ -73,14 +65,8 @@ fn chiral_atoms_and_stereo_bonds() {
     assert_eq!(l_ala.atom(0).chiral_tag, 0);
     let d_ala = Molecule::from_smiles("C[C@@H](N)C(=O)O").unwrap();
     assert_eq!(d_ala.atom(1).chiral_tag, 1);
-    assert_ne!(
-        l_ala.inchi().unwrap().inchikey,
-        d_ala.inchi().unwrap().inchikey
-    );
-    assert_eq!(
-        l_ala.inchi().unwrap().inchikey,
-        "QNAYBMKLOCPYGJ-REOHCLBHSA-N"
-    );
+    assert_ne!(l_ala.inchi().unwrap().inchikey, d_ala.inchi().unwrap().inchikey);
+    assert_eq!(l_ala.inchi().unwrap().inchikey, "QNAYBMKLOCPYGJ-REOHCLBHSA-N");
     assert_eq!(l_ala.properties().unwrap().stereo_centers, 1);
 
     // Bond stereo: RDKit's BondStereo, 3 = STEREOE, 2 = STEREOZ.
@@ -132,11 +118,7 @@ fn molblock_and_version() {
     let m = Molecule::from_smiles("c1ccccc1O").unwrap();
     let mb = m.mol_block();
     assert!(mb.contains("V2000") && mb.contains("M  END"), "{mb}");
-    assert!(
-        pharmforge_chem::rdkit_version().starts_with("20"),
-        "{}",
-        pharmforge_chem::rdkit_version()
-    );
+    assert!(pharmforge_chem::rdkit_version().starts_with("20"), "{}", pharmforge_chem::rdkit_version());
     let i = m.inchi().unwrap();
     assert_eq!(i.inchi, "InChI=1S/C6H6O/c7-6-4-2-1-3-5-6/h1-5,7H");
     assert_eq!(i.inchikey, "ISWSIDIOOBJBQZ-UHFFFAOYSA-N");

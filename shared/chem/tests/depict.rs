@@ -14,21 +14,13 @@ fn check_xml(svg: &str) -> String {
     let mut rest = svg;
     while let Some(start) = rest.find('<') {
         rest = &rest[start..];
-        let end = if rest.starts_with("<!--") {
-            rest.find("-->").expect("unclosed comment") + 3
-        } else {
-            rest.find('>').expect("unclosed tag") + 1
-        };
+        let end = if rest.starts_with("<!--") { rest.find("-->").expect("unclosed comment") + 3 } else { rest.find('>').expect("unclosed tag") + 1 };
         let tag = &rest[..end];
         rest = &rest[end..];
         if tag.starts_with("<?") || tag.starts_with("<!") {
             continue;
         }
-        let name = tag
-            .trim_start_matches(['<', '/'])
-            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
-            .next()
-            .unwrap();
+        let name = tag.trim_start_matches(['<', '/']).split(|c: char| c.is_whitespace() || c == '>' || c == '/').next().unwrap();
         if tag.starts_with("</") {
             assert_eq!(open.pop(), Some(name), "closing {tag}");
         } else {
@@ -52,10 +44,7 @@ fn an_svg_is_xml_with_the_requested_width_and_height() {
         let svg = depict_svg("CC(=O)Oc1ccccc1C(=O)O", w, h).unwrap();
         let root = check_xml(&svg);
         assert!(root.starts_with("<svg"), "{root}");
-        assert!(
-            root.contains(&format!("width='{w}px' height='{h}px'")),
-            "{root}"
-        );
+        assert!(root.contains(&format!("width='{w}px' height='{h}px'")), "{root}");
         assert!(root.contains(&format!("viewBox='0 0 {w} {h}'")), "{root}");
     }
 }
@@ -63,10 +52,7 @@ fn an_svg_is_xml_with_the_requested_width_and_height() {
 #[test]
 fn atom_labels_and_bonds_are_drawn() {
     let svg = depict_svg("OC(=O)c1ccccc1N", 300, 300).unwrap();
-    assert!(
-        svg.contains(">O</text>") || svg.contains(">O<"),
-        "oxygen label"
-    );
+    assert!(svg.contains(">O</text>") || svg.contains(">O<"), "oxygen label");
     assert!(svg.contains("class='bond-"), "bonds");
 }
 
@@ -79,11 +65,7 @@ fn different_molecules_give_different_pictures_and_the_same_one_the_same_bytes()
     assert_ne!(benzene, pyridine);
     assert_ne!(r, s, "enantiomers differ in their wedges");
     assert_eq!(benzene, depict_svg("c1ccccc1", 300, 300).unwrap());
-    assert_eq!(
-        benzene,
-        depict_svg("C1=CC=CC=C1", 300, 300).unwrap(),
-        "same molecule, other SMILES"
-    );
+    assert_eq!(benzene, depict_svg("C1=CC=CC=C1", 300, 300).unwrap(), "same molecule, other SMILES");
 }
 
 #[test]
@@ -110,17 +92,9 @@ fn sizes_outside_the_range_are_errors() {
 
 #[test]
 fn pictures_drawn_on_two_threads_are_those_drawn_on_one() {
-    let smiles = [
-        "CC(=O)Oc1ccccc1C(=O)O",
-        "CN1CCC[C@H]1c1cccnc1",
-        "O=C([O-])c1ccccc1.[Na+]",
-        "C/C=C/C(=O)N[C@@H](Cc1ccccc1)C(=O)O",
-        "c1ccc2c(c1)[nH]c1ccccc12",
-    ];
-    let want: Vec<String> = smiles
-        .iter()
-        .map(|s| depict_svg(s, 200, 150).unwrap())
-        .collect();
+    let smiles =
+        ["CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "O=C([O-])c1ccccc1.[Na+]", "C/C=C/C(=O)N[C@@H](Cc1ccccc1)C(=O)O", "c1ccc2c(c1)[nH]c1ccccc12"];
+    let want: Vec<String> = smiles.iter().map(|s| depict_svg(s, 200, 150).unwrap()).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
             .map(|t| {

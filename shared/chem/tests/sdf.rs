@@ -5,10 +5,7 @@
 //! (`src/sdf.rs` holds both halves against RDKit's SDWriter and
 //! SDMolSupplier.)
 
-use pharmforge_chem::{
-    read_sd_record, sd_record_2d, sd_records, ChemError, Molecule, SdRecord, MAX_ATOMS,
-    MOLBLOCK_HEADER_LINE,
-};
+use pharmforge_chem::{read_sd_record, sd_record_2d, sd_records, ChemError, Molecule, SdRecord, MAX_ATOMS, MOLBLOCK_HEADER_LINE};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -17,16 +14,12 @@ fn reference_dir() -> PathBuf {
     if default.is_dir() {
         return default;
     }
-    std::env::var_os("PHARMFORGE_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("reference data not found at {}", default.display()))
+    std::env::var_os("PHARMFORGE_REFERENCE_DIR").map(PathBuf::from).unwrap_or_else(|| panic!("reference data not found at {}", default.display()))
 }
 
 /// `tests/data/`, made by `tools/make_sd_test_set.py`.
 fn test_data(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -36,25 +29,16 @@ fn test_data(name: &str) -> String {
 fn test_smiles() -> Vec<String> {
     let mut out = reference_smiles();
     let made = test_data("stereo_charged.smi");
-    out.extend(
-        made.lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .map(|l| l.split('\t').next().unwrap().to_owned()),
-    );
+    out.extend(made.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(|l| l.split('\t').next().unwrap().to_owned()));
     out
 }
 
 /// The SMILES of every valid molecule of `shared/data/reference/*.jsonl`.
 fn reference_smiles() -> Vec<String> {
     let mut out = Vec::new();
-    for name in [
-        "edge_cases.rdkit.jsonl",
-        "cdk2_47.rdkit.jsonl",
-        "chembl_cmet_1017.rdkit.jsonl",
-    ] {
+    for name in ["edge_cases.rdkit.jsonl", "cdk2_47.rdkit.jsonl", "chembl_cmet_1017.rdkit.jsonl"] {
         let path = reference_dir().join(name);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: Value = serde_json::from_str(line).expect("reference line is JSON");
             if v["valid"] == true {
@@ -70,10 +54,7 @@ fn canonical(smiles: &str) -> String {
 }
 
 fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// The record's text without its `$$$$` line, as a caller of
@@ -117,45 +98,23 @@ fn a_record_written_by_sd_record_2d_reads_back_as_the_same_molecule_title_and_da
     let with = |pred: fn(&str) -> bool| smiles.iter().filter(|s| pred(s)).count();
     // The set must exercise what a molblock has to carry over.
     assert!(with(|s| s.contains('@')) >= 40, "tetrahedral stereo");
-    assert!(
-        with(|s| s.contains('/') || s.contains('\\')) >= 20,
-        "double-bond stereo"
-    );
-    assert!(
-        with(|s| s.contains('+') || s.contains("-]")) >= 100,
-        "charges"
-    );
+    assert!(with(|s| s.contains('/') || s.contains('\\')) >= 20, "double-bond stereo");
+    assert!(with(|s| s.contains('+') || s.contains("-]")) >= 100, "charges");
     assert!(with(|s| s.contains('.')) >= 5, "salts");
 
     let mut failures = Vec::new();
     for (i, s) in smiles.iter().enumerate() {
         let title = format!("compound {i}");
         let id = format!("cmpd-{i}");
-        let data = [
-            ("pharmforge_id", id.as_str()),
-            ("input_smiles", s.as_str()),
-            ("logp", "2.5"),
-            ("notes", "first line\nsecond line"),
-        ];
+        let data = [("pharmforge_id", id.as_str()), ("input_smiles", s.as_str()), ("logp", "2.5"), ("notes", "first line\nsecond line")];
         let record = sd_record_2d(s, &title, &data).unwrap();
         let got = read_sd_record(only_record(&record));
-        let want = SdRecord {
-            smiles: Some(canonical(s)),
-            error: None,
-            title,
-            properties: props(&data),
-        };
+        let want = SdRecord { smiles: Some(canonical(s)), error: None, title, properties: props(&data) };
         if got != want {
             failures.push(format!("{s}: got {got:?}, want {want:?}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} records did not round-trip:\n{}",
-        failures.len(),
-        smiles.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} records did not round-trip:\n{}", failures.len(), smiles.len(), failures.join("\n"));
 }
 
 #[test]
@@ -170,13 +129,7 @@ fn an_sd_file_written_by_another_rdkit_release_is_read() {
         let names: Vec<&str> = r.properties.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["smiles", "source"], "{}", r.title);
         let written = &r.properties[0].1;
-        assert_eq!(
-            r.smiles,
-            Some(canonical(written)),
-            "{}: {:?}",
-            r.title,
-            r.error
-        );
+        assert_eq!(r.smiles, Some(canonical(written)), "{}: {:?}", r.title, r.error);
     }
 }
 
@@ -198,24 +151,14 @@ fn a_record_with_a_bad_valence_gives_no_smiles_but_keeps_its_title_and_data() {
 fn the_same_record_with_a_charge_on_the_nitrogen_is_read() {
     let charged = BAD_VALENCE_RECORD.replace("M  END", "M  CHG  1   2   1\nM  END");
     let got = read_sd_record(&charged);
-    assert_eq!(
-        got.smiles.as_deref(),
-        Some("C[N+](C)(C)C"),
-        "{:?}",
-        got.error
-    );
+    assert_eq!(got.smiles.as_deref(), Some("C[N+](C)(C)C"), "{:?}", got.error);
     assert_eq!(got.error, None);
     assert_eq!(got.properties.len(), 2);
 }
 
 #[test]
 fn multi_line_values_keep_their_line_breaks_and_spaces() {
-    let data = [
-        ("three lines", "a\nb\nc"),
-        ("indented", "  leading\n\ttab\ntrailing  "),
-        ("blank-looking line", "above\n   \nbelow"),
-        ("single", "x"),
-    ];
+    let data = [("three lines", "a\nb\nc"), ("indented", "  leading\n\ttab\ntrailing  "), ("blank-looking line", "above\n   \nbelow"), ("single", "x")];
     let record = sd_record_2d("c1ccccc1O", "phenol", &data).unwrap();
     let got = read_sd_record(only_record(&record));
     assert_eq!(got.properties, props(&data));
@@ -267,35 +210,19 @@ fn an_export_is_byte_identical_every_time_with_a_fixed_header_line() {
     assert_eq!(lines[0], "aspirin");
     assert_eq!(lines[1], MOLBLOCK_HEADER_LINE);
     assert!(lines[3].ends_with("V2000"), "{}", lines[3]);
-    assert!(
-        a.ends_with("M  END\n>  <id>  \n1\n\n>  <name>  \naspirin\n\n$$$$\n"),
-        "{a}"
-    );
+    assert!(a.ends_with("M  END\n>  <id>  \n1\n\n>  <name>  \naspirin\n\n$$$$\n"), "{a}");
     // 2D coordinates: some x or y is not zero, every z is.
     let atoms = &lines[4..4 + 13];
-    let coord =
-        |l: &str, i: usize| -> f64 { l.split_whitespace().nth(i).unwrap().parse().unwrap() };
-    assert!(atoms
-        .iter()
-        .any(|l| coord(l, 0) != 0.0 || coord(l, 1) != 0.0));
+    let coord = |l: &str, i: usize| -> f64 { l.split_whitespace().nth(i).unwrap().parse().unwrap() };
+    assert!(atoms.iter().any(|l| coord(l, 0) != 0.0 || coord(l, 1) != 0.0));
     assert!(atoms.iter().all(|l| coord(l, 2) == 0.0));
 }
 
 #[test]
 fn stereo_is_written_as_wedges_and_read_back() {
-    for s in [
-        "C[C@H](N)C(=O)O",
-        "C[C@@H](N)C(=O)O",
-        "C/C=C/C",
-        "C/C=C\\C",
-        "CC=CC",
-    ] {
+    for s in ["C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O", "C/C=C/C", "C/C=C\\C", "CC=CC"] {
         let record = sd_record_2d(s, "", &[]).unwrap();
-        assert_eq!(
-            read_sd_record(only_record(&record)).smiles,
-            Some(canonical(s)),
-            "{s}"
-        );
+        assert_eq!(read_sd_record(only_record(&record)).smiles, Some(canonical(s)), "{s}");
     }
 }
 
@@ -344,10 +271,7 @@ fn a_v3000_block_with_too_many_atoms_is_refused_before_rdkit_reads_it() {
     );
     let got = read_sd_record(&record);
     assert_eq!(got.smiles, None);
-    assert_eq!(
-        got.error.as_deref(),
-        Some(format!("molecule has {n} atoms; at most {MAX_ATOMS} are supported").as_str())
-    );
+    assert_eq!(got.error.as_deref(), Some(format!("molecule has {n} atoms; at most {MAX_ATOMS} are supported").as_str()));
     let huge = record.replace(&n.to_string(), "99999999999999999999999");
     assert!(read_sd_record(&huge).error.unwrap().contains("at most"));
 }
@@ -370,10 +294,7 @@ fn windows_line_ends_read_like_unix_ones() {
     let want = read_sd_record(only_record(&unix));
     assert_eq!(want.smiles.as_deref(), Some("c1ccncc1"));
     assert_eq!(read_sd_record(only_record(&windows)), want);
-    assert_eq!(
-        read_sd_record(&BAD_VALENCE_RECORD.replace('\n', "\r\n")),
-        read_sd_record(BAD_VALENCE_RECORD)
-    );
+    assert_eq!(read_sd_record(&BAD_VALENCE_RECORD.replace('\n', "\r\n")), read_sd_record(BAD_VALENCE_RECORD));
 }
 
 #[test]
@@ -402,14 +323,7 @@ fn data_items_are_read_as_rdkit_reads_them() {
     );
     let got = read_sd_record(&record);
     assert_eq!(got.smiles.as_deref(), Some("C"));
-    assert_eq!(
-        got.properties,
-        props(&[
-            ("MELTING.POINT", "-33"),
-            ("spaced", "  \n\tafter"),
-            ("last", "value without the final empty line"),
-        ])
-    );
+    assert_eq!(got.properties, props(&[("MELTING.POINT", "-33"), ("spaced", "  \n\tafter"), ("last", "value without the final empty line"),]));
 }
 
 #[test]
@@ -419,10 +333,7 @@ fn sd_records_cuts_a_file_as_rdkit_does() {
     let c = only_record(&sd_record_2d("CCC", "c", &[]).unwrap()).to_owned();
     // Blank lines between records, a `$$$$` line with trailing text, and a
     // last record without its `$$$$`.
-    let file = format!(
-        "{a}\n\n$$$$\n{}$$$$ trailing\n{c}",
-        b.trim_end_matches("$$$$\n")
-    );
+    let file = format!("{a}\n\n$$$$\n{}$$$$ trailing\n{c}", b.trim_end_matches("$$$$\n"));
     let titles: Vec<String> = sd_records(&file).map(|r| read_sd_record(r).title).collect();
     assert_eq!(titles, ["a", "b", "c"]);
     assert_eq!(sd_records("").count(), 0);
@@ -439,8 +350,5 @@ fn a_record_without_a_molecule_keeps_its_title_and_data() {
     assert_eq!(got.smiles, None);
     assert_eq!(got.error.as_deref(), Some("molblock has no atoms"));
     assert_eq!(got.title, "lost compound");
-    assert_eq!(
-        got.properties,
-        props(&[("id", "x-1"), ("error", "invalid SMILES: C1CC\n $$$$")])
-    );
+    assert_eq!(got.properties, props(&[("id", "x-1"), ("error", "invalid SMILES: C1CC\n $$$$")]));
 }

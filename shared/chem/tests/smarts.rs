@@ -14,9 +14,7 @@ fn invalid_smarts_is_an_error_with_rdkit_message() {
             other => panic!("{s:?}: {other:?}"),
         }
     }
-    let Err(ChemError::Rdkit(msg)) = SmartsPattern::new("[C") else {
-        unreachable!()
-    };
+    let Err(ChemError::Rdkit(msg)) = SmartsPattern::new("[C") else { unreachable!() };
     assert_eq!(msg, "SMARTS Parse Error: syntax error while parsing: [C");
 }
 
@@ -45,23 +43,14 @@ fn functional_groups_rings_and_recursion() {
     let ring = SmartsPattern::new("[R]").unwrap();
     assert_eq!(mol("C1CCCCC1CC").substruct_match_count(&ring, true), 6);
     let carbonyl_c = SmartsPattern::new("[$(C=O)]").unwrap();
-    assert_eq!(
-        mol("CC(=O)CC=O").substruct_match_count(&carbonyl_c, true),
-        2
-    );
+    assert_eq!(mol("CC(=O)CC=O").substruct_match_count(&carbonyl_c, true), 2);
     let not_in_amide = SmartsPattern::new("[N;!$(NC=O)]").unwrap();
-    assert_eq!(
-        mol("CNC(=O)CCN").substruct_match_count(&not_in_amide, true),
-        1
-    );
+    assert_eq!(mol("CNC(=O)CCN").substruct_match_count(&not_in_amide, true), 1);
     let halogen = SmartsPattern::new("[F,Cl,Br,I]").unwrap();
     assert_eq!(mol("FC(Cl)(Br)I").substruct_match_count(&halogen, true), 4);
     assert_eq!(mol("CCCC").substruct_match_count(&halogen, true), 0);
     let charged = SmartsPattern::new("[+,-]").unwrap();
-    assert_eq!(
-        mol("C[N+](C)(C)C.[Cl-]").substruct_match_count(&charged, true),
-        2
-    );
+    assert_eq!(mol("C[N+](C)(C)C.[Cl-]").substruct_match_count(&charged, true), 2);
     let disconnected = SmartsPattern::new("F.F.F").unwrap();
     assert!(mol("FC(F)F").has_substruct_match(&disconnected));
     assert!(!mol("FCF").has_substruct_match(&disconnected));
@@ -70,12 +59,7 @@ fn functional_groups_rings_and_recursion() {
 #[test]
 fn one_pattern_many_molecules() {
     let amide = SmartsPattern::new("C(=O)N").unwrap();
-    let expected = [
-        ("CC(=O)NC", 1),
-        ("NC(=O)CC(=O)N", 2),
-        ("CCO", 0),
-        ("c1ccccc1C(=O)N(C)C", 1),
-    ];
+    let expected = [("CC(=O)NC", 1), ("NC(=O)CC(=O)N", 2), ("CCO", 0), ("c1ccccc1C(=O)N(C)C", 1)];
     for (s, n) in expected {
         assert_eq!(mol(s).substruct_match_count(&amide, true), n, "{s}");
     }

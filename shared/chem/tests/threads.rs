@@ -14,37 +14,18 @@ fn reference_smiles() -> Vec<String> {
         Some(d) if !default.is_dir() => PathBuf::from(d),
         _ => default,
     };
-    let text =
-        std::fs::read_to_string(dir.join("chembl_cmet_1017.rdkit.jsonl")).expect("reference file");
-    text.lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["smiles"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
+    let text = std::fs::read_to_string(dir.join("chembl_cmet_1017.rdkit.jsonl")).expect("reference file");
+    text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["smiles"].as_str().unwrap().to_owned()).collect()
 }
 
-const PATTERNS: &[&str] = &[
-    "c1ccccc1",
-    "[#7]",
-    "[$(C=O)]",
-    "[$([NX3;H2,H1;!$(NC=O)]),$([OH])]",
-    "C(=O)N",
-    "[R2]",
-    "S(=O)(=O)N",
-];
+const PATTERNS: &[&str] = &["c1ccccc1", "[#7]", "[$(C=O)]", "[$([NX3;H2,H1;!$(NC=O)]),$([OH])]", "C(=O)N", "[R2]", "S(=O)(=O)N"];
 
 fn work(smiles: &[String], patterns: &[SmartsPattern]) -> Vec<(Properties, Vec<usize>)> {
     smiles
         .iter()
         .map(|s| {
             let m = Molecule::from_smiles(s).expect("reference molecule parses");
-            let counts = patterns
-                .iter()
-                .map(|p| m.substruct_match_count(p, true))
-                .collect();
+            let counts = patterns.iter().map(|p| m.substruct_match_count(p, true)).collect();
             (m.properties().expect("properties"), counts)
         })
         .collect()
@@ -53,12 +34,7 @@ fn work(smiles: &[String], patterns: &[SmartsPattern]) -> Vec<(Properties, Vec<u
 #[test]
 fn concurrent_molecules_with_shared_patterns_match_sequential_results() {
     let smiles: Vec<String> = reference_smiles().into_iter().take(400).collect();
-    let patterns: Arc<Vec<SmartsPattern>> = Arc::new(
-        PATTERNS
-            .iter()
-            .map(|s| SmartsPattern::new(s).unwrap())
-            .collect(),
-    );
+    let patterns: Arc<Vec<SmartsPattern>> = Arc::new(PATTERNS.iter().map(|s| SmartsPattern::new(s).unwrap()).collect());
     let expected = work(&smiles, &patterns);
 
     let threads = 8;
@@ -70,9 +46,7 @@ fn concurrent_molecules_with_shared_patterns_match_sequential_results() {
                 // Every thread walks all molecules, starting at a different
                 // offset, so that the same patterns are in use concurrently.
                 let n = smiles.len();
-                let rotated: Vec<String> = (0..n)
-                    .map(|i| smiles[(i + t * n / threads) % n].clone())
-                    .collect();
+                let rotated: Vec<String> = (0..n).map(|i| smiles[(i + t * n / threads) % n].clone()).collect();
                 (t, work(&rotated, &patterns))
             })
         })
@@ -82,12 +56,7 @@ fn concurrent_molecules_with_shared_patterns_match_sequential_results() {
         let n = expected.len();
         for (i, g) in got.iter().enumerate() {
             let want = &expected[(i + t * n / threads) % n];
-            assert_eq!(
-                g,
-                want,
-                "thread {t}, molecule {}",
-                (i + t * n / threads) % n
-            );
+            assert_eq!(g, want, "thread {t}, molecule {}", (i + t * n / threads) % n);
         }
     }
 }
@@ -95,15 +64,10 @@ fn concurrent_molecules_with_shared_patterns_match_sequential_results() {
 #[test]
 fn molecules_move_between_threads() {
     let smiles = reference_smiles();
-    let mols: Vec<Molecule> = smiles
-        .iter()
-        .take(50)
-        .map(|s| Molecule::from_smiles(s).unwrap())
-        .collect();
+    let mols: Vec<Molecule> = smiles.iter().take(50).map(|s| Molecule::from_smiles(s).unwrap()).collect();
     let want: Vec<String> = mols.iter().map(|m| m.canonical_smiles()).collect();
     let (tx, rx) = std::sync::mpsc::channel::<Molecule>();
-    let consumer =
-        std::thread::spawn(move || rx.iter().map(|m| m.canonical_smiles()).collect::<Vec<_>>());
+    let consumer = std::thread::spawn(move || rx.iter().map(|m| m.canonical_smiles()).collect::<Vec<_>>());
     for m in mols {
         tx.send(m).unwrap();
     }

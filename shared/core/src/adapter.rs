@@ -79,20 +79,13 @@ pub async fn publish_record(
     cx: &opentelemetry::Context,
 ) -> Result<(), async_nats::Error> {
     let payload = serde_json::to_vec(record)?;
-    let ack = js
-        .send_publish(topology.subject_for(record), Publish::build().payload(payload.into()).headers(record.headers_in(cx)))
-        .await?;
+    let ack = js.send_publish(topology.subject_for(record), Publish::build().payload(payload.into()).headers(record.headers_in(cx))).await?;
     ack.await?;
     Ok(())
 }
 
 /// Runs an adapter service until shutdown.
-pub async fn run_adapter<A: Adapter>(
-    adapter: A,
-    nats: NatsSettings,
-    settings: ConsumerSettings,
-    shutdown: Shutdown,
-) -> Result<(), async_nats::Error> {
+pub async fn run_adapter<A: Adapter>(adapter: A, nats: NatsSettings, settings: ConsumerSettings, shutdown: Shutdown) -> Result<(), async_nats::Error> {
     let name = adapter.name();
     // Probes and metrics first: alive while connecting, ready once consuming.
     let health = crate::metrics::Health::start(&shutdown);
@@ -109,11 +102,7 @@ pub async fn run_adapter<A: Adapter>(
     if !topology.ensure_with_retry(&js, &shutdown).await {
         return Ok(());
     }
-    let consumer = js
-        .get_stream(topology.pipeline_stream())
-        .await?
-        .get_consumer(&topology.adapter_consumer(name))
-        .await?;
+    let consumer = js.get_stream(topology.pipeline_stream()).await?.get_consumer(&topology.adapter_consumer(name)).await?;
     tracing::info!(
         adapter = %name,
         provenance = %adapter.provenance(),
@@ -145,10 +134,16 @@ pub async fn run_adapter<A: Adapter>(
     let sizer = ctx.clone();
     let configured = settings.batch_size;
     health.set_ready(true);
-    let consumed = consume_batches_sized(consumer, &settings, move || sizer.adapter.batch_size(configured), shutdown, move |batch| {
-        let ctx = ctx.clone();
-        async move { ctx.process(batch).await }
-    })
+    let consumed = consume_batches_sized(
+        consumer,
+        &settings,
+        move || sizer.adapter.batch_size(configured),
+        shutdown,
+        move |batch| {
+            let ctx = ctx.clone();
+            async move { ctx.process(batch).await }
+        },
+    )
     .await;
     health.ended(&consumed);
     consumed?;
@@ -413,10 +408,7 @@ impl<A: Adapter> AdapterContext<A> {
         }
         let ack = self
             .js
-            .send_publish(
-                self.topology.dead_letter_subject(name),
-                Publish::build().payload(bytes::Bytes::copy_from_slice(delivery.payload())).headers(headers),
-            )
+            .send_publish(self.topology.dead_letter_subject(name), Publish::build().payload(bytes::Bytes::copy_from_slice(delivery.payload())).headers(headers))
             .await?;
         ack.await?;
         records_total(name, "dead_lettered");

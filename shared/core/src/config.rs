@@ -1,5 +1,5 @@
 //! Configuration from the environment (12-factor), with defaults that work on a
-//! developer machine. Names are the operational contract of DESIGN.md.
+//! developer machine. Names are the operational contract (README, Running the services).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,11 +26,7 @@ where
     T::Err: std::fmt::Display,
 {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError {
-            name: name.to_owned(),
-            value: v.clone(),
-            reason: e.to_string(),
-        }),
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError { name: name.to_owned(), value: v.clone(), reason: e.to_string() }),
         _ => Ok(default),
     }
 }
@@ -107,10 +103,7 @@ impl NatsSettings {
                 reason: "JetStream keeps 1 to 5 replicas of a stream".into(),
             });
         }
-        let user = std::env::var("NATS_USER")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .map(|u| (u, Secret::new(std::env::var("NATS_PASSWORD").unwrap_or_default())));
+        let user = std::env::var("NATS_USER").ok().filter(|u| !u.is_empty()).map(|u| (u, Secret::new(std::env::var("NATS_PASSWORD").unwrap_or_default())));
         Ok(NatsSettings {
             urls,
             prefix,

@@ -134,12 +134,7 @@ const PULL_EXPIRES: Duration = Duration::from_millis(100);
 /// to a handler or, on shutdown, handed back (NAK). A continuous pull stream
 /// would leave, at shutdown, messages already received but never started,
 /// which the server would only redeliver after their ack wait.
-pub async fn consume_batches<F, Fut>(
-    consumer: PullConsumer,
-    settings: &ConsumerSettings,
-    shutdown: Shutdown,
-    handler: F,
-) -> Result<(), async_nats::Error>
+pub async fn consume_batches<F, Fut>(consumer: PullConsumer, settings: &ConsumerSettings, shutdown: Shutdown, handler: F) -> Result<(), async_nats::Error>
 where
     F: Fn(Vec<Delivery>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -200,11 +195,8 @@ where
         let mut waiting: Vec<Delivery> = Vec::new();
         let mut stopping = false;
         while let Some(chunk) = chunks.next().await {
-            let batch: Vec<Delivery> = chunk
-                .into_iter()
-                .filter_map(|item| item.map_err(|e| tracing::warn!(error = %e, "pull error (transient)")).ok())
-                .map(Delivery::new)
-                .collect();
+            let batch: Vec<Delivery> =
+                chunk.into_iter().filter_map(|item| item.map_err(|e| tracing::warn!(error = %e, "pull error (transient)")).ok()).map(Delivery::new).collect();
             if batch.is_empty() {
                 continue;
             }

@@ -63,12 +63,7 @@ pub fn instance_name() -> String {
 }
 
 /// Beats every [`EVERY`] until `shutdown`, then once more with `stopping`.
-pub async fn beat(
-    client: async_nats::Client,
-    subject: String,
-    mut make: impl FnMut() -> Heartbeat + Send,
-    shutdown: crate::Shutdown,
-) {
+pub async fn beat(client: async_nats::Client, subject: String, mut make: impl FnMut() -> Heartbeat + Send, shutdown: crate::Shutdown) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

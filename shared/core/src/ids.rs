@@ -19,9 +19,7 @@ impl RunId {
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidRunId> {
-        let ok = s.len() == 20
-            && s.starts_with("run_")
-            && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 20 && s.starts_with("run_") && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(RunId(s.to_owned()))
         } else {
@@ -66,12 +64,7 @@ pub enum AdapterName {
 
 impl AdapterName {
     /// Every registered adapter, in the default route order.
-    pub const ALL: [AdapterName; 4] = [
-        AdapterName::RdkitLocal,
-        AdapterName::AdmetAi,
-        AdapterName::Pubchem,
-        AdapterName::Chembl,
-    ];
+    pub const ALL: [AdapterName; 4] = [AdapterName::RdkitLocal, AdapterName::AdmetAi, AdapterName::Pubchem, AdapterName::Chembl];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -31,27 +31,82 @@ use std::collections::BTreeMap;
 /// The numeric (or boolean) fields results carry, by section, as the
 /// adapters write them: what a profile's `value` may name.
 pub const PROPERTIES_FIELDS: &[&str] = &[
-    "molecular_weight", "exact_mass", "logp", "molar_refractivity", "tpsa", "h_bond_donors", "h_bond_acceptors",
-    "rotatable_bonds", "num_atoms", "num_heavy_atoms", "num_rings", "num_aromatic_rings", "fraction_csp3",
-    "formal_charge", "stereo_centers", "lipinski_violations", "qed",
+    "molecular_weight",
+    "exact_mass",
+    "logp",
+    "molar_refractivity",
+    "tpsa",
+    "h_bond_donors",
+    "h_bond_acceptors",
+    "rotatable_bonds",
+    "num_atoms",
+    "num_heavy_atoms",
+    "num_rings",
+    "num_aromatic_rings",
+    "fraction_csp3",
+    "formal_charge",
+    "stereo_centers",
+    "lipinski_violations",
+    "qed",
 ];
 /// ADMET-AI 2.0.1's physicochemical columns and its 41 endpoints (the
 /// models' output columns); each also has `<name>_drugbank_approved_percentile`.
 pub const ADMET_FIELDS: &[&str] = &[
-    "molecular_weight", "logP", "hydrogen_bond_acceptors", "hydrogen_bond_donors", "Lipinski", "QED", "stereo_centers",
-    "tpsa", "PAINS_alert", "BRENK_alert", "NIH_alert",
-    "AMES", "BBB_Martins", "Bioavailability_Ma", "CYP1A2_Veith", "CYP2C19_Veith", "CYP2C9_Substrate_CarbonMangels",
-    "CYP2C9_Veith", "CYP2D6_Substrate_CarbonMangels", "CYP2D6_Veith", "CYP3A4_Substrate_CarbonMangels", "CYP3A4_Veith",
-    "Carcinogens_Lagunin", "ClinTox", "DILI", "HIA_Hou", "NR-AR-LBD", "NR-AR", "NR-AhR", "NR-Aromatase", "NR-ER-LBD",
-    "NR-ER", "NR-PPAR-gamma", "PAMPA_NCATS", "Pgp_Broccatelli", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53",
-    "Skin_Reaction", "hERG",
-    "Caco2_Wang", "Clearance_Hepatocyte_AZ", "Clearance_Microsome_AZ", "Half_Life_Obach", "HydrationFreeEnergy_FreeSolv",
-    "LD50_Zhu", "Lipophilicity_AstraZeneca", "PPBR_AZ", "Solubility_AqSolDB", "VDss_Lombardo",
+    "molecular_weight",
+    "logP",
+    "hydrogen_bond_acceptors",
+    "hydrogen_bond_donors",
+    "Lipinski",
+    "QED",
+    "stereo_centers",
+    "tpsa",
+    "PAINS_alert",
+    "BRENK_alert",
+    "NIH_alert",
+    "AMES",
+    "BBB_Martins",
+    "Bioavailability_Ma",
+    "CYP1A2_Veith",
+    "CYP2C19_Veith",
+    "CYP2C9_Substrate_CarbonMangels",
+    "CYP2C9_Veith",
+    "CYP2D6_Substrate_CarbonMangels",
+    "CYP2D6_Veith",
+    "CYP3A4_Substrate_CarbonMangels",
+    "CYP3A4_Veith",
+    "Carcinogens_Lagunin",
+    "ClinTox",
+    "DILI",
+    "HIA_Hou",
+    "NR-AR-LBD",
+    "NR-AR",
+    "NR-AhR",
+    "NR-Aromatase",
+    "NR-ER-LBD",
+    "NR-ER",
+    "NR-PPAR-gamma",
+    "PAMPA_NCATS",
+    "Pgp_Broccatelli",
+    "SR-ARE",
+    "SR-ATAD5",
+    "SR-HSE",
+    "SR-MMP",
+    "SR-p53",
+    "Skin_Reaction",
+    "hERG",
+    "Caco2_Wang",
+    "Clearance_Hepatocyte_AZ",
+    "Clearance_Microsome_AZ",
+    "Half_Life_Obach",
+    "HydrationFreeEnergy_FreeSolv",
+    "LD50_Zhu",
+    "Lipophilicity_AstraZeneca",
+    "PPBR_AZ",
+    "Solubility_AqSolDB",
+    "VDss_Lombardo",
 ];
-pub const PUBCHEM_FIELDS: &[&str] =
-    &["molecular_weight", "xlogp", "tpsa", "h_bond_donors", "h_bond_acceptors", "rotatable_bonds", "found", "structure_match"];
-pub const BIOACTIVITY_FIELDS: &[&str] =
-    &["num_activities", "num_targets", "best_ic50_nm", "best_ki_nm", "best_pchembl", "found", "truncated"];
+pub const PUBCHEM_FIELDS: &[&str] = &["molecular_weight", "xlogp", "tpsa", "h_bond_donors", "h_bond_acceptors", "rotatable_bonds", "found", "structure_match"];
+pub const BIOACTIVITY_FIELDS: &[&str] = &["num_activities", "num_targets", "best_ic50_nm", "best_ki_nm", "best_pchembl", "found", "truncated"];
 /// The suffix of an ADMET value's DrugBank-approved percentile.
 pub const PERCENTILE_SUFFIX: &str = "_drugbank_approved_percentile";
 
@@ -312,7 +367,10 @@ impl Transform {
             other => {
                 return Err(refuse(
                     who,
-                    format!("unknown transform type {:?} (sigmoid, reverse_sigmoid, double_sigmoid, step, value_map, identity)", other.chars().take(40).collect::<String>()),
+                    format!(
+                        "unknown transform type {:?} (sigmoid, reverse_sigmoid, double_sigmoid, step, value_map, identity)",
+                        other.chars().take(40).collect::<String>()
+                    ),
                 ))
             }
         };
@@ -330,7 +388,9 @@ impl Profile {
             "weighted_mean" => Method::WeightedMean,
             "geometric_mean" => Method::GeometricMean,
             "pareto" => Method::Pareto,
-            other => return Err(refuse(None, format!("unknown method {:?} (weighted_mean, geometric_mean, pareto)", other.chars().take(40).collect::<String>()))),
+            other => {
+                return Err(refuse(None, format!("unknown method {:?} (weighted_mean, geometric_mean, pareto)", other.chars().take(40).collect::<String>())))
+            }
         };
         let list = obj.get("objectives").and_then(Value::as_array).ok_or_else(|| refuse(None, "a scoring profile needs a list of \"objectives\""))?;
         if list.is_empty() || list.len() > MAX_OBJECTIVES {
@@ -339,15 +399,25 @@ impl Profile {
         let mut objectives: Vec<Objective> = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
             let o = item.as_object().ok_or_else(|| refuse(None, format!("objective {} is not an object", i + 1)))?;
-            let name = o.get("name").and_then(Value::as_str).filter(|n| !n.is_empty() && n.len() <= 64).ok_or_else(|| refuse(None, format!("objective {} needs a \"name\" of 1 to 64 characters", i + 1)))?;
+            let name = o
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty() && n.len() <= 64)
+                .ok_or_else(|| refuse(None, format!("objective {} needs a \"name\" of 1 to 64 characters", i + 1)))?;
             let who = Some(name);
             if objectives.iter().any(|p| p.name == name) {
                 return Err(refuse(who, "two objectives have this name"));
             }
             only_keys(o, &["name", "value", "transform", "weight", "on_missing"], who, "an objective")?;
-            let value = o.get("value").and_then(Value::as_str).ok_or_else(|| refuse(who, "needs a \"value\": the path of a number in the result, e.g. \"properties.logp\""))?;
+            let value = o
+                .get("value")
+                .and_then(Value::as_str)
+                .ok_or_else(|| refuse(who, "needs a \"value\": the path of a number in the result, e.g. \"properties.logp\""))?;
             if !known(value) {
-                return Err(refuse(who, format!("unknown value path {:?}: not a numeric field any result carries", value.chars().take(80).collect::<String>())));
+                return Err(refuse(
+                    who,
+                    format!("unknown value path {:?}: not a numeric field any result carries", value.chars().take(80).collect::<String>()),
+                ));
             }
             let transform = Transform::parse(o.get("transform").unwrap_or(&Value::Null), name)?;
             let weight = number(o, "weight", Some(1.0), who, "the objective")?;
@@ -433,9 +503,7 @@ pub struct Scored {
 /// are compared.
 pub fn pareto_fronts(points: &[Vec<f64>]) -> Vec<u32> {
     let mut order: Vec<usize> = (0..points.len()).collect();
-    order.sort_by(|&a, &b| {
-        points[b].iter().zip(&points[a]).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
-    });
+    order.sort_by(|&a, &b| points[b].iter().zip(&points[a]).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal));
     let dominates = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x >= y) && a.iter().zip(b).any(|(x, y)| x > y);
     let mut fronts: Vec<Vec<usize>> = Vec::new();
     let mut front_of = vec![0u32; points.len()];
@@ -501,11 +569,8 @@ impl Profile {
     /// [`Profile::score`] of a record's sections as carried (JSON text):
     /// parses only the sections the objectives read.
     pub fn score_sections(&self, sections: &BTreeMap<String, Box<serde_json::value::RawValue>>) -> Scored {
-        let parsed: Map<String, Value> = self
-            .sections()
-            .into_iter()
-            .filter_map(|name| Some((name.to_owned(), serde_json::from_str(sections.get(name)?.get()).ok()?)))
-            .collect();
+        let parsed: Map<String, Value> =
+            self.sections().into_iter().filter_map(|name| Some((name.to_owned(), serde_json::from_str(sections.get(name)?.get()).ok()?))).collect();
         self.score(&|path| lookup(&parsed, path))
     }
 }
@@ -527,16 +592,10 @@ pub const DEFAULT_PROFILE: &str = "default";
 /// properties are double sigmoids or reverse sigmoids whose half-way
 /// points sit on the published cut-offs.
 pub fn builtins() -> Vec<BuiltIn> {
-    let tox = |name: &str, path: &str, weight: f64| {
-        serde_json::json!({"name": name, "value": path, "transform": {"type": "reverse_sigmoid", "low": 0.2, "high": 0.8, "k": 0.25}, "weight": weight})
-    };
+    let tox = |name: &str, path: &str, weight: f64| serde_json::json!({"name": name, "value": path, "transform": {"type": "reverse_sigmoid", "low": 0.2, "high": 0.8, "k": 0.25}, "weight": weight});
     let ident = |name: &str, path: &str, weight: f64| serde_json::json!({"name": name, "value": path, "transform": {"type": "identity"}, "weight": weight});
-    let range = |name: &str, path: &str, low: f64, high: f64, div: f64, coef: f64| {
-        serde_json::json!({"name": name, "value": path, "transform": {"type": "double_sigmoid", "low": low, "high": high, "coef_div": div, "coef_si": coef, "coef_se": coef}, "weight": 1.0})
-    };
-    let at_most = |name: &str, path: &str, low: f64, high: f64| {
-        serde_json::json!({"name": name, "value": path, "transform": {"type": "reverse_sigmoid", "low": low, "high": high, "k": 0.5}, "weight": 1.0})
-    };
+    let range = |name: &str, path: &str, low: f64, high: f64, div: f64, coef: f64| serde_json::json!({"name": name, "value": path, "transform": {"type": "double_sigmoid", "low": low, "high": high, "coef_div": div, "coef_si": coef, "coef_se": coef}, "weight": 1.0});
+    let at_most = |name: &str, path: &str, low: f64, high: f64| serde_json::json!({"name": name, "value": path, "transform": {"type": "reverse_sigmoid", "low": low, "high": high, "k": 0.5}, "weight": 1.0});
     vec![
         BuiltIn {
             name: DEFAULT_PROFILE,
@@ -737,7 +796,13 @@ mod tests {
             let k: f64 = rng.random_range(0.01..2.0);
             let s = Transform::Sigmoid { low, high, k };
             let r = Transform::ReverseSigmoid { low, high, k };
-            let d = Transform::DoubleSigmoid { low, high, coef_div: rng.random_range(1.0..200.0), coef_si: rng.random_range(1.0..300.0), coef_se: rng.random_range(1.0..300.0) };
+            let d = Transform::DoubleSigmoid {
+                low,
+                high,
+                coef_div: rng.random_range(1.0..200.0),
+                coef_si: rng.random_range(1.0..300.0),
+                coef_se: rng.random_range(1.0..300.0),
+            };
             let mut xs: Vec<f64> = (0..50).map(|_| rng.random_range(-500.0..500.0)).collect();
             xs.sort_by(f64::total_cmp);
             let ys: Vec<f64> = xs.iter().map(|x| s.apply(&json!(x)).unwrap()).collect();
@@ -771,7 +836,8 @@ mod tests {
         for bad in ["admet.herg", "properties.formula", "logp", "admet.model", "scores.qed", "admet.hERG_percentile"] {
             assert_eq!(locate(bad), None, "{bad}");
         }
-        let sections = json!({"admet": {"properties": {"hERG": 0.25}, "percentiles": {"hERG_drugbank_approved_percentile": 40.0}}, "properties": {"logp": 1.5}});
+        let sections =
+            json!({"admet": {"properties": {"hERG": 0.25}, "percentiles": {"hERG_drugbank_approved_percentile": 40.0}}, "properties": {"logp": 1.5}});
         let sections = sections.as_object().unwrap();
         assert_eq!(lookup(sections, "admet.hERG"), Some(json!(0.25)));
         assert_eq!(lookup(sections, "admet.hERG_drugbank_approved_percentile"), Some(json!(40.0)));

@@ -96,21 +96,16 @@ impl TraceSettings {
         if endpoint.is_none() || disabled || env("OTEL_TRACES_EXPORTER").as_deref() == Some("none") {
             return Ok(None);
         }
-        let protocol_var = if env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" } else { "OTEL_EXPORTER_OTLP_PROTOCOL" };
+        let protocol_var =
+            if env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" } else { "OTEL_EXPORTER_OTLP_PROTOCOL" };
         let protocol = match env(protocol_var).as_deref() {
             None | Some("http/protobuf") => opentelemetry_otlp::Protocol::HttpBinary,
             Some("http/json") => opentelemetry_otlp::Protocol::HttpJson,
-            Some(other) => {
-                return Err(invalid(protocol_var, other, "expected http/protobuf or http/json (OTLP over HTTP, port 4318; gRPC is not built in)"))
-            }
+            Some(other) => return Err(invalid(protocol_var, other, "expected http/protobuf or http/json (OTLP over HTTP, port 4318; gRPC is not built in)")),
         };
         let has_name = env("OTEL_SERVICE_NAME").is_some()
             || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.split(',').any(|kv| kv.trim_start().starts_with("service.name=")));
-        Ok(Some(TraceSettings {
-            service_name: (!has_name).then(|| format!("pharmforge-{service}")),
-            protocol,
-            sampler: sampler_from_env()?,
-        }))
+        Ok(Some(TraceSettings { service_name: (!has_name).then(|| format!("pharmforge-{service}")), protocol, sampler: sampler_from_env()? }))
     }
 
     /// The global tracer provider and propagator; the tracer for `tracing`.
@@ -129,11 +124,8 @@ impl TraceSettings {
         if let Some(name) = self.service_name {
             resource = resource.with_service_name(name);
         }
-        let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
-            .with_sampler(FollowSampledLinks(self.sampler))
-            .with_resource(resource.build())
-            .build();
+        let provider =
+            SdkTracerProvider::builder().with_batch_exporter(exporter).with_sampler(FollowSampledLinks(self.sampler)).with_resource(resource.build()).build();
         opentelemetry::global::set_tracer_provider(provider.clone());
         let tracer = provider.tracer("pharmforge");
         let _ = PROVIDER.set(provider);

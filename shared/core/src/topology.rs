@@ -137,24 +137,29 @@ impl Topology {
     /// Creates or updates every stream and durable consumer.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<(), async_nats::Error> {
         let pipeline = js
-            .create_or_update_stream(self.stream_config(self.pipeline_stream(), format!("{}pipeline.>", self.prefix), stream::RetentionPolicy::Interest, MAX_AGE))
+            .create_or_update_stream(self.stream_config(
+                self.pipeline_stream(),
+                format!("{}pipeline.>", self.prefix),
+                stream::RetentionPolicy::Interest,
+                MAX_AGE,
+            ))
             .await?;
         let pipeline = js.get_stream(&pipeline.config.name).await?;
         for adapter in AdapterName::ALL {
-            pipeline
-                .create_consumer(self.durable(self.adapter_consumer(adapter), self.adapter_subject(adapter), 20_000, self.max_deliver))
-                .await?;
+            pipeline.create_consumer(self.durable(self.adapter_consumer(adapter), self.adapter_subject(adapter), 20_000, self.max_deliver)).await?;
         }
-        pipeline
-            .create_consumer(self.durable(self.aggregator_consumer(), format!("{}pipeline.>", self.prefix), 50_000, -1))
-            .await?;
+        pipeline.create_consumer(self.durable(self.aggregator_consumer(), format!("{}pipeline.>", self.prefix), 50_000, -1)).await?;
 
         let dead = js
-            .create_or_update_stream(self.stream_config(self.dead_letter_stream(), self.dead_letter_wildcard(), stream::RetentionPolicy::Limits, DEAD_LETTER_MAX_AGE))
+            .create_or_update_stream(self.stream_config(
+                self.dead_letter_stream(),
+                self.dead_letter_wildcard(),
+                stream::RetentionPolicy::Limits,
+                DEAD_LETTER_MAX_AGE,
+            ))
             .await?;
         let dead = js.get_stream(&dead.config.name).await?;
-        dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), self.dead_letter_wildcard(), 1_000, -1))
-            .await?;
+        dead.create_consumer(self.durable(self.aggregator_dead_letter_consumer(), self.dead_letter_wildcard(), 1_000, -1)).await?;
 
         ensure_bucket(
             js,
@@ -200,11 +205,7 @@ impl Topology {
 /// moved from one server to a cluster). With `evict_oldest`, a bucket at its
 /// byte limit drops its oldest entries to take a new one (a cache); without,
 /// it refuses the write (KV's default, which keeps what it holds).
-pub async fn ensure_bucket(
-    js: &jetstream::Context,
-    config: jetstream::kv::Config,
-    evict_oldest: bool,
-) -> Result<jetstream::kv::Store, async_nats::Error> {
+pub async fn ensure_bucket(js: &jetstream::Context, config: jetstream::kv::Config, evict_oldest: bool) -> Result<jetstream::kv::Store, async_nats::Error> {
     let kv = match js.get_key_value(&config.bucket).await {
         Ok(kv) => kv,
         Err(_) => match js.create_key_value(config.clone()).await {
@@ -217,8 +218,7 @@ pub async fn ensure_bucket(
     let discard = if evict_oldest { stream::DiscardPolicy::Old } else { current.discard };
     let max_bytes = if config.max_bytes > 0 { config.max_bytes } else { current.max_bytes };
     if current.num_replicas != config.num_replicas.max(1) || current.max_bytes != max_bytes || current.discard != discard {
-        js.update_stream(stream::Config { num_replicas: config.num_replicas.max(1), max_bytes, discard, ..current })
-            .await?;
+        js.update_stream(stream::Config { num_replicas: config.num_replicas.max(1), max_bytes, discard, ..current }).await?;
     }
     Ok(kv)
 }
@@ -239,4 +239,3 @@ mod tests {
         assert_eq!(t.dead_letter_adapter("t2_deadletter.pubchem"), None);
     }
 }
-

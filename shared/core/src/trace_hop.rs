@@ -40,12 +40,7 @@ pub fn start_batch<'a>(name: impl Into<Cow<'static, str>>, records: impl IntoIte
         return Context::new();
     }
     let root = Context::new();
-    let span = tracer()
-        .span_builder(name)
-        .with_kind(SpanKind::Consumer)
-        .with_links(links)
-        .with_attributes(attributes)
-        .start_with_context(tracer(), &root);
+    let span = tracer().span_builder(name).with_kind(SpanKind::Consumer).with_links(links).with_attributes(attributes).start_with_context(tracer(), &root);
     root.with_span(span)
 }
 

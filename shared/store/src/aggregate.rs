@@ -8,8 +8,8 @@
 //! stages a record adds. The run rows are locked first (`FOR UPDATE`, in id
 //! order), so aggregator replicas serialise per run and never double count.
 
-use pharmforge_core::record::StageOutcome;
 use pharmforge_core::profile::Profile;
+use pharmforge_core::record::StageOutcome;
 use pharmforge_core::CompoundRecord;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -103,10 +103,7 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
     };
     let mut runs = lock_runs(&mut tx, &run_ids).await?;
 
-    let (pks, idxs): (Vec<i64>, Vec<i32>) = latest
-        .keys()
-        .filter_map(|(run, idx)| runs.get(run).map(|s| (s.pk, *idx as i32)))
-        .unzip();
+    let (pks, idxs): (Vec<i64>, Vec<i32>) = latest.keys().filter_map(|(run, idx)| runs.get(run).map(|s| (s.pk, *idx as i32))).unzip();
     // Planned at every call (an unnamed statement), never from a cached
     // generic plan: a plan made while the table was small (a hash join over
     // a scan of the whole table) was kept as it grew, and at 40,000 rows
@@ -132,9 +129,8 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             outcome.orphans += 1;
             continue;
         };
-        let fits = *index < run.total.max(0) as u32
-            && record.route.len() == run.route.len()
-            && record.route.iter().zip(&run.route).all(|(a, b)| a.as_str() == b);
+        let fits =
+            *index < run.total.max(0) as u32 && record.route.len() == run.route.len() && record.route.iter().zip(&run.route).all(|(a, b)| a.as_str() == b);
         if !fits {
             tracing::warn!(compound_id = %record.compound_id(), "a record that does not fit its run (route or index); ignored");
             outcome.misfits += 1;
@@ -359,8 +355,7 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
     } else {
         run.status.as_str()
     };
-    let error_message = (finished && status == "failed")
-        .then(|| format!("all {} compounds failed; each compound's errors say why", run.total));
+    let error_message = (finished && status == "failed").then(|| format!("all {} compounds failed; each compound's errors say why", run.total));
     sqlx::query(
         "UPDATE pipeline_runs SET status = $2, completed_compounds = $3, failed_compounds = $4, steps_done = $5, \
          stage_counts = $6, lockfile = $7, updated_at = now(), \

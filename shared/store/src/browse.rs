@@ -23,7 +23,10 @@ pub enum SortKey {
     /// A field of a section, by its path in it (`admet`'s predictions sit
     /// under `properties`, their percentiles under `percentiles`): the
     /// field's number when it is one, else its text.
-    Field { section: Section, path: Vec<String> },
+    Field {
+        section: Section,
+        path: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,7 +90,11 @@ impl SortKey {
                     return Ok(SortKey::field(*section, field));
                 }
                 let (section, field) = other.split_once('.').ok_or_else(|| {
-                    format!("sort must be index, rank, final_score, id, smiles, status, a short name ({}) or section.field, got {:?}", ALIASES.map(|a| a.0).join(", "), clip(other))
+                    format!(
+                        "sort must be index, rank, final_score, id, smiles, status, a short name ({}) or section.field, got {:?}",
+                        ALIASES.map(|a| a.0).join(", "),
+                        clip(other)
+                    )
                 })?;
                 let section = match section {
                     "properties" => Section::Properties,
@@ -97,7 +104,13 @@ impl SortKey {
                     "scores" => Section::Scores,
                     "errors" => Section::Errors,
                     "input" => Section::Input,
-                    _ => return Err(format!("cannot sort by {:?}: no section {:?} (properties, admet, pubchem, bioactivity, scores, errors, input)", clip(other), clip(section))),
+                    _ => {
+                        return Err(format!(
+                            "cannot sort by {:?}: no section {:?} (properties, admet, pubchem, bioactivity, scores, errors, input)",
+                            clip(other),
+                            clip(section)
+                        ))
+                    }
                 };
                 if field.is_empty() || field.len() > 128 || field.chars().any(char::is_control) {
                     return Err(format!("cannot sort by {:?}: the field name must be 1 to 128 printable characters", clip(other)));
@@ -160,8 +173,10 @@ pub async fn ordered_indexes(pool: &PgPool, run_pk: i64, browse: &Browse) -> Res
         SortKey::Status => format!("c.status {dir}, c.idx"),
         SortKey::Field { section, .. } => {
             let v = format!("({} #> $2::text[])", section.column());
-            format!("CASE WHEN jsonb_typeof({v}) = 'number' THEN ({v} #>> '{{}}')::float8 END {dir} NULLS LAST, \
-                     CASE WHEN jsonb_typeof({v}) IN ('string', 'boolean') THEN {v} #>> '{{}}' END {dir} NULLS LAST, c.idx")
+            format!(
+                "CASE WHEN jsonb_typeof({v}) = 'number' THEN ({v} #>> '{{}}')::float8 END {dir} NULLS LAST, \
+                     CASE WHEN jsonb_typeof({v}) IN ('string', 'boolean') THEN {v} #>> '{{}}' END {dir} NULLS LAST, c.idx"
+            )
         }
     };
     let field: Option<Vec<String>> = match &browse.sort {

@@ -6,8 +6,8 @@ pub mod aggregate;
 pub mod browse;
 pub mod inputs;
 pub mod runs;
-pub mod scores;
 pub mod schedule;
+pub mod scores;
 pub mod webhooks;
 
 use pharmforge_core::Shutdown;
@@ -32,9 +32,7 @@ pub async fn connect(url: &str, max_connections: u32, shutdown: &Shutdown) -> Re
     let shown = format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or(""));
     let what = format!("cannot reach Postgres at {shown}");
     let pool = shutdown
-        .retry(&what, || {
-            PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10)).connect_with(options.clone())
-        })
+        .retry(&what, || PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10)).connect_with(options.clone()))
         .await;
     if pool.is_some() {
         tracing::info!(database = %shown, "connected to Postgres");
@@ -46,8 +44,5 @@ pub async fn connect(url: &str, max_connections: u32, shutdown: &Shutdown) -> Re
 /// with 503) before Postgres is reachable.
 pub fn lazy_pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options))
+    Ok(PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(options))
 }

@@ -131,9 +131,7 @@ pub struct RunFilter<'a> {
 /// One page of runs, newest first, and the total matching the filter.
 pub async fn list_runs(pool: &PgPool, filter: &RunFilter<'_>, page: i64, page_size: i64) -> Result<(Vec<RunRow>, i64), sqlx::Error> {
     let where_clause = "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR user_id = $2)";
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM pipeline_runs {where_clause} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-    );
+    let sql = format!("SELECT {RUN_COLUMNS} FROM pipeline_runs {where_clause} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
     let runs = sqlx::query_as::<_, RunRow>(&sql)
         .bind(filter.status)
         .bind(filter.user_id)
@@ -141,12 +139,8 @@ pub async fn list_runs(pool: &PgPool, filter: &RunFilter<'_>, page: i64, page_si
         .bind((page - 1).saturating_mul(page_size))
         .fetch_all(pool)
         .await?;
-    let total: i64 = sqlx::query(&format!("SELECT count(*) FROM pipeline_runs {where_clause}"))
-        .bind(filter.status)
-        .bind(filter.user_id)
-        .fetch_one(pool)
-        .await?
-        .get(0);
+    let total: i64 =
+        sqlx::query(&format!("SELECT count(*) FROM pipeline_runs {where_clause}")).bind(filter.status).bind(filter.user_id).fetch_one(pool).await?.get(0);
     Ok((runs, total))
 }
 
@@ -206,19 +200,11 @@ pub enum ResultOrder {
 /// benchmark's 100 result pages a second). By rank (set when the run
 /// finishes), pages are ranges of the rank index, then the compounds
 /// without a rank in input order.
-pub async fn list_results(
-    pool: &PgPool,
-    run_pk: i64,
-    order: ResultOrder,
-    page: i64,
-    page_size: i64,
-) -> Result<Vec<CompoundRow>, sqlx::Error> {
+pub async fn list_results(pool: &PgPool, run_pk: i64, order: ResultOrder, page: i64, page_size: i64) -> Result<Vec<CompoundRow>, sqlx::Error> {
     let skip = (page - 1).saturating_mul(page_size);
     match order {
         ResultOrder::Input => {
-            let sql = format!(
-                "SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx >= $2 AND c.idx < $3 ORDER BY c.idx"
-            );
+            let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx >= $2 AND c.idx < $3 ORDER BY c.idx");
             let first = skip.clamp(0, i32::MAX as i64) as i32;
             let end = skip.saturating_add(page_size).clamp(0, i32::MAX as i64) as i32;
             sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(first).bind(end).fetch_all(pool).await
@@ -229,13 +215,13 @@ pub async fn list_results(
             // number (an OFFSET read every entry before it: page 9,999 of a
             // 1,000,000-compound run scanned a million). Compounds without a
             // rank (no score) follow in input order.
-            let ranked: i64 = sqlx::query_scalar("SELECT coalesce(max(rank_order), 0)::bigint FROM compound_results WHERE run_pk = $1")
-                .bind(run_pk)
-                .fetch_one(pool)
-                .await?;
+            let ranked: i64 =
+                sqlx::query_scalar("SELECT coalesce(max(rank_order), 0)::bigint FROM compound_results WHERE run_pk = $1").bind(run_pk).fetch_one(pool).await?;
             let mut rows = Vec::new();
             if skip < ranked {
-                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order > $2 AND c.rank_order <= $3 ORDER BY c.rank_order");
+                let sql = format!(
+                    "SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order > $2 AND c.rank_order <= $3 ORDER BY c.rank_order"
+                );
                 rows = sqlx::query_as::<_, CompoundRow>(&sql)
                     .bind(run_pk)
                     .bind(skip.clamp(0, i32::MAX as i64) as i32)
@@ -245,13 +231,9 @@ pub async fn list_results(
             }
             let wanted = page_size - rows.len() as i64;
             if wanted > 0 {
-                let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
-                let unranked = sqlx::query_as::<_, CompoundRow>(&sql)
-                    .bind(run_pk)
-                    .bind(wanted)
-                    .bind((skip - ranked).max(0))
-                    .fetch_all(pool)
-                    .await?;
+                let sql =
+                    format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
+                let unranked = sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(wanted).bind((skip - ranked).max(0)).fetch_all(pool).await?;
                 rows.extend(unranked);
             }
             Ok(rows)
@@ -270,10 +252,7 @@ pub fn results_stored(run: &RunRow) -> i64 {
         return 0;
     };
     let counts = run.stage_counts.get(first);
-    ["done", "failed", "skipped"]
-        .iter()
-        .map(|k| counts.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0))
-        .sum()
+    ["done", "failed", "skipped"].iter().map(|k| counts.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0)).sum()
 }
 
 /// Compound results of one run, at most `limit`, in input order (for the run's
@@ -297,10 +276,10 @@ pub async fn lost_compound_record(
         "SELECT p.adapter_sequence, i.smiles FROM pipeline_runs p \
          LEFT JOIN run_inputs i ON i.run_pk = p.id AND i.idx = $2 WHERE p.run_id = $1",
     )
-            .bind(run_id)
-            .bind(index as i32)
-            .fetch_optional(pool)
-            .await?;
+    .bind(run_id)
+    .bind(index as i32)
+    .fetch_optional(pool)
+    .await?;
     let Some((sequence, Some(smiles))) = row else {
         return Ok(None);
     };

@@ -9,7 +9,7 @@
 //! rows at a time, inside the caller's transaction.
 
 use futures::TryStreamExt;
-use pharmforge_core::profile::{self, Method, Placement, Profile};
+use pharmforge_core::profile::{self, Method, Profile};
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -84,10 +84,8 @@ pub struct Rescored {
 /// too) scores any late compound with the new profile.
 pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Option<&str>) -> Result<Rescored, RescoreError> {
     let mut tx = pool.begin().await?;
-    let row: Option<(i64, String)> = sqlx::query_as("SELECT id, status FROM pipeline_runs WHERE run_id = $1 FOR UPDATE")
-        .bind(run_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, status FROM pipeline_runs WHERE run_id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *tx).await?;
     let (run_pk, status) = row.ok_or_else(|| RescoreError::NotFound(run_id.to_owned()))?;
     if !matches!(status.as_str(), "completed" | "failed" | "cancelled") {
         return Err(RescoreError::NotFinished { run_id: run_id.to_owned(), status });
@@ -95,20 +93,38 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
 
     // Each objective's raw value, extracted by Postgres: only a few
     // numbers per compound cross the wire, never its sections.
+    let started = std::time::Instant::now();
+    // A section's JSON is read out of its stored (compressed) form once per
+    // compound: each objective's path starts from the part of it the
+    // objectives share (`admet -> 'properties'`), computed once behind an
+    // `OFFSET 0` fence, where Postgres would otherwise decompress the whole
+    // section again for every objective read from it.
+    fn param<'a>(binds: &mut Vec<&'a str>, v: &'a str) -> String {
+        binds.push(v);
+        format!("${}::text", binds.len() + 1)
+    }
     let mut binds: Vec<&str> = Vec::new();
+    // ((section, the path's first key when it has two), its SQL)
+    let mut bases: Vec<((&str, &str), String)> = Vec::new();
     let mut exprs = Vec::new();
     for o in &profile.objectives {
         let (section, keys) = profile::locate(&o.value).expect("a parsed profile names known paths");
-        let mut expr = format!("c.{section}");
-        for key in keys.iter().filter(|k| !k.is_empty()) {
-            binds.push(key);
-            expr.push_str(&format!(" -> ${}::text", binds.len() + 1));
-        }
-        exprs.push(expr);
+        let (head, leaf) = if keys[1].is_empty() { ("", keys[0]) } else { (keys[0], keys[1]) };
+        let at = match bases.iter().position(|(k, _)| *k == (section, head)) {
+            Some(at) => at,
+            None => {
+                let sql = if head.is_empty() { format!("c.{section}") } else { format!("c.{section} -> {}", param(&mut binds, head)) };
+                bases.push(((section, head), sql));
+                bases.len() - 1
+            }
+        };
+        exprs.push(format!("x.b{at} -> {}", param(&mut binds, leaf)));
     }
     let sql = format!(
-        "SELECT c.idx, c.status <> 'running', jsonb_build_array({}) FROM compound_results c WHERE c.run_pk = $1 ORDER BY c.idx",
-        exprs.join(", ")
+        "SELECT c.idx, c.status <> 'running', jsonb_build_array({}) FROM compound_results c, \
+         LATERAL (SELECT {} OFFSET 0) x WHERE c.run_pk = $1 ORDER BY c.idx",
+        exprs.join(", "),
+        bases.iter().enumerate().map(|(at, (_, sql))| format!("{sql} AS b{at}")).collect::<Vec<_>>().join(", ")
     );
     let mut entries = Entries::default();
     {
@@ -132,7 +148,9 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
             }
         }
     }
+    let read = started.elapsed();
     let ranked = write_placements(&mut tx, run_pk, profile, &entries, true).await?;
+    tracing::info!(run_id, compounds = entries.idx.len(), read_ms = read.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "rescored");
 
     let mut applied = json!({"profile": profile.to_json()});
     if let Some(name) = name {
@@ -162,6 +180,13 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
 
 /// Places `entries` and writes each one's rank, rank order and front (and,
 /// when `with_scores`, its scores and final score), a chunk at a time.
+///
+/// Each chunk is a range of indexes, its values arrays by position in the
+/// range, so Postgres reads the range off the primary key and looks each
+/// row's values up: a join with the values instead was planned as a loop
+/// over the run's rows rescanning the values whenever the table's
+/// statistics were older than the run (a run just written: "1 row"), hours
+/// for 100,000 compounds.
 async fn write_placements(
     tx: &mut Transaction<'_, Postgres>,
     run_pk: i64,
@@ -171,47 +196,44 @@ async fn write_placements(
 ) -> Result<usize, sqlx::Error> {
     let placements = profile::place(profile.method, &entries.keys);
     let ranked = placements.iter().filter(|p| p.rank.is_some()).count();
-    let int = |v: Option<u32>| v.map(|x| x as i32);
     for ((idx, keys), places) in entries.idx.chunks(CHUNK).zip(entries.keys.chunks(CHUNK)).zip(placements.chunks(CHUNK)) {
-        let scores: Vec<Option<Json<Value>>> = keys
-            .iter()
-            .map(|(_, desirabilities)| {
-                (with_scores && !desirabilities.is_empty()).then(|| {
-                    Json(Value::Object(
-                        profile
-                            .objectives
-                            .iter()
-                            .zip(desirabilities)
-                            .map(|(o, d)| (o.name.clone(), d.map(Value::from).unwrap_or(Value::Null)))
-                            .collect(),
-                    ))
-                })
-            })
-            .collect();
-        let finals: Vec<Option<f64>> = keys.iter().map(|k| k.0).collect();
-        let (rank, order, front): (Vec<_>, Vec<_>, Vec<_>) =
-            places.iter().map(|p: &Placement| (int(p.rank), int(p.order), int(p.front))).fold((vec![], vec![], vec![]), |mut acc, (a, b, c)| {
-                acc.0.push(a);
-                acc.1.push(b);
-                acc.2.push(c);
-                acc
-            });
-        sqlx::query(
-            "UPDATE compound_results c SET rank = u.rank, rank_order = u.rank_order, pareto_front = u.front, \
-                 scores = CASE WHEN $8 THEN u.scores ELSE c.scores END, \
-                 final_score = CASE WHEN $8 THEN u.final_score ELSE c.final_score END \
-             FROM UNNEST($2::int[], $3::jsonb[], $4::float8[], $5::int[], $6::int[], $7::int[]) \
-                 AS u(idx, scores, final_score, rank, rank_order, front) \
-             WHERE c.run_pk = $1 AND c.idx = u.idx",
-        )
+        let (first, last) = (idx[0], idx[idx.len() - 1]);
+        let span = (last - first + 1) as usize;
+        // No NULLs in the number arrays (0 and NaN stand for none): an
+        // element of an array with NULLs, like one of a jsonb[], is found
+        // by walking the elements before it; these are indexed directly,
+        // and the scores are one jsonb array, whose elements are too.
+        let mut scores: Vec<Value> = vec![Value::Null; span];
+        let mut finals: Vec<f64> = vec![f64::NAN; span];
+        let (mut rank, mut order, mut front) = (vec![0i32; span], vec![0i32; span], vec![0i32; span]);
+        for ((&i, (score, desirabilities)), p) in idx.iter().zip(keys).zip(places) {
+            let at = (i - first) as usize;
+            if with_scores && !desirabilities.is_empty() {
+                scores[at] = Value::Object(
+                    profile.objectives.iter().zip(desirabilities).map(|(o, d)| (o.name.clone(), d.map(Value::from).unwrap_or(Value::Null))).collect(),
+                );
+            }
+            finals[at] = score.unwrap_or(f64::NAN);
+            let int = |v: Option<u32>| v.map_or(0, |x| x as i32);
+            (rank[at], order[at], front[at]) = (int(p.rank), int(p.order), int(p.front));
+        }
+        let at = "c.idx - $2 + 1";
+        sqlx::query(&format!(
+            "UPDATE compound_results c SET rank = NULLIF(($4::int[])[{at}], 0), rank_order = NULLIF(($5::int[])[{at}], 0), \
+                 pareto_front = NULLIF(($6::int[])[{at}], 0), \
+                 scores = CASE WHEN $9 THEN NULLIF($7::jsonb -> (c.idx - $2), 'null') ELSE c.scores END, \
+                 final_score = CASE WHEN $9 THEN NULLIF(($8::float8[])[{at}], 'NaN') ELSE c.final_score END \
+             WHERE c.run_pk = $1 AND c.idx >= $2 AND c.idx <= $3"
+        ))
         .persistent(false)
         .bind(run_pk)
-        .bind(idx.to_vec())
-        .bind(scores)
-        .bind(finals)
+        .bind(first)
+        .bind(last)
         .bind(rank)
         .bind(order)
         .bind(front)
+        .bind(Json(Value::Array(scores)))
+        .bind(finals)
         .bind(with_scores)
         .execute(&mut **tx)
         .await?;

@@ -147,10 +147,9 @@ pub async fn record_attempt(
         AttemptOutcome::Delivered => sqlx::query("UPDATE webhook_events SET delivered_at = now() WHERE id = $1").bind(event.pk),
         AttemptOutcome::RetryAt(at) => sqlx::query("UPDATE webhook_events SET next_attempt_at = $2 WHERE id = $1").bind(event.pk).bind(*at),
         AttemptOutcome::GiveUp => sqlx::query("UPDATE webhook_events SET gave_up_at = now() WHERE id = $1").bind(event.pk),
-        AttemptOutcome::GiveUpRun => sqlx::query(
-            "UPDATE webhook_events SET gave_up_at = now() WHERE run_pk = $1 AND delivered_at IS NULL AND gave_up_at IS NULL",
-        )
-        .bind(event.run_pk),
+        AttemptOutcome::GiveUpRun => {
+            sqlx::query("UPDATE webhook_events SET gave_up_at = now() WHERE run_pk = $1 AND delivered_at IS NULL AND gave_up_at IS NULL").bind(event.run_pk)
+        }
     };
     update.execute(&mut *tx).await?;
     tx.commit().await

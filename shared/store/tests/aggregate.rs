@@ -13,8 +13,12 @@ use common::fresh_pool;
 async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterName]) {
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
     let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
-    let mut draft =
-        begin_run(pool, NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) }).await.unwrap();
+    let mut draft = begin_run(
+        pool,
+        NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) },
+    )
+    .await
+    .unwrap();
     draft.append(&smiles.into_iter().map(InputCompound::smiles).collect::<Vec<_>>()).await.unwrap();
     draft.commit().await.unwrap();
 }
@@ -66,10 +70,7 @@ async fn a_stale_record_after_a_later_one_is_ignored_and_the_run_finishes_once()
     assert!(late.finished_runs.is_empty());
     let run = get_run(&pool, "run_00000000000000b2").await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.completed_compounds, run.steps_done), ("completed", 1, 2));
-    let row: (String, i16, Option<i32>) = sqlx::query_as("SELECT status, step, rank FROM compound_results")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let row: (String, i16, Option<i32>) = sqlx::query_as("SELECT status, step, rank FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!(row, ("completed".to_string(), 2, Some(1)));
 }
 
@@ -79,12 +80,7 @@ async fn within_one_batch_the_furthest_record_of_a_compound_wins() {
     let pool = fresh_pool().await;
     let route = [RdkitLocal, AdmetAi, Chembl];
     new_run(&pool, "run_00000000000000c3", &["CCO"], &route).await;
-    let out = apply_batch(
-        &pool,
-        vec![record("run_00000000000000c3", 0, &route, 2), record("run_00000000000000c3", 0, &route, 1)],
-    )
-    .await
-    .unwrap();
+    let out = apply_batch(&pool, vec![record("run_00000000000000c3", 0, &route, 2), record("run_00000000000000c3", 0, &route, 1)]).await.unwrap();
     assert_eq!((out.applied, out.duplicates), (1, 1));
     let run = get_run(&pool, "run_00000000000000c3").await.unwrap().unwrap();
     assert_eq!(run.steps_done, 2, "both stages counted once, from the furthest record");
@@ -170,12 +166,17 @@ async fn earlier_sections_stay_when_a_later_record_does_not_carry_them() {
     lost.set_fatal(Pubchem, "dead-lettered: undecodable");
     lost.advance();
     apply_batch(&pool, vec![lost]).await.unwrap();
-    let (properties, admet, pubchem, errors, status): (Option<serde_json::Value>, Option<serde_json::Value>, Option<serde_json::Value>, serde_json::Value, String) =
-        sqlx::query_as("SELECT properties, admet, pubchem, errors, status FROM compound_results WHERE compound_id = $1")
-            .bind(format!("{id}_0"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (properties, admet, pubchem, errors, status): (
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+        serde_json::Value,
+        String,
+    ) = sqlx::query_as("SELECT properties, admet, pubchem, errors, status FROM compound_results WHERE compound_id = $1")
+        .bind(format!("{id}_0"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(properties, Some(json!({"qed": 0.5, "lipinski_violations": 0})));
     assert_eq!(admet, Some(json!({"qed": 0.5, "lipinski_violations": 0})));
     assert_eq!(pubchem, None);

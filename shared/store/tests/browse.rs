@@ -20,12 +20,14 @@ async fn results_sort_by_any_field_filter_and_search_and_come_back_in_that_order
     let run_id = "run_00000000000b0a5e";
     let route = vec!["rdkit_local".to_owned(), "admet_ai".to_owned()];
     let config = json!({});
-    let mut draft = begin_run(&pool, NewRun { run_id, pipeline_config: &config, adapter_sequence: &route, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) }).await.unwrap();
+    let mut draft = begin_run(
+        &pool,
+        NewRun { run_id, pipeline_config: &config, adapter_sequence: &route, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) },
+    )
+    .await
+    .unwrap();
     let inputs = [("PF-1", "CCO"), ("pf-10", "c1ccccc1O"), ("100%_pure", "CCN"), ("PF-3", "c1ccccc1N")];
-    draft
-        .append(&inputs.map(|(id, smiles)| InputCompound { given_id: Some(id.into()), ..InputCompound::smiles(smiles) }))
-        .await
-        .unwrap();
+    draft.append(&inputs.map(|(id, smiles)| InputCompound { given_id: Some(id.into()), ..InputCompound::smiles(smiles) })).await.unwrap();
     let run = draft.commit().await.unwrap();
 
     // logP 0.5, 1.5, none (rdkit_local failed), -0.2; hERG under admet's properties.
@@ -44,7 +46,10 @@ async fn results_sort_by_any_field_filter_and_search_and_come_back_in_that_order
             let big: serde_json::Map<String, Value> = (0..60).map(|k| (format!("endpoint_{k}"), json!(k as f64 / 60.0))).collect();
             let mut props = big.clone();
             props.insert("hERG".into(), json!(herg[i]));
-            r.set_section(AdapterName::AdmetAi, json!({"properties": props, "percentiles": {"hERG_drugbank_approved_percentile": herg[i] * 100.0}, "model": "m"}));
+            r.set_section(
+                AdapterName::AdmetAi,
+                json!({"properties": props, "percentiles": {"hERG_drugbank_approved_percentile": herg[i] * 100.0}, "model": "m"}),
+            );
             r.advance();
             r
         })

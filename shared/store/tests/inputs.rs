@@ -15,7 +15,15 @@ fn new_run(run_id: &str) -> NewRun<'_> {
     static SEQ: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let seq = SEQ.get_or_init(|| vec!["rdkit_local".to_owned()]);
     static CONFIG: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    NewRun { run_id, pipeline_config: CONFIG.get_or_init(|| json!({})), adapter_sequence: seq, user_id: None, priority: "normal", traceparent: None, scoring: CONFIG.get_or_init(|| json!({})) }
+    NewRun {
+        run_id,
+        pipeline_config: CONFIG.get_or_init(|| json!({})),
+        adapter_sequence: seq,
+        user_id: None,
+        priority: "normal",
+        traceparent: None,
+        scoring: CONFIG.get_or_init(|| json!({})),
+    }
 }
 
 #[tokio::test]

@@ -114,7 +114,8 @@ async fn a_claimed_event_is_not_claimed_again_until_its_lease_runs_out_or_it_is_
     let due = claim_due(&pool, 10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(due.len(), 2);
     record_attempt(&pool, &due[0], Some(410), None, &AttemptOutcome::GiveUpRun).await.unwrap();
-    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE run_pk = $1 AND gave_up_at IS NULL").bind(pk2).fetch_one(&pool).await.unwrap();
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE run_pk = $1 AND gave_up_at IS NULL").bind(pk2).fetch_one(&pool).await.unwrap();
     assert_eq!(open, 0);
 
     // Deleting a run deletes its events and attempts.

@@ -14,11 +14,7 @@ pub struct SharedCache {
 
 impl SharedCache {
     /// One server's copy, no byte limit (tests and benchmarks).
-    pub async fn open(
-        js: &async_nats::jetstream::Context,
-        bucket: &str,
-        ttl: std::time::Duration,
-    ) -> Result<Self, async_nats::Error> {
+    pub async fn open(js: &async_nats::jetstream::Context, bucket: &str, ttl: std::time::Duration) -> Result<Self, async_nats::Error> {
         Self::open_with(js, bucket, ttl, 1, 0).await
     }
 

@@ -95,14 +95,7 @@ pub async fn key_value(
     replicas: usize,
     max_bytes: i64,
 ) -> Result<async_nats::jetstream::kv::Store, async_nats::Error> {
-    let config = async_nats::jetstream::kv::Config {
-        bucket: bucket.to_owned(),
-        history: 1,
-        max_age,
-        num_replicas: replicas,
-        max_bytes,
-        ..Default::default()
-    };
+    let config = async_nats::jetstream::kv::Config { bucket: bucket.to_owned(), history: 1, max_age, num_replicas: replicas, max_bytes, ..Default::default() };
     pharmforge_core::topology::ensure_bucket(js, config, max_bytes > 0).await
 }
 

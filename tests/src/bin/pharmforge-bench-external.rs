@@ -32,9 +32,7 @@ fn molecules(n: usize) -> Vec<String> {
 
 async fn run(stack: &Stack, smiles: &[String]) -> (f64, Vec<Value>) {
     let start = Instant::now();
-    let run = stack
-        .create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}}))
-        .await;
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "pubchem", "chembl"]}})).await;
     let id = run["run_id"].as_str().unwrap().to_owned();
     let done = stack.wait_finished_polling(&id, Duration::from_secs(1800), Duration::from_millis(50)).await;
     let secs = start.elapsed().as_secs_f64();
@@ -65,12 +63,10 @@ async fn stats_settle() {
 /// Rows inserted, updated and updated in place (HOT) in `compound_results`
 /// so far: what the aggregator's writes cost Postgres.
 async fn row_writes(db: &sqlx::PgPool) -> Vec<i64> {
-    let row: (i64, i64, i64) = sqlx::query_as(
-        "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'compound_results'",
-    )
-    .fetch_one(db)
-    .await
-    .expect("table statistics");
+    let row: (i64, i64, i64) = sqlx::query_as("SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'compound_results'")
+        .fetch_one(db)
+        .await
+        .expect("table statistics");
     vec![row.0, row.1, row.2]
 }
 

@@ -54,7 +54,8 @@ fn molecules(offset: usize, n: usize, distinct: bool) -> Vec<String> {
         let all = pharmforge_tests::distinct_molecules(offset + n, &["", "c1ccccc1", "C1CCCCC1", "c1ccncc1", "c1ccc2ccccc2c1", "C1CCNCC1"]);
         return all[offset..].to_vec();
     }
-    let chembl: Vec<String> = pharmforge_tests::reference::load("chembl_cmet_1017.rdkit.jsonl").iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
+    let chembl: Vec<String> =
+        pharmforge_tests::reference::load("chembl_cmet_1017.rdkit.jsonl").iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
     chembl.iter().cycle().skip(offset % chembl.len()).take(n).cloned().collect()
 }
 
@@ -118,7 +119,15 @@ async fn small_runs(stack: &Stack, route: &[&str], start: Instant, fresh_from: u
     waits
 }
 
-async fn phase(name: &str, adapters: &[&str], extra: &[(&str, &str)], route: &[&str], a_compounds: usize, with_small: bool, cancel_a_after_small: bool) -> Value {
+async fn phase(
+    name: &str,
+    adapters: &[&str],
+    extra: &[(&str, &str)],
+    route: &[&str],
+    a_compounds: usize,
+    with_small: bool,
+    cancel_a_after_small: bool,
+) -> Value {
     let stack = Stack::start_with_env(adapters, extra).await;
     let (peak, watcher) = watch_stream(&stack);
     let cpu_before = stack.cpu_snapshot();
@@ -153,7 +162,8 @@ async fn phase(name: &str, adapters: &[&str], extra: &[(&str, &str)], route: &[&
     });
     if with_small {
         out["small_runs"] = json!(sorted.len());
-        out["small_latency_s"] = json!({"p50": round3(percentile(&sorted, 0.5)), "p95": round3(percentile(&sorted, 0.95)), "max": round3(*sorted.last().unwrap_or(&f64::NAN))});
+        out["small_latency_s"] =
+            json!({"p50": round3(percentile(&sorted, 0.5)), "p95": round3(percentile(&sorted, 0.95)), "max": round3(*sorted.last().unwrap_or(&f64::NAN))});
     }
     eprintln!("{name}: {out}");
     out
@@ -165,7 +175,8 @@ async fn api_memory() -> Value {
     let pid = stack.service("pharmforge-api").pid();
     let filler = |n: usize, item: &str| std::iter::repeat_n(item, n).collect::<Vec<_>>().join(",");
     // ChEMBL compounds (56 characters on average), cycled: a 59 MB body.
-    let chembl: Vec<String> = pharmforge_tests::reference::load("chembl_cmet_1017.rdkit.jsonl").iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
+    let chembl: Vec<String> =
+        pharmforge_tests::reference::load("chembl_cmet_1017.rdkit.jsonl").iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
     let million: Vec<&String> = chembl.iter().cycle().take(1_000_000).collect();
     let bodies: Vec<(&str, String)> = vec![
         ("1M_smiles", json!({"input_smiles": million, "pipeline_config": {"adapters": ["rdkit_local"]}}).to_string()),

@@ -55,10 +55,7 @@ async fn main() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, &**v)).collect();
     let stack = Arc::new(Stack::start_with_env(&["rdkit_local", "admet_ai", "pubchem", "chembl"], &env).await);
 
-    let pool: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl")
-        .into_iter()
-        .map(|m| m["smiles"].as_str().unwrap().to_owned())
-        .collect();
+    let pool: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl").into_iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
     let input: Vec<&String> = pool.iter().cycle().take(n).collect();
     let cpu_before = stack.cpu_snapshot();
     let started = Instant::now();
@@ -91,7 +88,11 @@ async fn main() {
                     let status = match stack.http.get(stack.url(&path)).send().await {
                         Ok(r) => {
                             let status = r.status().as_u16();
-                            if r.bytes().await.is_ok() { status } else { 0 }
+                            if r.bytes().await.is_ok() {
+                                status
+                            } else {
+                                0
+                            }
                         }
                         Err(_) => 0,
                     };
@@ -117,11 +118,8 @@ async fn main() {
         }
         let finished = body["compounds"]["completed"].as_u64().unwrap_or(0) + body["compounds"]["failed"].as_u64().unwrap_or(0);
         while next_quarter <= 4 && finished as usize * 4 >= n * next_quarter {
-            let rss: serde_json::Map<String, Value> = stack
-                .services
-                .iter()
-                .map(|s| (s.name.clone(), json!((rss_kb(s.pid()).unwrap_or(0) as f64 / 1024.0).round())))
-                .collect();
+            let rss: serde_json::Map<String, Value> =
+                stack.services.iter().map(|s| (s.name.clone(), json!((rss_kb(s.pid()).unwrap_or(0) as f64 / 1024.0).round()))).collect();
             at_quarter.push(json!({"finished": finished, "seconds": started.elapsed().as_secs(), "rss_mb": rss}));
             next_quarter += 1;
         }
@@ -166,11 +164,8 @@ async fn main() {
     let shed_gets = *shed.lock().unwrap();
 
     // VmHWM: the highest resident set each process ever had.
-    let peak_mb: serde_json::Map<String, Value> = stack
-        .services
-        .iter()
-        .map(|s| (s.name.clone(), json!((peak_rss_kb(s.pid()).unwrap_or(0) as f64 / 1024.0 * 10.0).round() / 10.0)))
-        .collect();
+    let peak_mb: serde_json::Map<String, Value> =
+        stack.services.iter().map(|s| (s.name.clone(), json!((peak_rss_kb(s.pid()).unwrap_or(0) as f64 / 1024.0 * 10.0).round() / 10.0))).collect();
     let out = json!({
         "compounds": n,
         "adapters": ["rdkit_local", "admet_ai", "pubchem", "chembl"],

@@ -66,10 +66,7 @@ async fn main() {
     let runs = env_usize("TRACE_BENCH_RUNS", 100);
     let size = env_usize("TRACE_BENCH_RUN_SIZE", 200);
     let rounds = env_usize("TRACE_BENCH_ROUNDS", 2);
-    let pool: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl")
-        .into_iter()
-        .map(|m| m["smiles"].as_str().unwrap().to_owned())
-        .collect();
+    let pool: Vec<String> = reference::load("chembl_cmet_1017.rdkit.jsonl").into_iter().map(|m| m["smiles"].as_str().unwrap().to_owned()).collect();
     let modes = ["off", "ratio_0.01", "always_on"];
     let mut figures: Vec<(String, Vec<f64>, u64, u64)> = modes.iter().map(|m| (m.to_string(), Vec::new(), 0, 0)).collect();
     for _ in 0..rounds {

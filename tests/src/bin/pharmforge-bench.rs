@@ -35,11 +35,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn rdkit_in_process(smiles: &[String]) -> f64 {
-    let mut records: Vec<CompoundRecord> = smiles
-        .iter()
-        .enumerate()
-        .map(|(i, s)| CompoundRecord::new("run_0000000000000000", i as u32, s.clone(), vec![AdapterName::RdkitLocal]))
-        .collect();
+    let mut records: Vec<CompoundRecord> =
+        smiles.iter().enumerate().map(|(i, s)| CompoundRecord::new("run_0000000000000000", i as u32, s.clone(), vec![AdapterName::RdkitLocal])).collect();
     records.iter_mut().take(50).for_each(pharmforge_rdkit_local::enrich_one); // warm-up
     let start = Instant::now();
     let rounds = 3;
@@ -104,14 +101,7 @@ async fn main() {
     let big: Vec<&String> = smiles.iter().cycle().take(100_000).collect();
     let big_body = serde_json::to_vec(&json!({"input_smiles": big, "pipeline_config": {"adapters": ["chembl"]}})).unwrap();
     let t = Instant::now();
-    let r = stack
-        .http
-        .post(stack.url("/api/v1/runs"))
-        .header("content-type", "application/json")
-        .body(big_body.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = stack.http.post(stack.url("/api/v1/runs")).header("content-type", "application/json").body(big_body.clone()).send().await.unwrap();
     let accept_ms = t.elapsed().as_secs_f64() * 1e3;
     assert_eq!(r.status(), 201);
     // Let its fan-out finish so its cost shows in the API's peak RSS.

@@ -78,10 +78,8 @@ impl FakeChembl {
         let log = RequestLog::default();
         let outage = Arc::new(AtomicBool::new(false));
         let state = FakeState { faults, log: log.clone(), counter: Default::default(), outage: outage.clone() };
-        let router = Router::new()
-            .route(&format!("{BASE_PATH}/{{resource}}"), get(list))
-            .route(&format!("{BASE_PATH}/molecule/{{id}}"), get(detail))
-            .with_state(state);
+        let router =
+            Router::new().route(&format!("{BASE_PATH}/{{resource}}"), get(list)).route(&format!("{BASE_PATH}/molecule/{{id}}"), get(detail)).with_state(state);
         FakeChembl { server: serve(router, BASE_PATH, log).await, outage }
     }
     pub fn base_url(&self) -> &str {
@@ -194,7 +192,14 @@ fn answer(st: &FakeState, resource: &str, q: &HashMap<String, String>, raw: &str
     }
     let f = &st.faults;
     match resource.trim_end_matches(".json") {
-        "status" => (200, String::new(), axum::Json(json!({"chembl_db_version": "ChEMBL_35", "chembl_release_date": "2024-12-01", "status": "UP", "activities": 24267312, "disclaimer": "fake"})).into_response()),
+        "status" => (
+            200,
+            String::new(),
+            axum::Json(
+                json!({"chembl_db_version": "ChEMBL_35", "chembl_release_date": "2024-12-01", "status": "UP", "activities": 24267312, "disclaimer": "fake"}),
+            )
+            .into_response(),
+        ),
         "molecule" => {
             let only = q.get("only").map(String::as_str);
             let (key, molecules): (String, Vec<Value>) = if let Some(keys) = q.get("molecule_structures__standard_inchi_key__in") {
@@ -218,7 +223,12 @@ fn answer(st: &FakeState, resource: &str, q: &HashMap<String, String>, raw: &str
                 return (400, String::new(), (StatusCode::BAD_REQUEST, "a filter is required by this fake").into_response());
             };
             let n = molecules.len();
-            (200, key, axum::Json(json!({"molecules": molecules, "page_meta": {"limit": 20, "offset": 0, "total_count": n, "next": null, "previous": null}})).into_response())
+            (
+                200,
+                key,
+                axum::Json(json!({"molecules": molecules, "page_meta": {"limit": 20, "offset": 0, "total_count": n, "next": null, "previous": null}}))
+                    .into_response(),
+            )
         }
         "activity" => {
             let ids: Vec<String> = match (q.get("molecule_chembl_id__in"), q.get("molecule_chembl_id")) {
@@ -248,7 +258,14 @@ fn answer(st: &FakeState, resource: &str, q: &HashMap<String, String>, raw: &str
                 format!("{BASE_PATH}/activity.json?{rest}")
             });
             let previous = (offset > 0).then(|| format!("{BASE_PATH}/activity.json?limit={limit}&offset={}", offset.saturating_sub(limit)));
-            (200, ids.join(","), axum::Json(json!({"activities": page, "page_meta": {"limit": limit, "offset": offset, "total_count": total, "next": next, "previous": previous}})).into_response())
+            (
+                200,
+                ids.join(","),
+                axum::Json(
+                    json!({"activities": page, "page_meta": {"limit": limit, "offset": offset, "total_count": total, "next": next, "previous": previous}}),
+                )
+                .into_response(),
+            )
         }
         _ => (404, String::new(), StatusCode::NOT_FOUND.into_response()),
     }

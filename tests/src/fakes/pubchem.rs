@@ -47,11 +47,31 @@ pub struct PubchemFaults {
 
 impl PubchemFaults {
     pub fn none() -> Self {
-        PubchemFaults { unknown: 0, missing_properties: 0, transient: 0, always_503: 0, no_synonyms: 0, synonyms_503: 0, restandardized: 0, slow: Duration::from_secs(3), retry_after_secs: 1 }
+        PubchemFaults {
+            unknown: 0,
+            missing_properties: 0,
+            transient: 0,
+            always_503: 0,
+            no_synonyms: 0,
+            synonyms_503: 0,
+            restandardized: 0,
+            slow: Duration::from_secs(3),
+            retry_after_secs: 1,
+        }
     }
     /// The mix the end-to-end test uses.
     pub fn mixed() -> Self {
-        PubchemFaults { unknown: 100, missing_properties: 100, transient: 200, always_503: 20, no_synonyms: 100, synonyms_503: 100, restandardized: 0, slow: Duration::from_secs(3), retry_after_secs: 1 }
+        PubchemFaults {
+            unknown: 100,
+            missing_properties: 100,
+            transient: 200,
+            always_503: 20,
+            no_synonyms: 100,
+            synonyms_503: 100,
+            restandardized: 0,
+            slow: Duration::from_secs(3),
+            retry_after_secs: 1,
+        }
     }
 }
 
@@ -151,7 +171,14 @@ async fn answer(st: &FakeState, props: &str, smiles: Option<&str>) -> (u16, Resp
     let standardized = format!("{smiles}C");
     let read_as = if share(h, 7, f.restandardized) && pharmforge_chem::compute_properties(&standardized).is_ok() { standardized.as_str() } else { smiles };
     let Ok(p) = pharmforge_chem::compute_properties(read_as) else {
-        return (400, fault(StatusCode::BAD_REQUEST, "PUGREST.BadRequest", "Unable to standardize the given structure - perhaps some special characters need to be escaped or data packed in MIME form?"));
+        return (
+            400,
+            fault(
+                StatusCode::BAD_REQUEST,
+                "PUGREST.BadRequest",
+                "Unable to standardize the given structure - perhaps some special characters need to be escaped or data packed in MIME form?",
+            ),
+        );
     };
     if share(h, 1, f.unknown) {
         return (200, axum::Json(json!({"PropertyTable": {"Properties": [{"CID": 0}]}})).into_response());
