@@ -26,6 +26,14 @@ else
   log "rustfmt is not installed: formatting not checked"
 fi
 
+# Lints are a gate too: every clippy warning fails the run.
+if cargo clippy --version >/dev/null 2>&1; then
+  log "linting (cargo clippy --all-targets -D warnings)"
+  cargo clippy --workspace --all-targets --locked -q -- -D warnings
+else
+  log "clippy is not installed: lints not checked"
+fi
+
 log "building"
 cargo build --workspace --bins --tests --locked
 if cargo nextest --version >/dev/null 2>&1; then

@@ -692,7 +692,6 @@ impl Stack {
             }
             tokio::time::sleep(every).await;
         }
-        let mut last = last;
         if let Some(obj) = last.as_object_mut() {
             obj.remove("input_smiles");
         }

@@ -23,7 +23,10 @@ struct Kept {
 
 /// The orders computed lately, by run and browse.
 #[derive(Clone, Default)]
-pub struct Orders(Arc<Mutex<HashMap<((i64, i32), Browse), Kept>>>);
+pub struct Orders(Arc<Mutex<HashMap<OrderKey, Kept>>>);
+
+/// A run's row id and scoring version, and the browse.
+type OrderKey = ((i64, i32), Browse);
 
 impl Orders {
     /// The indexes of `browse` over run `run_pk` as scored `version` times

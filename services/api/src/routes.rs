@@ -493,7 +493,14 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Quer
     }
     let filter = store::RunFilter { status, user_id: caller.0.as_deref().or(asked) };
     let (runs, total) = store::list_runs(&state.pool, &filter, page, page_size).await?;
-    let runs: Vec<views::RunView> = runs.iter().map(|r| views::run(r, None, None)).collect();
+    let runs: Vec<views::RunView> = runs
+        .iter()
+        .map(|r| {
+            let mut view = views::run(r, None, None);
+            view.scoring_history = None;
+            view
+        })
+        .collect();
     Ok(Json(views::Page { runs: Some(runs), results: None, total, page, page_size }).into_response())
 }
 

@@ -532,7 +532,7 @@ pub fn paging(page: Option<&str>, page_size: Option<&str>) -> Result<(i64, i64),
     };
     let page = parse("page", page, 1)?;
     let page_size = parse("page_size", page_size, 20)?;
-    if page < 1 || page > 1_000_000 {
+    if !(1..=1_000_000).contains(&page) {
         return Err(ApiError::BadRequest(format!("page must be between 1 and 1000000, got {page}")));
     }
     if !(1..=100).contains(&page_size) {

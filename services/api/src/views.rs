@@ -70,8 +70,10 @@ pub struct RunView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<crate::webhooks::WebhookView>,
     /// `[{profile, applied_at, name?}]`: the profiles the run was scored
-    /// with, the last one current (`POST /runs/{id}/rescore` appends).
-    scoring_history: &'a Value,
+    /// with, the last one current (`POST /runs/{id}/rescore` appends); not
+    /// in lists of runs (a history holds up to 100 profiles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scoring_history: Option<&'a Value>,
 }
 
 /// A run's input SMILES as a single-run view shows them: all of them, or
@@ -130,7 +132,7 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
         input_smiles: input.as_ref().and_then(|i| i.list),
         input_smiles_omitted: input.as_ref().and_then(|i| i.omitted),
         webhook: None,
-        scoring_history: &run.scoring_history,
+        scoring_history: Some(&run.scoring_history),
     }
 }
 

@@ -257,6 +257,19 @@ fn push_data_item(out: &mut String, tag: &str, value: &str) {
     out.push('\n');
 }
 
+/// An SD record without a molecule (no atoms, no bonds), `title` and `data`
+/// written as [`sd_record_2d`] writes them: what an export writes for a
+/// compound RDKit cannot read, so that its values are not lost and the file
+/// keeps one record per compound. RDKit reads it back as an empty molecule.
+pub fn sd_record_without_molecule(title: &str, data: &[(&str, &str)]) -> String {
+    let mut out = format!("{}\n{MOLBLOCK_HEADER_LINE}\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n", safe_title(title));
+    for (tag, value) in data {
+        push_data_item(&mut out, tag, value);
+    }
+    out.push_str("$$$$\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,7 +321,7 @@ mod tests {
             "{methane}> 25  <MELTING.POINT>  (1)\n-33\n\n\n\n>  <a>\n\
              \x20\n\tb\n\n>  <last>\nv\n\n"
         ));
-        records.push(format!("{methane}"));
+        records.push(methane.to_string());
         records.push(format!("{methane}>  <only item>  \n\n"));
         records.push(records[1].replace('\n', "\r\n"));
         records.push(
@@ -333,17 +346,4 @@ mod tests {
             }
         }
     }
-}
-
-/// An SD record without a molecule (no atoms, no bonds), `title` and `data`
-/// written as [`sd_record_2d`] writes them: what an export writes for a
-/// compound RDKit cannot read, so that its values are not lost and the file
-/// keeps one record per compound. RDKit reads it back as an empty molecule.
-pub fn sd_record_without_molecule(title: &str, data: &[(&str, &str)]) -> String {
-    let mut out = format!("{}\n{MOLBLOCK_HEADER_LINE}\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n", safe_title(title));
-    for (tag, value) in data {
-        push_data_item(&mut out, tag, value);
-    }
-    out.push_str("$$$$\n");
-    out
 }

@@ -61,6 +61,9 @@ pub struct Attempt {
 }
 
 /// What an adapter did with one record.
+// A record is moved in and out of its outcome once; boxing it would cost an
+// allocation per record for the rare small variants' sake.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Enriched (or carrying its error): forward it to its next stage.

@@ -280,7 +280,7 @@ async fn listen(http: reqwest::Client, url: String, lags: Arc<std::sync::Mutex<V
             let frame: String = buf.drain(..end + 2).collect();
             let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) else { continue };
             let v: Value = serde_json::from_str(data).unwrap();
-            if let Some(at) = v["updated_at"].as_str().and_then(|t| chrono_seconds(t)) {
+            if let Some(at) = v["updated_at"].as_str().and_then(chrono_seconds) {
                 lags.lock().unwrap().push(now - at);
             }
             events += 1;

@@ -134,14 +134,14 @@ async fn fault(st: &FakeState, skip: bool) -> Option<(u16, Response)> {
     }
     let n = st.counter.fetch_add(1, Ordering::SeqCst) + 1;
     let f = &st.faults;
-    if f.fault_every > 0 && n % f.fault_every == 0 {
+    if f.fault_every > 0 && n.is_multiple_of(f.fault_every) {
         return Some(match (n / f.fault_every) % 3 {
             0 => (503, html(StatusCode::SERVICE_UNAVAILABLE, HTML_503)),
             1 => (500, html(StatusCode::INTERNAL_SERVER_ERROR, HTML_500)),
             _ => (502, html(StatusCode::BAD_GATEWAY, HTML_502)),
         });
     }
-    if f.slow_every > 0 && n % f.slow_every == 0 {
+    if f.slow_every > 0 && n.is_multiple_of(f.slow_every) {
         tokio::time::sleep(f.slow).await;
     }
     None
@@ -289,7 +289,7 @@ pub fn activities_of(id: &str, f: &ChemblFaults) -> Vec<Value> {
             m.insert("assay_type".into(), json!(["B", "F", "A", "T"][j % 4]));
             m.insert("target_chembl_id".into(), json!(format!("CHEMBL{}", 200 + t)));
             m.insert("target_pref_name".into(), json!(format!("Fake target {t}")));
-            m.insert("target_organism".into(), if t % 5 == 0 { Value::Null } else { json!("Homo sapiens") });
+            m.insert("target_organism".into(), if t.is_multiple_of(5) { Value::Null } else { json!("Homo sapiens") });
             m.insert("standard_type".into(), json!(["IC50", "Ki", "EC50", "Kd"][j % 4]));
             m.insert("standard_relation".into(), if value.is_some() { json!(if j % 11 == 0 { ">" } else { "=" }) } else { Value::Null });
             m.insert("standard_value".into(), json!(value));
