@@ -74,8 +74,15 @@ async fn a_gateways_sampled_trace_runs_through_the_api_every_adapter_and_the_agg
     }
 
     // Every stage and every write: api (request, admission), four adapters,
-    // four aggregator writes (one per stage's message).
-    let spans = spans_of(&receiver, trace, |s| s.iter().filter(|s| s.service == "pharmforge-aggregator" && s.name == "aggregator").count() >= 4).await;
+    // four aggregator writes (one per stage's message). Each service exports
+    // on its own schedule: an aggregator's span for chembl's message can
+    // arrive before chembl's own, so all of them are waited for.
+    let spans = spans_of(&receiver, trace, |s| {
+        s.iter().filter(|s| s.service == "pharmforge-aggregator" && s.name == "aggregator").count() >= 4
+            && ["rdkit_local", "admet_ai", "pubchem", "chembl"].iter().all(|name| s.iter().any(|s| s.name == *name))
+            && s.iter().any(|s| s.name == "admit")
+    })
+    .await;
     let request = one(&spans, "pharmforge-api", "POST /api/v1/runs");
     assert_eq!(request.parent_span_id, gateway_span, "the request continues the gateway's span");
     let admit = one(&spans, "pharmforge-api", "admit");
