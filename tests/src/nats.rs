@@ -4,7 +4,7 @@
 use crate::{free_port, wait_for_port};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A private nats-server with JetStream, on a random port, with its
 /// monitoring endpoint (`/jsz`, `/healthz`) on another; alone, or one node of

@@ -2,7 +2,6 @@
 //! (memory, CPU) for the benchmarks.
 
 use crate::binary;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

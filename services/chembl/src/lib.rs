@@ -24,6 +24,7 @@ use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Sh
 use pharmforge_webclient::{
     backoff, classify_status, http_client, parse_retry_after, FetchError, RateLimitSettings, RetrySettings, SharedCache, SharedRateLimiter,
 };
+use reqwest::Url;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -85,18 +86,6 @@ impl ChemblSettings {
     }
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 pub struct ChemblClient {
     http: reqwest::Client,
     settings: ChemblSettings,
@@ -109,14 +98,24 @@ impl ChemblClient {
         ChemblClient { http: http_client(settings.timeout, settings.connect_timeout), settings, limiter, release: tokio::sync::Mutex::new(None) }
     }
 
-    /// `scheme://host[:port]` of the base URL, for ChEMBL's host-relative `next` links.
-    fn origin(&self) -> &str {
-        let b = &self.settings.base_url;
-        let after = b.find("://").map(|i| i + 3).unwrap_or(0);
-        match b[after..].find('/') {
-            Some(i) => &b[..after + i],
-            None => b,
+    /// `<base URL>/<segments>?<query>`, each part percent-encoded.
+    fn api_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<String, FetchError> {
+        let bad = |why: String| FetchError::Permanent(format!("CHEMBL_BASE_URL {:?} {why}", self.settings.base_url));
+        let mut url = Url::parse(&self.settings.base_url).map_err(|e| bad(format!("is not a URL: {e}")))?;
+        url.path_segments_mut().map_err(|_| bad("cannot have a path".into()))?.pop_if_empty().extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
+        Ok(url.into())
+    }
+
+    /// A `page_meta.next` link (host-relative, as ChEMBL sends it, or whole)
+    /// as a URL on the base URL's host.
+    fn next_url(&self, next: &str) -> Result<String, FetchError> {
+        Url::parse(&self.settings.base_url)
+            .and_then(|base| base.join(next))
+            .map(String::from)
+            .map_err(|e| FetchError::Permanent(format!("ChEMBL's next page {next:?} is not a URL: {e}")))
     }
 
     /// A JSON GET: `Ok(None)` on 404 (a not-found, never retried).
@@ -160,8 +159,10 @@ impl ChemblClient {
     pub async fn release(&self) -> Option<String> {
         let mut r = self.release.lock().await;
         if r.is_none() {
-            if let Ok(Some(v)) = self.get_json(&format!("{}/status.json", self.settings.base_url)).await {
-                *r = v["chembl_db_version"].as_str().map(str::to_owned);
+            if let Ok(url) = self.api_url(&["status.json"], &[]) {
+                if let Ok(Some(v)) = self.get_json(&url).await {
+                    *r = v["chembl_db_version"].as_str().map(str::to_owned);
+                }
             }
         }
         r.clone()
@@ -171,7 +172,7 @@ impl ChemblClient {
     pub async fn molecules_by_inchikey(&self, keys: &[String]) -> Result<HashMap<String, String>, FetchError> {
         let mut out = HashMap::new();
         if keys.len() == 1 {
-            let url = format!("{}/molecule/{}.json", self.settings.base_url, enc(&keys[0]));
+            let url = self.api_url(&["molecule", &format!("{}.json", keys[0])], &[])?;
             if let Some(m) = self.get_json(&url).await? {
                 if let Some(id) = m["molecule_chembl_id"].as_str() {
                     out.insert(keys[0].clone(), id.to_owned());
@@ -180,11 +181,11 @@ impl ChemblClient {
             return Ok(out);
         }
         for chunk in keys.chunks(50) {
-            let url = format!(
-                "{}/molecule.json?molecule_structures__standard_inchi_key__in={}&only=molecule_chembl_id,molecule_structures&limit=1000",
-                self.settings.base_url,
-                enc(&chunk.join(","))
-            );
+            let keys = chunk.join(",");
+            let url = self.api_url(
+                &["molecule.json"],
+                &[("molecule_structures__standard_inchi_key__in", &keys), ("only", "molecule_chembl_id,molecule_structures"), ("limit", "1000")],
+            )?;
             let Some(v) = self.get_json(&url).await? else { continue };
             for m in v["molecules"].as_array().into_iter().flatten() {
                 if let (Some(id), Some(key)) = (m["molecule_chembl_id"].as_str(), m["molecule_structures"]["standard_inchi_key"].as_str()) {
@@ -197,25 +198,23 @@ impl ChemblClient {
 
     /// The molecule whose structure flex-matches a SMILES, if any.
     pub async fn molecule_by_smiles(&self, smiles: &str) -> Result<Option<String>, FetchError> {
-        let url = format!(
-            "{}/molecule.json?molecule_structures__canonical_smiles__flexmatch={}&only=molecule_chembl_id&limit=1",
-            self.settings.base_url,
-            enc(smiles)
-        );
+        let url =
+            self.api_url(&["molecule.json"], &[("molecule_structures__canonical_smiles__flexmatch", smiles), ("only", "molecule_chembl_id"), ("limit", "1")])?;
         Ok(self.get_json(&url).await?.and_then(|v| v["molecules"][0]["molecule_chembl_id"].as_str().map(str::to_owned)))
     }
 
     /// Activities of these molecules, following `page_meta.next` up to the
     /// page cap; `true` when the cap cut it short.
     pub async fn activities(&self, ids: &[String]) -> Result<(Vec<Value>, bool), FetchError> {
-        let mut url = format!("{}/activity.json?molecule_chembl_id__in={}&limit=1000&only={}", self.settings.base_url, enc(&ids.join(",")), ACTIVITY_FIELDS);
+        let ids = ids.join(",");
+        let mut url = self.api_url(&["activity.json"], &[("molecule_chembl_id__in", &ids), ("limit", "1000"), ("only", ACTIVITY_FIELDS)])?;
         let mut out = Vec::new();
         for _ in 0..self.settings.max_pages {
             let Some(v) = self.get_json(&url).await? else { return Ok((out, false)) };
             out.extend(v["activities"].as_array().cloned().unwrap_or_default());
             match v["page_meta"]["next"].as_str() {
                 Some(next) if !next.is_empty() => {
-                    url = if next.starts_with("http") { next.to_owned() } else { format!("{}{}", self.origin(), next) };
+                    url = self.next_url(next)?;
                 }
                 _ => return Ok((out, false)),
             }
@@ -238,10 +237,18 @@ fn desc(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal)
 }
 
+/// What a molecule's activities say of one target.
+struct TargetSummary {
+    name: Value,
+    organism: Value,
+    best_pchembl: Option<f64>,
+    activities: usize,
+}
+
 /// The `bioactivity` section of one molecule from its activities.
 pub fn section(chembl_id: &str, activities: &[Value], max_activities: usize) -> Value {
     let mut assay_types = BTreeSet::new();
-    let mut targets: BTreeMap<String, (Value, Value, Option<f64>, usize)> = BTreeMap::new();
+    let mut targets: BTreeMap<String, TargetSummary> = BTreeMap::new();
     let (mut best_ic50, mut best_ki, mut best_p): (Option<f64>, Option<f64>, Option<f64>) = (None, None, None);
     let mut rows = Vec::with_capacity(activities.len());
     for a in activities {
@@ -265,10 +272,15 @@ pub fn section(chembl_id: &str, activities: &[Value], max_activities: usize) -> 
             best_p = Some(best_p.map_or(p, |b: f64| b.max(p)));
         }
         if let Some(t) = a["target_chembl_id"].as_str() {
-            let e = targets.entry(t.to_owned()).or_insert((a["target_pref_name"].clone(), a["target_organism"].clone(), None, 0));
-            e.3 += 1;
+            let e = targets.entry(t.to_owned()).or_insert_with(|| TargetSummary {
+                name: a["target_pref_name"].clone(),
+                organism: a["target_organism"].clone(),
+                best_pchembl: None,
+                activities: 0,
+            });
+            e.activities += 1;
             if let Some(p) = p {
-                e.2 = Some(e.2.map_or(p, |b: f64| b.max(p)));
+                e.best_pchembl = Some(e.best_pchembl.map_or(p, |b: f64| b.max(p)));
             }
         }
         rows.push((
@@ -290,11 +302,11 @@ pub fn section(chembl_id: &str, activities: &[Value], max_activities: usize) -> 
     }
     let num_targets = targets.len();
     let mut targets: Vec<_> = targets.into_iter().collect();
-    targets.sort_by(|a, b| desc(a.1 .2, b.1 .2).then(b.1 .3.cmp(&a.1 .3)).then(a.0.cmp(&b.0)));
+    targets.sort_by(|(a_id, a), (b_id, b)| desc(a.best_pchembl, b.best_pchembl).then(b.activities.cmp(&a.activities)).then(a_id.cmp(b_id)));
     let targets: Vec<Value> = targets
         .into_iter()
         .take(10)
-        .map(|(id, (name, org, p, n))| json!({"target_chembl_id": id, "pref_name": name, "organism": org, "best_pchembl": p, "n": n}))
+        .map(|(id, t)| json!({"target_chembl_id": id, "pref_name": t.name, "organism": t.organism, "best_pchembl": t.best_pchembl, "n": t.activities}))
         .collect();
     rows.sort_by(|a, b| {
         desc(a.0, b.0).then_with(|| match (a.1, b.1) {
