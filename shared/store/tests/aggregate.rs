@@ -292,3 +292,60 @@ async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
     assert!(page(4).await.is_empty());
     assert!(page(1_000_000).await.is_empty());
 }
+
+/// A run written after the table's statistics were taken (Postgres then
+/// estimates "1 row" for it) is placed when it finishes, and rescored, in
+/// one pass over its rows: planned as a join with the values, each write
+/// became a loop over the run's rows rescanning them (minutes for 20,000
+/// compounds; hours for 100,000).
+#[tokio::test]
+async fn a_run_written_after_the_statistics_were_taken_is_placed_and_rescored_in_one_pass() {
+    use pharmforge_core::profile;
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal];
+    let small = "run_00000000000000b0";
+    new_run(&pool, small, &["C"; 20], &route).await;
+    apply_batch(&pool, (0..20).map(|i| record(small, i, &route, 1)).collect()).await.unwrap();
+    sqlx::query("ANALYZE compound_results").execute(&pool).await.unwrap();
+
+    const N: u32 = 20_000;
+    let big = "run_00000000000000b1";
+    new_run(&pool, big, &vec!["C"; N as usize], &route).await;
+    let records: Vec<CompoundRecord> = (0..N)
+        .map(|i| {
+            let mut r = CompoundRecord::new(big, i, "CCO".into(), route.to_vec());
+            r.set_section(RdkitLocal, json!({"qed": f64::from(i % 997) / 997.0, "lipinski_violations": i % 3, "logp": f64::from(i % 101) / 10.0}));
+            r.advance();
+            r
+        })
+        .collect();
+    let mut chunks = records.chunks(5_000).peekable();
+    while let Some(chunk) = chunks.next() {
+        let started = std::time::Instant::now();
+        let outcome = apply_batch(&pool, chunk.to_vec()).await.unwrap();
+        if chunks.peek().is_none() {
+            assert_eq!(outcome.finished_runs, vec![big.to_owned()]);
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "placing took {:?}", started.elapsed());
+        }
+    }
+    let places: (i64, i64, i64) =
+        sqlx::query_as("SELECT count(DISTINCT rank_order), max(rank_order)::bigint, count(rank) FROM compound_results c JOIN pipeline_runs p ON p.id = c.run_pk WHERE p.run_id = $1")
+            .bind(big)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(places, (i64::from(N), i64::from(N), i64::from(N)));
+
+    let (_, pareto) = profile::resolve(&json!({"method": "pareto", "objectives": [
+        {"name": "qed", "value": "properties.qed", "transform": {"type": "identity"}},
+        {"name": "logp", "value": "properties.logp", "transform": {"type": "reverse_sigmoid", "low": 2, "high": 6, "k": 0.5}},
+    ]}))
+    .unwrap();
+    let started = std::time::Instant::now();
+    let done = pharmforge_store::scores::rescore(&pool, big, &pareto, None).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "rescoring took {:?}", started.elapsed());
+    assert_eq!((done.compounds, done.ranked), (N as usize, N as usize));
+    let front_1: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results WHERE pareto_front = 1").fetch_one(&pool).await.unwrap();
+    assert!(front_1 > 0);
+}
