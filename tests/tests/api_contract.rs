@@ -304,3 +304,22 @@ async fn slow_clients_do_not_stop_other_requests_and_are_cut_off() {
     let closed = tokio::time::timeout(Duration::from_secs(5), half_headers.read(&mut buf)).await;
     assert!(closed.is_ok(), "the half-sent headers' connection is still open 5 s after the header timeout");
 }
+
+/// Query strings are read into each endpoint's own fields: a key given
+/// twice is a 400 in the API's error shape (not the framework's plain
+/// text), unknown keys are ignored, and a bad value names its key.
+#[tokio::test]
+async fn query_strings_are_read_into_typed_fields_with_json_errors() {
+    let stack = Stack::start(&[]).await;
+    for path in ["/api/v1/runs?page=1&page=2", "/api/v1/runs/run_00000000000000aa?include=input_smiles&include=x"] {
+        let (status, body) = stack.get_json(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("duplicate field"), "{path}: {body}");
+    }
+    let (status, body) = stack.get_json("/api/v1/runs?page=1&utm_source=mail").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stack.get_json("/api/v1/runs?page_size=many").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("page_size"), "{body}");
+}

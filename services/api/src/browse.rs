@@ -51,27 +51,39 @@ impl Orders {
     }
 }
 
-/// The browse a results query asks for, or `None` for the plain input (or
-/// rank) order with whole sections, which needs none.
-pub fn from_query(q: &HashMap<String, String>) -> Result<(Browse, Detail), ApiError> {
-    let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let sort = SortKey::parse(get("sort").unwrap_or("index")).map_err(ApiError::BadRequest)?;
-    let descending = match get("order") {
+/// A results query's browse parameters, as given.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct BrowseQuery {
+    pub sort: Option<String>,
+    pub order: Option<String>,
+    pub failed: Option<String>,
+    pub q: Option<String>,
+    pub view: Option<String>,
+}
+
+/// The browse a results query asks for (the plain input or rank order
+/// with whole sections when it asks for none).
+pub fn from_query(query: &BrowseQuery) -> Result<(Browse, Detail), ApiError> {
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|v| !v.is_empty())
+    }
+    let sort = SortKey::parse(given(&query.sort).unwrap_or("index")).map_err(ApiError::BadRequest)?;
+    let descending = match given(&query.order) {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(other) => return Err(ApiError::BadRequest(format!("order must be \"asc\" or \"desc\", got {:?}", clip(other)))),
     };
-    let failed_only = match get("failed") {
+    let failed_only = match given(&query.failed) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
         Some(other) => return Err(ApiError::BadRequest(format!("failed must be true or false, got {:?}", clip(other)))),
     };
-    let search = match get("q") {
+    let search = match given(&query.q) {
         Some(s) if s.chars().count() > 200 => return Err(ApiError::BadRequest("q (the search) must be at most 200 characters".into())),
         Some(s) if s.chars().any(char::is_control) => return Err(ApiError::BadRequest("q (the search) must not contain control characters".into())),
         other => other.map(str::to_owned),
     };
-    let detail = match get("view") {
+    let detail = match given(&query.view) {
         None | Some("full") => Detail::Full,
         Some("table") => Detail::Table,
         Some(other) => return Err(ApiError::BadRequest(format!("view must be \"full\" or \"table\", got {:?}", clip(other)))),
@@ -87,8 +99,8 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn q(pairs: &[(&str, &str)]) -> BrowseQuery {
+        serde_urlencoded::from_str(&serde_urlencoded::to_string(pairs).unwrap()).unwrap()
     }
 
     #[test]

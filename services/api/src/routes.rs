@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::upload::{self, FileOptions, Format};
 use crate::{depict, export, validate, views, AppState};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, RawQuery, Request, State};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use pharmforge_core::RunId;
 use pharmforge_store::{self as store, InputCompound};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use std::time::Duration;
 
 pub fn app(state: AppState) -> Router {
@@ -113,6 +112,43 @@ impl FromRequest<AppState> for RunBody {
         }
         Ok(RunBody(bytes))
     }
+}
+
+/// A query string read into `T` (unknown keys ignored); one that does not
+/// fit (a key given twice) is a 400 in the API's error shape, not axum's
+/// plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map(ApiQuery).map_err(|e| ApiError::BadRequest(format!("the query cannot be read: {e}")))
+    }
+}
+
+/// `GET /runs/{id}`'s query.
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    include: Option<String>,
+}
+
+/// `GET /runs`'s query.
+#[derive(serde::Deserialize)]
+struct RunsQuery {
+    page: Option<String>,
+    page_size: Option<String>,
+    status: Option<String>,
+    user_id: Option<String>,
+}
+
+/// `GET /runs/{id}/results`'s query: paging, and the browse (`browse::ResultsQuery`).
+#[derive(serde::Deserialize)]
+struct ResultsQuery {
+    page: Option<String>,
+    page_size: Option<String>,
+    #[serde(flatten)]
+    browse: crate::browse::BrowseQuery,
 }
 
 fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
@@ -434,14 +470,9 @@ async fn accepted(state: &AppState, run_id: &RunId, draft: store::RunDraft, opti
 /// A run. Its `input_smiles` come with it up to 1,000 compounds (as the
 /// seed's API has them), and for any size with `?include=input_smiles`: a
 /// large run's are megabytes, and polling a run's progress stays cheap.
-async fn get_run(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(raw): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+async fn get_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>, ApiQuery(q): ApiQuery<RunQuery>) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
-    let with_smiles = match q.get("include").map(String::as_str) {
+    let with_smiles = match q.include.as_deref() {
         None | Some("") => false,
         Some("input_smiles") => true,
         Some(other) => return Err(ApiError::BadRequest(format!("include must be \"input_smiles\", got {:?}", other.chars().take(32).collect::<String>()))),
@@ -466,9 +497,9 @@ async fn get_run(
     Ok(Json(view).into_response())
 }
 
-async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
-    let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
-    let status = q.get("status").map(String::as_str).filter(|s| !s.is_empty());
+async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunsQuery>) -> Result<Response, ApiError> {
+    let (page, page_size) = validate::paging(q.page.as_deref(), q.page_size.as_deref())?;
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
     if let Some(s) = status {
         if !validate::RUN_STATUSES.contains(&s) {
             return Err(ApiError::BadRequest(format!(
@@ -478,7 +509,7 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, Query(q): Quer
             )));
         }
     }
-    let asked = q.get("user_id").map(String::as_str).filter(|s| !s.is_empty());
+    let asked = q.user_id.as_deref().filter(|s| !s.is_empty());
     if let Some(u) = asked {
         // Postgres text cannot hold NUL, and no user id has control characters.
         if u.chars().count() > 128 || u.chars().any(char::is_control) {
@@ -594,11 +625,11 @@ async fn list_results(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    ApiQuery(q): ApiQuery<ResultsQuery>,
 ) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&raw)?;
-    let (page, page_size) = validate::paging(q.get("page").map(String::as_str), q.get("page_size").map(String::as_str))?;
-    let (browse, detail) = crate::browse::from_query(&q)?;
+    let (page, page_size) = validate::paging(q.page.as_deref(), q.page_size.as_deref())?;
+    let (browse, detail) = crate::browse::from_query(&q.browse)?;
     let run = visible_run(&state, &caller, &run_id).await?;
     if browse.is_plain() && detail == store::browse::Detail::Full {
         let order = if browse.sort == store::browse::SortKey::Rank { store::ResultOrder::Rank } else { store::ResultOrder::Input };
