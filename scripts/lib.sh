@@ -104,6 +104,11 @@ PY
   [ -f "$dir/models/admet_classification/model_0.pt" ] || die "the admet-ai wheel had no models"
 }
 
+# The newest installed PostgreSQL's server binaries (empty if none).
+pg_bin_dir() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
 # Whether the Postgres on port $1 lets user postgres in over TCP without a
 # password (trust, as the tests and the demo expect).
 pg_trusts() {
@@ -143,7 +148,8 @@ ensure_postgres() {
     else
       port_open 127.0.0.1 "$port" && die "port $port is held by a Postgres that wants a password: set PG_PRIVATE_PORT to a free port"
       local bin pgdata
-      bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+      bin="$(pg_bin_dir)"
+      [ -n "$bin" ] || die "no PostgreSQL server binaries under /usr/lib/postgresql"
       pgdata="$(pg_data_dir)"
       id postgres >/dev/null 2>&1 || useradd --system --home "$DATA" postgres
       if [ ! -f "$pgdata/PG_VERSION" ]; then
@@ -174,7 +180,7 @@ stop_private_servers() {
   if [ -f "$DATA/pg.dir" ]; then
     local bin pgdata
     pgdata="$(cat "$DATA/pg.dir")"
-    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+    bin="$(pg_bin_dir)"
     if [ -n "$bin" ] && [ -f "$pgdata/postmaster.pid" ]; then
       runuser -u postgres -- "$bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null && log "stopped the private Postgres ($pgdata)"
     fi

@@ -175,6 +175,12 @@ impl Stack {
         js.publish(format!("{}pipeline.{adapter}", self.prefix), "not a record".into()).await.unwrap().await.unwrap();
     }
 
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(self.url(path)).json(&body).send().await.expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(self.url(path)).send().await.expect("GET");
         let status = r.status().as_u16();

@@ -72,11 +72,6 @@ fn close(a: f64, b: f64, what: &str) {
     assert!((a - b).abs() < 1e-9, "{what}: {a} != {b}");
 }
 
-async fn post(stack: &Stack, path: &str, body: Value) -> (u16, Value) {
-    let r = stack.http.post(stack.url(path)).json(&body).send().await.expect("POST");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 fn prop(r: &Value, name: &str) -> f64 {
     r["properties"][name].as_f64().unwrap_or_else(|| panic!("properties.{name} in {r}"))
 }
@@ -142,7 +137,7 @@ async fn a_run_ranks_by_its_profile_and_a_rescore_reranks_it_as_computed_from_th
         {"name": "fsp3", "value": "properties.fraction_csp3", "transform": {"type": "identity"}, "weight": 3},
         {"name": "small", "value": "properties.molecular_weight", "transform": {"type": "reverse_sigmoid", "low": 150, "high": 350, "k": 0.5}},
     ]});
-    let (status, rescored) = post(&stack, &format!("/api/v1/runs/{run_id}/rescore"), json!({"scoring": second})).await;
+    let (status, rescored) = stack.post_json(&format!("/api/v1/runs/{run_id}/rescore"), json!({"scoring": second})).await;
     assert_eq!(status, 200, "{rescored}");
     assert_eq!(rescored["rescored"]["compounds"].as_u64(), Some(smiles.len() as u64), "{rescored}");
     assert_eq!(rescored["rescored"]["ranked"].as_u64(), Some(smiles.len() as u64 - 1), "{rescored}");
@@ -217,7 +212,7 @@ async fn a_run_ranks_by_its_profile_and_a_rescore_reranks_it_as_computed_from_th
     }
 
     // A built-in by name; the history keeps its name.
-    let (status, by_name) = post(&stack, &format!("/api/v1/runs/{run_id}/rescore"), json!({"scoring": "lead_like"})).await;
+    let (status, by_name) = stack.post_json(&format!("/api/v1/runs/{run_id}/rescore"), json!({"scoring": "lead_like"})).await;
     assert_eq!(status, 200, "{by_name}");
     assert_eq!(by_name["scoring_history"][2]["name"], "lead_like");
     let (_, listed) = stack.get_json("/api/v1/scoring/profiles").await;
@@ -249,7 +244,7 @@ async fn bad_profiles_are_refused_before_any_work_and_only_finished_runs_are_res
         (json!(7), "", "built-in profile's name or a profile object"),
     ];
     for (scoring, objective, reason) in &bad {
-        let (status, body) = post(&stack, "/api/v1/runs", json!({"input_smiles": ["CCO"], "pipeline_config": {"scoring": scoring}})).await;
+        let (status, body) = stack.post_json("/api/v1/runs", json!({"input_smiles": ["CCO"], "pipeline_config": {"scoring": scoring}})).await;
         assert_eq!(status, 422, "{scoring}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(reason), "{message}");
@@ -265,12 +260,12 @@ async fn bad_profiles_are_refused_before_any_work_and_only_finished_runs_are_res
     let run = stack.create_run(json!({"input_smiles": ["CCO"], "pipeline_config": {"adapters": ["rdkit_local"], "scoring": "cns"}})).await;
     assert_eq!(run["scoring_history"][0]["name"], "cns");
     let path = format!("/api/v1/runs/{}/rescore", run["run_id"].as_str().unwrap());
-    let (status, body) = post(&stack, &path, json!({"scoring": "lead_like"})).await;
+    let (status, body) = stack.post_json(&path, json!({"scoring": "lead_like"})).await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = post(&stack, &path, json!({"scoring": bad[0].0})).await;
+    let (status, body) = stack.post_json(&path, json!({"scoring": bad[0].0})).await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("scoring.objectives[\"lipo\"]")), "{body}");
-    let (status, body) = post(&stack, &path, json!({"profile": "cns"})).await;
+    let (status, body) = stack.post_json(&path, json!({"profile": "cns"})).await;
     assert_eq!(status, 422, "{body}");
-    let (status, _) = post(&stack, "/api/v1/runs/run_00000000000000aa/rescore", json!({"scoring": "cns"})).await;
+    let (status, _) = stack.post_json("/api/v1/runs/run_00000000000000aa/rescore", json!({"scoring": "cns"})).await;
     assert_eq!(status, 404);
 }

@@ -575,12 +575,11 @@ async fn rescore_run(State(state): State<AppState>, caller: Caller, Path(raw): P
     if scoring.is_null() {
         return Err(ApiError::validation("scoring", "scoring must be a profile or a built-in profile's name, got null"));
     }
-    let entry = validate::scoring_entry(&scoring, "scoring")?;
-    let profile = store::current_profile(&Value::Array(vec![entry.clone()]));
+    let (name, profile) = validate::scoring_choice(&scoring, "scoring")?;
     visible_run(&state, &caller, &run_id).await?;
     let _turn = state.rescores.acquire().await.map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let started = std::time::Instant::now();
-    let done = store::scores::rescore(&state.pool, run_id.as_str(), &profile, entry.get("name").and_then(Value::as_str)).await.map_err(|e| match e {
+    let done = store::scores::rescore(&state.pool, run_id.as_str(), &profile, name).await.map_err(|e| match e {
         store::scores::RescoreError::NotFound(_) => run_not_found(&run_id),
         e @ store::scores::RescoreError::NotFinished { .. } => ApiError::Conflict(e.to_string()),
         store::scores::RescoreError::Db(e) => e.into(),

@@ -427,7 +427,8 @@ pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<Stri
         }
     };
     pipeline_config.insert("priority".into(), Value::from(priority.as_str()));
-    let scoring = scoring_entry(pipeline_config.get("scoring").unwrap_or(&Value::Null), "pipeline_config.scoring")?;
+    let (name, profile) = scoring_choice(pipeline_config.get("scoring").unwrap_or(&Value::Null), "pipeline_config.scoring")?;
+    let scoring = profile.history_entry(name);
     // Stored as jsonb, which cannot hold U+0000 (Postgres refused the insert
     // and the caller got a 500): refused here, naming where it is.
     if let Some(path) = nul_in(&pipeline_config, "pipeline_config") {
@@ -442,12 +443,12 @@ pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<Stri
 }
 
 /// A scoring profile as given (`field` says where: `pipeline_config.scoring`
-/// or a rescore's `scoring`), checked and resolved into what a scoring
-/// history holds: `{profile, name?}`. Null is the default profile. A bad one
-/// is a 422 naming the objective and what is wrong with it.
-pub fn scoring_entry(given: &Value, field: &str) -> Result<Value, ApiError> {
+/// or a rescore's `scoring`), checked and resolved: the built-in's name, if
+/// one was named, and the profile. Null is the default profile. A bad one is
+/// a 422 naming the objective and what is wrong with it.
+pub fn scoring_choice(given: &Value, field: &str) -> Result<(Option<&'static str>, pharmforge_core::profile::Profile), ApiError> {
     use pharmforge_core::profile;
-    let (name, p) = match given {
+    Ok(match given {
         Value::Null => (Some(profile::DEFAULT_PROFILE), profile::default_profile()),
         v @ (Value::String(_) | Value::Object(_)) => profile::resolve(v).map_err(|e| {
             let at = match &e.objective {
@@ -457,12 +458,7 @@ pub fn scoring_entry(given: &Value, field: &str) -> Result<Value, ApiError> {
             ApiError::validation(at, format!("{field}: {e}"))
         })?,
         other => return Err(ApiError::validation(field, format!("{field} must be a built-in profile's name or a profile object, got {}", kind(other)))),
-    };
-    let mut entry = serde_json::json!({"profile": p.to_json()});
-    if let Some(name) = name {
-        entry["name"] = Value::from(name);
-    }
-    Ok(entry)
+    })
 }
 
 /// How deeply a JSON object nests (an empty object is 1).

@@ -662,6 +662,19 @@ pub fn builtins() -> Vec<BuiltIn> {
     ]
 }
 
+impl Profile {
+    /// The profile as a run's scoring history holds it: `{profile, name?}`
+    /// (`name`: the built-in it was chosen by; the time it applies from is
+    /// added where it is stored).
+    pub fn history_entry(&self, name: Option<&str>) -> Value {
+        let mut entry = serde_json::json!({"profile": self.to_json()});
+        if let Some(name) = name {
+            entry["name"] = Value::from(name);
+        }
+        entry
+    }
+}
+
 /// The profile a run gets when it names none.
 pub fn default_profile() -> Profile {
     let builtin = builtins().into_iter().find(|b| b.name == DEFAULT_PROFILE).expect("the default is built in");

@@ -9,6 +9,7 @@
 //! then a page of it (`results_at`: a primary-key read of those indexes).
 
 use crate::runs::{CompoundRow, COMPOUND_COLUMNS, COMPOUND_FROM};
+use pharmforge_core::profile::PERCENTILE_SUFFIX;
 use sqlx::PgPool;
 
 /// What to sort by: a top-level column, or one field of a section.
@@ -133,8 +134,6 @@ impl SortKey {
         SortKey::Field { section, path }
     }
 }
-
-const PERCENTILE_SUFFIX: &str = "_drugbank_approved_percentile";
 
 fn clip(s: &str) -> String {
     s.chars().take(64).collect()

@@ -152,10 +152,7 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
     let ranked = write_placements(&mut tx, run_pk, profile, &entries, true).await?;
     tracing::info!(run_id, compounds = entries.idx.len(), read_ms = read.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "rescored");
 
-    let mut applied = json!({"profile": profile.to_json()});
-    if let Some(name) = name {
-        applied["name"] = json!(name);
-    }
+    let applied = profile.history_entry(name);
     let names: Vec<&str> = {
         let mut n: Vec<&str> = profile.objectives.iter().map(|o| o.name.as_str()).collect();
         n.sort_unstable();
