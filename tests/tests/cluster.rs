@@ -106,7 +106,14 @@ async fn a_three_node_cluster_loses_its_meta_leader_then_a_stream_leader_mid_run
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    let cache = stream_info(&js, "KV_pubchem_cache").await;
+    // pubchem creates its cache bucket (KV's own defaults), then sets its
+    // limit and discard policy: read it once that second step is in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut cache = stream_info(&js, "KV_pubchem_cache").await;
+    while cache.config.discard != async_nats::jetstream::stream::DiscardPolicy::Old && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        cache = stream_info(&js, "KV_pubchem_cache").await;
+    }
     assert_eq!(cache.config.max_bytes, 1 << 30, "the cache bucket has its byte limit");
     assert_eq!(cache.config.discard, async_nats::jetstream::stream::DiscardPolicy::Old, "a full cache drops its oldest entries");
 
