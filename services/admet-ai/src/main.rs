@@ -8,6 +8,18 @@ use pharmforge_core::{run_adapter, telemetry, Shutdown};
 // with glibc).
 #[tokio::main]
 async fn main() {
+    let mut vars = pharmforge_core::config::service_vars();
+    vars.extend(pharmforge_core::config::consumer_vars("ADAPTER_BATCH_SIZE", "ADAPTER_CONCURRENCY", 64, "1"));
+    vars.extend([
+        pharmforge_core::config::EnvVar::new("ADMET_AI_MODELS_DIR", "./.data/admet_ai", "the unpacked admet_ai/resources folder of the ADMET-AI 2.0.1 package"),
+        pharmforge_core::config::EnvVar::new("ADMET_AI_THREADS", 0, "threads one batch's predictions use (0: the cores available)"),
+    ]);
+    pharmforge_core::config::help_on_request(
+        "pharmforge-admet-ai",
+        "the admet_ai adapter: ADMET-AI 2.0.1 predictions (41 endpoints, physchem columns, DrugBank percentiles)",
+        "  pharmforge-admet-ai",
+        &vars,
+    );
     telemetry::init("admet-ai");
     // One batch at a time by default: each batch already uses every core.
     let settings = NatsSettings::from_env().and_then(|n| {

@@ -59,9 +59,25 @@ impl Settings {
             // 500 records a transaction, two transactions in flight: about
             // 100 MB of records with ADMET sections held at most (1,000 took
             // the aggregator past 200 MB in the load benchmark).
-            consumer: ConsumerSettings::from_env(500, 2)?,
+            // Its own names: ADAPTER_BATCH_SIZE, set for the adapters (a
+            // shared ConfigMap), must not resize the aggregator's transactions.
+            consumer: ConsumerSettings::from_env_vars("AGGREGATOR_BATCH_SIZE", "AGGREGATOR_CONCURRENCY", 500, 2)?,
             hold: pharmforge_core::config::env_millis("AGGREGATOR_HOLD_MS", 500)?,
         })
+    }
+
+    /// Every variable [`Settings::from_env`] reads, for `--help`.
+    pub fn vars() -> Vec<pharmforge_core::config::EnvVar> {
+        use pharmforge_core::config::{consumer_vars, service_vars, EnvVar};
+        let mut vars = service_vars();
+        vars.push(EnvVar::new("DATABASE_URL", pharmforge_store::DEFAULT_DATABASE_URL, "Postgres"));
+        vars.extend(consumer_vars("AGGREGATOR_BATCH_SIZE", "AGGREGATOR_CONCURRENCY", 500, "2"));
+        vars.push(EnvVar::new(
+            "AGGREGATOR_HOLD_MS",
+            500,
+            "how long the record of a compound still on its way may be held for its next stage, so it is written once (0: every stage)",
+        ));
+        vars
     }
 }
 

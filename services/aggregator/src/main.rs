@@ -8,6 +8,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    pharmforge_core::config::help_on_request(
+        "pharmforge-aggregator",
+        "writes the pipeline's results and each run's progress to Postgres (and runs the migrations)",
+        "  pharmforge-aggregator            consume and write results (runs the migrations first)\n  pharmforge-aggregator migrate    apply the database migrations and exit",
+        &pharmforge_aggregator::Settings::vars(),
+    );
     telemetry::init("aggregator");
     let settings = match pharmforge_aggregator::Settings::from_env() {
         Ok(s) => s,

@@ -21,7 +21,7 @@ pub mod views;
 pub mod webhooks;
 
 use async_nats::jetstream;
-use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, NatsSettings};
+use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, EnvVar, NatsSettings};
 use pharmforge_core::{Shutdown, Topology};
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -95,6 +95,42 @@ impl Settings {
             scheduler: scheduler::Settings::from_env()?,
             webhooks: webhooks::Settings::from_env()?,
         })
+    }
+
+    /// Every variable [`Settings::from_env`] reads, for `--help`.
+    pub fn vars() -> Vec<EnvVar> {
+        let mut vars = pharmforge_core::config::service_vars();
+        vars.extend([
+            EnvVar::new("API_ADDR", "0.0.0.0:8000", "where the API listens"),
+            EnvVar::new("DATABASE_URL", pharmforge_store::DEFAULT_DATABASE_URL, "Postgres"),
+            EnvVar::new("API_AUTH", "jwt", "jwt, or off (local use only: every request is the user 'anonymous')"),
+            EnvVar::new("API_JWT_HS256_SECRET", "", "HS256 key of 32+ bytes that tokens are verified with"),
+            EnvVar::new("API_JWT_RS256_PUBLIC_KEY", "", "or an RS256 public key (PEM)"),
+            EnvVar::new("API_JWT_ISSUER", "", "accept only tokens of this issuer"),
+            EnvVar::new("API_JWT_AUDIENCE", "", "accept only tokens for this audience"),
+            EnvVar::new("API_RUNS_PER_MINUTE", 120, "run creations per user per minute (per replica); 429 beyond"),
+            EnvVar::new("API_RUNS_BURST", 30, "run creations a user may make at once"),
+            EnvVar::new("API_MAX_BODY_BYTES", 64 * 1024 * 1024, "largest JSON body"),
+            EnvVar::new("API_MAX_COMPOUNDS", 1_000_000, "most compounds in a run"),
+            EnvVar::new("API_MAX_SMILES_LENGTH", 10_000, "longest SMILES"),
+            EnvVar::new("API_INLINE_RESULTS", 100, "compound results embedded in GET /runs/{id}"),
+            EnvVar::new("API_MAX_IN_FLIGHT", 64, "requests in progress at once; 503 overloaded beyond"),
+            EnvVar::new("API_HEADER_TIMEOUT_MS", 10_000, "a connection whose request headers are not in by then is closed"),
+            EnvVar::new("API_BODY_TIMEOUT_MS", 30_000, "a POST /runs body not all in by then gets 408"),
+            EnvVar::new("API_MAX_UPLOAD_BYTES", 1u64 << 30, "largest file upload, as sent and as decompressed"),
+            EnvVar::new("API_MAX_UPLOADS", 4, "file uploads at once"),
+            EnvVar::new("SCHEDULER_TICK_MS", 50, "admission: how often the admitting replica looks for room"),
+            EnvVar::new("SCHEDULER_QUEUE_MS", 500, "admission: how much of a stage's own work its queue should hold"),
+            EnvVar::new("SCHEDULER_MIN_QUEUE", 16, "admission: the smallest queue kept at a stage"),
+            EnvVar::new("SCHEDULER_INITIAL_WINDOW", 32, "admission: each stage's window at start"),
+            EnvVar::new("SCHEDULER_MAX_WINDOW", 50_000, "admission: the most compounds in flight at a stage and in all"),
+            EnvVar::new("SCHEDULER_MAX_IN_FLIGHT_PER_USER", 0, "admission: the most compounds one user may have in flight (0: no cap)"),
+            EnvVar::new("WEBHOOK_SECRET", "", "key that signs webhooks (whsec_<base64>, or 24+ bytes); unset: runs with a webhook are refused"),
+            EnvVar::new("WEBHOOK_ALLOW_PRIVATE", false, "true lets webhooks go to loopback, link-local and private addresses"),
+            EnvVar::new("WEBHOOK_PROGRESS_INTERVAL_MS", 10_000, "at most one progress webhook per run this often"),
+            EnvVar::new("WEBHOOK_TIMEOUT_MS", 15_000, "time limit of one webhook delivery"),
+        ]);
+        vars
     }
 }
 

@@ -264,14 +264,14 @@ impl Admission {
     }
 }
 
-/// Connects to NATS (retrying), sets up the topology, then admits whenever
+/// Connects to NATS (retrying), waits for the topology, then admits whenever
 /// this replica holds the scheduler's lock, until shutdown.
 pub async fn start(state: AppState, nats: NatsSettings, settings: Settings, shutdown: Shutdown) {
     let Some(client) = pharmforge_core::nats::connect(&nats, "api", &shutdown).await else {
         return;
     };
     let js = jetstream::new(client.clone());
-    if !state.topology.ensure_with_retry(&js, &shutdown).await {
+    if !state.topology.wait_ready(&js, &shutdown, "api").await {
         return;
     }
     let _ = state.jetstream.set(js.clone());

@@ -84,6 +84,30 @@ impl ChemblSettings {
             flexmatch: env_parse("CHEMBL_FLEXMATCH", true)?,
         })
     }
+
+    /// Every variable [`Self::from_env`] reads, for `--help`.
+    pub fn vars() -> Vec<pharmforge_core::config::EnvVar> {
+        use pharmforge_core::config::EnvVar;
+        let mut vars = vec![
+            EnvVar::new("CHEMBL_BASE_URL", DEFAULT_BASE_URL, "the ChEMBL web services's address (a local fake in tests)"),
+            EnvVar::new("CHEMBL_TIMEOUT_MS", 8_000, "time limit of one request"),
+            EnvVar::new("CHEMBL_CONNECT_TIMEOUT_MS", 3_000, "time limit of connecting"),
+            EnvVar::new("CHEMBL_RATE_PER_SECOND", 5, "requests per second, shared by every replica"),
+            EnvVar::new("CHEMBL_RATE_PER_MINUTE", 300, "requests per minute, shared by every replica"),
+            EnvVar::new("CHEMBL_RATE_MARGIN_MS", 40, "safety margin added to the spacing of requests"),
+            EnvVar::new("CHEMBL_MAX_ATTEMPTS", 3, "attempts of a request that fails transiently (1 to 15)"),
+            EnvVar::new("CHEMBL_BACKOFF_MS", 2_000, "first back-off after a transient failure (doubles each time)"),
+            EnvVar::new("CHEMBL_MAX_BACKOFF_MS", 30_000, "longest back-off"),
+            EnvVar::new("CHEMBL_CACHE_TTL_SECS", 7 * 24 * 3600, "how long an answer is kept in the shared cache"),
+            EnvVar::new("CHEMBL_CACHE_MAX_BYTES", 1i64 << 30, "size of the cache bucket; when full its oldest entries make room"),
+        ];
+        vars.extend([
+            EnvVar::new("CHEMBL_MAX_ACTIVITY_PAGES", 10, "pages of activities read per compound at most"),
+            EnvVar::new("CHEMBL_MAX_ACTIVITIES", 50, "activities kept per compound, most potent first"),
+            EnvVar::new("CHEMBL_FLEXMATCH", true, "look a compound up by its SMILES (flexmatch) when its InChIKey finds nothing"),
+        ]);
+        vars
+    }
 }
 
 pub struct ChemblClient {
@@ -350,17 +374,17 @@ impl ChemblAdapter {
         ChemblAdapter { client: ChemblClient::new(settings.clone(), limiter), cache, settings }
     }
 
-    pub async fn connect(nats: &NatsSettings, settings: ChemblSettings, shutdown: &Shutdown) -> Option<Self> {
-        let (limiter, cache) = pharmforge_webclient::connect_shared(
-            nats,
-            "chembl",
-            settings.rate.clone(),
-            &cache_bucket(&nats.prefix),
-            settings.cache_ttl,
-            settings.cache_max_bytes,
-            shutdown,
-        )
-        .await?;
+    /// Opens the shared rate limit and cache over the service's NATS
+    /// connection (retrying until shutdown), then builds the adapter.
+    pub async fn connect(client: async_nats::Client, nats: &NatsSettings, settings: ChemblSettings, shutdown: &Shutdown) -> Option<Self> {
+        let shared = pharmforge_webclient::Shared {
+            service: "chembl",
+            rate: settings.rate.clone(),
+            cache_bucket: &cache_bucket(&nats.prefix),
+            cache_ttl: settings.cache_ttl,
+            cache_max_bytes: settings.cache_max_bytes,
+        };
+        let (limiter, cache) = pharmforge_webclient::connect_shared(client, nats, shared, shutdown).await?;
         tracing::info!(base_url = %settings.base_url, spacing_ms = settings.rate.spacing_ms(), cache = cache.is_some(), "chembl client ready");
         Some(Self::new(settings, Some(limiter), cache))
     }

@@ -1,5 +1,5 @@
 use pharmforge_core::config::{ConsumerSettings, NatsSettings};
-use pharmforge_core::{run_adapter, telemetry, Shutdown};
+use pharmforge_core::{adapter::run_adapter_built, telemetry, AdapterName, Shutdown};
 use pharmforge_pubchem::{PubchemAdapter, PubchemSettings};
 
 /// mimalloc: every record is decoded and re-encoded here, thousands a second
@@ -10,6 +10,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    let mut vars = pharmforge_core::config::service_vars();
+    vars.extend(pharmforge_core::config::consumer_vars("ADAPTER_BATCH_SIZE", "ADAPTER_CONCURRENCY", 8, "2"));
+    vars.extend(pharmforge_pubchem::PubchemSettings::vars());
+    pharmforge_core::config::help_on_request(
+        "pharmforge-pubchem",
+        "the pubchem adapter: names, identifiers and properties from PubChem PUG-REST",
+        "  pharmforge-pubchem",
+        &vars,
+    );
     telemetry::init("pubchem");
     // One request per compound at ~5/s: small batches, two in flight. Enough
     // to keep the shared rate limit busy, few enough that what one replica
@@ -25,10 +34,9 @@ async fn main() {
         }
     };
     let shutdown = Shutdown::on_signals();
-    let Some(adapter) = PubchemAdapter::connect(&nats, pubchem, &shutdown).await else {
-        return;
-    };
-    if let Err(e) = run_adapter(adapter, nats, consumer, shutdown).await {
+    let (adapter_nats, adapter_shutdown) = (nats.clone(), shutdown.clone());
+    let build = move |client| async move { PubchemAdapter::connect(client, &adapter_nats, pubchem, &adapter_shutdown).await };
+    if let Err(e) = run_adapter_built(AdapterName::Pubchem, nats, consumer, shutdown, build).await {
         tracing::error!(error = %e, "pubchem stopped on an error");
         std::process::exit(1);
     }

@@ -8,6 +8,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    let mut vars = pharmforge_core::config::service_vars();
+    vars.extend(pharmforge_core::config::consumer_vars("ADAPTER_BATCH_SIZE", "ADAPTER_CONCURRENCY", 64, "the cores available"));
+    pharmforge_core::config::help_on_request(
+        "pharmforge-rdkit-local",
+        "the rdkit_local adapter: RDKit descriptors, identifiers and QED for each compound",
+        "  pharmforge-rdkit-local",
+        &vars,
+    );
     telemetry::init("rdkit-local");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let settings = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(64, cores)?)));

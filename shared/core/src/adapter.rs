@@ -89,7 +89,25 @@ pub async fn publish_record(
 
 /// Runs an adapter service until shutdown.
 pub async fn run_adapter<A: Adapter>(adapter: A, nats: NatsSettings, settings: ConsumerSettings, shutdown: Shutdown) -> Result<(), async_nats::Error> {
-    let name = adapter.name();
+    run_adapter_built(adapter.name(), nats, settings, shutdown, |_| async move { Some(adapter) }).await
+}
+
+/// [`run_adapter`] for an adapter built on the service's NATS connection
+/// (the web adapters' shared rate limit and cache): `build` gets the one
+/// connection the process uses; `None` from it (shutdown came while it set
+/// up) ends the service.
+pub async fn run_adapter_built<A, F, Fut>(
+    name: AdapterName,
+    nats: NatsSettings,
+    settings: ConsumerSettings,
+    shutdown: Shutdown,
+    build: F,
+) -> Result<(), async_nats::Error>
+where
+    A: Adapter,
+    F: FnOnce(async_nats::Client) -> Fut,
+    Fut: std::future::Future<Output = Option<A>>,
+{
     // Probes and metrics first: alive while connecting, ready once consuming.
     let health = crate::metrics::Health::start(&shutdown);
     match crate::config::apply_nice_from_env() {
@@ -100,9 +118,13 @@ pub async fn run_adapter<A: Adapter>(adapter: A, nats: NatsSettings, settings: C
     let Some(client) = crate::nats::connect(&nats, name.as_str(), &shutdown).await else {
         return Ok(());
     };
+    let Some(adapter) = build(client.clone()).await else {
+        return Ok(());
+    };
+    assert_eq!(adapter.name(), name, "the adapter built is the one named");
     let js = jetstream::new(client.clone());
     let topology = Topology::for_settings(&nats);
-    if !topology.ensure_with_retry(&js, &shutdown).await {
+    if !topology.wait_ready(&js, &shutdown, name.as_str()).await {
         return Ok(());
     }
     let consumer = js.get_stream(topology.pipeline_stream()).await?.get_consumer(&topology.adapter_consumer(name)).await?;

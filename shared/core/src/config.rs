@@ -81,6 +81,9 @@ pub struct NatsSettings {
     /// `NATS_TLS_CA`, `NATS_TLS_CERT` + `NATS_TLS_KEY`: TLS roots and client certificate.
     pub tls_ca: Option<String>,
     pub tls_client: Option<(String, String)>,
+    /// `PHARMFORGE_ACK_WAIT_MS` (30,000): JetStream's ack wait of every
+    /// consumer, which every service of a stack must share.
+    pub ack_wait: Duration,
 }
 
 impl NatsSettings {
@@ -103,6 +106,14 @@ impl NatsSettings {
                 reason: "JetStream keeps 1 to 5 replicas of a stream".into(),
             });
         }
+        let ack_wait = env_millis("PHARMFORGE_ACK_WAIT_MS", 30_000)?;
+        if ack_wait < Duration::from_secs(1) {
+            return Err(ConfigError {
+                name: "PHARMFORGE_ACK_WAIT_MS".into(),
+                value: ack_wait.as_millis().to_string(),
+                reason: "at least 1000 ms: a record must be worked on and acknowledged within it".into(),
+            });
+        }
         let user = std::env::var("NATS_USER").ok().filter(|u| !u.is_empty()).map(|u| (u, Secret::new(std::env::var("NATS_PASSWORD").unwrap_or_default())));
         Ok(NatsSettings {
             urls,
@@ -114,6 +125,7 @@ impl NatsSettings {
             nkey_seed: non_empty("NATS_NKEY_SEED").map(Secret::new),
             tls_ca: non_empty("NATS_TLS_CA"),
             tls_client: non_empty("NATS_TLS_CERT").zip(non_empty("NATS_TLS_KEY")),
+            ack_wait,
         })
     }
 }
@@ -186,10 +198,17 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
+    /// An adapter's: `ADAPTER_BATCH_SIZE` and `ADAPTER_CONCURRENCY`, with its defaults.
     pub fn from_env(default_batch: usize, default_concurrency: usize) -> Result<Self, ConfigError> {
+        Self::from_env_vars("ADAPTER_BATCH_SIZE", "ADAPTER_CONCURRENCY", default_batch, default_concurrency)
+    }
+
+    /// Batch size and concurrency from the variables named (the aggregator
+    /// has its own, so that a value meant for the adapters never reaches it).
+    pub fn from_env_vars(batch_var: &str, concurrency_var: &str, default_batch: usize, default_concurrency: usize) -> Result<Self, ConfigError> {
         Ok(ConsumerSettings {
-            batch_size: env_parse("ADAPTER_BATCH_SIZE", default_batch)?.max(1),
-            concurrency: env_parse("ADAPTER_CONCURRENCY", default_concurrency)?.max(1),
+            batch_size: env_parse(batch_var, default_batch)?.max(1),
+            concurrency: env_parse(concurrency_var, default_concurrency)?.max(1),
             shutdown_grace: env_millis("SHUTDOWN_GRACE_MS", 20_000)?,
             call_timeout: env_millis("ADAPTER_TIMEOUT_MS", 300_000)?.max(Duration::from_millis(1)),
             // Below the consumers' max_deliver (20), so the runtime sees the
@@ -197,6 +216,87 @@ impl ConsumerSettings {
             max_deliveries: env_parse("ADAPTER_MAX_DELIVERIES", 16i64)?.clamp(1, 19),
         })
     }
+}
+
+/// An environment variable a program reads, as its `--help` lists it.
+#[derive(Debug, Clone)]
+pub struct EnvVar {
+    pub name: &'static str,
+    /// The value used when it is unset or empty, as text; empty when there
+    /// is none (the feature it configures is off, or nothing is sent).
+    pub default: String,
+    pub about: &'static str,
+}
+
+impl EnvVar {
+    pub fn new(name: &'static str, default: impl ToString, about: &'static str) -> Self {
+        EnvVar { name, default: default.to_string(), about }
+    }
+}
+
+/// What every service reads: NATS, logs, traces, metrics and probes.
+pub fn service_vars() -> Vec<EnvVar> {
+    vec![
+        EnvVar::new("NATS_URL", "nats://127.0.0.1:4222", "NATS server(s), comma-separated"),
+        EnvVar::new("PHARMFORGE_STREAM_PREFIX", "", "prefix of stream, consumer and subject names (letters, digits, '_' and '-')"),
+        EnvVar::new("PHARMFORGE_STREAM_REPLICAS", 1, "JetStream servers keeping each stream and key-value bucket (1 to 5)"),
+        EnvVar::new("PHARMFORGE_ACK_WAIT_MS", 30_000, "JetStream ack wait of every consumer; the same for every service of a stack"),
+        EnvVar::new("NATS_CREDS_FILE", "", "NATS credentials file"),
+        EnvVar::new("NATS_USER", "", "NATS user name (with NATS_PASSWORD)"),
+        EnvVar::new("NATS_PASSWORD", "", "NATS password"),
+        EnvVar::new("NATS_TOKEN", "", "NATS token"),
+        EnvVar::new("NATS_NKEY_SEED", "", "NATS nkey seed"),
+        EnvVar::new("NATS_TLS_CA", "", "PEM file of the roots NATS servers' certificates are checked against"),
+        EnvVar::new("NATS_TLS_CERT", "", "client certificate for NATS (PEM, with NATS_TLS_KEY)"),
+        EnvVar::new("NATS_TLS_KEY", "", "client certificate's key (PEM)"),
+        EnvVar::new("RUST_LOG", "info", "log filter (tracing-subscriber's EnvFilter syntax)"),
+        EnvVar::new("LOG_FORMAT", "text", "json: one JSON object a line"),
+        EnvVar::new("METRICS_ADDR", "", "where /metrics, /healthz and /readyz are served (host:port); unset: not served"),
+        EnvVar::new("HOSTNAME", "", "this replica's name in heartbeats (Kubernetes sets it); unset: /etc/hostname"),
+        EnvVar::new("OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector for traces; unset: no traces are exported"),
+        EnvVar::new("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "the traces endpoint itself (instead of the above + /v1/traces)"),
+        EnvVar::new("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "http/protobuf or http/json"),
+        EnvVar::new("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "the same, for traces only"),
+        EnvVar::new("OTEL_SERVICE_NAME", "", "service name on spans; unset: the service's own"),
+        EnvVar::new("OTEL_RESOURCE_ATTRIBUTES", "", "key=value,... added to every span's resource"),
+        EnvVar::new("OTEL_TRACES_SAMPLER", "parentbased_always_on", "always_on, always_off, traceidratio or their parentbased_ forms"),
+        EnvVar::new("OTEL_TRACES_SAMPLER_ARG", "1.0", "the ratio of the traceidratio samplers (0 to 1)"),
+        EnvVar::new("OTEL_TRACES_EXPORTER", "otlp", "otlp, or none to export nothing"),
+        EnvVar::new("OTEL_SDK_DISABLED", "false", "true exports nothing"),
+        EnvVar::new("SHUTDOWN_GRACE_MS", 20_000, "how long a stopping service waits for work in flight"),
+    ]
+}
+
+/// What a consumer of the pipeline reads besides [`service_vars`]: its batch
+/// size and concurrency (under the names given, with its defaults), the
+/// call time limit, the delivery bound and its CPU priority.
+pub fn consumer_vars(batch_var: &'static str, concurrency_var: &'static str, default_batch: usize, default_concurrency: &str) -> Vec<EnvVar> {
+    vec![
+        EnvVar::new(batch_var, default_batch, "records handed over at once"),
+        EnvVar::new(concurrency_var, default_concurrency, "batches in flight at the same time"),
+        EnvVar::new("ADAPTER_TIMEOUT_MS", 300_000, "time limit of one call: an overrunning batch is retried record by record"),
+        EnvVar::new("ADAPTER_MAX_DELIVERIES", 16, "deliveries of one record after which it is given up (1 to 19)"),
+        EnvVar::new("PHARMFORGE_NICE", 0, "CPU priority 0..19 (higher yields to the API on a shared host)"),
+    ]
+}
+
+/// `--help` or `-h` among the arguments: prints what the program is, how it
+/// is called and every environment variable it reads with its default, and
+/// exits 0. Any other argument is left to the program.
+pub fn help_on_request(program: &str, about: &str, usage: &str, vars: &[EnvVar]) {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{}", help_text(program, about, usage, vars));
+        std::process::exit(0);
+    }
+}
+
+/// The text [`help_on_request`] prints.
+pub fn help_text(program: &str, about: &str, usage: &str, vars: &[EnvVar]) -> String {
+    let mut out = format!("{program}: {about}\n\nUsage:\n{usage}\n\nEnvironment (default in brackets; [] = unset):\n");
+    for v in vars {
+        out += &format!("  {} [{}]\n      {}\n", v.name, v.default, v.about);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -209,6 +309,13 @@ mod tests {
         assert_eq!(redact_url("tls://t0ken@h:4222/x@y"), "tls://***@h:4222/x@y");
         assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
         assert_eq!(redact_url("user:pw@host:4222"), "***@host:4222");
+    }
+
+    #[test]
+    fn help_lists_each_variable_with_its_default() {
+        let text = help_text("p", "does things", "  p", &[EnvVar::new("A_B", 5, "five"), EnvVar::new("C_D", "", "off")]);
+        assert!(text.contains("  A_B [5]\n      five\n"), "{text}");
+        assert!(text.contains("  C_D []\n      off\n"), "{text}");
     }
 
     #[test]

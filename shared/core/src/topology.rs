@@ -1,6 +1,9 @@
 //! JetStream names and set-up: the streams and durable consumers every service
-//! relies on, created idempotently (create-or-update) at start-up by whichever
-//! service starts first, so a changed configuration takes effect on restart.
+//! relies on. One service owns them: the aggregator creates or updates them
+//! at start (so a changed configuration takes effect when it restarts), and
+//! the others wait until they are there ([`Topology::wait_ready`]) instead of
+//! writing them too, so two services started with different settings never
+//! overwrite each other's.
 //!
 //! * `PIPELINE` (interest retention): `pipeline.<adapter>` carries records to an
 //!   adapter, `pipeline.done` carries finished records. Every adapter's durable
@@ -44,17 +47,17 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Names under `prefix`; the ack wait comes from `PHARMFORGE_ACK_WAIT_MS`
-    /// (default 30 s), which every service of a stack must share, since each
-    /// one creates-or-updates the consumers at start.
+    /// Names under `prefix`, with the default ack wait (30 s) and one
+    /// replica: for naming things; a service takes [`Topology::for_settings`].
     pub fn new(prefix: impl Into<String>) -> Self {
-        let ack_wait = crate::config::env_millis("PHARMFORGE_ACK_WAIT_MS", 30_000).unwrap_or(Duration::from_secs(30));
-        Topology { prefix: prefix.into(), ack_wait, max_deliver: 20, replicas: 1 }
+        Topology { prefix: prefix.into(), ack_wait: Duration::from_secs(30), max_deliver: 20, replicas: 1 }
     }
 
-    /// The topology a service's settings describe: their prefix and replicas.
+    /// The topology a service's settings describe: their prefix, replicas
+    /// and ack wait (`PHARMFORGE_ACK_WAIT_MS`, read with the settings, so a
+    /// bad value stops the service at start instead of falling back).
     pub fn for_settings(nats: &crate::config::NatsSettings) -> Self {
-        Topology { replicas: nats.stream_replicas, ..Topology::new(nats.prefix.clone()) }
+        Topology { replicas: nats.stream_replicas, ack_wait: nats.ack_wait, ..Topology::new(nats.prefix.clone()) }
     }
 
     /// What every name starts with (one stack's names apart from another's).
@@ -197,6 +200,41 @@ impl Topology {
     /// `ensure`, retried with backoff while JetStream is unreachable.
     pub async fn ensure_with_retry(&self, js: &jetstream::Context, shutdown: &crate::Shutdown) -> bool {
         shutdown.retry("JetStream set-up failed", || self.ensure(js)).await.is_some()
+    }
+
+    /// Waits until everything [`Topology::ensure`] makes is there (the
+    /// aggregator makes it), saying so every 10 s; false if shutdown comes
+    /// first.
+    pub async fn wait_ready(&self, js: &jetstream::Context, shutdown: &crate::Shutdown, service: &str) -> bool {
+        let mut said: Option<std::time::Instant> = None;
+        loop {
+            if self.is_ready(js).await {
+                if said.is_some() {
+                    tracing::info!(service, "JetStream topology in place");
+                }
+                return true;
+            }
+            if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                tracing::info!(service, stream = %self.pipeline_stream(), "waiting for the JetStream topology: the aggregator sets it up");
+                said = Some(std::time::Instant::now());
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return false,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    /// Whether every stream, consumer and bucket of [`Topology::ensure`] exists.
+    async fn is_ready(&self, js: &jetstream::Context) -> bool {
+        let Ok(pipeline) = js.get_stream(self.pipeline_stream()).await else { return false };
+        for consumer in AdapterName::ALL.map(|a| self.adapter_consumer(a)).into_iter().chain([self.aggregator_consumer()]) {
+            if pipeline.consumer_info(consumer).await.is_err() {
+                return false;
+            }
+        }
+        let Ok(dead) = js.get_stream(self.dead_letter_stream()).await else { return false };
+        dead.consumer_info(self.aggregator_dead_letter_consumer()).await.is_ok() && js.get_key_value(self.cancelled_bucket()).await.is_ok()
     }
 }
 

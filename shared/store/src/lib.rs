@@ -20,9 +20,12 @@ pub use runs::*;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// The local developer database, where `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/pharmforge";
+
 /// `DATABASE_URL`, defaulting to the local developer database.
 pub fn database_url() -> String {
-    pharmforge_core::config::env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pharmforge")
+    pharmforge_core::config::env_or("DATABASE_URL", DEFAULT_DATABASE_URL)
 }
 
 /// Connects, retrying with capped exponential backoff until Postgres answers or

@@ -104,23 +104,32 @@ pub fn rate_bucket(prefix: &str) -> String {
     format!("{prefix}webclient_rate")
 }
 
-/// Connects a web-service adapter to what it shares with its replicas,
-/// retrying each step until it works or shutdown begins (`None`): NATS (as
-/// `<service>-webclient`), the JetStream topology, its slot in the rate-limit
-/// bucket and, unless `cache_ttl` is zero, its response cache in
-/// `cache_bucket` (at most `cache_max_bytes`, oldest entries dropped first).
+/// What a web-service adapter shares with its replicas.
+pub struct Shared<'a> {
+    /// The service's name (its slot in the rate-limit bucket, its cache's name).
+    pub service: &'a str,
+    pub rate: RateLimitSettings,
+    /// The response cache's bucket, entries' lifetime (zero: no cache) and size
+    /// (oldest entries dropped first when full).
+    pub cache_bucket: &'a str,
+    pub cache_ttl: std::time::Duration,
+    pub cache_max_bytes: i64,
+}
+
+/// Connects a web-service adapter to what it shares with its replicas, over
+/// the service's one NATS connection, retrying each step until it works or
+/// shutdown begins (`None`): the JetStream topology (once the aggregator has
+/// set it up), its slot in the rate-limit bucket and, unless the cache's
+/// lifetime is zero, its response cache.
 pub async fn connect_shared(
+    client: async_nats::Client,
     nats: &pharmforge_core::config::NatsSettings,
-    service: &str,
-    rate: RateLimitSettings,
-    cache_bucket: &str,
-    cache_ttl: std::time::Duration,
-    cache_max_bytes: i64,
+    shared: Shared<'_>,
     shutdown: &pharmforge_core::Shutdown,
 ) -> Option<(SharedRateLimiter, Option<SharedCache>)> {
-    let client = pharmforge_core::nats::connect(nats, &format!("{service}-webclient"), shutdown).await?;
+    let Shared { service, rate, cache_bucket, cache_ttl, cache_max_bytes } = shared;
     let js = async_nats::jetstream::new(client);
-    if !pharmforge_core::Topology::for_settings(nats).ensure_with_retry(&js, shutdown).await {
+    if !pharmforge_core::Topology::for_settings(nats).wait_ready(&js, shutdown, service).await {
         return None;
     }
     let rate_bucket = rate_bucket(&nats.prefix);
