@@ -135,7 +135,13 @@ async fn a_request_without_a_traceparent_is_the_root_of_its_runs_trace() {
     let results = stack.all_results(&run).await;
     let trace = results[0]["trace_id"].as_str().unwrap().to_owned();
     assert_eq!(results[1]["trace_id"], trace.as_str(), "a run's compounds share its trace");
-    let spans = spans_of(&receiver, &trace, |s| s.iter().filter(|s| s.name == "aggregator").count() >= 2).await;
+    // Each service exports on its own schedule: wait for every one's spans,
+    // not only the aggregator's (CI once saw them before rdkit_local's).
+    let spans = spans_of(&receiver, &trace, |s| {
+        let count = |name: &str| s.iter().filter(|s| s.name == name).count();
+        count("aggregator") >= 2 && count("rdkit_local") >= 2 && count("admit") >= 2 && s.iter().any(|s| s.name.starts_with("POST "))
+    })
+    .await;
     let request = spans.iter().find(|s| s.service == "pharmforge-api" && s.name.starts_with("POST ")).expect("the request's span");
     assert!(request.parent_span_id.is_empty(), "the request is the root: {request:?}");
     let admits: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name == "admit").collect();

@@ -41,12 +41,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn of(run: &store::RunRow) -> Snapshot {
-        let event = match run.status.as_str() {
-            "completed" => "completed",
-            "failed" => "failed",
-            "cancelled" => "cancelled",
-            _ => "progress",
-        };
+        // A finished run's event is named after its status.
+        let event = if run.status.is_finished() { run.status.as_str() } else { "progress" };
         let data = serde_json::to_string(&views::summary(run)).expect("a run summary serializes");
         let id = format!("{}.{}.{}.{}", run.steps_done, run.completed_compounds, run.failed_compounds, run.status);
         Snapshot { id, event, data }

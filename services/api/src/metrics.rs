@@ -98,7 +98,7 @@ async fn refresh_gauges(state: &AppState) {
     match counts {
         Ok(rows) => {
             let mut backlog = 0;
-            for status in ["pending", "running", "completed", "failed", "cancelled"] {
+            for status in pharmforge_core::RunStatus::ALL.map(pharmforge_core::RunStatus::as_str) {
                 let n = rows.iter().find(|(s, _, _)| s == status).map_or(0, |r| r.1);
                 metrics::gauge!("pharmforge_runs", "status" => status).set(n as f64);
             }

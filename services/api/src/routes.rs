@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use pharmforge_core::RunId;
+use pharmforge_core::{RunId, RunStatus};
 use pharmforge_store::{self as store, InputCompound};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -214,11 +214,16 @@ async fn create_from_json(state: AppState, caller: Caller, req: Request) -> Resu
     let mut options = request.options;
     admit_submitter(&state, &caller, &mut options)?;
     let (run_id, mut draft) = begin(&state, &options).await?;
-    for batch in request.compounds.chunks(upload::BATCH) {
-        draft.append(batch).await?;
+    let shown: Vec<String> = request.compounds.iter().take(SHOWN_INPUT_SMILES).map(|c| c.smiles.to_string()).collect();
+    // Stored a batch at a time, each compound's text freed once stored.
+    let mut listed = request.compounds.into_iter();
+    loop {
+        let batch: Vec<InputCompound> = listed.by_ref().take(upload::BATCH).map(Into::into).collect();
+        if batch.is_empty() {
+            break;
+        }
+        draft.append(&batch).await?;
     }
-    let shown: Vec<String> = request.compounds.iter().take(SHOWN_INPUT_SMILES).map(|c| c.smiles.clone()).collect();
-    drop(request.compounds);
     accepted(&state, &run_id, draft, &options, shown).await
 }
 
@@ -499,16 +504,16 @@ async fn get_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<
 
 async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunsQuery>) -> Result<Response, ApiError> {
     let (page, page_size) = validate::paging(q.page.as_deref(), q.page_size.as_deref())?;
-    let status = q.status.as_deref().filter(|s| !s.is_empty());
-    if let Some(s) = status {
-        if !validate::RUN_STATUSES.contains(&s) {
-            return Err(ApiError::BadRequest(format!(
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
                 "unknown status {:?}; expected one of {}",
                 s.chars().take(32).collect::<String>(),
-                validate::RUN_STATUSES.join(", ")
-            )));
-        }
-    }
+                RunStatus::ALL.map(RunStatus::as_str).join(", ")
+            ))
+        })?),
+    };
     let asked = q.user_id.as_deref().filter(|s| !s.is_empty());
     if let Some(u) = asked {
         // Postgres text cannot hold NUL, and no user id has control characters.
@@ -608,7 +613,7 @@ async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
     // A run still going stops like a cancelled one: the adapters skip its
     // records in flight (told before its rows go, so none is enriched for
     // nothing), and admission no longer sees it once it is deleted.
-    if run.status == "pending" || run.status == "running" {
+    if !run.status.is_finished() {
         crate::scheduler::announce_cancel(&state, &run_id).await;
     }
     if store::delete_run(&state.pool, run_id.as_str()).await? {
@@ -638,7 +643,7 @@ async fn list_results(
         let results: Vec<views::CompoundView> = rows.iter().map(|r| views::compound(r, Some(&profile))).collect();
         return Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response());
     }
-    let finished = matches!(run.status.as_str(), "completed" | "failed" | "cancelled");
+    let finished = run.status.is_finished();
     let order = state.orders.get(&state.pool, (run.id, run.scoring_version), finished, &browse).await?;
     let start = ((page - 1).saturating_mul(page_size)).clamp(0, order.len() as i64) as usize;
     let end = (start + page_size as usize).min(order.len());
@@ -785,7 +790,7 @@ async fn export_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
         [
             (header::CONTENT_TYPE, format.content_type().to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::HeaderName::from_static("x-run-status"), run.status.clone()),
+            (header::HeaderName::from_static("x-run-status"), run.status.as_str().to_owned()),
         ],
         body,
     )

@@ -112,7 +112,7 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
     });
     RunView {
         run_id: &run.run_id,
-        status: &run.status,
+        status: run.status.as_str(),
         created_at: timestamp(&run.created_at),
         updated_at: timestamp(&run.updated_at),
         completed_at: run.completed_at.as_ref().map(timestamp),
@@ -122,10 +122,7 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
         progress: run.progress(),
         compounds: CompoundCounts { total: run.total_compounds, completed: run.completed_compounds, failed: run.failed_compounds },
         stages: stages(&run.adapter_sequence, &run.stage_counts, run.total_compounds),
-        admission: AdmissionView {
-            admitted: run.admitted,
-            waiting: if run.status == "pending" || run.status == "running" { (run.total_compounds - run.admitted).max(0) } else { 0 },
-        },
+        admission: AdmissionView { admitted: run.admitted, waiting: if !run.status.is_finished() { (run.total_compounds - run.admitted).max(0) } else { 0 } },
         lockfile: &run.lockfile,
         error_message: run.error_message.as_deref(),
         results,

@@ -359,7 +359,7 @@ pub fn body(event: &str, at: &DateTime<Utc>, run: &RunSnapshot) -> Vec<u8> {
         timestamp: crate::views::timestamp(at),
         data: Data {
             run_id: &run.run_id,
-            status: &run.status,
+            status: run.status.as_str(),
             progress: run.progress(),
             compounds: Compounds { total: run.total, completed: run.completed, failed: run.failed },
             stages: crate::views::stages(&run.adapter_sequence, &run.stage_counts, run.total),

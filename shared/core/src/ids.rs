@@ -136,9 +136,70 @@ impl Priority {
     }
 }
 
+/// A run's status, as `pipeline_runs.status` stores it and the API shows
+/// it: `pending` until its first compound is recorded, `running`, then one
+/// of the finished three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [RunStatus::Pending, RunStatus::Running, RunStatus::Completed, RunStatus::Failed, RunStatus::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Completed, failed or cancelled: nothing more will change its results.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What Postgres gives back: a status the code does not know is an error
+/// (a row written by a newer version), never silently another status.
+impl TryFrom<String> for RunStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        RunStatus::parse(&s).ok_or_else(|| format!("unknown run status {s:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_statuses_read_back_as_written() {
+        for status in RunStatus::ALL {
+            assert_eq!(RunStatus::try_from(status.as_str().to_owned()), Ok(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert!(RunStatus::try_from("done".to_owned()).is_err());
+        assert_eq!(RunStatus::ALL.iter().filter(|s| s.is_finished()).count(), 3);
+    }
 
     #[test]
     fn run_ids_are_run_underscore_16_lower_hex() {

@@ -10,7 +10,7 @@
 
 use pharmforge_core::profile::Profile;
 use pharmforge_core::record::StageOutcome;
-use pharmforge_core::CompoundRecord;
+use pharmforge_core::{CompoundRecord, RunStatus};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
@@ -34,7 +34,7 @@ pub struct BatchOutcome {
 
 struct RunState {
     pk: i64,
-    status: String,
+    status: RunStatus,
     route: Vec<String>,
     total: i32,
     completed: i32,
@@ -216,18 +216,17 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
     .bind(run_ids)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
             let as_map = |v: Value| match v {
                 Value::Object(m) => m,
                 _ => Map::new(),
             };
-            (
+            Ok((
                 row.get::<String, _>(1),
                 RunState {
                     pk: row.get(0),
-                    status: row.get(2),
+                    status: RunStatus::try_from(row.get::<String, _>(2)).map_err(|e| sqlx::Error::Decode(e.into()))?,
                     total: row.get(3),
                     completed: row.get(4),
                     failed: row.get(5),
@@ -240,9 +239,9 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
                     changed: false,
                     profile: crate::runs::current_profile(&row.get::<Value, _>(11)),
                 },
-            )
+            ))
         })
-        .collect())
+        .collect()
 }
 
 /// Compound rows to upsert, one array per column: Postgres receives each
@@ -343,19 +342,19 @@ async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: CompoundRows
 /// Writes the run's counters; when its last compound is in, also its status,
 /// summary and the ranks of its compounds. Returns whether the run finished.
 async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) -> Result<bool, sqlx::Error> {
-    let finished = run.completed + run.failed >= run.total && run.status != "cancelled";
+    let finished = run.completed + run.failed >= run.total && run.status != RunStatus::Cancelled;
     let status = if finished {
         if run.completed == 0 && run.total > 0 {
-            "failed"
+            RunStatus::Failed
         } else {
-            "completed"
+            RunStatus::Completed
         }
-    } else if run.status == "pending" {
-        "running"
+    } else if run.status == RunStatus::Pending {
+        RunStatus::Running
     } else {
-        run.status.as_str()
+        run.status
     };
-    let error_message = (finished && status == "failed").then(|| format!("all {} compounds failed; each compound's errors say why", run.total));
+    let error_message = (finished && status == RunStatus::Failed).then(|| format!("all {} compounds failed; each compound's errors say why", run.total));
     sqlx::query(
         "UPDATE pipeline_runs SET status = $2, completed_compounds = $3, failed_compounds = $4, steps_done = $5, \
          stage_counts = $6, lockfile = $7, updated_at = now(), \
@@ -367,7 +366,7 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
          WHERE id = $1",
     )
     .bind(run.pk)
-    .bind(status)
+    .bind(status.as_str())
     .bind(run.completed)
     .bind(run.failed)
     .bind(run.steps_done)

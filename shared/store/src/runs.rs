@@ -1,6 +1,7 @@
 //! Runs and compound results as the API reads and writes them.
 
 use chrono::{DateTime, Utc};
+use pharmforge_core::RunStatus;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
@@ -8,7 +9,8 @@ use sqlx::{PgPool, Row};
 pub struct RunRow {
     pub id: i64,
     pub run_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -58,15 +60,15 @@ pub fn current_profile(history: &Value) -> pharmforge_core::profile::Profile {
 impl RunRow {
     /// Fraction of (compound, stage) steps finished, 0..1.
     pub fn progress(&self) -> f64 {
-        progress(&self.status, self.total_compounds, self.adapter_sequence.len(), self.steps_done)
+        progress(self.status, self.total_compounds, self.adapter_sequence.len(), self.steps_done)
     }
 }
 
 /// Fraction of a run's (compound, stage) steps finished, 0..1; 1 once it
 /// has completed or failed.
-pub fn progress(status: &str, total_compounds: i32, stages: usize, steps_done: i64) -> f64 {
+pub fn progress(status: RunStatus, total_compounds: i32, stages: usize, steps_done: i64) -> f64 {
     let total = total_compounds as i64 * stages.max(1) as i64;
-    if status == "completed" || status == "failed" {
+    if matches!(status, RunStatus::Completed | RunStatus::Failed) {
         return 1.0;
     }
     if total == 0 {
@@ -124,7 +126,7 @@ pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<RunRow>, sqlx
 
 #[derive(Debug, Default)]
 pub struct RunFilter<'a> {
-    pub status: Option<&'a str>,
+    pub status: Option<RunStatus>,
     pub user_id: Option<&'a str>,
 }
 
@@ -133,14 +135,18 @@ pub async fn list_runs(pool: &PgPool, filter: &RunFilter<'_>, page: i64, page_si
     let where_clause = "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR user_id = $2)";
     let sql = format!("SELECT {RUN_COLUMNS} FROM pipeline_runs {where_clause} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
     let runs = sqlx::query_as::<_, RunRow>(&sql)
-        .bind(filter.status)
+        .bind(filter.status.map(RunStatus::as_str))
         .bind(filter.user_id)
         .bind(page_size)
         .bind((page - 1).saturating_mul(page_size))
         .fetch_all(pool)
         .await?;
-    let total: i64 =
-        sqlx::query(&format!("SELECT count(*) FROM pipeline_runs {where_clause}")).bind(filter.status).bind(filter.user_id).fetch_one(pool).await?.get(0);
+    let total: i64 = sqlx::query(&format!("SELECT count(*) FROM pipeline_runs {where_clause}"))
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(filter.user_id)
+        .fetch_one(pool)
+        .await?
+        .get(0);
     Ok((runs, total))
 }
 
@@ -150,7 +156,7 @@ pub enum CancelOutcome {
     Cancelled,
     AlreadyCancelled,
     /// The run had already finished (completed or failed): it cannot be cancelled.
-    Finished(String),
+    Finished(RunStatus),
     NotFound,
 }
 
@@ -168,10 +174,11 @@ pub async fn cancel_run(pool: &PgPool, run_id: &str) -> Result<CancelOutcome, sq
         return Ok(CancelOutcome::Cancelled);
     }
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
-    Ok(match status.as_deref() {
+    let status = status.map(RunStatus::try_from).transpose().map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(match status {
         None => CancelOutcome::NotFound,
-        Some("cancelled") => CancelOutcome::AlreadyCancelled,
-        Some(other) => CancelOutcome::Finished(other.to_owned()),
+        Some(RunStatus::Cancelled) => CancelOutcome::AlreadyCancelled,
+        Some(other) => CancelOutcome::Finished(other),
     })
 }
 
@@ -351,7 +358,7 @@ pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(String, Vec
     let (kept, status): (Value, String) =
         sqlx::query_as("SELECT result_keys, status FROM pipeline_runs WHERE id = $1").bind(run_pk).fetch_optional(pool).await?.unwrap_or_default();
     let mut keys: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_value(kept).unwrap_or_default();
-    let finished = matches!(status.as_str(), "completed" | "failed" | "cancelled");
+    let finished = RunStatus::parse(&status).is_some_and(RunStatus::is_finished);
     if keys.is_empty() && finished {
         keys = scan_section_keys(pool, run_pk, &SECTIONS).await?;
         sqlx::query("UPDATE pipeline_runs SET result_keys = $2 WHERE id = $1 AND result_keys = '{}'")

@@ -10,6 +10,7 @@
 
 use futures::TryStreamExt;
 use pharmforge_core::profile::{self, Method, Profile};
+use pharmforge_core::RunStatus;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -87,7 +88,7 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
     let row: Option<(i64, String)> =
         sqlx::query_as("SELECT id, status FROM pipeline_runs WHERE run_id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *tx).await?;
     let (run_pk, status) = row.ok_or_else(|| RescoreError::NotFound(run_id.to_owned()))?;
-    if !matches!(status.as_str(), "completed" | "failed" | "cancelled") {
+    if !RunStatus::parse(&status).is_some_and(RunStatus::is_finished) {
         return Err(RescoreError::NotFinished { run_id: run_id.to_owned(), status });
     }
 

@@ -20,7 +20,7 @@ const PROGRESS_LOCK: i64 = 0x7066_5f77_6870_7267; // "pf_whprg"
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunSnapshot {
     pub run_id: String,
-    pub status: String,
+    pub status: pharmforge_core::RunStatus,
     #[serde(default)]
     pub user_id: Option<String>,
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct RunSnapshot {
 impl RunSnapshot {
     /// Fraction of (compound, stage) steps finished, 0..1, as `GET /runs/{id}` reports it.
     pub fn progress(&self) -> f64 {
-        crate::runs::progress(&self.status, self.total, self.adapter_sequence.len(), self.steps_done)
+        crate::runs::progress(self.status, self.total, self.adapter_sequence.len(), self.steps_done)
     }
 }
 

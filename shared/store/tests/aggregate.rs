@@ -2,7 +2,7 @@
 //! redelivery out of order and records of deleted runs change nothing;
 //! counters move by exactly the stages a record adds.
 
-use pharmforge_core::{AdapterName, CompoundRecord};
+use pharmforge_core::{AdapterName, CompoundRecord, RunStatus};
 use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun};
 use serde_json::json;
 use sqlx::PgPool;
@@ -50,7 +50,7 @@ async fn applying_the_same_records_twice_changes_nothing() {
     let run = get_run(&pool, "run_00000000000000a1").await.unwrap().unwrap();
     assert_eq!(run.steps_done, 3);
     assert_eq!(run.completed_compounds, 1);
-    assert_eq!(run.status, "running");
+    assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.stage_counts["rdkit_local"]["done"], 2);
     assert_eq!(run.stage_counts["pubchem"]["done"], 1);
     assert_eq!(run.lockfile["rdkit_local"], json!(["rdkit_local 1.0"]));
@@ -112,7 +112,7 @@ async fn a_fatal_error_counts_the_skipped_stages_and_fails_the_compound() {
     assert_eq!((run.completed_compounds, run.failed_compounds), (1, 1));
     assert_eq!(run.stage_counts["rdkit_local"], json!({"done": 1, "failed": 1, "skipped": 0}));
     assert_eq!(run.stage_counts["admet_ai"], json!({"done": 1, "failed": 0, "skipped": 1}));
-    assert_eq!(run.status, "completed");
+    assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.results.unwrap()["failed"], 1);
 }
 
@@ -231,7 +231,7 @@ async fn a_record_holding_nul_from_upstream_is_stored_without_it_instead_of_refu
     assert_eq!(pubchem, json!({"cid": 702, "iupac_name": "ethanol", "synonyms": ["alcohol"]}));
     assert_eq!(errors, json!({"chembl": "ChEMBL answered 500: oops"}));
     let run = get_run(&pool, run_id).await.unwrap().unwrap();
-    assert_eq!(run.status, "completed");
+    assert_eq!(run.status, RunStatus::Completed);
 }
 
 #[tokio::test]
@@ -253,7 +253,7 @@ async fn a_record_that_does_not_fit_its_run_counts_nothing() {
     // The run's own records still count.
     let outcome = apply_batch(&pool, vec![record(run_id, 0, &[RdkitLocal], 1), record(run_id, 1, &[RdkitLocal], 1)]).await.unwrap();
     assert_eq!(outcome.applied, 2);
-    assert_eq!(get_run(&pool, run_id).await.unwrap().unwrap().status, "completed");
+    assert_eq!(get_run(&pool, run_id).await.unwrap().unwrap().status, RunStatus::Completed);
 }
 
 #[tokio::test]
