@@ -176,7 +176,7 @@ fn check(binary: &str, listed: &BTreeMap<String, String>, reads: &[Read], proble
 fn every_binary_lists_every_variable_it_reads_with_its_default() {
     let core = reads_under(&["shared/core/src"]);
     assert!(core.len() > 20 && core.iter().any(|r| r.name == "NATS_URL"), "the scan found too little in shared/core: {core:?}");
-    let service: Vec<String> = pharmforge_core::config::service_vars().into_iter().map(|v| v.name.to_owned()).collect();
+    let service: Vec<String> = pharmforge_core::config::service_vars().into_iter().map(|v| v.name.into_owned()).collect();
     let mut problems = Vec::new();
     let mut everywhere: BTreeMap<String, usize> = BTreeMap::new();
     let mut scanned = 0;

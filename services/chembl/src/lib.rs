@@ -88,19 +88,7 @@ impl ChemblSettings {
     /// Every variable [`Self::from_env`] reads, for `--help`.
     pub fn vars() -> Vec<pharmforge_core::config::EnvVar> {
         use pharmforge_core::config::EnvVar;
-        let mut vars = vec![
-            EnvVar::new("CHEMBL_BASE_URL", DEFAULT_BASE_URL, "the ChEMBL web services's address (a local fake in tests)"),
-            EnvVar::new("CHEMBL_TIMEOUT_MS", 8_000, "time limit of one request"),
-            EnvVar::new("CHEMBL_CONNECT_TIMEOUT_MS", 3_000, "time limit of connecting"),
-            EnvVar::new("CHEMBL_RATE_PER_SECOND", 5, "requests per second, shared by every replica"),
-            EnvVar::new("CHEMBL_RATE_PER_MINUTE", 300, "requests per minute, shared by every replica"),
-            EnvVar::new("CHEMBL_RATE_MARGIN_MS", 40, "safety margin added to the spacing of requests"),
-            EnvVar::new("CHEMBL_MAX_ATTEMPTS", 3, "attempts of a request that fails transiently (1 to 15)"),
-            EnvVar::new("CHEMBL_BACKOFF_MS", 2_000, "first back-off after a transient failure (doubles each time)"),
-            EnvVar::new("CHEMBL_MAX_BACKOFF_MS", 30_000, "longest back-off"),
-            EnvVar::new("CHEMBL_CACHE_TTL_SECS", 7 * 24 * 3600, "how long an answer is kept in the shared cache"),
-            EnvVar::new("CHEMBL_CACHE_MAX_BYTES", 1i64 << 30, "size of the cache bucket; when full its oldest entries make room"),
-        ];
+        let mut vars = pharmforge_webclient::settings_vars("CHEMBL", "the ChEMBL web services", DEFAULT_BASE_URL, 300);
         vars.extend([
             EnvVar::new("CHEMBL_MAX_ACTIVITY_PAGES", 10, "pages of activities read per compound at most"),
             EnvVar::new("CHEMBL_MAX_ACTIVITIES", 50, "activities kept per compound, most potent first"),

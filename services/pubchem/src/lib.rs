@@ -82,19 +82,7 @@ impl PubchemSettings {
     /// Every variable [`Self::from_env`] reads, for `--help`.
     pub fn vars() -> Vec<pharmforge_core::config::EnvVar> {
         use pharmforge_core::config::EnvVar;
-        let mut vars = vec![
-            EnvVar::new("PUBCHEM_BASE_URL", DEFAULT_BASE_URL, "PubChem PUG-REST's address (a local fake in tests)"),
-            EnvVar::new("PUBCHEM_TIMEOUT_MS", 8_000, "time limit of one request"),
-            EnvVar::new("PUBCHEM_CONNECT_TIMEOUT_MS", 3_000, "time limit of connecting"),
-            EnvVar::new("PUBCHEM_RATE_PER_SECOND", 5, "requests per second, shared by every replica"),
-            EnvVar::new("PUBCHEM_RATE_PER_MINUTE", 400, "requests per minute, shared by every replica"),
-            EnvVar::new("PUBCHEM_RATE_MARGIN_MS", 40, "safety margin added to the spacing of requests"),
-            EnvVar::new("PUBCHEM_MAX_ATTEMPTS", 3, "attempts of a request that fails transiently (1 to 15)"),
-            EnvVar::new("PUBCHEM_BACKOFF_MS", 2_000, "first back-off after a transient failure (doubles each time)"),
-            EnvVar::new("PUBCHEM_MAX_BACKOFF_MS", 30_000, "longest back-off"),
-            EnvVar::new("PUBCHEM_CACHE_TTL_SECS", 7 * 24 * 3600, "how long an answer is kept in the shared cache"),
-            EnvVar::new("PUBCHEM_CACHE_MAX_BYTES", 1i64 << 30, "size of the cache bucket; when full its oldest entries make room"),
-        ];
+        let mut vars = pharmforge_webclient::settings_vars("PUBCHEM", "PubChem PUG-REST", DEFAULT_BASE_URL, 400);
         vars.extend([
             EnvVar::new("PUBCHEM_BLACK_PAUSE_MS", 60_000, "pause of every replica when PubChem says it is overloaded (throttling status black)"),
             EnvVar::new("PUBCHEM_SYNONYMS", 0, "synonyms fetched per found compound (more than 0 costs a second request)"),

@@ -1,6 +1,7 @@
 //! Configuration from the environment (12-factor), with defaults that work on a
 //! developer machine. Names are the operational contract (README, Running the services).
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -221,16 +222,16 @@ impl ConsumerSettings {
 /// An environment variable a program reads, as its `--help` lists it.
 #[derive(Debug, Clone)]
 pub struct EnvVar {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// The value used when it is unset or empty, as text; empty when there
     /// is none (the feature it configures is off, or nothing is sent).
     pub default: String,
-    pub about: &'static str,
+    pub about: Cow<'static, str>,
 }
 
 impl EnvVar {
-    pub fn new(name: &'static str, default: impl ToString, about: &'static str) -> Self {
-        EnvVar { name, default: default.to_string(), about }
+    pub fn new(name: impl Into<Cow<'static, str>>, default: impl ToString, about: impl Into<Cow<'static, str>>) -> Self {
+        EnvVar { name: name.into(), default: default.to_string(), about: about.into() }
     }
 }
 

@@ -104,6 +104,26 @@ pub fn rate_bucket(prefix: &str) -> String {
     format!("{prefix}webclient_rate")
 }
 
+/// The variables a web-service adapter's settings read, `<PREFIX>_...`
+/// (`PUBCHEM_TIMEOUT_MS`, ...), with their defaults, for `--help`.
+pub fn settings_vars(prefix: &str, service: &str, default_base_url: &str, per_minute: u32) -> Vec<pharmforge_core::config::EnvVar> {
+    use pharmforge_core::config::EnvVar;
+    let suffixed = |suffix: &str, default: &dyn std::fmt::Display, about: &'static str| EnvVar::new(format!("{prefix}_{suffix}"), default, about);
+    vec![
+        EnvVar::new(format!("{prefix}_BASE_URL"), default_base_url, format!("address of {service} (a local fake in tests)")),
+        suffixed("TIMEOUT_MS", &8_000, "time limit of one request"),
+        suffixed("CONNECT_TIMEOUT_MS", &3_000, "time limit of connecting"),
+        suffixed("RATE_PER_SECOND", &5, "requests per second, shared by every replica"),
+        suffixed("RATE_PER_MINUTE", &per_minute, "requests per minute, shared by every replica"),
+        suffixed("RATE_MARGIN_MS", &40, "safety margin added to the spacing of requests"),
+        suffixed("MAX_ATTEMPTS", &3, "attempts of a request that fails transiently (1 to 15)"),
+        suffixed("BACKOFF_MS", &2_000, "first back-off after a transient failure (doubles each time)"),
+        suffixed("MAX_BACKOFF_MS", &30_000, "longest back-off"),
+        suffixed("CACHE_TTL_SECS", &(7 * 24 * 3600), "how long an answer is kept in the shared cache"),
+        suffixed("CACHE_MAX_BYTES", &(1i64 << 30), "size of the cache bucket; when full its oldest entries make room"),
+    ]
+}
+
 /// What a web-service adapter shares with its replicas.
 pub struct Shared<'a> {
     /// The service's name (its slot in the rate-limit bucket, its cache's name).
