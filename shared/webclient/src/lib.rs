@@ -32,8 +32,7 @@ pub const WARM_AFTER: Duration = Duration::from_secs(3);
 /// microseconds, and there the per-batch overhead (one pull, and a wake-up
 /// of every process the batch passes through) was most of the work: while
 /// the replica has sent no request for `WARM_AFTER`, batches grow to
-/// `WARM_BATCH_SIZE` (10k cache-warm compounds: pubchem 0.55 -> 0.37 CPU
-/// seconds). The first batch needing requests after that is large once;
+/// `WARM_BATCH_SIZE`. The first batch needing requests after that is large once;
 /// the runtime reports it in progress to JetStream, as any long batch.
 pub fn batch_size(limiter: Option<&SharedRateLimiter>, configured: usize) -> usize {
     match limiter {
