@@ -860,12 +860,15 @@ function docsPage(m) {
     if (node && node.$ref) return node.$ref.split('/').slice(1).reduce((o, k) => o && o[k], doc);
     return node;
   }
+  // OpenAPI 3.1: a type may be a list (["integer", "null"]).
   function typeOf(schema) {
     if (!schema) return '';
     if (schema.$ref) return schema.$ref.split('/').pop();
     if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(' | ');
-    if (schema.type === 'array') return typeOf(schema.items) + '[]';
-    return schema.type || (schema.oneOf ? schema.oneOf.map(typeOf).join(' | ') : 'object');
+    const types = [].concat(schema.type || []);
+    if (types.includes('array')) return [typeOf(schema.items) + '[]', ...types.filter((t) => t !== 'array')].join(' | ');
+    if (types.length) return types.join(' | ');
+    return schema.oneOf ? schema.oneOf.map(typeOf).join(' | ') : 'object';
   }
 
   function draw(doc) {
@@ -900,7 +903,8 @@ function docsPage(m) {
         h('td', {}, p.in), h('td', {}, h('code', {}, typeOf(schema))), h('td', {}, p.description || ''), h('td', {}, p.in === 'header' ? '' : input));
     });
     const bodySchema = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'];
-    const example = bodySchema && (bodySchema.example || (bodySchema.examples && Object.values(bodySchema.examples)[0].value));
+    const example = bodySchema && (bodySchema.example || (bodySchema.examples && Object.values(bodySchema.examples)[0].value) ||
+      (resolve(doc, bodySchema.schema) || {}).example);
     const body = bodySchema ? h('textarea', { rows: 6, class: 'json', 'aria-label': 'Request body (JSON)' }, example ? JSON.stringify(example, null, 2) : '{\n  "input_smiles": ["CCO"]\n}') : null;
     const out = h('div', { class: 'try-out', 'aria-live': 'polite' });
     const send = h('button', { type: 'submit', class: 'primary' }, 'Send');

@@ -52,12 +52,30 @@ impl Orders {
 }
 
 /// A results query's browse parameters, as given.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BrowseQuery {
+    /// index (default), rank, final_score, id, smiles, status; a short name: mw, logp, tpsa, qed, lipinski,
+    /// herg, ames, dili, bbb, solubility, clintox, cid, chembl_id, best_pchembl; or section.field (properties.,
+    /// admet., pubchem., bioactivity., scores., errors., input.): by the field's number where it is one, else
+    /// its text. Missing values come last whichever the order; ties in input order. Any sort but index and
+    /// rank, or any filter, pages the matching results by position (the order of a finished run is computed
+    /// once and kept).
+    #[param(max_length = 200)]
     pub sort: Option<String>,
+    #[param(value_type = Option<crate::openapi::SortOrder>, inline, default = "asc")]
     pub order: Option<String>,
+    /// true: only compounds that failed or carry an adapter's error.
+    #[param(value_type = Option<bool>, default = false)]
     pub failed: Option<String>,
+    /// Only compounds whose ID or compound_id contains this (any case), or whose SMILES contains it exactly.
+    #[param(max_length = 200)]
     pub q: Option<String>,
+    /// full (default): every section whole; table: what a results table shows (properties, scores, errors
+    /// whole; of admet only properties.{hERG, AMES, DILI, BBB_Martins, Solubility_AqSolDB, ClinTox} and their
+    /// percentiles.<name>_drugbank_approved_percentile; of pubchem cid and found; of bioactivity
+    /// molecule_chembl_id, best_pchembl and found), ~1 kB a compound instead of ~6 kB.
+    #[param(value_type = Option<crate::openapi::View>, inline, default = "full")]
     pub view: Option<String>,
 }
 

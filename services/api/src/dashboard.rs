@@ -109,6 +109,15 @@ pub fn routes() -> Router<AppState> {
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// The page (the script draws whichever of them the address names).
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs",
+    operation_id = "docs",
+    tag = "service",
+    summary = "This document as a page, with a form to try each call",
+    security(()),
+    responses((status = 200, description = "the API reference page (served from the binary)", content_type = "text/html", body = String))
+)]
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let page = if matches!(state.auth, crate::auth::Auth::Jwt { .. }) { &assets().page_jwt } else { &assets().page_off };
     let mut response = page.respond(&headers, "no-cache");

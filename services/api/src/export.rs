@@ -24,7 +24,9 @@ use std::sync::Arc;
 /// Results read per page.
 const PAGE: i64 = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An export's format (`jsonl` may also be named `ndjson`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
     Sdf,

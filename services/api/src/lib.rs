@@ -12,6 +12,7 @@ pub mod export;
 pub mod fair;
 pub mod finished;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod routes;
 pub mod scheduler;
@@ -174,30 +175,45 @@ pub struct AppState {
     pub rescores: Arc<tokio::sync::Semaphore>,
 }
 
+impl AppState {
+    /// A replica's state before it has connected to anything.
+    pub fn new(pool: PgPool, topology: Topology, limits: Limits, auth: auth::Auth, webhooks: webhooks::Settings, shutdown: Shutdown) -> AppState {
+        AppState {
+            pool,
+            jetstream: Arc::new(OnceCell::new()),
+            topology,
+            run_limiter: auth::RateLimiter::new(limits.runs_per_minute, limits.runs_burst),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(limits.max_uploads)),
+            limits,
+            auth,
+            // A few finished runs' worth (~0.6 MB each with ADMET sections).
+            finished: finished::FinishedRuns::new(16 << 20),
+            admission_wake: Arc::new(tokio::sync::Notify::new()),
+            feeds: events::Feeds::default(),
+            pictures: depict::Pictures::default(),
+            shutdown,
+            webhooks,
+            replicas: pipeline::Replicas::default(),
+            overviews: pipeline::Overviews::default(),
+            orders: browse::Orders::default(),
+            rescores: Arc::new(tokio::sync::Semaphore::new(2)),
+        }
+    }
+}
+
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
     let addr: SocketAddr = listener.local_addr()?;
-    let state = AppState {
-        pool: pharmforge_store::lazy_pool(&settings.database_url, 16)?,
-        jetstream: Arc::new(OnceCell::new()),
-        topology: Topology::for_settings(&settings.nats),
-        limits: settings.limits.clone(),
-        auth: settings.auth.clone(),
-        run_limiter: auth::RateLimiter::new(settings.limits.runs_per_minute, settings.limits.runs_burst),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight)),
-        uploads: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_uploads)),
-        // A few finished runs' worth (~0.6 MB each with ADMET sections).
-        finished: finished::FinishedRuns::new(16 << 20),
-        admission_wake: Arc::new(tokio::sync::Notify::new()),
-        feeds: events::Feeds::default(),
-        pictures: depict::Pictures::default(),
-        shutdown: shutdown.clone(),
-        webhooks: settings.webhooks.clone(),
-        replicas: pipeline::Replicas::default(),
-        overviews: pipeline::Overviews::default(),
-        orders: browse::Orders::default(),
-        rescores: Arc::new(tokio::sync::Semaphore::new(2)),
-    };
+    let pool = pharmforge_store::lazy_pool(&settings.database_url, 16)?;
+    let state = AppState::new(
+        pool,
+        Topology::for_settings(&settings.nats),
+        settings.limits.clone(),
+        settings.auth.clone(),
+        settings.webhooks.clone(),
+        shutdown.clone(),
+    );
     state.auth.announce();
     let scheduler = tokio::spawn(scheduler::start(state.clone(), settings.nats.clone(), settings.scheduler.clone(), shutdown.clone()));
     let dispatcher = tokio::spawn(webhooks::dispatch(state.pool.clone(), settings.webhooks.clone(), shutdown.clone()));

@@ -10,10 +10,11 @@ use futures::StreamExt;
 use pharmforge_core::heartbeat::{self, Heartbeat};
 use pharmforge_core::{AdapterName, Shutdown};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use utoipa::ToSchema;
 
 /// A replica unheard for this long is gone (three beats).
 const GONE_AFTER: Duration = Duration::from_secs(15);
@@ -34,9 +35,9 @@ struct Replica {
 pub struct Replicas(Arc<Mutex<HashMap<String, Replica>>>);
 
 /// One adapter's replicas as the page shows them.
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Default)]
 pub struct AdapterReplicas {
-    pub replicas: Vec<Value>,
+    pub replicas: Vec<ReplicaView>,
     /// Records forwarded per second over the last minute (or since the
     /// replica's first beat here, if later), all replicas together.
     pub per_second: f64,
@@ -79,17 +80,17 @@ impl Replicas {
             };
             out.per_second += rate;
             out.errors_per_second += error_rate;
-            out.replicas.push(json!({
-                "instance": r.beat.instance,
-                "provenance": r.beat.provenance,
-                "started_at": chrono::DateTime::from_timestamp_millis(r.beat.started_at_ms as i64),
-                "last_seen_ms_ago": now.duration_since(r.seen).as_millis() as u64,
-                "forwarded": r.beat.forwarded,
-                "errors": r.beat.errors,
-                "per_second": round2(rate),
-                "batch_size": r.beat.batch_size,
-                "concurrency": r.beat.concurrency,
-            }));
+            out.replicas.push(ReplicaView {
+                instance: r.beat.instance.clone(),
+                provenance: r.beat.provenance.clone(),
+                started_at: chrono::DateTime::from_timestamp_millis(r.beat.started_at_ms as i64),
+                last_seen_ms_ago: now.duration_since(r.seen).as_millis() as u64,
+                forwarded: r.beat.forwarded,
+                errors: r.beat.errors,
+                per_second: round2(rate),
+                batch_size: r.beat.batch_size,
+                concurrency: r.beat.concurrency,
+            });
         }
         out.per_second = round2(out.per_second);
         out.errors_per_second = round2(out.errors_per_second);
@@ -146,6 +147,109 @@ impl Overviews {
     }
 }
 
+/// The pipeline as an operator sees it (`GET /api/v1/pipeline`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = PipelineOverview)]
+pub struct Overview {
+    /// Every registered adapter, in route order.
+    adapters: Vec<AdapterOverview>,
+    /// The aggregator's backlog.
+    aggregator: Backlog,
+    /// Each external service's shared rate state.
+    #[schema(value_type = Vec<RateLimit>)]
+    rate_limits: Vec<pharmforge_webclient::RateLimitView>,
+    /// The window `per_second` and `errors_per_second` are measured over.
+    window_seconds: u64,
+    /// How often each replica beats; one unheard for three beats is gone.
+    heartbeat_seconds: u64,
+}
+
+/// One adapter's stage.
+#[derive(Serialize, ToSchema)]
+struct AdapterOverview {
+    #[schema(value_type = crate::openapi::Adapter)]
+    name: &'static str,
+    /// Records waiting in its JetStream consumer.
+    pending: u64,
+    /// Delivered to a replica, not yet acknowledged.
+    in_flight: usize,
+    redelivered: usize,
+    replicas_connected: usize,
+    /// Records forwarded per second over the last `window_seconds`, all replicas together.
+    per_second: f64,
+    /// Of those, records that carry the adapter's error.
+    errors_per_second: f64,
+    /// Each replica, by its heartbeat.
+    replicas: Vec<ReplicaView>,
+    dead_letters: DeadLetters,
+}
+
+/// A stage's backlog.
+#[derive(Serialize, ToSchema)]
+struct Backlog {
+    pending: u64,
+    in_flight: usize,
+}
+
+/// One adapter replica, by its last heartbeat.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Replica)]
+pub struct ReplicaView {
+    /// `host:pid`.
+    instance: String,
+    /// The adapter's name, version and engine.
+    provenance: String,
+    #[schema(value_type = Option<String>, format = DateTime, required)]
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_seen_ms_ago: u64,
+    /// Records forwarded since it started.
+    forwarded: u64,
+    errors: u64,
+    pub per_second: f64,
+    batch_size: usize,
+    concurrency: usize,
+}
+
+/// An adapter's dead letters: records it gave up on.
+#[derive(Serialize, ToSchema)]
+struct DeadLetters {
+    total: usize,
+    /// The newest (up to 10), newest first.
+    recent: Vec<DeadLetter>,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+struct DeadLetter {
+    sequence: u64,
+    adapter: String,
+    #[schema(value_type = Option<String>, format = DateTime, required)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it was given up on.
+    #[schema(required)]
+    reason: Option<String>,
+    /// How often it was delivered.
+    #[schema(required)]
+    deliveries: Option<u64>,
+    /// `run_id/index`, when it can be read.
+    #[schema(required)]
+    compound: Option<String>,
+}
+
+// Describes `pharmforge_webclient::RateLimitView`, another crate's type.
+/// A service's shared request rate, as all its replicas pace themselves.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RateLimit {
+    /// `pubchem`, `chembl`.
+    service: String,
+    /// The server's throttling signal as a factor of the request spacing: 1 Green, 2 Yellow, 4 Red, 8 Black.
+    slow_down: f64,
+    /// Every replica waits this long before its next request (Black, or a Retry-After); 0 when not paused.
+    paused_for_ms: u64,
+    /// The next free request slot is this far ahead.
+    next_slot_in_ms: u64,
+}
+
 /// `GET /api/v1/pipeline`.
 pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
     let js = state.jetstream.get().ok_or_else(|| ApiError::Unavailable("not connected to NATS yet".into()))?;
@@ -162,36 +266,33 @@ pub async fn overview(state: &AppState) -> Result<Value, ApiError> {
     for adapter in AdapterName::ALL {
         let info = pipeline.consumer_info(state.topology.adapter_consumer(adapter)).await.map_err(|e| unavailable("an adapter's consumer", &e))?;
         let replicas = state.replicas.of(adapter, now);
-        let shown: Vec<&Value> = recent.iter().filter(|d| d["adapter"] == adapter.as_str()).take(DEAD_LETTERS_SHOWN).collect();
-        adapters.push(json!({
-            "name": adapter.as_str(),
-            // Waiting for a replica to take them, and taken but not yet acknowledged.
-            "pending": info.num_pending,
-            "in_flight": info.num_ack_pending,
-            "redelivered": info.num_redelivered,
-            "replicas_connected": replicas.replicas.len(),
-            "per_second": replicas.per_second,
-            "errors_per_second": replicas.errors_per_second,
-            "replicas": replicas.replicas,
-            "dead_letters": {
-                "total": dead_counts.get(&state.topology.dead_letter_subject(adapter)).copied().unwrap_or(0),
-                "recent": shown,
-            },
-        }));
+        let shown: Vec<DeadLetter> = recent.iter().filter(|d| d.adapter == adapter.as_str()).take(DEAD_LETTERS_SHOWN).cloned().collect();
+        adapters.push(AdapterOverview {
+            name: adapter.as_str(),
+            pending: info.num_pending,
+            in_flight: info.num_ack_pending,
+            redelivered: info.num_redelivered,
+            replicas_connected: replicas.replicas.len(),
+            per_second: replicas.per_second,
+            errors_per_second: replicas.errors_per_second,
+            replicas: replicas.replicas,
+            dead_letters: DeadLetters { total: dead_counts.get(&state.topology.dead_letter_subject(adapter)).copied().unwrap_or(0), recent: shown },
+        });
     }
     let aggregator = pipeline.consumer_info(state.topology.aggregator_consumer()).await.map_err(|e| unavailable("the aggregator's consumer", &e))?;
     let rate_limits = pharmforge_webclient::rate_limit_views(js, &pharmforge_webclient::rate_bucket(state.topology.prefix())).await.unwrap_or_default();
-    Ok(json!({
-        "adapters": adapters,
-        "aggregator": {"pending": aggregator.num_pending, "in_flight": aggregator.num_ack_pending},
-        "rate_limits": rate_limits,
-        "window_seconds": WINDOW.as_secs(),
-        "heartbeat_seconds": heartbeat::EVERY.as_secs(),
-    }))
+    let overview = Overview {
+        adapters,
+        aggregator: Backlog { pending: aggregator.num_pending, in_flight: aggregator.num_ack_pending },
+        rate_limits,
+        window_seconds: WINDOW.as_secs(),
+        heartbeat_seconds: heartbeat::EVERY.as_secs(),
+    };
+    serde_json::to_value(overview).map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
 /// The newest dead letters of every adapter (the last 100 stored), newest first.
-async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state: &AppState) -> Vec<Value> {
+async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state: &AppState) -> Vec<DeadLetter> {
     use pharmforge_core::adapter::dead_letter_headers as h;
     let mut dead = dead.clone();
     let Ok(info) = dead.info().await else {
@@ -207,14 +308,14 @@ async fn recent_dead_letters(dead: &async_nats::jetstream::stream::Stream, state
         if let Ok(m) = dead.get_raw_message(seq).await {
             let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
             let millis = (m.time.unix_timestamp_nanos() / 1_000_000) as i64;
-            out.push(json!({
-                "sequence": m.sequence,
-                "adapter": state.topology.dead_letter_adapter(m.subject.as_str()).unwrap_or(m.subject.as_str()),
-                "at": chrono::DateTime::from_timestamp_millis(millis),
-                "reason": header(h::REASON),
-                "deliveries": header(h::DELIVERIES).and_then(|d| d.parse::<u64>().ok()),
-                "compound": header(h::LOST_COMPOUND).or_else(|| compound_of(&m.payload)),
-            }));
+            out.push(DeadLetter {
+                sequence: m.sequence,
+                adapter: state.topology.dead_letter_adapter(m.subject.as_str()).unwrap_or(m.subject.as_str()).to_owned(),
+                at: chrono::DateTime::from_timestamp_millis(millis),
+                reason: header(h::REASON),
+                deliveries: header(h::DELIVERIES).and_then(|d| d.parse::<u64>().ok()),
+                compound: header(h::LOST_COMPOUND).or_else(|| compound_of(&m.payload)),
+            });
         }
         seq -= 1;
     }
@@ -267,7 +368,7 @@ mod tests {
         for s in 1..=30u64 {
             r.heard(beat("a:1", AdapterName::AdmetAi, 1000), t0 + Duration::from_secs(10 + 5 * s));
         }
-        assert_eq!(r.of(AdapterName::AdmetAi, t0 + Duration::from_secs(160)).replicas[0]["per_second"], 0.0);
+        assert_eq!(r.of(AdapterName::AdmetAi, t0 + Duration::from_secs(160)).replicas[0].per_second, 0.0);
         // Unheard for 15 s: gone. A stopping beat: gone at once.
         assert_eq!(r.of(AdapterName::AdmetAi, t0 + Duration::from_secs(200)).replicas.len(), 0);
         r.heard(beat("c:3", AdapterName::Pubchem, 1), t0);

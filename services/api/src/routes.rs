@@ -2,7 +2,7 @@
 //! exercised over a real socket in tests.
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody as ApiErrorBody};
 use crate::upload::{self, FileOptions, Format};
 use crate::{depict, export, validate, views, AppState};
 use axum::body::Bytes;
@@ -13,8 +13,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use pharmforge_core::{RunId, RunStatus};
 use pharmforge_store::{self as store, InputCompound};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::time::Duration;
+use utoipa::IntoParams;
 
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
@@ -127,27 +128,64 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
     }
 }
 
+/// A run's address.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RunPath {
+    #[param(pattern = "^run_[0-9a-f]{16}$", example = "run_0123456789abcdef")]
+    run_id: String,
+}
+
+/// A compound's address: its run and its index in the run's input.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CompoundPath {
+    #[param(pattern = "^run_[0-9a-f]{16}$", example = "run_0123456789abcdef")]
+    run_id: String,
+    /// The compound's place in the run's input, from 0.
+    #[param(value_type = i64, minimum = 0)]
+    index: String,
+}
+
 /// `GET /runs/{id}`'s query.
-#[derive(serde::Deserialize)]
-struct RunQuery {
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    /// A run's input SMILES come with it up to 1,000 compounds; this asks for them at any size.
+    #[param(schema_with = crate::openapi::include_schema)]
     include: Option<String>,
 }
 
 /// `GET /runs`'s query.
-#[derive(serde::Deserialize)]
-struct RunsQuery {
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, default = 1)]
     page: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
     page_size: Option<String>,
+    /// Only runs with this status.
+    #[param(value_type = Option<crate::openapi::RunStatus>, inline)]
     status: Option<String>,
+    /// Only this user's runs (with authentication on, a caller sees only their own).
+    #[param(max_length = 128)]
     user_id: Option<String>,
 }
 
-/// `GET /runs/{id}/results`'s query: paging, and the browse (`browse::ResultsQuery`).
-#[derive(serde::Deserialize)]
-struct ResultsQuery {
+/// `GET /runs/{id}/results`'s query: paging, and the browse (`browse::BrowseQuery`).
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResultsQuery {
+    /// In input order, page p holds the compounds with index (p-1)*page_size to
+    /// p*page_size-1 that have a result so far: while a run is going a page only
+    /// fills up, it never shifts; once it has finished every page but the last
+    /// is full. By rank, the p-th page of page_size results.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, default = 1)]
     page: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
     page_size: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     browse: crate::browse::BrowseQuery,
 }
 
@@ -167,7 +205,41 @@ const ACCEPTED_TYPES: &str = "application/json, multipart/form-data, text/csv, t
 /// `POST /runs`: a JSON body (`input_smiles` or `compounds`), a file as the
 /// body with the options in the query, or a multipart form with an
 /// `options` part and a `file` part.
-async fn create_run(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs",
+    operation_id = "createRun",
+    tag = "runs",
+    summary = "Accept a run",
+    description = "The compounds come as JSON (input_smiles, or compounds with the user's own IDs), as a file in the body \
+        (CSV/TSV with a header row, SD file, SMILES file; gzip with Content-Encoding: gzip; options in the query), or as \
+        multipart/form-data with an options part (a JSON object of the same options, and pipeline_config) followed by a file part. \
+        A file is read as it arrives: a mistake in it is a 422 naming its line or record; an entry whose molecule cannot be read \
+        (an SD record RDKit refuses, an empty SMILES cell) becomes a compound that fails with why.",
+    params(UploadOptions),
+    request_body(
+        description = "the compounds and the run's options",
+        content(
+            (crate::openapi::RunRequest = "application/json"),
+            (String = "text/csv"),
+            (String = "text/tab-separated-values"),
+            (String = "chemical/x-mdl-sdfile"),
+            (String = "chemical/x-daylight-smiles"),
+            (crate::openapi::UploadForm = "multipart/form-data"),
+        )
+    ),
+    responses(
+        (status = 201, description = "the run, pending", body = views::RunView),
+        (status = 400, description = "a malformed body, query or form; a webhook destination refused", body = ApiErrorBody),
+        (status = 403, description = "user_id is not the token's subject", body = ApiErrorBody),
+        (status = 413, description = "the body is over API_MAX_BODY_BYTES (a file: over API_MAX_UPLOAD_BYTES)", body = ApiErrorBody),
+        (status = 415, description = "a body of a type that is not read, or a Content-Encoding other than gzip", body = ApiErrorBody),
+        (status = 422, description = "a field that is not valid, named in error.field", body = ApiErrorBody),
+        (status = 429, description = "the user created runs faster than API_RUNS_PER_MINUTE; Retry-After says when to try again", body = ApiErrorBody,
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+    )
+)]
+pub async fn create_run(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
     let media = media_type(req.headers());
     match media.as_deref() {
         None | Some("application/json") => create_from_json(state, caller, req).await,
@@ -340,21 +412,33 @@ impl futures::Stream for FormPart {
 }
 
 /// The options of a file upload: query parameters, or a form's `options` part.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UploadOptions {
-    /// A comma-separated list (query) or a list of names (form).
+    /// File uploads: the route, comma-separated (a form's options may list them).
+    #[param(value_type = Option<String>)]
     adapters: Option<AdapterList>,
+    /// File uploads: the run's priority.
+    #[param(value_type = Option<crate::openapi::Priority>, inline)]
     priority: Option<String>,
+    /// CSV: the SMILES column (default smiles, SMILES or canonical_smiles).
     smiles_column: Option<String>,
+    /// CSV: the ID column (default id, ID, name or Name when there is one).
     id_column: Option<String>,
+    /// SD: the data item holding the ID (default the title line).
     id_property: Option<String>,
+    /// The file's format whatever its Content-Type or name.
+    #[param(value_type = Option<crate::openapi::FileFormat>, inline)]
     format: Option<String>,
+    /// File uploads: the run's owner.
+    #[param(max_length = 128)]
     user_id: Option<String>,
-    /// A built-in scoring profile's name (a profile object goes in a form's
-    /// `pipeline_config.scoring`).
+    /// File uploads: a built-in scoring profile's name (GET /scoring/profiles;
+    /// a profile object goes in a form's pipeline_config.scoring).
     scoring: Option<String>,
     /// Form only: the rest of the run's `pipeline_config`.
+    #[param(ignore)]
     pipeline_config: Option<Map<String, Value>>,
 }
 
@@ -475,8 +559,21 @@ async fn accepted(state: &AppState, run_id: &RunId, draft: store::RunDraft, opti
 /// A run. Its `input_smiles` come with it up to 1,000 compounds (as the
 /// seed's API has them), and for any size with `?include=input_smiles`: a
 /// large run's are megabytes, and polling a run's progress stays cheap.
-async fn get_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>, ApiQuery(q): ApiQuery<RunQuery>) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}",
+    operation_id = "getRun",
+    tag = "runs",
+    summary = "A run: its status, progress and stages, and once finished its first results",
+    params(RunPath, RunQuery),
+    responses(
+        (status = 200, description = "the run", body = views::RunView),
+        (status = 400, description = "a malformed run id or query", body = ApiErrorBody),
+        (status = 404, description = "no such run (another user's run is not found either)", body = ApiErrorBody),
+    )
+)]
+pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, ApiQuery(q): ApiQuery<RunQuery>) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&at.run_id)?;
     let with_smiles = match q.include.as_deref() {
         None | Some("") => false,
         Some("input_smiles") => true,
@@ -502,7 +599,19 @@ async fn get_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<
     Ok(Json(view).into_response())
 }
 
-async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunsQuery>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs",
+    operation_id = "listRuns",
+    tag = "runs",
+    summary = "List runs, newest first",
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "a page of runs (without their scoring_history)", body = views::RunPage),
+        (status = 400, description = "a malformed query", body = ApiErrorBody),
+    )
+)]
+pub async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunsQuery>) -> Result<Response, ApiError> {
     let (page, page_size) = validate::paging(q.page.as_deref(), q.page_size.as_deref())?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -524,7 +633,7 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): A
     // With authentication on, a caller lists only their own runs.
     if let (Some(me), Some(other)) = (&caller.0, asked) {
         if me != other {
-            return Ok(Json(json!({"runs": [], "total": 0, "page": page, "page_size": page_size})).into_response());
+            return Ok(Json(views::RunPage { runs: Vec::new(), total: 0, page, page_size }).into_response());
         }
     }
     let filter = store::RunFilter { status, user_id: caller.0.as_deref().or(asked) };
@@ -537,13 +646,28 @@ async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): A
             view
         })
         .collect();
-    Ok(Json(views::Page { runs: Some(runs), results: None, total, page, page_size }).into_response())
+    Ok(Json(views::RunPage { runs, total, page, page_size }).into_response())
 }
 
 /// Cancels a pending or running run: 200 with the run (also when it was
 /// already cancelled), 409 when it has finished.
-async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{run_id}/cancel",
+    operation_id = "cancelRun",
+    tag = "runs",
+    summary = "Cancel a pending or running run",
+    description = "Its compounds in flight are skipped by the adapters; those not yet admitted never are. Cancelling a cancelled run answers the run again.",
+    params(RunPath),
+    responses(
+        (status = 200, description = "the run, cancelled", body = views::RunView),
+        (status = 400, description = "a malformed run id", body = ApiErrorBody),
+        (status = 404, description = "no such run", body = ApiErrorBody),
+        (status = 409, description = "the run has finished (completed or failed)", body = ApiErrorBody),
+    )
+)]
+pub async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&at.run_id)?;
     visible_run(&state, &caller, &run_id).await?;
     match store::cancel_run(&state.pool, run_id.as_str()).await? {
         store::CancelOutcome::NotFound => return Err(run_not_found(&run_id)),
@@ -564,8 +688,28 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
 /// adapter runs again) and appends it to the run's `scoring_history`. 200
 /// with the run and `rescored: {compounds, ranked, seconds}`; 409 while the
 /// run is still going; 422 for a bad profile, naming the objective.
-async fn rescore_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{run_id}/rescore",
+    operation_id = "rescoreRun",
+    tag = "scoring",
+    summary = "Re-rank a finished run under another scoring profile",
+    description = "Scores and ranks every compound of a finished (completed, failed or cancelled) run again from its stored results, \
+        without running any adapter, in one transaction; the profile is appended to the run's scoring_history (the last is current), \
+        and results pages, sort=rank and exports follow it.",
+    params(RunPath),
+    request_body(content = crate::openapi::RescoreRequest, content_type = "application/json", example = json!({"scoring": "oral_drug_like"})),
+    responses(
+        (status = 200, description = "the run, with rescored: {compounds, ranked, seconds}", body = views::RescoredRun),
+        (status = 400, description = "a malformed run id, or a body that is not JSON", body = ApiErrorBody),
+        (status = 404, description = "no such run", body = ApiErrorBody),
+        (status = 409, description = "the run is still going", body = ApiErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = ApiErrorBody),
+        (status = 422, description = "a profile that is not valid, naming the objective", body = ApiErrorBody),
+    )
+)]
+pub async fn rescore_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&at.run_id)?;
     if body.len() > validate::MAX_CONFIG_BYTES {
         return Err(ApiError::PayloadTooLarge(validate::MAX_CONFIG_BYTES));
     }
@@ -592,23 +736,57 @@ async fn rescore_run(State(state): State<AppState>, caller: Caller, Path(raw): P
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(run_id = %run_id, compounds = done.compounds, ranked = done.ranked, seconds, "run rescored");
     let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
-    let mut view = serde_json::to_value(views::run(&run, None, None)).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    view["rescored"] = serde_json::json!({"compounds": done.compounds, "ranked": done.ranked, "seconds": (seconds * 1000.0).round() / 1000.0});
-    Ok(Json(view).into_response())
+    let rescored = views::Rescored { compounds: done.compounds, ranked: done.ranked, seconds: (seconds * 1000.0).round() / 1000.0 };
+    Ok(Json(views::RescoredRun { run: views::run(&run, None, None), rescored }).into_response())
+}
+
+/// The built-in scoring profiles and the default's name.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScoringProfiles {
+    profiles: Vec<BuiltInProfile>,
+    /// The profile a run gets when `pipeline_config.scoring` is absent.
+    default: &'static str,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BuiltInProfile {
+    name: &'static str,
+    description: &'static str,
+    #[schema(value_type = crate::openapi::ScoringProfile)]
+    profile: Value,
 }
 
 /// `GET /scoring/profiles`: the built-in profiles, by name, with their
 /// definitions (what `pipeline_config.scoring` may name).
-async fn scoring_profiles(_caller: Caller) -> Json<Value> {
-    let profiles: Vec<Value> = pharmforge_core::profile::builtins()
-        .into_iter()
-        .map(|b| serde_json::json!({"name": b.name, "description": b.description, "profile": b.profile}))
-        .collect();
-    Json(serde_json::json!({"profiles": profiles, "default": pharmforge_core::profile::DEFAULT_PROFILE}))
+#[utoipa::path(
+    get,
+    path = "/api/v1/scoring/profiles",
+    operation_id = "scoringProfiles",
+    tag = "scoring",
+    summary = "The built-in scoring profiles, by name (what pipeline_config.scoring and a rescore may name)",
+    responses((status = 200, description = "the profiles and the default's name", body = ScoringProfiles))
+)]
+pub async fn scoring_profiles(_caller: Caller) -> Json<ScoringProfiles> {
+    let profiles =
+        pharmforge_core::profile::builtins().into_iter().map(|b| BuiltInProfile { name: b.name, description: b.description, profile: b.profile }).collect();
+    Json(ScoringProfiles { profiles, default: pharmforge_core::profile::DEFAULT_PROFILE })
 }
 
-async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    delete,
+    path = "/api/v1/runs/{run_id}",
+    operation_id = "deleteRun",
+    tag = "runs",
+    summary = "Delete a run and its compound results (one still going stops first)",
+    params(RunPath),
+    responses(
+        (status = 204, description = "deleted, with its compound results"),
+        (status = 400, description = "a malformed run id", body = ApiErrorBody),
+        (status = 404, description = "no such run", body = ApiErrorBody),
+    )
+)]
+pub async fn delete_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>) -> Result<StatusCode, ApiError> {
+    let run_id = parse_run_id(&at.run_id)?;
     let run = visible_run(&state, &caller, &run_id).await?;
     // A run still going stops like a cancelled one: the adapters skip its
     // records in flight (told before its rows go, so none is enriched for
@@ -625,13 +803,26 @@ async fn delete_run(State(state): State<AppState>, caller: Caller, Path(raw): Pa
     }
 }
 
-async fn list_results(
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/results",
+    operation_id = "listResults",
+    tag = "results",
+    summary = "A page of a run's compound results, in input order, by rank, or browsed",
+    params(RunPath, ResultsQuery, crate::browse::BrowseQuery),
+    responses(
+        (status = 200, description = "a page of compound results (total: how many match)", body = views::ResultPage),
+        (status = 400, description = "a malformed run id or query", body = ApiErrorBody),
+        (status = 404, description = "no such run", body = ApiErrorBody),
+    )
+)]
+pub async fn list_results(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(at): Path<RunPath>,
     ApiQuery(q): ApiQuery<ResultsQuery>,
 ) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+    let run_id = parse_run_id(&at.run_id)?;
     let (page, page_size) = validate::paging(q.page.as_deref(), q.page_size.as_deref())?;
     let (browse, detail) = crate::browse::from_query(&q.browse)?;
     let run = visible_run(&state, &caller, &run_id).await?;
@@ -641,7 +832,7 @@ async fn list_results(
         let total = store::results_stored(&run);
         let profile = run.scoring();
         let results: Vec<views::CompoundView> = rows.iter().map(|r| views::compound(r, Some(&profile))).collect();
-        return Ok(Json(views::Page { runs: None, results: Some(results), total, page, page_size }).into_response());
+        return Ok(Json(views::ResultPage { results, total, page, page_size }).into_response());
     }
     let finished = run.status.is_finished();
     let order = state.orders.get(&state.pool, (run.id, run.scoring_version), finished, &browse).await?;
@@ -651,12 +842,25 @@ async fn list_results(
     let profile = run.scoring();
     let explained = (detail == store::browse::Detail::Full).then_some(&profile);
     let results: Vec<views::CompoundView> = rows.iter().map(|r| views::compound(r, explained)).collect();
-    Ok(Json(views::Page { runs: None, results: Some(results), total: order.len() as i64, page, page_size }).into_response())
+    Ok(Json(views::ResultPage { results, total: order.len() as i64, page, page_size }).into_response())
 }
 
 /// One compound's result, whole.
-async fn get_result(State(state): State<AppState>, caller: Caller, Path((raw, index)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/results/{index}",
+    operation_id = "getResult",
+    tag = "results",
+    summary = "One compound's result, whole",
+    params(CompoundPath),
+    responses(
+        (status = 200, description = "the compound's result", body = views::CompoundView),
+        (status = 400, description = "a malformed run id or index", body = ApiErrorBody),
+        (status = 404, description = "no such run or compound, or no result for it yet", body = ApiErrorBody),
+    )
+)]
+pub async fn get_result(State(state): State<AppState>, caller: Caller, Path(at): Path<CompoundPath>) -> Result<Response, ApiError> {
+    let (run_id, index) = (parse_run_id(&at.run_id)?, at.index);
     let index: i32 = index.parse().ok().filter(|i| *i >= 0).ok_or_else(|| {
         ApiError::BadRequest(format!("the compound index must be a whole number from 0, got {:?}", index.chars().take(32).collect::<String>()))
     })?;
@@ -671,29 +875,65 @@ async fn get_result(State(state): State<AppState>, caller: Caller, Path((raw, in
 
 /// Per adapter: backlog, replicas, throughput, dead letters; the external
 /// services' rate-limit state (operators; any authenticated caller).
-async fn pipeline_overview(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/pipeline",
+    operation_id = "pipelineOverview",
+    tag = "pipeline",
+    summary = "The pipeline as an operator sees it",
+    description = "Per adapter (every registered one, in route order): pending (records waiting in its JetStream consumer), \
+        in_flight (delivered, not yet acknowledged), redelivered, replicas_connected and replicas (each replica's heartbeat, \
+        every heartbeat_seconds; a replica unheard for three beats is gone), per_second and errors_per_second (records forwarded \
+        over the last window_seconds), dead_letters (total, and the newest with their reason, deliveries and compound). \
+        The aggregator's backlog. rate_limits: each external service's shared rate state (slow_down: the server's throttling \
+        signal as a factor of the request spacing, 1 Green to 8 Black; paused_for_ms; next_slot_in_ms).",
+    responses((status = 200, description = "the overview", body = crate::pipeline::Overview))
+)]
+pub async fn pipeline_overview(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
     Ok(Json(state.overviews.get(&state).await?).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    #[param(value_type = Option<export::ExportFormat>, inline, default = "csv")]
     format: Option<String>,
+    /// The order: input (index, the default) or rank.
+    #[param(value_type = Option<crate::openapi::ExportSort>, inline)]
     sort: Option<String>,
+    /// csv and sdf: the columns to keep, comma-separated, in that order; section.* keeps a whole section.
     columns: Option<String>,
-    /// Read by `Caller` (a download link cannot set a header).
+    // Read by `Caller`.
+    /// The bearer token, for a download link (which cannot set a header).
     #[serde(rename = "access_token")]
     _access_token: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DepictQuery {
+    /// The structure (at most API_MAX_SMILES_LENGTH characters).
+    #[param(required = true, max_length = 10000)]
     smiles: Option<String>,
+    #[param(schema_with = crate::openapi::svg_width)]
     width: Option<u32>,
+    #[param(schema_with = crate::openapi::svg_height)]
     height: Option<u32>,
+    // Read by `Caller`.
+    /// The bearer token, for an `<img>` (which cannot set a header).
     #[serde(rename = "access_token")]
     _access_token: Option<String>,
+}
+
+/// A result's picture takes `/depict`'s keys but `smiles` (it is of the compound's own structure).
+struct PictureQuery;
+
+impl IntoParams for PictureQuery {
+    fn into_params(parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
+        DepictQuery::into_params(parameter_in).into_iter().filter(|p| p.name != "smiles").collect()
+    }
 }
 
 fn depict_query(query: Option<&str>) -> Result<DepictQuery, ApiError> {
@@ -702,7 +942,22 @@ fn depict_query(query: Option<&str>) -> Result<DepictQuery, ApiError> {
 }
 
 /// `GET /depict?smiles=...&width=&height=`: the structure as SVG.
-async fn depict(State(state): State<AppState>, _caller: Caller, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/depict",
+    operation_id = "depict",
+    tag = "structures",
+    summary = "A structure as SVG, drawn by RDKit",
+    description = "Kept by canonical SMILES and size; Cache-Control lets clients keep it a day. A SMILES RDKit cannot read is a 422.",
+    params(DepictQuery),
+    responses(
+        (status = 200, description = "the picture", content_type = "image/svg+xml", body = String,
+            headers(("Cache-Control" = String, description = "public, max-age=86400"))),
+        (status = 400, description = "a malformed query", body = ApiErrorBody),
+        (status = 422, description = "no smiles, one RDKit cannot read, or a size out of range", body = ApiErrorBody),
+    )
+)]
+pub async fn depict(State(state): State<AppState>, _caller: Caller, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let q = depict_query(query.as_deref())?;
     let smiles = q.smiles.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::validation("smiles", "smiles is required"))?;
     if let Some(problem) = validate::smiles_problem(&smiles, &state.limits) {
@@ -713,13 +968,28 @@ async fn depict(State(state): State<AppState>, _caller: Caller, RawQuery(query):
 }
 
 /// `GET /runs/{id}/results/{index}/depiction.svg`: a compound's structure.
-async fn result_depiction(
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/results/{index}/depiction.svg",
+    operation_id = "resultDepiction",
+    tag = "results",
+    summary = "A compound's structure as SVG",
+    params(CompoundPath, PictureQuery),
+    responses(
+        (status = 200, description = "the picture", content_type = "image/svg+xml", body = String,
+            headers(("Cache-Control" = String, description = "public, max-age=86400"))),
+        (status = 400, description = "a malformed run id, index or query", body = ApiErrorBody),
+        (status = 404, description = "no such run or compound", body = ApiErrorBody),
+        (status = 422, description = "a compound whose input record could not be read, or a size out of range", body = ApiErrorBody),
+    )
+)]
+pub async fn result_depiction(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw, index)): Path<(String, String)>,
+    Path(at): Path<CompoundPath>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+    let (run_id, index) = (parse_run_id(&at.run_id)?, at.index);
     let index: i32 =
         index.parse().map_err(|_| ApiError::BadRequest(format!("a compound index is a number, got {:?}", index.chars().take(32).collect::<String>())))?;
     let q = depict_query(query.as_deref())?;
@@ -739,8 +1009,31 @@ async fn result_depiction(
 /// `GET /runs/{id}/events`: the run's progress as Server-Sent Events (see
 /// `events`). `Last-Event-ID` resumes: the current state is sent only if
 /// it is not the one the listener last had.
-async fn run_events(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/events",
+    operation_id = "runEvents",
+    tag = "runs",
+    summary = "The run's progress, live (Server-Sent Events)",
+    description = "A `progress` event at every change (at least every second while the run moves), then one named after the \
+        terminal status (`completed`, `failed`, `cancelled`; `deleted` if the run is deleted), then the stream closes. Each event's \
+        data is the run's summary (the RunSummary schema: run_id, status, progress, compounds, stages, admission, updated_at, \
+        error_message); its id changes with it, and Last-Event-ID resumes (the current state is skipped if it is the one the \
+        listener had). A comment line every 15 s keeps proxies from closing it. A browser EventSource cannot set headers: with \
+        API_AUTH=jwt it passes the token as ?access_token=.",
+    params(
+        RunPath,
+        ("Last-Event-ID" = Option<String>, Header, description = "the id of the last event the listener had: resumes after it"),
+        ("access_token" = Option<String>, Query, description = "the bearer token, for an EventSource (which cannot set a header)"),
+    ),
+    responses(
+        (status = 200, description = "the event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "a malformed run id", body = ApiErrorBody),
+        (status = 404, description = "no such run", body = ApiErrorBody),
+    )
+)]
+pub async fn run_events(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&at.run_id)?;
     let run = visible_run(&state, &caller, &run_id).await?;
     let now = crate::events::Snapshot::of(&run);
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -765,8 +1058,33 @@ async fn run_events(State(state): State<AppState>, caller: Caller, Path(raw): Pa
 /// `GET /runs/{id}/export?format=csv|sdf|jsonl[&sort=rank][&columns=...]`:
 /// the whole run, streamed (see `export`). `X-Run-Status` says whether the
 /// run has finished (a running run's export is what has arrived so far).
-async fn export_run(State(state): State<AppState>, caller: Caller, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let run_id = parse_run_id(&raw)?;
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/export",
+    operation_id = "exportRun",
+    tag = "results",
+    summary = "The whole run as CSV, SD file or JSON lines, streamed",
+    description = "In input order (or by rank). CSV and SD share flat columns named by section: id, index, compound_id, smiles, \
+        status, properties.<field>, admet.<endpoint> (and _drugbank_approved_percentile), pubchem.<field>, bioactivity.<field>, \
+        scores.<name>, final_score, rank, errors.<adapter>, input.<name> (the input's SD data or CSV columns); lists and objects \
+        are JSON text. SD: each molecule with RDKit 2D coordinates, its ID (or compound_id) as title, every non-empty value as \
+        a data item; a compound RDKit cannot read keeps its record as a molecule without atoms. JSON lines: each result as \
+        /results returns it. A finished run's export is the same bytes every time; X-Run-Status says the run's status \
+        (running: what has arrived so far).",
+    params(RunPath, ExportQuery),
+    responses(
+        (status = 200, description = "the export",
+            content((String = "text/csv"), (String = "chemical/x-mdl-sdfile"), (String = "application/x-ndjson")),
+            headers(
+                ("X-Run-Status" = crate::openapi::RunStatus, description = "the run's status as the export began"),
+                ("Content-Disposition" = String, description = "attachment; filename=\"<run_id>.<csv|sdf|jsonl>\""),
+            )),
+        (status = 400, description = "a malformed run id or query", body = ApiErrorBody),
+        (status = 404, description = "no such run", body = ApiErrorBody),
+    )
+)]
+pub async fn export_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let run_id = parse_run_id(&at.run_id)?;
     let q: ExportQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("the query cannot be read: {e}; accepted: format, sort, columns")))?;
     let format = match q.format.as_deref() {
@@ -819,29 +1137,79 @@ fn run_not_found(run_id: &RunId) -> ApiError {
     ApiError::NotFound(format!("run {run_id} not found"))
 }
 
-/// The OpenAPI 3 description of this API (kept beside the handlers, and
-/// checked against them by the fuzz test in tests/).
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi/openapi.json")).into_response()
+/// The OpenAPI document of this API, built from these handlers (`openapi`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "service",
+    summary = "This document (OpenAPI 3.1)",
+    security(()),
+    responses((status = 200, description = "the OpenAPI document", content_type = "application/json", body = Object))
+)]
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document()).into_response()
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The process is up.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "service",
+    summary = "Alive",
+    security(()),
+    responses((status = 200, description = "alive", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Whether the API can serve: Postgres migrated and NATS connected.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    checks: ReadinessChecks,
+}
+
+/// Each dependency: `ok` or `unavailable`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ReadinessChecks {
+    postgres: &'static str,
+    nats: &'static str,
 }
 
 /// Ready when Postgres answers with the schema migrated (the aggregator runs
 /// the migrations) and JetStream is connected and set up.
-async fn readyz(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "service",
+    summary = "Ready: Postgres answers with the schema migrated, and NATS is connected",
+    security(()),
+    responses(
+        (status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "not ready", body = Readiness),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Response {
     let latest = store::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let query = sqlx::query_scalar::<_, Option<i64>>("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(&state.pool);
     let db = tokio::time::timeout(Duration::from_secs(2), query).await;
     let db_ok = matches!(db, Ok(Ok(Some(v))) if v >= latest);
     let nats_ok = state.jetstream.get().map(|js| js.client().connection_state() == async_nats::connection::State::Connected).unwrap_or(false);
     let status = if db_ok && nats_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "status": if db_ok && nats_ok { "ready" } else { "not_ready" },
-        "checks": {"postgres": if db_ok { "ok" } else { "unavailable" }, "nats": if nats_ok { "ok" } else { "unavailable" }},
-    });
+    let check = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body =
+        Readiness { status: if db_ok && nats_ok { "ready" } else { "not_ready" }, checks: ReadinessChecks { postgres: check(db_ok), nats: check(nats_ok) } };
     (status, Json(body)).into_response()
 }
 

@@ -11,20 +11,23 @@ use pharmforge_store::{CompoundRow, RawJson, RunRow};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 pub fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Serialize)]
-struct StageCounts {
+/// One stage's compounds: waiting for it or in it, done, failed in it, skipped (an earlier stage failed them).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StageCounts {
     pending: i64,
     done: i64,
     failed: i64,
     skipped: i64,
 }
 
-#[derive(Serialize)]
+/// The run's compounds: in all, completed, failed.
+#[derive(Serialize, ToSchema)]
 struct CompoundCounts {
     total: i32,
     completed: i32,
@@ -33,7 +36,8 @@ struct CompoundCounts {
 
 /// Where a run's compounds are in admission: `admitted` have entered the
 /// pipeline; `waiting` wait for room (none once the run has ended).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Admission)]
 struct AdmissionView {
     admitted: i32,
     waiting: i32,
@@ -41,38 +45,63 @@ struct AdmissionView {
 
 /// A run. `input_smiles` is included where the caller has it (creation and
 /// single-run reads), inline compound results once the run has finished.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Run)]
 pub struct RunView<'a> {
+    #[schema(pattern = "^run_[0-9a-f]{16}$", example = "run_0123456789abcdef")]
     run_id: &'a str,
+    #[schema(value_type = crate::openapi::RunStatus)]
     status: &'a str,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+    /// When it ended; null until then.
+    #[schema(format = DateTime, required)]
     completed_at: Option<String>,
+    /// As it runs: `adapters` and `priority` filled in, `webhook` as checked.
+    #[schema(value_type = crate::openapi::PipelineConfig)]
     pipeline_config: &'a Value,
+    #[schema(required)]
     user_id: Option<&'a str>,
     /// `high`, `normal` or `low` (`pipeline_config.priority`).
+    #[schema(value_type = crate::openapi::Priority)]
     priority: &'a str,
+    /// The share of its compounds' stages done, 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     progress: f64,
     compounds: CompoundCounts,
     /// Per-stage counts: `{<adapter>: {pending, done, failed, skipped}}`, in
     /// the run's adapter order.
+    #[schema(value_type = std::collections::HashMap<String, StageCounts>)]
     stages: Stages<'a>,
+    /// Compounds admitted to the pipeline so far, and those waiting for room (0 once the run has ended).
     admission: AdmissionView,
+    /// Per adapter, what it ran as (its name, version and engine: the RDKit release, the model's files).
+    #[schema(value_type = std::collections::HashMap<String, Vec<String>>)]
     lockfile: &'a Value,
+    #[schema(required)]
     error_message: Option<&'a str>,
+    /// The aggregator's summary once the run has finished, with its first
+    /// compounds inline (`API_INLINE_RESULTS`) on single-run reads; null until then.
+    #[schema(required)]
     results: Option<ResultsView<'a>>,
+    /// Single-run views of runs of up to 1,000 compounds (any size with `?include=input_smiles`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<String>)]
     input_smiles: Option<&'a [String]>,
-    /// How many input SMILES are left out (a run too large to show them).
+    /// How many input SMILES a larger run's view leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     input_smiles_omitted: Option<i32>,
-    /// `pipeline_config.webhook`'s deliveries (single-run reads, runs with one).
+    /// Only on `GET /runs/{run_id}`, for a run with `pipeline_config.webhook`: each delivery attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub webhook: Option<crate::webhooks::WebhookView>,
-    /// `[{profile, applied_at, name?}]`: the profiles the run was scored
-    /// with, the last one current (`POST /runs/{id}/rescore` appends); not
-    /// in lists of runs (a history holds up to 100 profiles).
+    /// The profiles the run was scored with (the latest 100), the last one
+    /// current (`POST /runs/{run_id}/rescore` appends); not in lists of runs.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<crate::openapi::ScoringHistoryEntry>)]
     pub scoring_history: Option<&'a Value>,
 }
 
@@ -94,13 +123,19 @@ impl<'a> InputSmiles<'a> {
 
 /// The run's `results` summary as the aggregator stored it, with the first
 /// compounds inline.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = RunResults)]
 struct ResultsView<'a> {
     #[serde(flatten)]
+    #[schema(value_type = crate::openapi::RunResultsSummary)]
     summary: &'a Map<String, Value>,
+    /// The first compounds (`API_INLINE_RESULTS`, 100), as `/results` returns them; single-run reads only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<CompoundView>)]
     compounds: Option<&'a RawValue>,
+    /// Whether the run has more compounds than `compounds` shows.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     compounds_truncated: Option<bool>,
 }
 
@@ -133,16 +168,22 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
     }
 }
 
-/// A run's summary, as its live events carry it.
-#[derive(Serialize)]
+/// A run's summary, as its live events carry it (each event's `data`).
+#[derive(Serialize, ToSchema)]
 pub struct RunSummary<'a> {
+    #[schema(pattern = "^run_[0-9a-f]{16}$")]
     run_id: &'a str,
+    #[schema(value_type = crate::openapi::RunStatus)]
     status: &'a str,
+    #[schema(minimum = 0, maximum = 1)]
     progress: f64,
     compounds: CompoundCounts,
+    #[schema(value_type = std::collections::HashMap<String, StageCounts>)]
     stages: Stages<'a>,
     admission: AdmissionView,
+    #[schema(format = DateTime)]
     updated_at: String,
+    #[schema(required)]
     error_message: Option<&'a str>,
 }
 
@@ -188,38 +229,67 @@ impl Serialize for Stages<'_> {
 }
 
 /// One compound result.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CompoundResult)]
 pub struct CompoundView<'a> {
     /// The user's own ID for the compound, as given (null when none was).
+    #[schema(required)]
     id: Option<&'a str>,
+    /// `<run_id>_<index>`.
     compound_id: &'a str,
+    /// Its place in the input, from 0.
     index: i32,
     smiles: &'a str,
+    /// `running` (still in the pipeline), `completed`, `failed` or `cancelled`.
     status: &'a str,
+    /// RDKit's descriptors (`rdkit_local`); null until computed or when not on the route.
+    #[schema(value_type = Option<Object>, required)]
     properties: Option<&'a RawValue>,
+    /// ADMET-AI's predictions (`admet_ai`), with their DrugBank-approved percentiles.
+    #[schema(value_type = Option<Object>, required)]
     admet: Option<&'a RawValue>,
+    /// PubChem's record of the compound (`pubchem`).
+    #[schema(value_type = Option<Object>, required)]
     pubchem: Option<&'a RawValue>,
+    /// ChEMBL's bioactivity for the compound (`chembl`).
+    #[schema(value_type = Option<Object>, required)]
     bioactivity: Option<&'a RawValue>,
+    /// Kept for the seed's clients: no adapter fills it yet.
+    #[schema(value_type = Option<Object>, required)]
     docking: Option<&'a RawValue>,
+    /// Kept for the seed's clients: no adapter fills it yet.
+    #[schema(value_type = Option<Object>, required)]
     synthesis: Option<&'a RawValue>,
+    /// Each adapter's error for this compound, by adapter.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     errors: &'a RawValue,
+    /// Each objective's desirability under the run's current profile (null: left out).
+    #[schema(value_type = Option<std::collections::HashMap<String, Option<f64>>>, required)]
     scores: Option<&'a RawValue>,
+    /// The trace the compound's records went through the pipeline in.
+    #[schema(required)]
     trace_id: Option<&'a str>,
+    #[schema(required)]
     final_score: Option<f64>,
-    /// 1 is best; ties share a rank and the next skips (1, 2, 2, 4).
+    /// 1 is best; ties share a rank and the next skips (1, 2, 2, 4); null: unranked.
+    #[schema(required)]
     rank: Option<i32>,
     /// The compound's Pareto front (1 = dominated by none), under a
     /// `pareto` profile.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pareto_front: Option<i32>,
     /// How the final score came about: each objective of the run's current
     /// profile with the raw value read, its desirability and its weight
-    /// (null desirability: left out). Present once the compound is scored.
+    /// (null desirability: left out). Present once the compound is scored,
+    /// not with `view=table`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     score_parts: Option<Vec<ScorePart>>,
     /// The data items of the compound's SD record (or its CSV row's other
     /// columns), as given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     input_properties: Option<&'a RawValue>,
 }
 
@@ -228,12 +298,16 @@ fn raw(v: &Option<RawJson>) -> Option<&RawValue> {
 }
 
 /// One objective of a compound's score.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ScorePart {
     name: String,
     /// The path of the value in the result (`properties.logp`).
     value: String,
+    /// The value read there (null: none).
+    #[schema(value_type = Value, required)]
     raw: Option<Value>,
+    /// Its transform's value, 0 to 1 (null: left out).
+    #[schema(required)]
     desirability: Option<f64>,
     weight: f64,
 }
@@ -298,14 +372,40 @@ pub fn compound<'a>(c: &'a CompoundRow, profile: Option<&Profile>) -> CompoundVi
     }
 }
 
-/// A page of runs (`runs`) or of a run's compound results (`results`).
-#[derive(Serialize)]
-pub struct Page<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runs: Option<Vec<RunView<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<CompoundView<'a>>>,
+/// A page of runs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunPage<'a> {
+    pub runs: Vec<RunView<'a>>,
+    /// How many runs match.
     pub total: i64,
     pub page: i64,
     pub page_size: i64,
+}
+
+/// A page of a run's compound results.
+#[derive(Serialize, ToSchema)]
+pub struct ResultPage<'a> {
+    pub results: Vec<CompoundView<'a>>,
+    /// How many results match.
+    pub total: i64,
+    pub page: i64,
+    pub page_size: i64,
+}
+
+/// A run after `POST /runs/{run_id}/rescore`, and what the rescore did.
+#[derive(Serialize, ToSchema)]
+pub struct RescoredRun<'a> {
+    #[serde(flatten)]
+    pub run: RunView<'a>,
+    pub rescored: Rescored,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rescored {
+    /// Compounds scored again.
+    pub compounds: usize,
+    /// Of those, ranked (the rest are unranked under the profile).
+    pub ranked: usize,
+    /// How long it took, to the millisecond.
+    pub seconds: f64,
 }

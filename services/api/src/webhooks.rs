@@ -29,12 +29,13 @@ use sqlx::PgPool;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// What a run may subscribe to.
 pub const EVENTS: [&str; 4] = ["completed", "failed", "cancelled", "progress"];
 /// A webhook without `events` gets the run's end, however it ends.
-const DEFAULT_EVENTS: [&str; 3] = ["completed", "failed", "cancelled"];
-const MAX_URL_LENGTH: usize = 2048;
+pub const DEFAULT_EVENTS: [&str; 3] = ["completed", "failed", "cancelled"];
+pub const MAX_URL_LENGTH: usize = 2048;
 /// How long a host may take to resolve, at submission and at each attempt.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts shown on `GET /runs/{id}`, the latest ones.
@@ -287,24 +288,34 @@ impl reqwest::dns::Resolve for PublicOnly {
 
 /// The `webhook` of `GET /runs/{id}`: where the run's events go and its
 /// latest delivery attempts.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Webhook)]
 pub struct WebhookView {
     url: String,
-    /// The latest attempts (at most `DELIVERIES_SHOWN`), oldest first.
+    /// The latest attempts (at most 50), oldest first.
     deliveries: Vec<DeliveryView>,
-    /// How many attempts there have been in all.
+    /// Attempts in all (more than `deliveries` shows once there are over 50).
     deliveries_total: i64,
 }
 
-#[derive(Serialize)]
+/// One delivery attempt.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookDelivery)]
 struct DeliveryView {
+    /// The event's webhook-id, the same on each of its attempts.
     webhook_id: String,
+    #[schema(value_type = crate::openapi::WebhookEventName)]
     event: String,
+    #[schema(minimum = 1)]
     attempt: i32,
     /// The receiver's answer; null when there was none (`error` says why).
+    #[schema(required)]
     status_code: Option<i32>,
+    /// Why there was no answer (timeout, refused address, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<String>,
+    #[schema(format = DateTime)]
     at: String,
 }
 
@@ -328,40 +339,54 @@ pub async fn view(pool: &PgPool, run: &RunRow) -> Result<Option<WebhookView>, sq
     Ok(Some(WebhookView { url: url.to_owned(), deliveries, deliveries_total: total }))
 }
 
+/// The body of a webhook delivery (not an endpoint of this API): the run as
+/// it was when the event happened, the same bytes on every attempt.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookEvent<'a> {
+    #[serde(rename = "type")]
+    #[schema(schema_with = crate::openapi::webhook_event_type)]
+    kind: String,
+    /// When the event happened.
+    #[schema(format = DateTime)]
+    timestamp: String,
+    data: WebhookEventData<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct WebhookEventData<'a> {
+    #[schema(pattern = "^run_[0-9a-f]{16}$")]
+    run_id: &'a str,
+    #[schema(value_type = crate::openapi::RunStatus)]
+    status: &'a str,
+    #[schema(minimum = 0, maximum = 1)]
+    progress: f64,
+    compounds: WebhookCompounds,
+    #[schema(value_type = std::collections::HashMap<String, crate::views::StageCounts>)]
+    stages: crate::views::Stages<'a>,
+    #[schema(required)]
+    user_id: Option<&'a str>,
+}
+
+/// The run's compounds: in all, completed, failed.
+#[derive(Serialize, ToSchema)]
+struct WebhookCompounds {
+    total: i32,
+    completed: i32,
+    failed: i32,
+}
+
 /// The body of an event: `{"type": "run.<event>", "timestamp", "data"}`, the
 /// data being the run as it was when the event happened. The same bytes on
 /// every attempt.
 pub fn body(event: &str, at: &DateTime<Utc>, run: &RunSnapshot) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        #[serde(rename = "type")]
-        kind: String,
-        timestamp: String,
-        data: Data<'a>,
-    }
-    #[derive(Serialize)]
-    struct Data<'a> {
-        run_id: &'a str,
-        status: &'a str,
-        progress: f64,
-        compounds: Compounds,
-        stages: crate::views::Stages<'a>,
-        user_id: Option<&'a str>,
-    }
-    #[derive(Serialize)]
-    struct Compounds {
-        total: i32,
-        completed: i32,
-        failed: i32,
-    }
-    let body = Body {
+    let body = WebhookEvent {
         kind: format!("run.{event}"),
         timestamp: crate::views::timestamp(at),
-        data: Data {
+        data: WebhookEventData {
             run_id: &run.run_id,
             status: run.status.as_str(),
             progress: run.progress(),
-            compounds: Compounds { total: run.total, completed: run.completed, failed: run.failed },
+            compounds: WebhookCompounds { total: run.total, completed: run.completed, failed: run.failed },
             stages: crate::views::stages(&run.adapter_sequence, &run.stage_counts, run.total),
             user_id: run.user_id.as_deref(),
         },
