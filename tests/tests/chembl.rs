@@ -77,17 +77,17 @@ async fn bioactivity_is_batched_paginated_and_cached_and_an_outage_ends_in_a_cle
 /// (that section is cached for days under the compound's key).
 #[tokio::test]
 async fn one_compounds_failed_lookup_and_an_activity_cap_stay_that_compounds_own() {
-    use pharmforge_chembl::{ChemblAdapter, ChemblSettings};
-    use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+    use pharmforge_chembl::{Chembl, ChemblAdapter};
+    use pharmforge_core::{AdapterName, CompoundRecord};
     use pharmforge_tests::fakes::chembl::activities_of;
+    use pharmforge_webclient::{WebService, WebSettings};
 
     // Every molecule is found (by flexmatch); 30% have 1,200 activities.
     let faults = ChemblFaults { known: 0, flexmatch_only: 1000, many_activities: 300, ..ChemblFaults::none() };
     let fake = FakeChembl::start(faults.clone()).await;
-    let mut settings = ChemblSettings::from_env().unwrap();
+    let mut settings = WebSettings::from_env(&Chembl::INFO).unwrap();
     settings.base_url = fake.base_url().to_owned();
-    settings.max_pages = 1; // 1,000 activities
-    let adapter = ChemblAdapter::new(settings, None, None);
+    let adapter = ChemblAdapter::new(Chembl::new(1, 50, true), settings, None, None); // one page: 1,000 activities
 
     let mut smiles = molecules(30);
     smiles.insert(11, "C".repeat(10_000));
@@ -102,7 +102,7 @@ async fn one_compounds_failed_lookup_and_an_activity_cap_stay_that_compounds_own
             r
         })
         .collect();
-    let out = adapter.enrich(records).await;
+    let out = pharmforge_core::adapter::enrich_records(&adapter, records).await;
     let (mut truncated, mut complete) = (0, 0);
     for (i, r) in out.iter().enumerate() {
         if i == 11 {

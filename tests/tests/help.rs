@@ -85,19 +85,27 @@ fn reads_in(file: &Path) -> Vec<Read> {
                 if line[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
                     continue;
                 }
-                let Some((name, rest)) = string_literal(&line[from..]) else { continue };
+                // `env_parse(&v("X"), ..)` reads `<PREFIX>_X` for the
+                // service's prefix (webclient's settings): `*_X` here.
+                let (templated, args) = match line[from..].strip_prefix("&v(") {
+                    Some(inner) => (true, inner),
+                    None => (false, &line[from..]),
+                };
+                let Some((name, rest)) = string_literal(args) else { continue };
                 if !is_variable(name) {
                     continue;
                 }
+                let name = if templated { format!("*_{name}") } else { name.to_owned() };
+                let rest = if templated { rest.trim_start().strip_prefix(')').unwrap_or(rest) } else { rest };
                 let at = format!("{}:{}", file.display(), number + 1);
                 if reader == "from_env_vars" {
                     let second = rest.trim_start().strip_prefix(',').and_then(string_literal).map(|(n, _)| n.to_owned());
-                    found.push(Read { name: name.to_owned(), default: None, at: at.clone() });
+                    found.push(Read { name: name.clone(), default: None, at: at.clone() });
                     found.extend(second.map(|name| Read { name, default: None, at }));
                     continue;
                 }
                 let default = rest.trim_start().strip_prefix(',').map(argument).filter(|d| !d.is_empty()).map(str::to_owned);
-                found.push(Read { name: name.to_owned(), default, at });
+                found.push(Read { name, default, at });
             }
         }
     }
@@ -147,14 +155,15 @@ fn value(text: &str) -> Option<String> {
     Some(n.to_string())
 }
 
-/// Which sources each binary is built from, besides `shared/core`.
-const BINARIES: [(&str, &[&str]); 6] = [
-    ("pharmforge-api", &["services/api/src", "shared/store/src"]),
-    ("pharmforge-aggregator", &["services/aggregator/src", "shared/store/src"]),
-    ("pharmforge-rdkit-local", &["services/rdkit-local/src"]),
-    ("pharmforge-admet-ai", &["services/admet-ai/src"]),
-    ("pharmforge-pubchem", &["services/pubchem/src", "shared/webclient/src"]),
-    ("pharmforge-chembl", &["services/chembl/src", "shared/webclient/src"]),
+/// Which sources each binary is built from, besides `shared/core`, and
+/// the prefix of its web-service settings (`*_X` reads are `<PREFIX>_X`).
+const BINARIES: [(&str, &[&str], &str); 6] = [
+    ("pharmforge-api", &["services/api/src", "shared/store/src"], ""),
+    ("pharmforge-aggregator", &["services/aggregator/src", "shared/store/src"], ""),
+    ("pharmforge-rdkit-local", &["services/rdkit-local/src"], ""),
+    ("pharmforge-admet-ai", &["services/admet-ai/src"], ""),
+    ("pharmforge-pubchem", &["services/pubchem/src", "shared/webclient/src"], "PUBCHEM"),
+    ("pharmforge-chembl", &["services/chembl/src", "shared/webclient/src"], "CHEMBL"),
 ];
 
 fn check(binary: &str, listed: &BTreeMap<String, String>, reads: &[Read], problems: &mut Vec<String>) {
@@ -180,10 +189,14 @@ fn every_binary_lists_every_variable_it_reads_with_its_default() {
     let mut problems = Vec::new();
     let mut everywhere: BTreeMap<String, usize> = BTreeMap::new();
     let mut scanned = 0;
-    for (binary, dirs) in BINARIES {
+    for (binary, dirs, prefix) in BINARIES {
         let (text, listed) = help(binary);
         assert!(listed.len() > 20, "{binary} --help lists only {} variables:\n{text}", listed.len());
-        let own = reads_under(dirs);
+        let mut own = reads_under(dirs);
+        for read in own.iter_mut().filter(|r| r.name.starts_with("*_")) {
+            assert!(!prefix.is_empty(), "{binary} has no settings prefix for {} ({})", read.name, read.at);
+            read.name = read.name.replacen('*', prefix, 1);
+        }
         scanned += own.len();
         check(binary, &listed, &own, &mut problems);
         // What every service reads (NATS, logs, traces, metrics) it lists.
@@ -219,14 +232,15 @@ fn the_scan_sees_a_variable_and_its_default_and_a_wrong_default_is_caught() {
     let file = dir.path().join("x.rs");
     std::fs::write(
         &file,
-        "fn f() {\n    let a = env_parse(\"SOME_LIMIT\", 64usize)?;\n    // env_parse(\"IN_A_COMMENT\", 1)\n    let b = std::env::var(\"OTHER_ONE\");\n    let c = ConsumerSettings::from_env_vars(\"X_BATCH\", \"X_CONC\", 5, 2);\n    let d = env_millis(\"TTL_MS\", 7 * 24 * 3600)?;\n}\n#[cfg(test)]\nmod tests { fn g() { env_parse(\"ONLY_IN_TESTS\", 1); } }\n",
+        "fn f() {\n    let a = env_parse(\"SOME_LIMIT\", 64usize)?;\n    // env_parse(\"IN_A_COMMENT\", 1)\n    let b = std::env::var(\"OTHER_ONE\");\n    let c = ConsumerSettings::from_env_vars(\"X_BATCH\", \"X_CONC\", 5, 2);\n    let d = env_millis(\"TTL_MS\", 7 * 24 * 3600)?;\n    let e = env_parse(&v(\"RATE\"), 5.0)?;\n}\n#[cfg(test)]\nmod tests { fn g() { env_parse(\"ONLY_IN_TESTS\", 1); } }\n",
     )
     .unwrap();
     let reads = reads_in(&file);
     let names: Vec<&str> = reads.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["SOME_LIMIT", "OTHER_ONE", "X_BATCH", "X_CONC", "TTL_MS"]);
+    assert_eq!(names, ["SOME_LIMIT", "OTHER_ONE", "X_BATCH", "X_CONC", "TTL_MS", "*_RATE"]);
+    assert_eq!(reads[5].default.as_deref(), Some("5.0"), "a templated read's default is read too");
     let listed: BTreeMap<String, String> =
-        [("SOME_LIMIT", "64"), ("OTHER_ONE", ""), ("X_BATCH", "5"), ("TTL_MS", "604800")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+        [("SOME_LIMIT", "64"), ("OTHER_ONE", ""), ("X_BATCH", "5"), ("TTL_MS", "604800"), ("*_RATE", "5")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
     let mut problems = Vec::new();
     check("b", &listed, &reads, &mut problems);
     assert_eq!(problems.len(), 1, "{problems:?}");

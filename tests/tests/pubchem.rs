@@ -26,14 +26,15 @@ fn env(fake: &FakePubchem) -> Vec<(&'static str, String)> {
 /// The pubchem adapter in process against `fake`, with its shared cache on
 /// a private nats-server (kept alive by the returned handle).
 async fn adapter_in_process(fake: &FakePubchem, synonyms: usize, bucket: &str) -> (pharmforge_pubchem::PubchemAdapter, pharmforge_tests::NatsServer) {
-    use pharmforge_pubchem::{cache_bucket, PubchemAdapter, PubchemSettings};
+    use pharmforge_core::AdapterName;
+    use pharmforge_pubchem::{Pubchem, PubchemAdapter};
+    use pharmforge_webclient::{cache_bucket, WebService, WebSettings};
     let nats = pharmforge_tests::NatsServer::start();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("NATS"));
-    let cache = pharmforge_webclient::SharedCache::open(&js, &cache_bucket(bucket), Duration::from_secs(3600)).await.unwrap();
-    let mut settings = PubchemSettings::from_env().unwrap();
+    let cache = pharmforge_webclient::SharedCache::open(&js, &cache_bucket(bucket, AdapterName::Pubchem), Duration::from_secs(3600)).await.unwrap();
+    let mut settings = WebSettings::from_env(&Pubchem::INFO).unwrap();
     settings.base_url = fake.base_url().to_owned();
-    settings.synonyms = synonyms;
-    (PubchemAdapter::new(settings, None, Some(cache)), nats)
+    (PubchemAdapter::new(Pubchem { synonyms }, settings, None, Some(cache)), nats)
 }
 
 /// `n` compounds addressed to pubchem, each with the InChIKey rdkit_local computes.
@@ -103,7 +104,7 @@ async fn sixty_compounds_with_faults_through_two_replicas_under_the_shared_rate_
     assert!(log.len() > 60, "faults were retried");
     assert!(log.max_in_window(1000) <= 5, "at most 5 requests in any second: {}", log.max_in_window(1000));
     for s in stack.services.iter().filter(|s| s.name == "pharmforge-pubchem") {
-        assert!(s.log_text().contains("pubchem client ready"), "{}", s.log_text());
+        assert!(s.log_text().contains("web client ready adapter=pubchem"), "{}", s.log_text());
     }
 
     // The same compounds again: every one from the shared cache, no request.
@@ -142,14 +143,14 @@ async fn a_black_throttling_status_pauses_requests() {
 /// synonyms are missing, and is not cached, so the next run asks again.
 #[tokio::test]
 async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_properties_uncached() {
-    use pharmforge_core::{Adapter, CompoundRecord};
+    use pharmforge_core::CompoundRecord;
     use pharmforge_tests::fakes::pubchem::synonyms_behaviour;
 
     let faults = PubchemFaults { no_synonyms: 250, synonyms_503: 250, ..PubchemFaults::none() };
     let fake = FakePubchem::start(faults.clone()).await;
     let (adapter, _nats) = adapter_in_process(&fake, 2, "synonyms_test_").await;
     let records = pubchem_records(40, "run_00000000000000cc");
-    let first = adapter.enrich(records.clone()).await;
+    let first = pharmforge_core::adapter::enrich_records(&adapter, records.clone()).await;
     let mut seen = [0usize; 3];
     let mut failed_cids = Vec::new();
     for r in &first {
@@ -181,7 +182,7 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
     assert_eq!(fake.log().len(), 80);
 
     // Again: the complete sections come from the cache; the others ask again.
-    let second = adapter.enrich(records).await;
+    let second = pharmforge_core::adapter::enrich_records(&adapter, records).await;
     let pubchem = |r: &CompoundRecord| r.section_value("pubchem").unwrap();
     let hits = second.iter().filter(|r| pubchem(r)["cache_hit"] == true).count();
     assert_eq!(hits, seen[0] + seen[1]);
@@ -197,12 +198,10 @@ async fn synonyms_when_configured_and_a_failed_synonyms_request_keeps_the_proper
 /// RDKit's InChIKey, where it would answer for the wrong structure for days.
 #[tokio::test]
 async fn an_answer_for_another_structure_than_rdkits_is_flagged_and_never_cached() {
-    use pharmforge_core::Adapter;
-
     let fake = FakePubchem::start(PubchemFaults { restandardized: 300, ..PubchemFaults::none() }).await;
     let (adapter, _nats) = adapter_in_process(&fake, 0, "restandardized_").await;
     let records = pubchem_records(40, "run_00000000000000ce");
-    let first = adapter.enrich(records.clone()).await;
+    let first = pharmforge_core::adapter::enrich_records(&adapter, records.clone()).await;
     let mut other = 0;
     for r in &first {
         let s = r.section_value("pubchem").unwrap();
@@ -218,7 +217,7 @@ async fn an_answer_for_another_structure_than_rdkits_is_flagged_and_never_cached
     assert!(other > 0 && other < 40, "{other} of 40 read as another structure: the fault must hit some, not all");
 
     let before = fake.log().len();
-    let second = adapter.enrich(records).await;
+    let second = pharmforge_core::adapter::enrich_records(&adapter, records).await;
     assert_eq!(fake.log().len() - before, other, "only the flagged compounds are asked again: they were not cached");
     for r in &second {
         let s = r.section_value("pubchem").unwrap();

@@ -6,7 +6,7 @@
 //! `AdmetModels::predict` splits it over the cores.
 
 use pharmforge_admet::AdmetModels;
-use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,12 +70,12 @@ impl Adapter for AdmetAi {
         format!("admet_ai {} (admet-ai {} models)", env!("CARGO_PKG_VERSION"), pharmforge_admet::ADMET_AI_VERSION)
     }
 
-    async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
+    async fn enrich(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
         let models = self.models.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            let mut batch = batch;
+            let mut batch = Attempt::records(batch);
             enrich_batch(&models, &mut batch);
-            batch
+            Outcome::forward_all(batch)
         });
         // enrich_batch catches panics per batch, so a join error means the
         // runtime is shutting down: return nothing and the batch is redelivered.

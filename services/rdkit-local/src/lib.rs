@@ -6,7 +6,7 @@
 //! pool, so with `ADAPTER_CONCURRENCY` batches in flight every core is used.
 
 use pharmforge_chem::{compute_properties, ChemError};
-use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub struct RdkitLocal {
@@ -48,11 +48,11 @@ impl Adapter for RdkitLocal {
         self.provenance.clone()
     }
 
-    async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
+    async fn enrich(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
         let handle = tokio::task::spawn_blocking(move || {
-            let mut batch = batch;
+            let mut batch = Attempt::records(batch);
             batch.iter_mut().for_each(enrich_one);
-            batch
+            Outcome::forward_all(batch)
         });
         // enrich_one never panics out (it catches RDKit panics per record), so
         // a join error means the runtime is shutting down: return nothing and

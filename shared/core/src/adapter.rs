@@ -20,16 +20,18 @@ use std::time::Duration;
 /// How often a batch still being enriched is reported in progress to JetStream.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-/// An enrichment step. `enrich` receives a batch of records addressed to this
-/// adapter and returns them in the same order, each with its section set
+/// An enrichment step: a batch of attempts in, one outcome per attempt out,
+/// in the same order. Each forwarded record has its section set
 /// (`CompoundRecord::set_section`) or an error recorded (`set_error`, or
-/// `set_fatal` when the compound cannot go on).
+/// `set_fatal` when the compound cannot go on); a record may instead be
+/// handed back for later ([`Outcome::Retry`]: NAK with that delay, so the
+/// back-off happens in JetStream, not on a held message).
 pub trait Adapter: Send + Sync + 'static {
     fn name(&self) -> AdapterName;
     /// What produced the section, for the run's lockfile: name, version and the
     /// engine it ran on, e.g. `rdkit_local 0.1.0 (RDKit 2022.09.3)`.
     fn provenance(&self) -> String;
-    fn enrich(&self, batch: Vec<CompoundRecord>) -> impl Future<Output = Vec<CompoundRecord>> + Send;
+    fn enrich(&self, batch: Vec<Attempt>) -> impl Future<Output = Vec<Outcome>> + Send;
 
     /// Records to pull for the next batch, given the configured size
     /// (`ADAPTER_BATCH_SIZE`). Adapters whose cost per record varies widely
@@ -38,26 +40,36 @@ pub trait Adapter: Send + Sync + 'static {
     fn batch_size(&self, configured: usize) -> usize {
         configured
     }
-
-    /// Like `enrich`, but told how many times each record has been delivered
-    /// (1 on the first attempt) and allowed to ask for a record to be
-    /// redelivered later ([`Outcome::Retry`]: NAK with that delay, so the
-    /// back-off happens in JetStream, not on a held message). Adapters that
-    /// never retry keep the default, which calls `enrich`.
-    fn enrich_attempts(&self, batch: Vec<Attempt>) -> impl Future<Output = Vec<Outcome>> + Send {
-        async move {
-            let records = batch.into_iter().map(|a| a.record).collect();
-            self.enrich(records).await.into_iter().map(Outcome::Forward).collect()
-        }
-    }
 }
 
-/// A record handed to [`Adapter::enrich_attempts`], with its delivery count.
+/// A record handed to [`Adapter::enrich`], with its delivery count.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub record: CompoundRecord,
     /// 1 on the first delivery.
     pub delivered: i64,
+}
+
+impl Attempt {
+    /// The records of a batch, for adapters that never retry.
+    pub fn records(batch: Vec<Attempt>) -> Vec<CompoundRecord> {
+        batch.into_iter().map(|a| a.record).collect()
+    }
+}
+
+/// Runs `adapter` over `records` outside the runtime (tests, benchmarks), each
+/// as its last allowed attempt, so the adapter never asks for a retry: what
+/// would have been retried comes back with its error.
+pub async fn enrich_records<A: Adapter>(adapter: &A, records: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
+    let attempts = records.into_iter().map(|record| Attempt { record, delivered: i64::MAX }).collect();
+    let outcomes = adapter.enrich(attempts).await;
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Forward(r) => r,
+            Outcome::Retry(_) => panic!("{} asked to retry a record on its last attempt", adapter.name()),
+        })
+        .collect()
 }
 
 /// What an adapter did with one record.
@@ -70,6 +82,13 @@ pub enum Outcome {
     Forward(CompoundRecord),
     /// Not done yet: hand the message back to JetStream, redelivered after this delay.
     Retry(Duration),
+}
+
+impl Outcome {
+    /// Every record forwarded, for adapters that never retry.
+    pub fn forward_all(records: Vec<CompoundRecord>) -> Vec<Outcome> {
+        records.into_iter().map(Outcome::Forward).collect()
+    }
 }
 
 /// Publishes a record to the subject of its current step, with its message id
@@ -94,8 +113,8 @@ pub async fn run_adapter<A: Adapter>(adapter: A, nats: NatsSettings, settings: C
 
 /// [`run_adapter`] for an adapter built on the service's NATS connection
 /// (the web adapters' shared rate limit and cache): `build` gets the one
-/// connection the process uses; `None` from it (shutdown came while it set
-/// up) ends the service.
+/// connection the process uses, once the JetStream topology is ready;
+/// `None` from it (shutdown came while it set up) ends the service.
 pub async fn run_adapter_built<A, F, Fut>(
     name: AdapterName,
     nats: NatsSettings,
@@ -118,15 +137,15 @@ where
     let Some(client) = crate::nats::connect(&nats, name.as_str(), &shutdown).await else {
         return Ok(());
     };
-    let Some(adapter) = build(client.clone()).await else {
-        return Ok(());
-    };
-    assert_eq!(adapter.name(), name, "the adapter built is the one named");
     let js = jetstream::new(client.clone());
     let topology = Topology::for_settings(&nats);
     if !topology.wait_ready(&js, &shutdown, name.as_str()).await {
         return Ok(());
     }
+    let Some(adapter) = build(client.clone()).await else {
+        return Ok(());
+    };
+    assert_eq!(adapter.name(), name, "the adapter built is the one named");
     let consumer = js.get_stream(topology.pipeline_stream()).await?.get_consumer(&topology.adapter_consumer(name)).await?;
     tracing::info!(
         adapter = %name,
@@ -315,7 +334,7 @@ impl<A: Adapter> AdapterContext<A> {
         // the consumer's ack wait: tell JetStream the work is in progress.
         let started = std::time::Instant::now();
         let outcomes = {
-            let work = tokio::time::timeout(limit, self.adapter.enrich_attempts(records));
+            let work = tokio::time::timeout(limit, self.adapter.enrich(records));
             tokio::pin!(work);
             let mut tick = tokio::time::interval(PROGRESS_EVERY);
             tick.tick().await;

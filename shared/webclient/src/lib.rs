@@ -13,10 +13,12 @@
 pub mod cache;
 pub mod limiter;
 pub mod retry;
+pub mod service;
 
 pub use cache::SharedCache;
 pub use limiter::{rate_limit_views, RateLimitSettings, RateLimitView, SharedRateLimiter, Throttle};
 pub use retry::{backoff, classify_status, parse_retry_after, FetchError, RetrySettings};
+pub use service::{cache_bucket, serve, Answer, Fetched, ServiceInfo, WebAdapter, WebClient, WebService, WebSettings};
 
 use std::time::Duration;
 
@@ -103,63 +105,34 @@ pub fn rate_bucket(prefix: &str) -> String {
     format!("{prefix}webclient_rate")
 }
 
-/// The variables a web-service adapter's settings read, `<PREFIX>_...`
-/// (`PUBCHEM_TIMEOUT_MS`, ...), with their defaults, for `--help`.
-pub fn settings_vars(prefix: &str, service: &str, default_base_url: &str, per_minute: u32) -> Vec<pharmforge_core::config::EnvVar> {
-    use pharmforge_core::config::EnvVar;
-    let suffixed = |suffix: &str, default: &dyn std::fmt::Display, about: &'static str| EnvVar::new(format!("{prefix}_{suffix}"), default, about);
-    vec![
-        EnvVar::new(format!("{prefix}_BASE_URL"), default_base_url, format!("address of {service} (a local fake in tests)")),
-        suffixed("TIMEOUT_MS", &8_000, "time limit of one request"),
-        suffixed("CONNECT_TIMEOUT_MS", &3_000, "time limit of connecting"),
-        suffixed("RATE_PER_SECOND", &5, "requests per second, shared by every replica"),
-        suffixed("RATE_PER_MINUTE", &per_minute, "requests per minute, shared by every replica"),
-        suffixed("RATE_MARGIN_MS", &40, "safety margin added to the spacing of requests"),
-        suffixed("MAX_ATTEMPTS", &3, "attempts of a request that fails transiently (1 to 15)"),
-        suffixed("BACKOFF_MS", &2_000, "first back-off after a transient failure (doubles each time)"),
-        suffixed("MAX_BACKOFF_MS", &30_000, "longest back-off"),
-        suffixed("CACHE_TTL_SECS", &(7 * 24 * 3600), "how long an answer is kept in the shared cache"),
-        suffixed("CACHE_MAX_BYTES", &(1i64 << 30), "size of the cache bucket; when full its oldest entries make room"),
-    ]
-}
+/// Deserialisers for fields upstream services send loosely: a number as a
+/// JSON number or a numeric string (PubChem's weights, ChEMBL's decimals), a
+/// text that may be missing or of another type. What cannot be read is
+/// `None`, as an absent field is: one odd field never costs a compound its
+/// whole answer.
+pub mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::{Number, Value};
 
-/// What a web-service adapter shares with its replicas.
-pub struct Shared<'a> {
-    /// The service's name (its slot in the rate-limit bucket, its cache's name).
-    pub service: &'a str,
-    pub rate: RateLimitSettings,
-    /// The response cache's bucket, entries' lifetime (zero: no cache) and size
-    /// (oldest entries dropped first when full).
-    pub cache_bucket: &'a str,
-    pub cache_ttl: std::time::Duration,
-    pub cache_max_bytes: i64,
-}
-
-/// Connects a web-service adapter to what it shares with its replicas, over
-/// the service's one NATS connection, retrying each step until it works or
-/// shutdown begins (`None`): the JetStream topology (once the aggregator has
-/// set it up), its slot in the rate-limit bucket and, unless the cache's
-/// lifetime is zero, its response cache.
-pub async fn connect_shared(
-    client: async_nats::Client,
-    nats: &pharmforge_core::config::NatsSettings,
-    shared: Shared<'_>,
-    shutdown: &pharmforge_core::Shutdown,
-) -> Option<(SharedRateLimiter, Option<SharedCache>)> {
-    let Shared { service, rate, cache_bucket, cache_ttl, cache_max_bytes } = shared;
-    let js = async_nats::jetstream::new(client);
-    if !pharmforge_core::Topology::for_settings(nats).wait_ready(&js, shutdown, service).await {
-        return None;
-    }
-    let rate_bucket = rate_bucket(&nats.prefix);
-    shutdown
-        .retry("cannot open the rate-limit/cache buckets", || async {
-            let limiter = SharedRateLimiter::open(&js, &rate_bucket, service, rate.clone(), nats.stream_replicas).await?;
-            let cache = match cache_ttl.is_zero() {
-                true => None,
-                false => Some(SharedCache::open_with(&js, cache_bucket, cache_ttl, nats.stream_replicas, cache_max_bytes).await?.named(service)),
-            };
-            Ok::<_, async_nats::Error>((limiter, cache))
+    /// A number, kept as sent (an integer stays an integer).
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Number>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Number(n) => Some(n),
+            Value::String(s) => s.trim().parse::<f64>().ok().and_then(Number::from_f64),
+            _ => None,
         })
-        .await
+    }
+
+    /// A number as `f64`.
+    pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(number(d)?.and_then(|n| n.as_f64()))
+    }
+
+    /// A string.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        })
+    }
 }

@@ -18,11 +18,14 @@
 //! * warm, in process: the adapters' `enrich` over the cached compounds with
 //!   the shared cache (JetStream KV) and no rate limiter in the way: compounds/s.
 
+use pharmforge_chembl::Chembl;
+use pharmforge_core::adapter::enrich_records;
 use pharmforge_core::{Adapter, AdapterName, CompoundRecord};
+use pharmforge_pubchem::Pubchem;
 use pharmforge_tests::fakes::chembl::{ChemblFaults, FakeChembl};
 use pharmforge_tests::fakes::pubchem::{FakePubchem, PubchemFaults};
 use pharmforge_tests::Stack;
-use pharmforge_webclient::SharedCache;
+use pharmforge_webclient::{cache_bucket, SharedCache, WebService, WebSettings};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -42,12 +45,12 @@ async fn run(stack: &Stack, smiles: &[String]) -> (f64, Vec<Value>) {
 
 async fn in_process<A: Adapter>(adapter: &A, records: &[CompoundRecord]) -> f64 {
     // Warm-up, then timed rounds, batches of 64 with 8 in flight (as the runtime would).
-    let _ = adapter.enrich(records.iter().take(64).cloned().collect()).await;
+    let _ = enrich_records(adapter, records.iter().take(64).cloned().collect()).await;
     let rounds = 5;
     let start = Instant::now();
     for _ in 0..rounds {
         let batches: Vec<Vec<CompoundRecord>> = records.chunks(64).map(|c| c.to_vec()).collect();
-        let mut out = futures_lite(batches.into_iter().map(|b| adapter.enrich(b))).await;
+        let mut out = futures_lite(batches.into_iter().map(|b| enrich_records(adapter, b))).await;
         assert!(out.iter_mut().flatten().all(|r| r.errors.is_empty()));
     }
     (rounds * records.len()) as f64 / start.elapsed().as_secs_f64()
@@ -115,8 +118,8 @@ async fn main() {
     let client = async_nats::connect(stack.nats.url()).await.expect("NATS");
     let js = async_nats::jetstream::new(client);
     let ttl = Duration::from_secs(7 * 24 * 3600);
-    let pc_cache = SharedCache::open(&js, &pharmforge_pubchem::cache_bucket(""), ttl).await.unwrap();
-    let ch_cache = SharedCache::open(&js, &pharmforge_chembl::cache_bucket(""), ttl).await.unwrap();
+    let pc_cache = SharedCache::open(&js, &cache_bucket("", AdapterName::Pubchem), ttl).await.unwrap();
+    let ch_cache = SharedCache::open(&js, &cache_bucket("", AdapterName::Chembl), ttl).await.unwrap();
     let records = |adapter: AdapterName| -> Vec<CompoundRecord> {
         results
             .iter()
@@ -130,8 +133,9 @@ async fn main() {
             })
             .collect()
     };
-    let pc = pharmforge_pubchem::PubchemAdapter::new(pharmforge_pubchem::PubchemSettings::from_env().unwrap(), None, Some(pc_cache));
-    let ch = pharmforge_chembl::ChemblAdapter::new(pharmforge_chembl::ChemblSettings::from_env().unwrap(), None, Some(ch_cache));
+    let (pubchem_settings, chembl_settings) = (WebSettings::from_env(&Pubchem::INFO).unwrap(), WebSettings::from_env(&Chembl::INFO).unwrap());
+    let pc = pharmforge_pubchem::PubchemAdapter::new(Pubchem::from_env().unwrap(), pubchem_settings, None, Some(pc_cache));
+    let ch = pharmforge_chembl::ChemblAdapter::new(Chembl::from_env().unwrap(), chembl_settings, None, Some(ch_cache));
     let before = (pubchem.log().len(), chembl.log().len());
     let pc_rate = in_process(&pc, &records(AdapterName::Pubchem)).await;
     let ch_rate = in_process(&ch, &records(AdapterName::Chembl)).await;

@@ -9,7 +9,7 @@
 //!   `TEST_ADAPTER_DELAY_MS` (default 0) per record, as a slow adapter would.
 
 use pharmforge_core::config::{ConsumerSettings, NatsSettings};
-use pharmforge_core::{run_adapter, Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
+use pharmforge_core::{run_adapter, Adapter, AdapterName, Attempt, Outcome, Shutdown};
 use std::time::Duration;
 
 struct Misbehaving(AdapterName, Duration);
@@ -23,33 +23,27 @@ impl Adapter for Misbehaving {
         "test-adapter (misbehaving on purpose)".into()
     }
 
-    async fn enrich(&self, batch: Vec<CompoundRecord>) -> Vec<CompoundRecord> {
+    async fn enrich(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
         let (name, delay) = (self.0, self.1);
         tokio::task::spawn_blocking(move || {
-            let mut batch = batch;
-            for r in &mut batch {
-                if r.smiles.contains("[Xe]") {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
-                std::thread::sleep(delay);
-                r.set_section(name, serde_json::json!({"seen": true}));
-            }
             batch
+                .into_iter()
+                .map(|a| {
+                    let mut r = a.record;
+                    if r.smiles.contains("[Kr]") {
+                        return Outcome::Retry(Duration::from_millis(100));
+                    }
+                    if r.smiles.contains("[Xe]") {
+                        std::thread::sleep(Duration::from_secs(3600));
+                    }
+                    std::thread::sleep(delay);
+                    r.set_section(name, serde_json::json!({"seen": true}));
+                    Outcome::Forward(r)
+                })
+                .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default()
-    }
-
-    async fn enrich_attempts(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
-        if batch.iter().any(|a| a.record.smiles.contains("[Kr]")) && batch.len() == 1 {
-            return vec![Outcome::Retry(Duration::from_millis(100))];
-        }
-        let (retry, normal): (Vec<_>, Vec<_>) = batch.into_iter().enumerate().partition(|(_, a)| a.record.smiles.contains("[Kr]"));
-        let mut out: Vec<(usize, Outcome)> = retry.into_iter().map(|(i, _)| (i, Outcome::Retry(Duration::from_millis(100)))).collect();
-        let (indices, records): (Vec<usize>, Vec<CompoundRecord>) = normal.into_iter().map(|(i, a)| (i, a.record)).unzip();
-        out.extend(indices.into_iter().zip(self.enrich(records).await.into_iter().map(Outcome::Forward)));
-        out.sort_by_key(|(i, _)| *i);
-        out.into_iter().map(|(_, o)| o).collect()
     }
 }
 
