@@ -168,7 +168,8 @@ fn schema_errors(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     };
-    if !types.is_empty() && !types.contains(&kind) && !(kind == "integer" && types.contains(&"number")) {
+    let fits = types.is_empty() || types.contains(&kind) || (kind == "integer" && types.contains(&"number"));
+    if !fits {
         errors.push(format!("{at}: {kind} where the schema says {types:?}"));
         return;
     }

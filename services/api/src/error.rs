@@ -171,3 +171,14 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_reads_as_in_the_body() {
+        assert_eq!(ErrorCode::ValidationError.to_string(), "validation_error");
+        assert_eq!(serde_json::to_value(ErrorCode::RateLimited).unwrap(), "rate_limited");
+    }
+}
