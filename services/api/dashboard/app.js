@@ -204,7 +204,9 @@ window.addEventListener('popstate', route);
 
 // ---------- progress bars ----------
 
-const STAGE_LABEL = { rdkit_local: 'RDKit', admet_ai: 'ADMET-AI', pubchem: 'PubChem', chembl: 'ChEMBL' };
+// The adapter registry, from the server (core's AdapterName): {name: {label, section}}.
+const ADAPTERS = JSON.parse(document.documentElement.dataset.adapters || '{}');
+const STAGE_LABEL = Object.fromEntries(Object.entries(ADAPTERS).map(([name, a]) => [name, a.label]));
 
 function stageBar(name, counts, total, extra) {
   const done = counts.done || 0, failed = counts.failed || 0, skipped = counts.skipped || 0;
@@ -728,12 +730,11 @@ function compoundPage(m, runId, index) {
 
     // Every adapter's outcome: its error, or where its data came from.
     const route = run ? (run.pipeline_config.adapters || Object.keys(run.stages)) : Object.keys(STAGE_LABEL);
-    const sectionOf = { rdkit_local: 'properties', admet_ai: 'admet', pubchem: 'pubchem', chembl: 'bioactivity' };
     sections.push(h('section', { class: 'card' }, h('h2', {}, 'Adapters'), h('table', { class: 'grid' },
       h('thead', {}, h('tr', {}, ['Adapter', 'Outcome', 'Source'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, route.map((a) => {
         const err = r.errors && r.errors[a];
-        const sec = r[sectionOf[a]];
+        const sec = ADAPTERS[a] ? r[ADAPTERS[a].section] : null;
         const src = sec && typeof sec === 'object' ? [sec.source, sec.retrieved_at ? 'retrieved ' + fmt.time(sec.retrieved_at) : null, sec.cache_hit ? 'from cache' : null].filter(Boolean).join(' · ') : '';
         const prov = run && run.lockfile && run.lockfile[a];
         return h('tr', {}, h('th', { scope: 'row' }, STAGE_LABEL[a] || a),

@@ -74,6 +74,16 @@ struct Assets {
     page_off: Asset,
 }
 
+/// The adapter registry as the page's `data-adapters`: `{name: {label,
+/// section}}` in route order, so the page lists no adapter of its own.
+fn adapters_attribute() -> String {
+    let registry: serde_json::Map<String, serde_json::Value> = pharmforge_core::AdapterName::ALL
+        .into_iter()
+        .map(|a| (a.as_str().to_owned(), serde_json::json!({"label": a.label(), "section": a.section().as_str()})))
+        .collect();
+    serde_json::Value::Object(registry).to_string().replace('&', "&amp;").replace('"', "&quot;")
+}
+
 fn assets() -> &'static Assets {
     static ASSETS: OnceLock<Assets> = OnceLock::new();
     ASSETS.get_or_init(|| {
@@ -86,7 +96,8 @@ fn assets() -> &'static Assets {
                 .replace("{{SCRIPT}}", &format!("/assets/app.js?v={}", script.version))
                 .replace("{{STYLE}}", &format!("/assets/app.css?v={}", style.version))
                 .replace("{{ICON}}", &format!("/assets/icon.svg?v={}", icon.version))
-                .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"));
+                .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"))
+                .replace("{{ADAPTERS}}", &adapters_attribute());
             Asset::new("text/html; charset=utf-8", html)
         };
         Assets { page_jwt: page("jwt"), page_off: page("off"), script, style, icon }
@@ -142,6 +153,12 @@ mod tests {
         assert!(html.contains("data-auth=\"off\""));
         assert!(String::from_utf8(a.page_jwt.plain.clone()).unwrap().contains("data-auth=\"jwt\""));
         assert!(!html.contains("{{"), "a placeholder was left in the page");
+        // The adapter registry, as the script reads it back from the attribute.
+        let attribute = html.split("data-adapters=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+        let registry: serde_json::Value = serde_json::from_str(&attribute.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+        for a in pharmforge_core::AdapterName::ALL {
+            assert_eq!(registry[a.as_str()]["section"], a.section().as_str());
+        }
         for asset in [&a.script, &a.style, &a.page_off] {
             assert!(asset.gzipped.len() < asset.plain.len());
         }

@@ -60,45 +60,31 @@ impl ExportFormat {
     }
 }
 
-/// The sections of a stored result, in the order of their columns.
+/// A group of a flat export's columns: a stored section (in the order of
+/// their columns), the scores, the errors, or what the user gave (`input`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
-    Properties,
-    Admet,
-    Pubchem,
-    Bioactivity,
-    Docking,
-    Synthesis,
+    Result(pharmforge_core::Section),
     Scores,
     Errors,
     Input,
 }
 
 impl Section {
+    /// By its name in a run's `section_keys`.
     fn parse(stored: &str) -> Option<Section> {
-        Some(match stored {
-            "properties" => Section::Properties,
-            "admet" => Section::Admet,
-            "pubchem" => Section::Pubchem,
-            "bioactivity" => Section::Bioactivity,
-            "docking" => Section::Docking,
-            "synthesis" => Section::Synthesis,
-            "scores" => Section::Scores,
-            "errors" => Section::Errors,
-            "input_properties" => Section::Input,
-            _ => return None,
-        })
+        match stored {
+            "scores" => Some(Section::Scores),
+            "errors" => Some(Section::Errors),
+            "input_properties" => Some(Section::Input),
+            other => pharmforge_core::Section::parse(other).map(Section::Result),
+        }
     }
 
     /// Its columns' prefix.
     fn prefix(self) -> &'static str {
         match self {
-            Section::Properties => "properties",
-            Section::Admet => "admet",
-            Section::Pubchem => "pubchem",
-            Section::Bioactivity => "bioactivity",
-            Section::Docking => "docking",
-            Section::Synthesis => "synthesis",
+            Section::Result(s) => s.as_str(),
             Section::Scores => "scores",
             Section::Errors => "errors",
             Section::Input => "input",
@@ -107,17 +93,12 @@ impl Section {
 
     fn of(self, row: &CompoundRow) -> Option<&RawValue> {
         let stored = match self {
-            Section::Properties => &row.properties,
-            Section::Admet => &row.admet,
-            Section::Pubchem => &row.pubchem,
-            Section::Bioactivity => &row.bioactivity,
-            Section::Docking => &row.docking,
-            Section::Synthesis => &row.synthesis,
-            Section::Scores => &row.scores,
+            Section::Result(s) => row.section(s),
+            Section::Scores => row.scores.as_ref(),
             Section::Errors => return Some(&row.errors.0),
-            Section::Input => &row.input_properties,
+            Section::Input => row.input_properties.as_ref(),
         };
-        stored.as_ref().map(|j| &*j.0)
+        stored.map(|j| &*j.0)
     }
 }
 
@@ -162,14 +143,15 @@ pub async fn columns(pool: &PgPool, run_pk: i64, only: Option<&str>, pareto: boo
             .flat_map(|(s, keys)| keys.iter().map(move |k| Column { name: format!("{}.{k}", s.prefix()), field: Field::Key(s, k.clone()) }))
             .collect()
     };
-    use Section::*;
-    all.extend(section_columns(&[Properties, Admet, Pubchem, Bioactivity, Docking, Synthesis, Scores]));
+    let mut results: Vec<Section> = pharmforge_core::Section::ALL.map(Section::Result).to_vec();
+    results.push(Section::Scores);
+    all.extend(section_columns(&results));
     all.push(plain("final_score", Field::FinalScore));
     all.push(plain("rank", Field::Rank));
     if pareto {
         all.push(plain("pareto_front", Field::ParetoFront));
     }
-    all.extend(section_columns(&[Errors, Input]));
+    all.extend(section_columns(&[Section::Errors, Section::Input]));
     let Some(only) = only.filter(|o| !o.trim().is_empty()) else {
         return Ok(all);
     };

@@ -314,14 +314,7 @@ pub struct ScorePart {
 
 /// The stored section a profile path reads.
 fn section<'c>(c: &'c CompoundRow, name: &str) -> Option<&'c RawValue> {
-    let column = match name {
-        "properties" => &c.properties,
-        "admet" => &c.admet,
-        "pubchem" => &c.pubchem,
-        "bioactivity" => &c.bioactivity,
-        _ => return None,
-    };
-    column.as_ref().map(|j| &*j.0)
+    c.section(pharmforge_core::Section::parse(name)?).map(|j| &*j.0)
 }
 
 /// The raw value at a profile path of a stored result, read from the
@@ -408,4 +401,57 @@ pub struct Rescored {
     pub ranked: usize,
     /// How long it took, to the millisecond.
     pub seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharmforge_core::Section;
+
+    fn raw(text: &str) -> Option<pharmforge_store::RawJson> {
+        Some(sqlx::types::Json(RawValue::from_string(text.to_owned()).unwrap()))
+    }
+
+    /// A result shows every registered section under its name: a section
+    /// added to the registry without its place in the view fails here.
+    #[test]
+    fn a_result_shows_every_registered_section_under_its_name() {
+        let mut row = CompoundRow {
+            idx: 0,
+            compound_id: "run_0123456789abcdef_0".into(),
+            smiles: "C".into(),
+            trace_id: None,
+            status: "completed".into(),
+            properties: None,
+            admet: None,
+            pubchem: None,
+            bioactivity: None,
+            docking: None,
+            synthesis: None,
+            errors: raw("{}").unwrap(),
+            scores: None,
+            final_score: None,
+            rank: None,
+            rank_order: None,
+            pareto_front: None,
+            given_id: None,
+            input_properties: None,
+        };
+        for s in Section::ALL {
+            let value = raw(&format!("{{\"from\":\"{s}\"}}"));
+            match s {
+                Section::Properties => row.properties = value,
+                Section::Admet => row.admet = value,
+                Section::Pubchem => row.pubchem = value,
+                Section::Bioactivity => row.bioactivity = value,
+                Section::Docking => row.docking = value,
+                Section::Synthesis => row.synthesis = value,
+            }
+        }
+        let shown = serde_json::to_value(compound(&row, None)).unwrap();
+        for s in Section::ALL {
+            assert_eq!(shown[s.as_str()]["from"], s.as_str(), "{shown}");
+            assert_eq!(row.section(s).map(|j| j.0.get()), Some(format!("{{\"from\":\"{s}\"}}").as_str()));
+        }
+    }
 }

@@ -51,8 +51,9 @@ impl fmt::Display for RunId {
     }
 }
 
-/// The registered adapters. A new adapter is a new variant here, a crate under
-/// `services/`, and a deploy entry.
+/// The registered adapters: the one list of them (README, "Adding an
+/// adapter"). Streams, consumers, validation, metrics and the dashboard
+/// follow it; an adapter fills one [`Section`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdapterName {
@@ -79,13 +80,23 @@ impl AdapterName {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
-    /// The section of a compound result this adapter fills.
-    pub fn section(self) -> &'static str {
+    /// Its name for people (the dashboard's labels).
+    pub fn label(self) -> &'static str {
         match self {
-            AdapterName::RdkitLocal => "properties",
-            AdapterName::AdmetAi => "admet",
-            AdapterName::Pubchem => "pubchem",
-            AdapterName::Chembl => "bioactivity",
+            AdapterName::RdkitLocal => "RDKit",
+            AdapterName::AdmetAi => "ADMET-AI",
+            AdapterName::Pubchem => "PubChem",
+            AdapterName::Chembl => "ChEMBL",
+        }
+    }
+
+    /// The section of a compound result this adapter fills.
+    pub fn section(self) -> Section {
+        match self {
+            AdapterName::RdkitLocal => Section::Properties,
+            AdapterName::AdmetAi => Section::Admet,
+            AdapterName::Pubchem => Section::Pubchem,
+            AdapterName::Chembl => Section::Bioactivity,
         }
     }
 
@@ -95,6 +106,58 @@ impl AdapterName {
 }
 
 impl fmt::Display for AdapterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The sections of a compound's result that adapters fill: the one list of
+/// them. Each is a `jsonb` column of `compound_results` (the seed's schema
+/// has all six), a key of every result and a group of export columns; the
+/// store, the results, the exports and the sort keys follow this list.
+/// `docking` and `synthesis` wait for their adapters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Properties,
+    Admet,
+    Pubchem,
+    Bioactivity,
+    Docking,
+    Synthesis,
+}
+
+impl Section {
+    /// Every section, in the order of their columns.
+    pub const ALL: [Section; 6] = [Section::Properties, Section::Admet, Section::Pubchem, Section::Bioactivity, Section::Docking, Section::Synthesis];
+
+    /// Its name: the key in a result, and its column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Properties => "properties",
+            Section::Admet => "admet",
+            Section::Pubchem => "pubchem",
+            Section::Bioactivity => "bioactivity",
+            Section::Docking => "docking",
+            Section::Synthesis => "synthesis",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The adapter that fills it, if one does yet.
+    pub fn adapter(self) -> Option<AdapterName> {
+        AdapterName::ALL.into_iter().find(|a| a.section() == self)
+    }
+
+    pub fn known_names() -> String {
+        Self::ALL.map(|s| s.as_str()).join(", ")
+    }
+}
+
+impl fmt::Display for Section {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -190,6 +253,20 @@ impl TryFrom<String> for RunStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_adapter_fills_its_own_section_and_names_read_back() {
+        for a in AdapterName::ALL {
+            assert_eq!(a.section().adapter(), Some(a), "{a} is the only adapter filling {}", a.section());
+            assert_eq!(AdapterName::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        for s in Section::ALL {
+            assert_eq!(Section::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(Section::Docking.adapter(), None);
+    }
 
     #[test]
     fn run_statuses_read_back_as_written() {

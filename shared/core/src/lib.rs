@@ -31,7 +31,7 @@ pub mod topology;
 pub mod trace_hop;
 
 pub use adapter::{run_adapter, Adapter, Attempt, Outcome};
-pub use ids::{AdapterName, Priority, RunId, RunStatus};
+pub use ids::{AdapterName, Priority, RunId, RunStatus, Section};
 pub use record::CompoundRecord;
 pub use shutdown::Shutdown;
 pub use topology::Topology;

@@ -149,7 +149,7 @@ impl CompoundRecord {
     /// Sets a section that is already JSON text (e.g. from a cache).
     pub fn set_section_raw(&mut self, adapter: AdapterName, raw: Box<RawValue>) {
         self.errors.remove(adapter.as_str());
-        self.sections.insert(adapter.section().to_owned(), raw);
+        self.sections.insert(adapter.section().as_str().to_owned(), raw);
     }
 
     /// A section parsed into a tree, if present and well-formed.

@@ -10,7 +10,7 @@
 
 use pharmforge_core::profile::Profile;
 use pharmforge_core::record::StageOutcome;
-use pharmforge_core::{CompoundRecord, RunStatus};
+use pharmforge_core::{CompoundRecord, RunStatus, Section};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
@@ -68,8 +68,6 @@ impl RunState {
 fn object_keys(raw: &RawValue) -> Vec<&str> {
     serde_json::from_str::<HashMap<&str, serde::de::IgnoredAny>>(raw.get()).map(|m| m.into_keys().collect()).unwrap_or_default()
 }
-
-const SECTION_COLUMNS: [&str; 6] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis"];
 
 pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<BatchOutcome, sqlx::Error> {
     let mut outcome = BatchOutcome::default();
@@ -162,8 +160,9 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
             }
         }
         for adapter in &record.route[old_step..new_step] {
-            if let Some(raw) = record.sections.get(adapter.section()) {
-                run.note_keys(adapter.section(), object_keys(raw));
+            let section = adapter.section().as_str();
+            if let Some(raw) = record.sections.get(section) {
+                run.note_keys(section, object_keys(raw));
             }
         }
         run.note_keys("errors", record.errors.keys().map(String::as_str));
@@ -257,8 +256,8 @@ struct CompoundRows<'a> {
     trace_id: Vec<&'a str>,
     status: Vec<&'static str>,
     step: Vec<i16>,
-    /// One column per entry of `SECTION_COLUMNS`.
-    sections: [Vec<Option<Json<&'a RawValue>>>; 6],
+    /// One column per section, in `Section::ALL`'s order.
+    sections: [Vec<Option<Json<&'a RawValue>>>; Section::ALL.len()],
     errors: Vec<Json<&'a BTreeMap<String, String>>>,
     scores: Vec<Option<Json<Value>>>,
     final_score: Vec<Option<f64>>,
@@ -282,9 +281,9 @@ impl<'a> CompoundRows<'a> {
         self.trace_id.push(&record.trace_id);
         self.status.push(status);
         self.step.push(step as i16);
-        let fresh: Vec<&str> = record.route[old_step.min(step)..step].iter().map(|a| a.section()).collect();
-        for (column, values) in SECTION_COLUMNS.iter().zip(self.sections.iter_mut()) {
-            values.push(fresh.contains(column).then(|| record.sections.get(*column)).flatten().map(|raw| Json(&**raw)));
+        let fresh: Vec<Section> = record.route[old_step.min(step)..step].iter().map(|a| a.section()).collect();
+        for (section, values) in Section::ALL.iter().zip(self.sections.iter_mut()) {
+            values.push(fresh.contains(section).then(|| record.sections.get(section.as_str())).flatten().map(|raw| Json(&**raw)));
         }
         self.errors.push(Json(&record.errors));
         if record.is_done() {
@@ -299,45 +298,47 @@ impl<'a> CompoundRows<'a> {
 }
 
 async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: CompoundRows<'_>) -> Result<(), sqlx::Error> {
-    let [properties, admet, pubchem, bioactivity, docking, synthesis] = rows.sections;
-    sqlx::query(
-        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, \
-             bioactivity, docking, synthesis, errors, scores, final_score) \
-         SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], \
-             $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::jsonb[], $13::jsonb[], $14::jsonb[], $15::jsonb[], \
-             $16::float8[]) AS x(run_pk, idx) \
+    let mut query = sqlx::query(&UPSERT_COMPOUNDS)
+        .bind(rows.run_pk)
+        .bind(rows.idx)
+        .bind(rows.compound_id)
+        .bind(rows.smiles)
+        .bind(rows.trace_id)
+        .bind(rows.status)
+        .bind(rows.step);
+    for section in rows.sections {
+        query = query.bind(section);
+    }
+    query.bind(rows.errors).bind(rows.scores).bind(rows.final_score).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The upsert of a batch's compound rows, a `jsonb[]` parameter and a column
+/// per section. A section not sent (`NULL`: its stage was passed before) keeps
+/// what is stored.
+static UPSERT_COMPOUNDS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let names = Section::ALL.map(|s| s.as_str());
+    let first = 8; // $1..$7: run_pk, idx, compound_id, smiles, trace_id, status, step
+    let n = names.len();
+    let section_params: Vec<String> = (first..first + n).map(|i| format!("${i}::jsonb[]")).collect();
+    let keep: Vec<String> = names.iter().map(|c| format!("{c} = COALESCE(EXCLUDED.{c}, compound_results.{c})")).collect();
+    format!(
+        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, {columns}, errors, scores, final_score) \
+         SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], {section_params}, \
+             ${e}::jsonb[], ${s}::jsonb[], ${f}::float8[]) AS x(run_pk, idx) \
          ORDER BY run_pk, idx \
-         ON CONFLICT (run_pk, idx) DO UPDATE SET status = EXCLUDED.status, step = EXCLUDED.step, \
-             properties = COALESCE(EXCLUDED.properties, compound_results.properties), \
-             admet = COALESCE(EXCLUDED.admet, compound_results.admet), \
-             pubchem = COALESCE(EXCLUDED.pubchem, compound_results.pubchem), \
-             bioactivity = COALESCE(EXCLUDED.bioactivity, compound_results.bioactivity), \
-             docking = COALESCE(EXCLUDED.docking, compound_results.docking), \
-             synthesis = COALESCE(EXCLUDED.synthesis, compound_results.synthesis), \
+         ON CONFLICT (run_pk, idx) DO UPDATE SET status = EXCLUDED.status, step = EXCLUDED.step, {keep}, \
              errors = compound_results.errors || EXCLUDED.errors, scores = EXCLUDED.scores, final_score = EXCLUDED.final_score, \
              updated_at = now() \
          WHERE compound_results.step < EXCLUDED.step",
+        columns = names.join(", "),
+        section_params = section_params.join(", "),
+        keep = keep.join(", "),
+        e = first + n,
+        s = first + n + 1,
+        f = first + n + 2,
     )
-    .bind(rows.run_pk)
-    .bind(rows.idx)
-    .bind(rows.compound_id)
-    .bind(rows.smiles)
-    .bind(rows.trace_id)
-    .bind(rows.status)
-    .bind(rows.step)
-    .bind(properties)
-    .bind(admet)
-    .bind(pubchem)
-    .bind(bioactivity)
-    .bind(docking)
-    .bind(synthesis)
-    .bind(rows.errors)
-    .bind(rows.scores)
-    .bind(rows.final_score)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
+});
 
 /// Writes the run's counters; when its last compound is in, also its status,
 /// summary and the ranks of its compounds. Returns whether the run finished.

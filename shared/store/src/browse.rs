@@ -30,47 +30,59 @@ pub enum SortKey {
     },
 }
 
+/// What a sort key reads from: a result's section, its scores, its errors
+/// or what the user gave with the compound (`input`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Section {
-    Properties,
-    Admet,
-    Pubchem,
-    Bioactivity,
+    Result(pharmforge_core::Section),
     Scores,
     Errors,
     Input,
 }
 
+use pharmforge_core::Section as Stored;
+const PROPERTIES: Section = Section::Result(Stored::Properties);
+const ADMET: Section = Section::Result(Stored::Admet);
+const PUBCHEM: Section = Section::Result(Stored::Pubchem);
+const BIOACTIVITY: Section = Section::Result(Stored::Bioactivity);
+
 impl Section {
-    fn column(self) -> &'static str {
+    /// Its names in a sort key: every stored section's, `scores`, `errors`, `input`.
+    fn parse(name: &str) -> Option<Section> {
+        match name {
+            "scores" => Some(Section::Scores),
+            "errors" => Some(Section::Errors),
+            "input" => Some(Section::Input),
+            other => Stored::parse(other).map(Section::Result),
+        }
+    }
+
+    fn column(self) -> String {
         match self {
-            Section::Properties => "c.properties",
-            Section::Admet => "c.admet",
-            Section::Pubchem => "c.pubchem",
-            Section::Bioactivity => "c.bioactivity",
-            Section::Scores => "c.scores",
-            Section::Errors => "c.errors",
-            Section::Input => "i.properties",
+            Section::Result(s) => format!("c.{s}"),
+            Section::Scores => "c.scores".into(),
+            Section::Errors => "c.errors".into(),
+            Section::Input => "i.properties".into(),
         }
     }
 }
 
 /// Short names for the columns a results table shows.
 const ALIASES: [(&str, Section, &str); 14] = [
-    ("mw", Section::Properties, "molecular_weight"),
-    ("logp", Section::Properties, "logp"),
-    ("tpsa", Section::Properties, "tpsa"),
-    ("qed", Section::Properties, "qed"),
-    ("lipinski", Section::Properties, "lipinski_violations"),
-    ("herg", Section::Admet, "hERG"),
-    ("ames", Section::Admet, "AMES"),
-    ("dili", Section::Admet, "DILI"),
-    ("bbb", Section::Admet, "BBB_Martins"),
-    ("solubility", Section::Admet, "Solubility_AqSolDB"),
-    ("cid", Section::Pubchem, "cid"),
-    ("chembl_id", Section::Bioactivity, "molecule_chembl_id"),
-    ("best_pchembl", Section::Bioactivity, "best_pchembl"),
-    ("clintox", Section::Admet, "ClinTox"),
+    ("mw", PROPERTIES, "molecular_weight"),
+    ("logp", PROPERTIES, "logp"),
+    ("tpsa", PROPERTIES, "tpsa"),
+    ("qed", PROPERTIES, "qed"),
+    ("lipinski", PROPERTIES, "lipinski_violations"),
+    ("herg", ADMET, "hERG"),
+    ("ames", ADMET, "AMES"),
+    ("dili", ADMET, "DILI"),
+    ("bbb", ADMET, "BBB_Martins"),
+    ("solubility", ADMET, "Solubility_AqSolDB"),
+    ("cid", PUBCHEM, "cid"),
+    ("chembl_id", BIOACTIVITY, "molecule_chembl_id"),
+    ("best_pchembl", BIOACTIVITY, "best_pchembl"),
+    ("clintox", ADMET, "ClinTox"),
 ];
 
 impl SortKey {
@@ -97,21 +109,8 @@ impl SortKey {
                         clip(other)
                     )
                 })?;
-                let section = match section {
-                    "properties" => Section::Properties,
-                    "admet" => Section::Admet,
-                    "pubchem" => Section::Pubchem,
-                    "bioactivity" => Section::Bioactivity,
-                    "scores" => Section::Scores,
-                    "errors" => Section::Errors,
-                    "input" => Section::Input,
-                    _ => {
-                        return Err(format!(
-                            "cannot sort by {:?}: no section {:?} (properties, admet, pubchem, bioactivity, scores, errors, input)",
-                            clip(other),
-                            clip(section)
-                        ))
-                    }
+                let Some(section) = Section::parse(section) else {
+                    return Err(format!("cannot sort by {:?}: no section {:?} ({}, scores, errors, input)", clip(other), clip(section), Stored::known_names()));
                 };
                 if field.is_empty() || field.len() > 128 || field.chars().any(char::is_control) {
                     return Err(format!("cannot sort by {:?}: the field name must be 1 to 128 printable characters", clip(other)));
@@ -127,7 +126,7 @@ impl SortKey {
     /// section keeps it; a dotted name is a path (`admet.properties.hERG`).
     fn field(section: Section, field: &str) -> SortKey {
         let mut path: Vec<String> = field.split('.').map(str::to_owned).collect();
-        if section == Section::Admet && path.len() == 1 && path[0] != "model" {
+        if section == ADMET && path.len() == 1 && path[0] != "model" {
             let under = if field.ends_with(PERCENTILE_SUFFIX) { "percentiles" } else { "properties" };
             path.insert(0, under.to_owned());
         }
@@ -217,7 +216,7 @@ fn table_columns() -> String {
         let fields: Vec<String> = keys.iter().map(|k| format!("'{k}', {from} -> '{k}'")).collect();
         format!("jsonb_strip_nulls(jsonb_build_object({}))", fields.join(", "))
     };
-    let admet = picks(Section::Admet);
+    let admet = picks(ADMET);
     let predictions: Vec<String> = admet.iter().map(|f| f.to_string()).collect();
     let percentiles: Vec<String> = admet.iter().map(|f| format!("{f}{PERCENTILE_SUFFIX}")).collect();
     let admet = format!(
@@ -226,15 +225,15 @@ fn table_columns() -> String {
         object("(c.admet -> 'percentiles')", &percentiles)
     );
     let with_found = |section: Section| {
-        let col = section.column();
+        let col = &section.column();
         let mut keys: Vec<String> = picks(section).iter().map(|f| f.to_string()).collect();
         keys.push("found".into());
         format!("CASE WHEN jsonb_typeof({col}) = 'object' THEN {} ELSE {col} END AS {},", object(col, &keys), col.trim_start_matches("c."))
     };
     COMPOUND_COLUMNS
         .replace("c.admet,", &admet)
-        .replace("c.pubchem,", &with_found(Section::Pubchem))
-        .replace("c.bioactivity,", &with_found(Section::Bioactivity))
+        .replace("c.pubchem,", &with_found(PUBCHEM))
+        .replace("c.bioactivity,", &with_found(BIOACTIVITY))
         .replace("i.properties AS input_properties", "NULL::jsonb AS input_properties")
 }
 
@@ -262,13 +261,13 @@ mod tests {
     fn sort_keys_parse_names_aliases_and_fields() {
         assert_eq!(SortKey::parse("rank"), Ok(SortKey::Rank));
         let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(SortKey::parse("herg"), Ok(SortKey::Field { section: Section::Admet, path: path(&["properties", "hERG"]) }));
+        assert_eq!(SortKey::parse("herg"), Ok(SortKey::Field { section: ADMET, path: path(&["properties", "hERG"]) }));
         assert_eq!(
             SortKey::parse("admet.hERG_drugbank_approved_percentile"),
-            Ok(SortKey::Field { section: Section::Admet, path: path(&["percentiles", "hERG_drugbank_approved_percentile"]) })
+            Ok(SortKey::Field { section: ADMET, path: path(&["percentiles", "hERG_drugbank_approved_percentile"]) })
         );
         assert_eq!(SortKey::parse("scores.qed"), Ok(SortKey::Field { section: Section::Scores, path: path(&["qed"]) }));
-        assert_eq!(SortKey::parse("logp"), Ok(SortKey::Field { section: Section::Properties, path: path(&["logp"]) }));
+        assert_eq!(SortKey::parse("logp"), Ok(SortKey::Field { section: PROPERTIES, path: path(&["logp"]) }));
         assert_eq!(SortKey::parse("input.IC50 (nM)"), Ok(SortKey::Field { section: Section::Input, path: path(&["IC50 (nM)"]) }));
         assert!(SortKey::parse("bogus").unwrap_err().contains("short name"));
         assert!(SortKey::parse("secrets.x").unwrap_err().contains("no section"));

@@ -1,7 +1,7 @@
 //! Runs and compound results as the API reads and writes them.
 
 use chrono::{DateTime, Utc};
-use pharmforge_core::RunStatus;
+use pharmforge_core::{RunStatus, Section};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
@@ -111,6 +111,20 @@ pub struct CompoundRow {
     pub given_id: Option<String>,
     /// An SD record's data items, as given.
     pub input_properties: Option<RawJson>,
+}
+
+impl CompoundRow {
+    /// A section as stored (`None` until its stage has run, or off the route).
+    pub fn section(&self, section: Section) -> Option<&RawJson> {
+        match section {
+            Section::Properties => self.properties.as_ref(),
+            Section::Admet => self.admet.as_ref(),
+            Section::Pubchem => self.pubchem.as_ref(),
+            Section::Bioactivity => self.bioactivity.as_ref(),
+            Section::Docking => self.docking.as_ref(),
+            Section::Synthesis => self.synthesis.as_ref(),
+        }
+    }
 }
 
 /// A compound's result joined with what the user gave with it; `c` is
@@ -354,25 +368,26 @@ pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, 
 /// `result_keys` as results are written; a run finished before that was
 /// kept is scanned once, and its keys stored.
 pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
-    const SECTIONS: [&str; 9] = ["properties", "admet", "pubchem", "bioactivity", "docking", "synthesis", "scores", "errors", "input_properties"];
+    let mut sections: Vec<&str> = Section::ALL.map(Section::as_str).to_vec();
+    sections.extend(["scores", "errors", "input_properties"]);
     let (kept, status): (Value, String) =
         sqlx::query_as("SELECT result_keys, status FROM pipeline_runs WHERE id = $1").bind(run_pk).fetch_optional(pool).await?.unwrap_or_default();
     let mut keys: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_value(kept).unwrap_or_default();
     let finished = RunStatus::parse(&status).is_some_and(RunStatus::is_finished);
     if keys.is_empty() && finished {
-        keys = scan_section_keys(pool, run_pk, &SECTIONS).await?;
+        keys = scan_section_keys(pool, run_pk, &sections).await?;
         sqlx::query("UPDATE pipeline_runs SET result_keys = $2 WHERE id = $1 AND result_keys = '{}'")
             .bind(run_pk)
             .bind(serde_json::to_value(&keys).expect("keys serialize"))
             .execute(pool)
             .await?;
     }
-    let mut found: Vec<(String, Vec<String>)> = keys.into_iter().filter(|(s, k)| SECTIONS.contains(&s.as_str()) && !k.is_empty()).collect();
+    let mut found: Vec<(String, Vec<String>)> = keys.into_iter().filter(|(s, k)| sections.contains(&s.as_str()) && !k.is_empty()).collect();
     for (_, k) in found.iter_mut() {
         k.sort();
         k.dedup();
     }
-    found.sort_by_key(|(s, _)| SECTIONS.iter().position(|x| *x == s).unwrap_or(SECTIONS.len()));
+    found.sort_by_key(|(s, _)| sections.iter().position(|x| *x == s).unwrap_or(sections.len()));
     Ok(found)
 }
 
