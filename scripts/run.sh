@@ -12,7 +12,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-SERVICES=(aggregator rdkit-local admet-ai pubchem chembl api)
+# Every crate under services/ is a service; those besides the API and the
+# aggregator are the adapters (README, "Adding an adapter"): the crate
+# services/rdkit-local builds pharmforge-rdkit-local, adapter rdkit_local.
+ADAPTER_SERVICES=($(cd services && ls -d */ | tr -d / | grep -vx -e api -e aggregator))
+SERVICES=(aggregator "${ADAPTER_SERVICES[@]}" api)
 
 if [ "${1:-}" = stop ]; then
   if [ -f "$DATA/services.pids" ]; then
@@ -42,7 +46,6 @@ port_open 127.0.0.1 "$API_PORT" && die "port $API_PORT is taken: set API_PORT to
 log "building the services and the pharmforge client (release)"
 cargo build --release -q --bins -p pharmforge-cli $(printf -- '-p pharmforge-%s ' "${SERVICES[@]}")
 
-ADAPTERS=(rdkit_local admet_ai pubchem chembl)
 pids=()
 cleanup() {
   if [ "${KEEP_RUNNING:-0}" != 1 ]; then
@@ -70,9 +73,9 @@ curl -fs "http://$API_ADDR/readyz" >/dev/null || die "the API did not become rea
 
 pharmforge=target/release/pharmforge
 export PHARMFORGE_URL="http://$API_ADDR"
-adapters=$(IFS=,; echo "${ADAPTERS[*]}")
-log "pharmforge submit examples/seed.smi --adapters $adapters"
-run_id=$("$pharmforge" submit examples/seed.smi --adapters "$adapters")
+# No --adapters: the run goes through every registered adapter, in route order.
+log "pharmforge submit examples/seed.smi"
+run_id=$("$pharmforge" submit examples/seed.smi)
 log "run $run_id accepted; pharmforge watch $run_id"
 status=0
 "$pharmforge" watch "$run_id" || status=$?

@@ -36,13 +36,14 @@ import kubernetes_validate.utils as kv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERLAYS = os.path.join(ROOT, "deploy", "k8s", "overlays")
 
-# The adapters and the JetStream consumer each one reads (AdapterName in
-# shared/core/src/ids.rs).
+# The adapters and the JetStream consumer each one reads: every crate under
+# services/ but the API and the aggregator (AdapterName::service in
+# shared/core/src/ids.rs: crate rdkit-local, binary pharmforge-rdkit-local,
+# consumer rdkit_local).
 ADAPTERS = {
-    "pharmforge-rdkit-local": "rdkit_local",
-    "pharmforge-admet-ai": "admet_ai",
-    "pharmforge-pubchem": "pubchem",
-    "pharmforge-chembl": "chembl",
+    "pharmforge-" + name: name.replace("-", "_")
+    for name in sorted(os.listdir(os.path.join(ROOT, "services")))
+    if name not in ("api", "aggregator") and os.path.isdir(os.path.join(ROOT, "services", name))
 }
 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}

@@ -20,9 +20,6 @@ pub struct Stack {
     pub extra_env: Vec<(String, String)>,
 }
 
-pub const ADAPTER_BINARIES: [(&str, &str); 4] =
-    [("rdkit_local", "pharmforge-rdkit-local"), ("admet_ai", "pharmforge-admet-ai"), ("pubchem", "pharmforge-pubchem"), ("chembl", "pharmforge-chembl")];
-
 impl Stack {
     /// Starts NATS, a fresh database, the api, the aggregator and one replica
     /// of each adapter binary in `adapters`; waits for `/readyz`.
@@ -60,8 +57,8 @@ impl Stack {
         stack.spawn("pharmforge-aggregator", &[]);
         stack.spawn("pharmforge-api", &[]);
         for adapter in adapters {
-            let bin = ADAPTER_BINARIES.iter().find(|(name, _)| name == adapter).unwrap_or_else(|| panic!("no binary for adapter {adapter}")).1;
-            stack.spawn(bin, &[]);
+            let bin = pharmforge_core::AdapterName::parse(adapter).unwrap_or_else(|| panic!("no adapter {adapter}")).binary();
+            stack.spawn(&bin, &[]);
         }
         stack.wait_ready(Duration::from_secs(60)).await;
         stack

@@ -11,6 +11,48 @@ fn root() -> PathBuf {
 const BINARIES: [&str; 6] =
     ["pharmforge-api", "pharmforge-rdkit-local", "pharmforge-admet-ai", "pharmforge-aggregator", "pharmforge-pubchem", "pharmforge-chembl"];
 
+/// README, "Adding an adapter": an adapter is a variant of `AdapterName`, a
+/// crate under `services/` and its deploy entries (a docker-compose service,
+/// a Kubernetes Deployment listed in the base, a KEDA ScaledObject on its
+/// consumer). Everything else (streams, consumers, validation, the scripts,
+/// the image, the test stack, the dashboard) follows the registry. This
+/// holds every registered adapter to that path, and every crate under
+/// `services/` but the API and the aggregator to being a registered adapter.
+#[test]
+fn every_adapter_is_a_registry_variant_a_crate_and_its_deploy_entries() {
+    use pharmforge_core::AdapterName;
+    let compose: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(root().join("docker-compose.yml")).unwrap()).unwrap();
+    let base = std::fs::read_to_string(root().join("deploy/k8s/base/kustomization.yaml")).unwrap();
+    let keda = std::fs::read_to_string(root().join("deploy/k8s/components/keda/scaledobjects.yaml")).unwrap();
+    let mut problems = Vec::new();
+    for adapter in AdapterName::ALL {
+        let (service, binary) = (adapter.service(), adapter.binary());
+        let manifest = std::fs::read_to_string(root().join("services").join(&service).join("Cargo.toml")).unwrap_or_default();
+        if !manifest.contains(&format!("name = \"{binary}\"")) {
+            problems.push(format!("{adapter}: services/{service}/Cargo.toml builds no binary {binary}"));
+        }
+        pharmforge_tests::binary(&binary); // built with the workspace
+        let command = serde_yaml::to_string(&compose["services"][service.as_str()]["command"]).unwrap();
+        if !command.contains(&binary) {
+            problems.push(format!("{adapter}: docker-compose.yml has no service {service} running {binary}"));
+        }
+        let deployment = std::fs::read_to_string(root().join("deploy/k8s/base").join(format!("{service}.yaml"))).unwrap_or_default();
+        if !deployment.contains(&format!("name: {binary}")) || !deployment.contains(&binary) || !base.contains(&format!("- {service}.yaml")) {
+            problems.push(format!("{adapter}: deploy/k8s/base/{service}.yaml (a Deployment {binary}, listed in the base) is missing"));
+        }
+        if !keda.contains(&format!("scaleTargetRef: {{name: {binary}}}")) || !keda.contains(&format!("consumer: {adapter}")) {
+            problems.push(format!("{adapter}: no KEDA ScaledObject scales {binary} on its consumer {adapter}"));
+        }
+    }
+    for entry in std::fs::read_dir(root().join("services")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !["api", "aggregator"].contains(&name.as_str()) && !AdapterName::ALL.iter().any(|a| a.service() == name) {
+            problems.push(format!("services/{name} is not a registered adapter (AdapterName in shared/core/src/ids.rs)"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn docker_compose_is_valid_yaml_with_every_service_and_its_environment() {
     let text = std::fs::read_to_string(root().join("docker-compose.yml")).expect("docker-compose.yml");

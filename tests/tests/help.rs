@@ -218,6 +218,9 @@ fn every_binary_lists_every_variable_it_reads_with_its_default() {
         );
     }
     assert!(scanned > 50, "only {scanned} reads found in the services' sources: the scan is broken");
+    for adapter in pharmforge_core::AdapterName::ALL {
+        assert!(BINARIES.iter().any(|(b, _, _)| *b == adapter.binary()), "{} is not in BINARIES: its --help is not checked", adapter.binary());
+    }
     for read in &core {
         if !everywhere.contains_key(&read.name) {
             problems.push(format!("shared/core reads {} ({}) but no binary's --help lists it", read.name, read.at));

@@ -80,6 +80,17 @@ impl AdapterName {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
+    /// Its service: the crate under `services/`, the docker-compose service
+    /// and the Kubernetes component (`rdkit-local`).
+    pub fn service(self) -> String {
+        self.as_str().replace('_', "-")
+    }
+
+    /// Its binary (`pharmforge-rdkit-local`).
+    pub fn binary(self) -> String {
+        format!("pharmforge-{}", self.service())
+    }
+
     /// Its name for people (the dashboard's labels).
     pub fn label(self) -> &'static str {
         match self {
