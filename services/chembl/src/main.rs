@@ -9,5 +9,5 @@ async fn main() {
     // Batches of compounds share requests (`__in` filters): bigger batches,
     // fewer requests per compound. While the cache answers everything,
     // batches grow further (webclient::batch_size).
-    pharmforge_webclient::serve::<pharmforge_chembl::Chembl>("pharmforge-chembl", "the chembl adapter: bioactivity from the ChEMBL web services", 25, 2).await;
+    pharmforge_webclient::serve::<pharmforge_chembl::Chembl>("the chembl adapter: bioactivity from the ChEMBL web services", 25, 2).await;
 }

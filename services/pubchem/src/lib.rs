@@ -47,28 +47,6 @@ pub struct PubchemSection {
     pub note: Option<String>,
 }
 
-/// A found compound's properties (absent ones are null). Numbers are kept
-/// as PubChem sent them (counts stay integers).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Properties {
-    pub iupac_name: Option<String>,
-    pub formula: Option<String>,
-    pub molecular_weight: Option<Number>,
-    pub xlogp: Option<Number>,
-    pub tpsa: Option<Number>,
-    pub h_bond_donors: Option<Number>,
-    pub h_bond_acceptors: Option<Number>,
-    pub rotatable_bonds: Option<Number>,
-    pub smiles: Option<String>,
-    pub connectivity_smiles: Option<String>,
-    pub inchi: Option<String>,
-    pub inchikey: Option<String>,
-    /// Up to `PUBCHEM_SYNONYMS`; null when their request failed (then `synonyms_error` says why).
-    pub synonyms: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub synonyms_error: Option<String>,
-}
-
 impl PubchemSection {
     /// A structure PubChem does not have.
     pub fn not_found() -> Self {
@@ -76,104 +54,65 @@ impl PubchemSection {
     }
 }
 
-/// One row of PUG-REST's `PropertyTable`. Weights come as strings. Since
-/// 2025 the SMILES are `SMILES` (isomeric) and `ConnectivitySMILES`; older
-/// answers said `IsomericSMILES` and `CanonicalSMILES`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct PugProperties {
-    #[serde(rename = "CID", deserialize_with = "lenient::number")]
-    pub cid: Option<Number>,
-    #[serde(deserialize_with = "lenient::text")]
-    pub molecular_formula: Option<String>,
-    #[serde(deserialize_with = "lenient::number")]
-    pub molecular_weight: Option<Number>,
-    #[serde(rename = "XLogP", deserialize_with = "lenient::number")]
-    pub xlogp: Option<Number>,
-    #[serde(rename = "TPSA", deserialize_with = "lenient::number")]
-    pub tpsa: Option<Number>,
-    #[serde(deserialize_with = "lenient::number")]
-    pub h_bond_donor_count: Option<Number>,
-    #[serde(deserialize_with = "lenient::number")]
-    pub h_bond_acceptor_count: Option<Number>,
-    #[serde(deserialize_with = "lenient::number")]
-    pub rotatable_bond_count: Option<Number>,
-    #[serde(rename = "SMILES", deserialize_with = "lenient::text")]
-    pub smiles: Option<String>,
-    #[serde(rename = "IsomericSMILES", deserialize_with = "lenient::text")]
-    pub isomeric_smiles: Option<String>,
-    #[serde(rename = "ConnectivitySMILES", deserialize_with = "lenient::text")]
-    pub connectivity_smiles: Option<String>,
-    #[serde(rename = "CanonicalSMILES", deserialize_with = "lenient::text")]
-    pub canonical_smiles: Option<String>,
-    #[serde(rename = "InChI", deserialize_with = "lenient::text")]
-    pub inchi: Option<String>,
-    #[serde(rename = "InChIKey", deserialize_with = "lenient::text")]
-    pub inchikey: Option<String>,
-    #[serde(rename = "IUPACName", deserialize_with = "lenient::text")]
+/// A found compound's properties, read from a row of PUG-REST's
+/// `PropertyTable` (under its names) and written under ours; absent ones are
+/// null. Numbers are kept as sent (counts stay integers; weights come as
+/// strings). Since 2025 the SMILES are `SMILES` and `ConnectivitySMILES`;
+/// older answers said `IsomericSMILES` and `CanonicalSMILES`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Properties {
+    #[serde(rename(deserialize = "IUPACName"), deserialize_with = "lenient::text")]
     pub iupac_name: Option<String>,
+    #[serde(rename(deserialize = "MolecularFormula"), deserialize_with = "lenient::text")]
+    pub formula: Option<String>,
+    #[serde(rename(deserialize = "MolecularWeight"), deserialize_with = "lenient::number")]
+    pub molecular_weight: Option<Number>,
+    #[serde(rename(deserialize = "XLogP"), deserialize_with = "lenient::number")]
+    pub xlogp: Option<Number>,
+    #[serde(rename(deserialize = "TPSA"), deserialize_with = "lenient::number")]
+    pub tpsa: Option<Number>,
+    #[serde(rename(deserialize = "HBondDonorCount"), deserialize_with = "lenient::number")]
+    pub h_bond_donors: Option<Number>,
+    #[serde(rename(deserialize = "HBondAcceptorCount"), deserialize_with = "lenient::number")]
+    pub h_bond_acceptors: Option<Number>,
+    #[serde(rename(deserialize = "RotatableBondCount"), deserialize_with = "lenient::number")]
+    pub rotatable_bonds: Option<Number>,
+    #[serde(rename(deserialize = "SMILES"), alias = "IsomericSMILES", deserialize_with = "lenient::text")]
+    pub smiles: Option<String>,
+    #[serde(rename(deserialize = "ConnectivitySMILES"), alias = "CanonicalSMILES", deserialize_with = "lenient::text")]
+    pub connectivity_smiles: Option<String>,
+    #[serde(rename(deserialize = "InChI"), deserialize_with = "lenient::text")]
+    pub inchi: Option<String>,
+    #[serde(rename(deserialize = "InChIKey"), deserialize_with = "lenient::text")]
+    pub inchikey: Option<String>,
+    /// Up to `PUBCHEM_SYNONYMS`; null when their request failed (then `synonyms_error` says why).
+    #[serde(skip_deserializing)]
+    pub synonyms: Option<Vec<String>>,
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub synonyms_error: Option<String>,
 }
 
-impl PugProperties {
+/// A row of the `PropertyTable`: the CID and the properties.
+#[derive(Debug, Deserialize)]
+pub struct Row {
+    #[serde(rename = "CID", default, deserialize_with = "lenient::number")]
+    pub cid: Option<Number>,
+    #[serde(flatten)]
+    pub properties: Properties,
+}
+
+impl Row {
     pub fn cid(&self) -> i64 {
         self.cid.as_ref().and_then(Number::as_i64).unwrap_or(0)
     }
 
     /// The section of a found compound.
     pub fn section(self, synonyms: Option<Vec<String>>) -> PubchemSection {
-        PubchemSection {
-            found: true,
-            cid: Some(self.cid()),
-            properties: Some(Properties {
-                iupac_name: self.iupac_name,
-                formula: self.molecular_formula,
-                molecular_weight: self.molecular_weight,
-                xlogp: self.xlogp,
-                tpsa: self.tpsa,
-                h_bond_donors: self.h_bond_donor_count,
-                h_bond_acceptors: self.h_bond_acceptor_count,
-                rotatable_bonds: self.rotatable_bond_count,
-                smiles: self.smiles.or(self.isomeric_smiles),
-                connectivity_smiles: self.connectivity_smiles.or(self.canonical_smiles),
-                inchi: self.inchi,
-                inchikey: self.inchikey,
-                synonyms,
-                synonyms_error: None,
-            }),
-            structure_match: None,
-            note: None,
-        }
+        let cid = Some(self.cid());
+        let properties = Some(Properties { synonyms, ..self.properties });
+        PubchemSection { found: true, cid, properties, structure_match: None, note: None }
     }
-}
-
-#[derive(Deserialize)]
-struct PropertyAnswer {
-    #[serde(rename = "PropertyTable")]
-    table: PropertyTable,
-}
-
-#[derive(Deserialize)]
-struct PropertyTable {
-    #[serde(rename = "Properties", default)]
-    properties: Vec<PugProperties>,
-}
-
-#[derive(Deserialize)]
-struct SynonymsAnswer {
-    #[serde(rename = "InformationList")]
-    list: InformationList,
-}
-
-#[derive(Deserialize)]
-struct InformationList {
-    #[serde(rename = "Information", default)]
-    information: Vec<Information>,
-}
-
-#[derive(Deserialize)]
-struct Information {
-    #[serde(rename = "Synonym", default)]
-    synonyms: Vec<String>,
 }
 
 /// PUG-REST's error body: `{"Fault": {"Code", "Message", "Details"}}`.
@@ -183,9 +122,8 @@ struct FaultAnswer {
     fault: Fault,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-#[derive(Default)]
 struct Fault {
     code: String,
     message: String,
@@ -221,19 +159,19 @@ fn fault(answer: &Answer) -> Result<(), FetchError> {
 impl Pubchem {
     /// The properties of one SMILES: `Ok(None)` when PubChem does not know it
     /// (CID 0 for a valid structure it does not have, or a not-found fault).
-    pub async fn properties(&self, client: &WebClient, smiles: &str) -> Result<Option<PugProperties>, FetchError> {
+    pub async fn properties(&self, client: &WebClient, smiles: &str) -> Result<Option<Row>, FetchError> {
         // In a form body: a SMILES in a URL path breaks on `/`, `#`, `\`.
         let url = format!("{}/compound/smiles/property/{PROPERTIES}/JSON", client.settings().base_url);
         let answer = client.send(client.http().post(url).form(&[("smiles", smiles)])).await?;
         if answer.status != 200 {
             return fault(&answer).map(|()| None);
         }
-        let table: PropertyAnswer = answer.json("PubChem", "")?;
-        match table.table.properties.into_iter().next() {
-            Some(p) if p.cid() > 0 => Ok(Some(p)),
-            Some(_) => Ok(None),
-            None => Err(FetchError::Permanent("PubChem answered 200 without a PropertyTable".into())),
-        }
+        let mut table: serde_json::Value = answer.json("PubChem", "")?;
+        let row = table.pointer_mut("/PropertyTable/Properties/0").map(serde_json::Value::take);
+        let row = row.ok_or_else(|| FetchError::Permanent("PubChem answered 200 without a PropertyTable".into()))?;
+        let row: Row = serde_json::from_value(row).map_err(|e| FetchError::Permanent(format!("PubChem answered 200 with an unreadable row: {e}")))?;
+        // CID 0: a valid structure PubChem does not have.
+        Ok((row.cid() > 0).then_some(row))
     }
 
     /// Up to `n` synonyms of a CID. A CID without synonyms (404 /
@@ -245,9 +183,11 @@ impl Pubchem {
             return fault(&answer).map(|()| Vec::new());
         }
         let what = format!(" for the synonyms of CID {cid}");
-        let list: SynonymsAnswer = answer.json("PubChem", &what)?;
-        let first = list.list.information.into_iter().next().ok_or_else(|| FetchError::Permanent(format!("PubChem answered 200 without synonyms{what}")))?;
-        Ok(first.synonyms.into_iter().take(n).collect())
+        let mut list: serde_json::Value = answer.json("PubChem", &what)?;
+        let synonyms = list.pointer_mut("/InformationList/Information/0/Synonym").map(serde_json::Value::take);
+        let synonyms: Option<Vec<String>> = synonyms.and_then(|s| serde_json::from_value(s).ok());
+        let synonyms = synonyms.ok_or_else(|| FetchError::Permanent(format!("PubChem answered 200 without synonyms{what}")))?;
+        Ok(synonyms.into_iter().take(n).collect())
     }
 
     /// One compound's section. A failed synonyms request does not cost the
@@ -312,7 +252,7 @@ mod tests {
 
     #[test]
     fn properties_are_read_from_strings_and_new_keys() {
-        let p: PugProperties = serde_json::from_value(json!({
+        let p: Row = serde_json::from_value(json!({
             "CID": 2244, "MolecularFormula": "C9H8O4", "MolecularWeight": "180.16",
             "SMILES": "CC(=O)OC1=CC=CC=C1C(=O)O", "ConnectivitySMILES": "CC(=O)OC1=CC=CC=C1C(=O)O",
             "InChIKey": "BSYNRYMUTXBXSQ-UHFFFAOYSA-N", "TPSA": 63.6, "HBondDonorCount": 1, "IUPACName": 7
@@ -330,7 +270,7 @@ mod tests {
 
     #[test]
     fn old_smiles_keys_are_read_and_a_not_found_section_is_short() {
-        let p: PugProperties = serde_json::from_value(json!({"CID": 1, "IsomericSMILES": "C[C@H](N)O", "CanonicalSMILES": "CC(N)O"})).unwrap();
+        let p: Row = serde_json::from_value(json!({"CID": 1, "IsomericSMILES": "C[C@H](N)O", "CanonicalSMILES": "CC(N)O"})).unwrap();
         let s = serde_json::to_value(p.section(None)).unwrap();
         assert_eq!((s["smiles"].as_str(), s["connectivity_smiles"].as_str()), (Some("C[C@H](N)O"), Some("CC(N)O")));
         assert_eq!(serde_json::to_value(PubchemSection::not_found()).unwrap(), json!({"found": false, "cid": null, "note": "not in PubChem"}));

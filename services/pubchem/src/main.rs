@@ -11,11 +11,5 @@ async fn main() {
     // has pulled (2 × batch × concurrency) is done well within the ack wait
     // even when replicas share the rate; more would only get redelivered.
     // While the cache answers everything, batches grow (webclient::batch_size).
-    pharmforge_webclient::serve::<pharmforge_pubchem::Pubchem>(
-        "pharmforge-pubchem",
-        "the pubchem adapter: names, identifiers and properties from PubChem PUG-REST",
-        8,
-        2,
-    )
-    .await;
+    pharmforge_webclient::serve::<pharmforge_pubchem::Pubchem>("the pubchem adapter: names, identifiers and properties from PubChem PUG-REST", 8, 2).await;
 }

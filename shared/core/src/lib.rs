@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod nats;
 pub mod profile;
 pub mod record;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

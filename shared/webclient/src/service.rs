@@ -13,7 +13,8 @@
 //! - [`serve`]: the service binary's `main`.
 
 use crate::{backoff, classify_status, parse_retry_after, FetchError, RateLimitSettings, RetrySettings, SharedCache, SharedRateLimiter, Throttle};
-use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, ConsumerSettings, EnvVar, NatsSettings};
+use pharmforge_core::config::{env_millis, env_or, env_parse, ConfigError, EnvVar, NatsSettings};
+use pharmforge_core::serve::{serve_adapter, AdapterMain};
 use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome, Shutdown};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -385,33 +386,15 @@ impl<S: WebService> Adapter for WebAdapter<S> {
     }
 }
 
-/// A web-service adapter's `main`: `--help`, settings (a bad value exits 2
-/// naming it), then the adapter runtime on one NATS connection until a
-/// signal. `batch` and `concurrency` are `ADAPTER_BATCH_SIZE` and
+/// A web-service adapter's `main` ([`pharmforge_core::serve::serve_adapter`]):
+/// `batch` and `concurrency` are `ADAPTER_BATCH_SIZE` and
 /// `ADAPTER_CONCURRENCY`'s defaults.
-pub async fn serve<S: WebService>(binary: &str, about: &str, batch: usize, concurrency: usize) {
-    let name = S::INFO.adapter;
-    let mut vars = pharmforge_core::config::service_vars();
-    vars.extend(pharmforge_core::config::consumer_vars("ADAPTER_BATCH_SIZE", "ADAPTER_CONCURRENCY", batch, &concurrency.to_string()));
-    vars.extend(WebSettings::vars(&S::INFO));
+pub async fn serve<S: WebService>(about: &str, batch: usize, concurrency: usize) -> ! {
+    let mut vars = WebSettings::vars(&S::INFO);
     vars.extend(S::vars());
-    pharmforge_core::config::help_on_request(binary, about, &format!("  {binary}"), &vars);
-    pharmforge_core::telemetry::init(name.as_str());
-    let settings =
-        NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(batch, concurrency)?, WebSettings::from_env(&S::INFO)?, S::from_env()?)));
-    let (nats, consumer, web, service) = match settings {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            std::process::exit(2);
-        }
-    };
-    let shutdown = Shutdown::on_signals();
-    let (adapter_nats, adapter_shutdown) = (nats.clone(), shutdown.clone());
-    let build = move |client| async move { WebAdapter::connect(client, &adapter_nats, service, web, &adapter_shutdown).await };
-    if let Err(e) = pharmforge_core::adapter::run_adapter_built(name, nats, consumer, shutdown, build).await {
-        tracing::error!(error = %e, "{name} stopped on an error");
-        std::process::exit(1);
-    }
-    pharmforge_core::telemetry::shutdown();
+    let concurrency_shown = concurrency.to_string();
+    let main = AdapterMain { adapter: S::INFO.adapter, about, batch, concurrency, concurrency_shown: &concurrency_shown, vars };
+    let settings = || Ok((WebSettings::from_env(&S::INFO)?, S::from_env()?));
+    serve_adapter(main, settings, |(web, service), client, nats, shutdown| async move { WebAdapter::connect(client, &nats, service, web, &shutdown).await })
+        .await
 }
