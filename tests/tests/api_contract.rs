@@ -115,6 +115,20 @@ async fn unknown_and_malformed_run_ids_are_404_and_400() {
     assert_error(status, &body, 404, "no such endpoint");
 }
 
+/// What the router itself refuses (a path it cannot decode, a body over
+/// API_MAX_BODY_BYTES) is answered in the API's error shape too.
+#[tokio::test]
+async fn paths_and_bodies_the_api_cannot_read_get_the_json_error_shape() {
+    let stack = Stack::start_with_env(&[], &[("API_MAX_BODY_BYTES", "65536")]).await;
+    let (status, body) = stack.get_json("/api/v1/runs/%ff/results").await;
+    assert_error(status, &body, 400, "the path cannot be read");
+    let big = format!("{{\"scoring\": \"{}\"}}", "x".repeat(70_000));
+    let url = stack.url("/api/v1/runs/run_0123456789abcdef/rescore");
+    let r = stack.http.post(url).header("content-type", "application/json").body(big).send().await.unwrap();
+    let status = r.status().as_u16();
+    assert_error(status, &r.json().await.unwrap(), 413, "larger than the limit");
+}
+
 #[tokio::test]
 async fn list_runs_pages_newest_first_and_filters_by_status_and_user() {
     let stack = Stack::start(&[]).await;

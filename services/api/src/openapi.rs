@@ -291,6 +291,9 @@ pub struct PipelineConfig {
     webhook: Option<WebhookConfig>,
     #[schema(value_type = Option<Scoring>, nullable = false)]
     scoring: Option<Value>,
+    /// Any other key, kept as given.
+    #[serde(flatten)]
+    other: HashMap<String, Value>,
 }
 
 fn adapter_route() -> Schema {

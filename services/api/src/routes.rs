@@ -128,6 +128,22 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
     }
 }
 
+/// A path's parameters read into `T`; one that cannot be read (a segment
+/// that is not UTF-8 once decoded) is a 400 in the API's error shape, not
+/// axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match <Path<T> as axum::extract::FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::BadRequest(format!("the path cannot be read: {}", rejection.body_text()))),
+        }
+    }
+}
+
 /// A run's address.
 #[derive(serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -572,7 +588,12 @@ async fn accepted(state: &AppState, run_id: &RunId, draft: store::RunDraft, opti
         (status = 404, description = "no such run (another user's run is not found either)", body = ApiErrorBody),
     )
 )]
-pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, ApiQuery(q): ApiQuery<RunQuery>) -> Result<Response, ApiError> {
+pub async fn get_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(at): ApiPath<RunPath>,
+    ApiQuery(q): ApiQuery<RunQuery>,
+) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
     let with_smiles = match q.include.as_deref() {
         None | Some("") => false,
@@ -666,7 +687,7 @@ pub async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q
         (status = 409, description = "the run has finished (completed or failed)", body = ApiErrorBody),
     )
 )]
-pub async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>) -> Result<Response, ApiError> {
+pub async fn cancel_run(State(state): State<AppState>, caller: Caller, ApiPath(at): ApiPath<RunPath>) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
     visible_run(&state, &caller, &run_id).await?;
     match store::cancel_run(&state.pool, run_id.as_str()).await? {
@@ -708,8 +729,18 @@ pub async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(at):
         (status = 422, description = "a profile that is not valid, naming the objective", body = ApiErrorBody),
     )
 )]
-pub async fn rescore_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+pub async fn rescore_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(at): ApiPath<RunPath>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
+    // Over API_MAX_BODY_BYTES the router refuses it before the limit below.
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(validate::MAX_CONFIG_BYTES.min(state.limits.max_body_bytes)),
+        _ => ApiError::BadRequest(format!("could not read the request body: {}", rejection.body_text())),
+    })?;
     if body.len() > validate::MAX_CONFIG_BYTES {
         return Err(ApiError::PayloadTooLarge(validate::MAX_CONFIG_BYTES));
     }
@@ -785,7 +816,7 @@ pub async fn scoring_profiles(_caller: Caller) -> Json<ScoringProfiles> {
         (status = 404, description = "no such run", body = ApiErrorBody),
     )
 )]
-pub async fn delete_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>) -> Result<StatusCode, ApiError> {
+pub async fn delete_run(State(state): State<AppState>, caller: Caller, ApiPath(at): ApiPath<RunPath>) -> Result<StatusCode, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
     let run = visible_run(&state, &caller, &run_id).await?;
     // A run still going stops like a cancelled one: the adapters skip its
@@ -819,7 +850,7 @@ pub async fn delete_run(State(state): State<AppState>, caller: Caller, Path(at):
 pub async fn list_results(
     State(state): State<AppState>,
     caller: Caller,
-    Path(at): Path<RunPath>,
+    ApiPath(at): ApiPath<RunPath>,
     ApiQuery(q): ApiQuery<ResultsQuery>,
 ) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
@@ -859,7 +890,7 @@ pub async fn list_results(
         (status = 404, description = "no such run or compound, or no result for it yet", body = ApiErrorBody),
     )
 )]
-pub async fn get_result(State(state): State<AppState>, caller: Caller, Path(at): Path<CompoundPath>) -> Result<Response, ApiError> {
+pub async fn get_result(State(state): State<AppState>, caller: Caller, ApiPath(at): ApiPath<CompoundPath>) -> Result<Response, ApiError> {
     let (run_id, index) = (parse_run_id(&at.run_id)?, at.index);
     let index: i32 = index.parse().ok().filter(|i| *i >= 0).ok_or_else(|| {
         ApiError::BadRequest(format!("the compound index must be a whole number from 0, got {:?}", index.chars().take(32).collect::<String>()))
@@ -986,7 +1017,7 @@ pub async fn depict(State(state): State<AppState>, _caller: Caller, RawQuery(que
 pub async fn result_depiction(
     State(state): State<AppState>,
     caller: Caller,
-    Path(at): Path<CompoundPath>,
+    ApiPath(at): ApiPath<CompoundPath>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (run_id, index) = (parse_run_id(&at.run_id)?, at.index);
@@ -1032,7 +1063,7 @@ pub async fn result_depiction(
         (status = 404, description = "no such run", body = ApiErrorBody),
     )
 )]
-pub async fn run_events(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn run_events(State(state): State<AppState>, caller: Caller, ApiPath(at): ApiPath<RunPath>, headers: HeaderMap) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
     let run = visible_run(&state, &caller, &run_id).await?;
     let now = crate::events::Snapshot::of(&run);
@@ -1083,7 +1114,7 @@ pub async fn run_events(State(state): State<AppState>, caller: Caller, Path(at):
         (status = 404, description = "no such run", body = ApiErrorBody),
     )
 )]
-pub async fn export_run(State(state): State<AppState>, caller: Caller, Path(at): Path<RunPath>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn export_run(State(state): State<AppState>, caller: Caller, ApiPath(at): ApiPath<RunPath>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
     let q: ExportQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("the query cannot be read: {e}; accepted: format, sort, columns")))?;
