@@ -1,21 +1,13 @@
 //! The pubchem adapter: the `pubchem` section (CID, IUPAC name, formula,
 //! weights, XLogP, TPSA, H-bond and rotatable-bond counts, SMILES, InChI,
-//! InChIKey, a few synonyms when configured) from PubChem PUG-REST.
-//!
-//! - One request per compound: `POST /compound/smiles/property/<list>/JSON`
-//!   with the SMILES in a form body (a SMILES in a URL path breaks on `/`, `#`, `\`).
-//! - A valid SMILES PubChem does not know answers CID 0: a result
-//!   (`found: false`), not an error; so is a `PUGREST.NotFound` fault.
-//! - Every request waits for a slot of the rate limit shared by all replicas
-//!   (5/s and 400/min by default) and the `X-Throttling-Control` header slows
-//!   all of them down (Yellow, Red) or pauses them (Black).
-//! - 503/504/timeouts/connection failures are retried through JetStream (NAK
-//!   with a jittered, growing delay, at least the `Retry-After`) up to
-//!   `PUBCHEM_MAX_ATTEMPTS`; then the compound carries an error in `pubchem`.
-//! - Answers are cached by InChIKey (from rdkit_local) in a JetStream
-//!   key-value bucket with a TTL shared by all replicas; an answer whose
-//!   InChIKey is not that key (PubChem standardized the input into another
-//!   structure) is flagged `structure_match: false` and never cached.
+//! InChIKey, synonyms when configured) from PubChem PUG-REST, one request per
+//! compound. A valid SMILES PubChem does not know (CID 0, or a
+//! `PUGREST.NotFound` fault) is a result, `found: false`, not an error. The
+//! rate limit shared by the replicas, PubChem's `X-Throttling-Control`,
+//! retries through JetStream (`PUBCHEM_MAX_ATTEMPTS`) and the cache by
+//! InChIKey are `pharmforge_webclient`'s; an answer for another structure
+//! than RDKit read (PubChem standardizes its input) is flagged
+//! `structure_match: false` and never cached.
 
 use pharmforge_core::config::{env_parse, ConfigError, EnvVar};
 use pharmforge_core::{AdapterName, CompoundRecord};
