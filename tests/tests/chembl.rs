@@ -95,7 +95,7 @@ async fn one_compounds_failed_lookup_and_an_activity_cap_stay_that_compounds_own
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let mut r = CompoundRecord::new("run_00000000000000cd", i as u32, s.clone(), vec![AdapterName::Chembl]);
+            let mut r = CompoundRecord::new(&pharmforge_core::RunId::parse("run_00000000000000cd").unwrap(), i as u32, s.clone(), vec![AdapterName::Chembl]);
             if let Ok(p) = pharmforge_chem::compute_properties(s) {
                 r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": p.inchikey }));
             }

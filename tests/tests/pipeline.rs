@@ -127,7 +127,12 @@ async fn redelivered_and_duplicate_records_change_nothing() {
     let js = async_nats::jetstream::new(client);
     let topology = pharmforge_core::Topology::new(stack.prefix.clone());
     for (index, smiles) in ["CCO", "CCC", "CCCC"].iter().enumerate() {
-        let mut record = pharmforge_core::CompoundRecord::new(run_id, index as u32, smiles.to_string(), vec![pharmforge_core::AdapterName::RdkitLocal]);
+        let mut record = pharmforge_core::CompoundRecord::new(
+            &pharmforge_core::RunId::parse(run_id).unwrap(),
+            index as u32,
+            smiles.to_string(),
+            vec![pharmforge_core::AdapterName::RdkitLocal],
+        );
         record.set_section(pharmforge_core::AdapterName::RdkitLocal, json!({"qed": 0.5}));
         record.advance();
         let mut headers = record.headers();

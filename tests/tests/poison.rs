@@ -148,7 +148,12 @@ async fn a_record_postgres_refuses_for_good_is_recorded_as_failed_and_holds_up_n
     let run_id = run["run_id"].as_str().unwrap().to_owned();
     let js = jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
     let acks = ["CCO", "CCN", "CCC"].iter().enumerate().map(|(index, smiles)| {
-        let mut record = pharmforge_core::CompoundRecord::new(&run_id, index as u32, smiles.to_string(), vec![pharmforge_core::AdapterName::RdkitLocal]);
+        let mut record = pharmforge_core::CompoundRecord::new(
+            &pharmforge_core::RunId::parse(&run_id).unwrap(),
+            index as u32,
+            smiles.to_string(),
+            vec![pharmforge_core::AdapterName::RdkitLocal],
+        );
         record.set_section(pharmforge_core::AdapterName::RdkitLocal, json!({"qed": 0.4}));
         record.advance();
         let mut payload = serde_json::to_string(&record).unwrap();

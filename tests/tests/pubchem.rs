@@ -45,7 +45,7 @@ fn pubchem_records(n: usize, run_id: &str) -> Vec<pharmforge_core::CompoundRecor
         .enumerate()
         .map(|(i, smiles)| {
             let inchikey = pharmforge_chem::compute_properties(&smiles).unwrap().inchikey;
-            let mut r = CompoundRecord::new(run_id, i as u32, smiles, vec![AdapterName::Pubchem]);
+            let mut r = CompoundRecord::new(&pharmforge_core::RunId::parse(run_id).unwrap(), i as u32, smiles, vec![AdapterName::Pubchem]);
             r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": inchikey }));
             r
         })

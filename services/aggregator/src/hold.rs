@@ -13,7 +13,7 @@
 //! Generic over the delivery (`D`) so the bookkeeping is tested without a
 //! NATS server.
 
-use pharmforge_core::CompoundRecord;
+use pharmforge_core::{CompoundRecord, RunId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ pub struct Hold<D> {
 }
 
 struct Inner<D> {
-    entries: HashMap<(String, u32), Entry<D>>,
+    entries: HashMap<(RunId, u32), Entry<D>>,
     bytes: usize,
 }
 
@@ -107,7 +107,7 @@ impl<D> Hold<D> {
 }
 
 fn drain<D>(inner: &mut Inner<D>, pick: impl Fn(&Entry<D>) -> bool) -> Vec<Pending<D>> {
-    let keys: Vec<(String, u32)> = inner.entries.iter().filter(|(_, e)| pick(e)).map(|(k, _)| k.clone()).collect();
+    let keys: Vec<(RunId, u32)> = inner.entries.iter().filter(|(_, e)| pick(e)).map(|(k, _)| k.clone()).collect();
     keys.into_iter()
         .filter_map(|k| inner.entries.remove(&k))
         .map(|e| {
@@ -124,7 +124,7 @@ mod tests {
 
     fn record(index: u32, step: u16) -> CompoundRecord {
         let route = vec![AdapterName::RdkitLocal, AdapterName::Pubchem, AdapterName::Chembl];
-        let mut r = CompoundRecord::new("run_0123456789abcdef", index, "CCO".into(), route);
+        let mut r = CompoundRecord::new(&RunId::parse("run_0123456789abcdef").unwrap(), index, "CCO".into(), route);
         r.step = step;
         r
     }

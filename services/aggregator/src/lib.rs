@@ -12,7 +12,7 @@ use hold::{Hold, Pending};
 use pharmforge_core::config::{ConfigError, ConsumerSettings, NatsSettings};
 use pharmforge_core::consume::{consume_batches, Delivery};
 use pharmforge_core::record::headers;
-use pharmforge_core::{CompoundRecord, Shutdown, Topology};
+use pharmforge_core::{CompoundRecord, RunId, Shutdown, Topology};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ struct RunEvents {
 }
 
 impl RunEvents {
-    async fn changed<'a>(&self, run_ids: impl IntoIterator<Item = &'a str>) {
+    async fn changed<'a>(&self, run_ids: impl IntoIterator<Item = &'a RunId>) {
         let mut seen = std::collections::HashSet::new();
         for run_id in run_ids.into_iter().filter(|r| seen.insert(*r)) {
             if let Err(e) = self.client.publish(self.topology.run_events_subject(run_id), bytes::Bytes::new()).await {
@@ -212,9 +212,9 @@ async fn write(pool: &PgPool, events: &RunEvents, ready: Vec<Pending<Delivery>>)
         return;
     }
     let (records, groups): (Vec<CompoundRecord>, Vec<Vec<Delivery>>) = ready.into_iter().map(|p| (p.record, p.deliveries)).unzip();
-    let run_ids: Vec<String> = records.iter().map(|r| r.run_id.clone()).collect();
+    let run_ids: Vec<RunId> = records.iter().map(|r| r.run_id.clone()).collect();
     write_records(pool, records, groups).await;
-    events.changed(run_ids.iter().map(String::as_str)).await;
+    events.changed(&run_ids).await;
 }
 
 async fn write_records(pool: &PgPool, records: Vec<CompoundRecord>, groups: Vec<Vec<Delivery>>) {
@@ -327,7 +327,7 @@ async fn record_lost(pool: &PgPool, events: &RunEvents, batch: Vec<Delivery>) {
     for delivery in batch {
         let lost = delivery.header(h::LOST_COMPOUND).and_then(|v| {
             let (run, index) = v.split_once('/')?;
-            Some((run.to_owned(), index.parse::<u32>().ok()?))
+            Some((RunId::parse(run).ok()?, index.parse::<u32>().ok()?))
         });
         let adapter = delivery.header(h::ADAPTER).and_then(pharmforge_core::AdapterName::parse);
         let (Some((run_id, index)), Some(adapter)) = (lost, adapter) else {
@@ -351,11 +351,11 @@ async fn record_lost(pool: &PgPool, events: &RunEvents, batch: Vec<Delivery>) {
     if records.is_empty() {
         return;
     }
-    let run_ids: Vec<String> = records.iter().map(|r| r.run_id.clone()).collect();
+    let run_ids: Vec<RunId> = records.iter().map(|r| r.run_id.clone()).collect();
     match pharmforge_store::aggregate::apply_batch(pool, records).await {
         Ok(_) => {
             Delivery::ack_all(held).await;
-            events.changed(run_ids.iter().map(String::as_str)).await;
+            events.changed(&run_ids).await;
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot write to Postgres; the dead letters will be redelivered");

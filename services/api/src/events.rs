@@ -48,7 +48,7 @@ impl Snapshot {
         Snapshot { id, event, data }
     }
 
-    fn deleted(run_id: &str) -> Snapshot {
+    fn deleted(run_id: &RunId) -> Snapshot {
         Snapshot { id: "deleted".into(), event: "deleted", data: serde_json::json!({"run_id": run_id, "status": "deleted"}).to_string() }
     }
 
@@ -66,25 +66,25 @@ type Feed = (watch::Sender<Arc<Snapshot>>, Arc<Notify>);
 /// This replica's feeds, by run id.
 #[derive(Clone, Default)]
 pub struct Feeds {
-    feeds: Arc<Mutex<HashMap<String, Feed>>>,
+    feeds: Arc<Mutex<HashMap<RunId, Feed>>>,
 }
 
 impl Feeds {
     /// Listens to a run, whose current state is `now`.
-    pub fn subscribe(&self, pool: &PgPool, run_id: &str, now: Snapshot) -> watch::Receiver<Arc<Snapshot>> {
+    pub fn subscribe(&self, pool: &PgPool, run_id: &RunId, now: Snapshot) -> watch::Receiver<Arc<Snapshot>> {
         let mut feeds = self.feeds.lock().unwrap();
         if let Some((tx, _)) = feeds.get(run_id) {
             return tx.subscribe();
         }
         let (tx, rx) = watch::channel(Arc::new(now));
         let changed = Arc::new(Notify::new());
-        feeds.insert(run_id.to_owned(), (tx.clone(), changed.clone()));
-        tokio::spawn(refresh(self.clone(), pool.clone(), run_id.to_owned(), tx, changed));
+        feeds.insert(run_id.clone(), (tx.clone(), changed.clone()));
+        tokio::spawn(refresh(self.clone(), pool.clone(), run_id.clone(), tx, changed));
         rx
     }
 
     /// A note that the run changed: its feed (if any) re-reads it.
-    pub fn changed(&self, run_id: &str) {
+    pub fn changed(&self, run_id: &RunId) {
         if let Some((_, changed)) = self.feeds.lock().unwrap().get(run_id) {
             changed.notify_one();
         }
@@ -102,7 +102,7 @@ impl Feeds {
 
 /// A run's feed: re-reads the run when told or every second, until it ends
 /// or no one listens.
-async fn refresh(feeds: Feeds, pool: PgPool, run_id: String, tx: watch::Sender<Arc<Snapshot>>, changed: Arc<Notify>) {
+async fn refresh(feeds: Feeds, pool: PgPool, run_id: RunId, tx: watch::Sender<Arc<Snapshot>>, changed: Arc<Notify>) {
     loop {
         let _ = tokio::time::timeout(MAX_REFRESH, changed.notified()).await;
         {
@@ -152,8 +152,9 @@ pub async fn listen(state: AppState, shutdown: Shutdown) {
         tokio::select! {
             note = notes.next() => match note {
                 Some(note) => {
-                    if let Some(run_id) = note.subject.as_str().strip_prefix(&prefix) {
-                        state.feeds.changed(run_id);
+                    // A subject naming no run id could name no feed.
+                    if let Some(run_id) = note.subject.as_str().strip_prefix(&prefix).and_then(|r| RunId::parse(r).ok()) {
+                        state.feeds.changed(&run_id);
                     }
                 }
                 None => return,
@@ -196,9 +197,9 @@ pub async fn subscribe_until(js: &async_nats::jetstream::Context, subject: Strin
 /// Tells every replica's listeners that a run changed (best effort: each
 /// feed re-reads its run every second anyway).
 pub async fn announce(state: &AppState, run_id: &RunId) {
-    state.feeds.changed(run_id.as_str());
+    state.feeds.changed(run_id);
     if let Some(js) = state.jetstream.get() {
-        if let Err(e) = js.client().publish(state.topology.run_events_subject(run_id.as_str()), Bytes::new()).await {
+        if let Err(e) = js.client().publish(state.topology.run_events_subject(run_id), Bytes::new()).await {
             tracing::debug!(error = %e, "could not announce a run's change");
         }
     }

@@ -544,7 +544,7 @@ async fn begin(state: &AppState, options: &validate::RunOptions) -> Result<(RunI
     let draft = store::begin_run(
         &state.pool,
         store::NewRun {
-            run_id: run_id.as_str(),
+            run_id: &run_id,
             pipeline_config: &pipeline_config,
             adapter_sequence: &adapter_sequence,
             user_id: options.user_id.as_deref(),
@@ -690,7 +690,7 @@ pub async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q
 pub async fn cancel_run(State(state): State<AppState>, caller: Caller, ApiPath(at): ApiPath<RunPath>) -> Result<Response, ApiError> {
     let run_id = parse_run_id(&at.run_id)?;
     visible_run(&state, &caller, &run_id).await?;
-    match store::cancel_run(&state.pool, run_id.as_str()).await? {
+    match store::cancel_run(&state.pool, &run_id).await? {
         store::CancelOutcome::NotFound => return Err(run_not_found(&run_id)),
         store::CancelOutcome::Finished(status) => return Err(ApiError::Conflict(format!("run {run_id} is already {status} and cannot be cancelled"))),
         store::CancelOutcome::Cancelled => {
@@ -700,7 +700,7 @@ pub async fn cancel_run(State(state): State<AppState>, caller: Caller, ApiPath(a
         }
         store::CancelOutcome::AlreadyCancelled => {}
     }
-    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let run = store::get_run(&state.pool, &run_id).await?.ok_or_else(|| run_not_found(&run_id))?;
     Ok(Json(views::run(&run, None, None)).into_response())
 }
 
@@ -759,14 +759,14 @@ pub async fn rescore_run(
     visible_run(&state, &caller, &run_id).await?;
     let _turn = state.rescores.acquire().await.map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let started = std::time::Instant::now();
-    let done = store::scores::rescore(&state.pool, run_id.as_str(), &profile, name).await.map_err(|e| match e {
+    let done = store::scores::rescore(&state.pool, &run_id, &profile, name).await.map_err(|e| match e {
         store::scores::RescoreError::NotFound(_) => run_not_found(&run_id),
         e @ store::scores::RescoreError::NotFinished { .. } => ApiError::Conflict(e.to_string()),
         store::scores::RescoreError::Db(e) => e.into(),
     })?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(run_id = %run_id, compounds = done.compounds, ranked = done.ranked, seconds, "run rescored");
-    let run = store::get_run(&state.pool, run_id.as_str()).await?.ok_or_else(|| run_not_found(&run_id))?;
+    let run = store::get_run(&state.pool, &run_id).await?.ok_or_else(|| run_not_found(&run_id))?;
     let rescored = views::Rescored { compounds: done.compounds, ranked: done.ranked, seconds: (seconds * 1000.0).round() / 1000.0 };
     Ok(Json(views::RescoredRun { run: views::run(&run, None, None), rescored }).into_response())
 }
@@ -825,7 +825,7 @@ pub async fn delete_run(State(state): State<AppState>, caller: Caller, ApiPath(a
     if !run.status.is_finished() {
         crate::scheduler::announce_cancel(&state, &run_id).await;
     }
-    if store::delete_run(&state.pool, run_id.as_str()).await? {
+    if store::delete_run(&state.pool, &run_id).await? {
         tracing::info!(run_id = %run_id, "run deleted");
         crate::events::announce(&state, &run_id).await;
         Ok(StatusCode::NO_CONTENT)
@@ -1071,7 +1071,7 @@ pub async fn run_events(State(state): State<AppState>, caller: Caller, ApiPath(a
     // A run that has ended needs no feed: its final event, then the close.
     let rx = match now.is_final() {
         true => tokio::sync::watch::channel(std::sync::Arc::new(now.clone())).1,
-        false => state.feeds.subscribe(&state.pool, run_id.as_str(), now.clone()),
+        false => state.feeds.subscribe(&state.pool, &run_id, now.clone()),
     };
     let body = axum::body::Body::from_stream(crate::events::stream(now, rx, last_event_id, state.shutdown.clone()));
     Ok((
@@ -1158,7 +1158,7 @@ fn result_order(sort: Option<&str>) -> Result<store::ResultOrder, ApiError> {
 /// The run, if it exists and the caller may see it; another user's run is
 /// reported exactly like a missing one.
 async fn visible_run(state: &AppState, caller: &Caller, run_id: &RunId) -> Result<store::RunRow, ApiError> {
-    match store::get_run(&state.pool, run_id.as_str()).await? {
+    match store::get_run(&state.pool, run_id).await? {
         Some(run) if caller.may_see(run.user_id.as_deref()) => Ok(run),
         _ => Err(run_not_found(run_id)),
     }

@@ -402,7 +402,7 @@ async fn round(
             .into_iter()
             .enumerate()
             .map(|(i, input)| {
-                let mut record = CompoundRecord::new(run_id.as_str(), run.admitted as u32 + i as u32, input.smiles, route.clone());
+                let mut record = CompoundRecord::new(&run_id, run.admitted as u32 + i as u32, input.smiles, route.clone());
                 if let Some(trace) = &run_trace {
                     record.trace_id.clone_from(trace);
                 }
@@ -478,7 +478,7 @@ pub async fn announce_cancel(state: &AppState, run_id: &RunId) {
         tracing::warn!(run_id = %run_id, "NATS not connected; adapters will not hear of this cancellation");
         return;
     };
-    if let Err(e) = pharmforge_core::cancel::announce(js, &state.topology, run_id.as_str()).await {
+    if let Err(e) = pharmforge_core::cancel::announce(js, &state.topology, run_id).await {
         tracing::warn!(run_id = %run_id, error = %e, "cancellation not announced to the adapters");
     }
 }

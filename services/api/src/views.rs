@@ -146,7 +146,7 @@ pub fn run<'a>(run: &'a RunRow, input: Option<InputSmiles<'a>>, inline: Option<&
         compounds_truncated: inline.map(|i| i.truncated),
     });
     RunView {
-        run_id: &run.run_id,
+        run_id: run.run_id.as_str(),
         status: run.status.as_str(),
         created_at: timestamp(&run.created_at),
         updated_at: timestamp(&run.updated_at),

@@ -219,11 +219,11 @@ pub mod dead_letter_headers {
 }
 
 /// The run id and compound index a message id (`run.index.step`) names.
-pub fn compound_of_message_id(id: &str) -> Option<(String, u32)> {
+pub fn compound_of_message_id(id: &str) -> Option<(crate::ids::RunId, u32)> {
     let mut parts = id.split('.');
     let run = crate::ids::RunId::parse(parts.next()?).ok()?;
     let index = parts.next()?.parse().ok()?;
-    Some((run.as_str().to_owned(), index))
+    Some((run, index))
 }
 
 impl<A: Adapter> AdapterContext<A> {
@@ -300,7 +300,7 @@ impl<A: Adapter> AdapterContext<A> {
         let cx = crate::trace_hop::start(self.adapter.name().as_str(), &delivery.trace_context(), opentelemetry::trace::SpanKind::Consumer, Vec::new());
         let span = cx.span();
         if span.is_recording() {
-            span.set_attribute(opentelemetry::KeyValue::new("pharmforge.run_id", record.run_id.clone()));
+            span.set_attribute(opentelemetry::KeyValue::new("pharmforge.run_id", record.run_id.to_string()));
             span.set_attribute(opentelemetry::KeyValue::new("pharmforge.compound_index", i64::from(record.index)));
             span.set_attribute(opentelemetry::KeyValue::new("pharmforge.delivery", delivery.delivered()));
         }
@@ -434,7 +434,7 @@ impl<A: Adapter> AdapterContext<A> {
     }
 
     /// Keeps the message on the dead-letter subject, with why; resolves once stored.
-    async fn dead_letter(&self, delivery: &Delivery, reason: &str, lost: Option<(String, u32)>) -> Result<(), async_nats::Error> {
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str, lost: Option<(crate::ids::RunId, u32)>) -> Result<(), async_nats::Error> {
         use dead_letter_headers as h;
         let name = self.adapter.name();
         let mut headers = async_nats::HeaderMap::new();

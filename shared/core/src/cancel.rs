@@ -4,6 +4,7 @@
 //! knows too) and skips the compounds of cancelled runs without calling its
 //! adapter.
 
+use crate::ids::RunId;
 use crate::shutdown::Shutdown;
 use crate::topology::Topology;
 use async_nats::jetstream::{self, kv};
@@ -14,11 +15,18 @@ use std::time::Duration;
 
 #[derive(Clone, Default)]
 pub struct CancelledRuns {
-    runs: Arc<RwLock<HashSet<String>>>,
+    runs: Arc<RwLock<HashSet<RunId>>>,
+}
+
+/// A bucket key as a run id. Only the API writes keys, from run ids; a key
+/// that is not one could name no record (records' run ids are checked as
+/// they are read), so it is passed over.
+fn run_of(key: String) -> Option<RunId> {
+    RunId::try_from(key).map_err(|e| tracing::warn!(error = %e, "a key of the cancelled runs that is no run id; ignored")).ok()
 }
 
 impl CancelledRuns {
-    pub fn contains(&self, run_id: &str) -> bool {
+    pub fn contains(&self, run_id: &RunId) -> bool {
         self.runs.read().map(|s| s.contains(run_id)).unwrap_or(false)
     }
 
@@ -36,7 +44,7 @@ impl CancelledRuns {
         match initial.await {
             Ok(keys) => {
                 if let Ok(mut set) = this.runs.write() {
-                    set.extend(keys);
+                    set.extend(keys.into_iter().filter_map(run_of));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot load cancelled runs; relying on the watch"),
@@ -49,10 +57,11 @@ impl CancelledRuns {
                     let mut watch = store.watch_with_history(">").await?;
                     while let Some(entry) = watch.next().await {
                         let entry = entry?;
+                        let Some(run) = run_of(entry.key) else { continue };
                         if let Ok(mut set) = runs.write() {
                             match entry.operation {
-                                kv::Operation::Put => set.insert(entry.key),
-                                _ => set.remove(&entry.key),
+                                kv::Operation::Put => set.insert(run),
+                                _ => set.remove(&run),
                             };
                         }
                     }
@@ -74,8 +83,8 @@ impl CancelledRuns {
 }
 
 /// Records a run as cancelled for every service.
-pub async fn announce(js: &jetstream::Context, topology: &Topology, run_id: &str) -> Result<(), async_nats::Error> {
+pub async fn announce(js: &jetstream::Context, topology: &Topology, run_id: &RunId) -> Result<(), async_nats::Error> {
     let store = js.get_key_value(topology.cancelled_bucket()).await?;
-    store.put(run_id, "cancelled".into()).await?;
+    store.put(run_id.as_str(), "cancelled".into()).await?;
     Ok(())
 }

@@ -22,7 +22,8 @@ pub mod headers {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompoundRecord {
-    pub run_id: String,
+    /// Read as a [`RunId`]: a record whose run id is malformed does not decode.
+    pub run_id: RunId,
     pub index: u32,
     pub smiles: String,
     /// The run's adapters, in order.
@@ -76,9 +77,9 @@ pub enum StageOutcome {
 }
 
 impl CompoundRecord {
-    pub fn new(run_id: &str, index: u32, smiles: String, route: Vec<AdapterName>) -> Self {
+    pub fn new(run_id: &RunId, index: u32, smiles: String, route: Vec<AdapterName>) -> Self {
         CompoundRecord {
-            run_id: run_id.to_owned(),
+            run_id: run_id.clone(),
             index,
             smiles,
             route,
@@ -102,13 +103,11 @@ impl CompoundRecord {
         Ok(record)
     }
 
-    /// What a well-formed record holds: a run id, a route of distinct known
+    /// What a well-formed record holds beyond its types (its run id is a
+    /// [`RunId`], checked as it is read): a route of distinct known
     /// adapters (at most all of them; the API accepts no other), a step
     /// within it, a 32-hex-digit trace id, and skipped stages from its route.
     pub fn validate(&self) -> Result<(), String> {
-        if RunId::parse(&self.run_id).is_err() {
-            return Err(format!("malformed run id {:?}", self.run_id.chars().take(40).collect::<String>()));
-        }
         if self.route.is_empty() || self.route.len() > AdapterName::ALL.len() {
             return Err(format!("a route of {} stages; 1 to {} expected", self.route.len(), AdapterName::ALL.len()));
         }
@@ -312,9 +311,13 @@ mod tests {
     use super::*;
     use AdapterName::*;
 
+    fn run() -> RunId {
+        RunId::parse("run_0000000000000001").unwrap()
+    }
+
     #[test]
     fn a_fatal_error_skips_the_remaining_stages() {
-        let mut r = CompoundRecord::new("run_0000000000000001", 3, "C1CC".into(), vec![RdkitLocal, AdmetAi, Chembl]);
+        let mut r = CompoundRecord::new(&run(), 3, "C1CC".into(), vec![RdkitLocal, AdmetAi, Chembl]);
         r.set_fatal(RdkitLocal, "invalid SMILES");
         r.advance();
         assert!(r.is_done());
@@ -325,7 +328,7 @@ mod tests {
 
     #[test]
     fn records_advance_one_stage_at_a_time_and_round_trip_as_json() {
-        let mut r = CompoundRecord::new("run_0000000000000001", 0, "CCO".into(), vec![RdkitLocal, Pubchem]);
+        let mut r = CompoundRecord::new(&run(), 0, "CCO".into(), vec![RdkitLocal, Pubchem]);
         assert_eq!(r.current_adapter(), Some(RdkitLocal));
         r.set_section(RdkitLocal, serde_json::json!({"qed": 0.4}));
         r.advance();
@@ -338,14 +341,14 @@ mod tests {
 
     #[test]
     fn nul_characters_are_stripped_from_every_string_but_escaped_backslashes_stay() {
-        let mut r = CompoundRecord::new("run_0000000000000001", 0, "CCO".into(), vec![Pubchem]);
+        let mut r = CompoundRecord::new(&run(), 0, "CCO".into(), vec![Pubchem]);
         r.set_section(Pubchem, serde_json::json!({"iupac_name": "eth\u{0}anol", "synonyms": ["a\u{0}"], "k\u{0}": 1, "path": "C:\\u0000"}));
         r.set_error(Chembl, "bad\u{0} answer");
         assert!(r.strip_nul());
         assert_eq!(r.section_value("pubchem"), Some(serde_json::json!({"iupac_name": "ethanol", "synonyms": ["a"], "k": 1, "path": "C:\\u0000"})));
         assert_eq!(r.errors["chembl"], "bad answer");
         assert!(!r.strip_nul(), "nothing left to strip");
-        let mut escaped = CompoundRecord::new("run_0000000000000001", 0, "CCO".into(), vec![Pubchem]);
+        let mut escaped = CompoundRecord::new(&run(), 0, "CCO".into(), vec![Pubchem]);
         escaped.set_section_raw(Pubchem, serde_json::value::RawValue::from_string(r#"{"z": 1, "path": "C:\\u0000"}"#.into()).unwrap());
         assert!(!escaped.strip_nul(), "an escaped backslash followed by u0000 is not U+0000");
         assert_eq!(escaped.sections["pubchem"].get(), r#"{"z": 1, "path": "C:\\u0000"}"#, "left byte for byte");
@@ -353,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_record_that_could_loop_or_overcount_is_refused_when_decoded() {
-        let good = CompoundRecord::new("run_0000000000000001", 0, "C".into(), vec![RdkitLocal, AdmetAi]);
+        let good = CompoundRecord::new(&run(), 0, "C".into(), vec![RdkitLocal, AdmetAi]);
         assert!(CompoundRecord::decode(&serde_json::to_vec(&good).unwrap()).is_ok());
         let refused = |edit: &dyn Fn(&mut Value)| {
             let mut v = serde_json::to_value(&good).unwrap();
@@ -366,14 +369,28 @@ mod tests {
         assert!(refused(&|v| v["route"] = serde_json::json!([])).contains("route of 0 stages"));
         assert!(refused(&|v| v["route"] = serde_json::json!(["vina"])).starts_with("undecodable record"));
         assert!(refused(&|v| v["step"] = serde_json::json!(3)).contains("step 3 beyond"));
-        assert!(refused(&|v| v["run_id"] = serde_json::json!("run_x")).contains("malformed run id"));
+        // The run id is checked as it is read: refused like any undecodable record.
+        assert!(refused(&|v| v["run_id"] = serde_json::json!("run_x")).starts_with("undecodable record: malformed run id \"run_x\""));
+        assert!(refused(&|v| v["run_id"] = serde_json::json!(7)).starts_with("undecodable record"));
         assert!(refused(&|v| v["trace_id"] = serde_json::json!("f".repeat(40))).contains("trace id"));
         assert!(refused(&|v| v["skipped"] = serde_json::json!(["chembl"])).contains("not on the route"));
     }
 
     #[test]
+    fn the_run_id_goes_on_the_wire_as_its_string() {
+        let mut r = CompoundRecord::new(&run(), 2, "CCO".into(), vec![RdkitLocal]);
+        r.trace_id = "0".repeat(32);
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            r#"{"run_id":"run_0000000000000001","index":2,"smiles":"CCO","route":["rdkit_local"],"step":0,"trace_id":"00000000000000000000000000000000","sections":{},"errors":{},"provenance":{}}"#
+        );
+        assert_eq!(CompoundRecord::decode(text.as_bytes()).unwrap().run_id, run());
+    }
+
+    #[test]
     fn traceparent_carries_the_trace_id() {
-        let r = CompoundRecord::new("run_0000000000000001", 0, "C".into(), vec![RdkitLocal]);
+        let r = CompoundRecord::new(&run(), 0, "C".into(), vec![RdkitLocal]);
         let tp = traceparent(&r.trace_id);
         assert_eq!(trace_id_of(&tp), Some(r.trace_id.as_str()));
         assert_eq!(trace_id_of("garbage"), None);

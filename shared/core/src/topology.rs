@@ -22,7 +22,7 @@
 //!   headers, for whoever investigates. The aggregator reads it too, to record
 //!   a compound whose record was lost as failed, so its run still finishes.
 
-use crate::ids::AdapterName;
+use crate::ids::{AdapterName, RunId};
 use async_nats::jetstream::{self, consumer, stream};
 use std::time::Duration;
 
@@ -107,7 +107,7 @@ impl Topology {
     /// Core NATS (no stream): "this run changed", published by whoever
     /// changed it (the aggregator after each commit, the API on a cancel), so
     /// that every API replica can push the run's progress to its listeners.
-    pub fn run_events_subject(&self, run_id: &str) -> String {
+    pub fn run_events_subject(&self, run_id: &RunId) -> String {
         format!("{}events.run.{run_id}", self.prefix)
     }
     pub fn run_events_wildcard(&self) -> String {

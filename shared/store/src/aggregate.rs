@@ -10,7 +10,7 @@
 
 use pharmforge_core::profile::Profile;
 use pharmforge_core::record::StageOutcome;
-use pharmforge_core::{CompoundRecord, RunStatus, Section};
+use pharmforge_core::{CompoundRecord, RunId, RunStatus, Section};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
@@ -29,7 +29,7 @@ pub struct BatchOutcome {
     /// compounds): ignored, so no record counts beyond what its run allows.
     pub misfits: usize,
     /// Runs that finished with this batch.
-    pub finished_runs: Vec<String>,
+    pub finished_runs: Vec<RunId>,
 }
 
 struct RunState {
@@ -72,7 +72,7 @@ fn object_keys(raw: &RawValue) -> Vec<&str> {
 pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<BatchOutcome, sqlx::Error> {
     let mut outcome = BatchOutcome::default();
     // Within a batch keep only the furthest record of each compound.
-    let mut latest: BTreeMap<(String, u32), CompoundRecord> = BTreeMap::new();
+    let mut latest: BTreeMap<(RunId, u32), CompoundRecord> = BTreeMap::new();
     for mut r in records {
         // Postgres stores U+0000 neither in text nor in jsonb: it would
         // refuse the whole batch, every time it came again.
@@ -94,8 +94,8 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
     }
 
     let mut tx = pool.begin().await?;
-    let run_ids: Vec<String> = {
-        let mut ids: Vec<String> = latest.keys().map(|(r, _)| r.clone()).collect();
+    let run_ids: Vec<RunId> = {
+        let mut ids: Vec<RunId> = latest.keys().map(|(r, _)| r.clone()).collect();
         ids.dedup();
         ids
     };
@@ -206,13 +206,14 @@ fn bump(counts: &mut Map<String, Value>, adapter: &str, key: &str) {
     }
 }
 
-async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Result<HashMap<String, RunState>, sqlx::Error> {
+async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[RunId]) -> Result<HashMap<RunId, RunState>, sqlx::Error> {
+    let run_ids: Vec<&str> = run_ids.iter().map(RunId::as_str).collect();
     let rows = sqlx::query(
         "SELECT id, run_id, status, total_compounds, completed_compounds, failed_compounds, steps_done, \
          stage_counts, lockfile, adapter_sequence, result_keys, scoring_history \
          FROM pipeline_runs WHERE run_id = ANY($1) ORDER BY id FOR UPDATE",
     )
-    .bind(run_ids)
+    .bind(&run_ids)
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter()
@@ -222,7 +223,7 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[String]) -> Re
                 _ => Map::new(),
             };
             Ok((
-                row.get::<String, _>(1),
+                RunId::try_from(row.get::<String, _>(1)).map_err(|e| sqlx::Error::Decode(e.into()))?,
                 RunState {
                     pk: row.get(0),
                     status: RunStatus::try_from(row.get::<String, _>(2)).map_err(|e| sqlx::Error::Decode(e.into()))?,

@@ -46,7 +46,7 @@ pub const MAX_PROPERTY_NAMES: usize = 1000;
 
 /// What a new run is, apart from its compounds.
 pub struct NewRun<'a> {
-    pub run_id: &'a str,
+    pub run_id: &'a pharmforge_core::RunId,
     pub pipeline_config: &'a Value,
     pub adapter_sequence: &'a [String],
     pub user_id: Option<&'a str>,
@@ -65,7 +65,7 @@ pub async fn begin_run(pool: &PgPool, run: NewRun<'_>) -> Result<RunDraft, sqlx:
         "INSERT INTO pipeline_runs (run_id, pipeline_config, adapter_sequence, user_id, total_compounds, priority, traceparent, scoring_history) \
          VALUES ($1, $2, $3, $4, 0, $5, $6, jsonb_build_array($7::jsonb || jsonb_build_object('applied_at', now()))) RETURNING id",
     )
-    .bind(run.run_id)
+    .bind(run.run_id.as_str())
     .bind(run.pipeline_config)
     .bind(run.adapter_sequence)
     .bind(run.user_id)

@@ -1,14 +1,15 @@
 //! Runs and compound results as the API reads and writes them.
 
 use chrono::{DateTime, Utc};
-use pharmforge_core::{RunStatus, Section};
+use pharmforge_core::{RunId, RunStatus, Section};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
     pub id: i64,
-    pub run_id: String,
+    #[sqlx(try_from = "String")]
+    pub run_id: RunId,
     #[sqlx(try_from = "String")]
     pub status: RunStatus,
     pub created_at: DateTime<Utc>,
@@ -133,9 +134,9 @@ pub(crate) const COMPOUND_COLUMNS: &str = "c.idx, c.compound_id, c.smiles, c.tra
     c.bioactivity, c.docking, c.synthesis, c.errors, c.scores, c.final_score, c.rank, c.rank_order, c.pareto_front, i.given_id, i.properties AS input_properties";
 pub(crate) const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
 
-pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
+pub async fn get_run(pool: &PgPool, run_id: &RunId) -> Result<Option<RunRow>, sqlx::Error> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1");
-    sqlx::query_as::<_, RunRow>(&sql).bind(run_id).fetch_optional(pool).await
+    sqlx::query_as::<_, RunRow>(&sql).bind(run_id.as_str()).fetch_optional(pool).await
 }
 
 #[derive(Debug, Default)]
@@ -176,18 +177,18 @@ pub enum CancelOutcome {
 
 /// Marks a pending or running run `cancelled`. Compounds already recorded stay;
 /// the adapters skip the rest.
-pub async fn cancel_run(pool: &PgPool, run_id: &str) -> Result<CancelOutcome, sqlx::Error> {
+pub async fn cancel_run(pool: &PgPool, run_id: &RunId) -> Result<CancelOutcome, sqlx::Error> {
     let updated = sqlx::query(
         "UPDATE pipeline_runs SET status = 'cancelled', updated_at = now(), completed_at = now(), \
          error_message = 'cancelled by request' WHERE run_id = $1 AND status IN ('pending', 'running')",
     )
-    .bind(run_id)
+    .bind(run_id.as_str())
     .execute(pool)
     .await?;
     if updated.rows_affected() > 0 {
         return Ok(CancelOutcome::Cancelled);
     }
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM pipeline_runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM pipeline_runs WHERE run_id = $1").bind(run_id.as_str()).fetch_optional(pool).await?;
     let status = status.map(RunStatus::try_from).transpose().map_err(|e| sqlx::Error::Decode(e.into()))?;
     Ok(match status {
         None => CancelOutcome::NotFound,
@@ -197,8 +198,8 @@ pub async fn cancel_run(pool: &PgPool, run_id: &str) -> Result<CancelOutcome, sq
 }
 
 /// Deletes a run and (by cascade) its compound results; false if unknown.
-pub async fn delete_run(pool: &PgPool, run_id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM pipeline_runs WHERE run_id = $1").bind(run_id).execute(pool).await?;
+pub async fn delete_run(pool: &PgPool, run_id: &RunId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM pipeline_runs WHERE run_id = $1").bind(run_id.as_str()).execute(pool).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -288,7 +289,7 @@ pub async fn first_results(pool: &PgPool, run_pk: i64, limit: i64) -> Result<Vec
 /// run or the compound does not exist (deleted, or a made-up id).
 pub async fn lost_compound_record(
     pool: &PgPool,
-    run_id: &str,
+    run_id: &RunId,
     index: u32,
     adapter: pharmforge_core::AdapterName,
     reason: &str,
@@ -297,7 +298,7 @@ pub async fn lost_compound_record(
         "SELECT p.adapter_sequence, i.smiles FROM pipeline_runs p \
          LEFT JOIN run_inputs i ON i.run_pk = p.id AND i.idx = $2 WHERE p.run_id = $1",
     )
-    .bind(run_id)
+    .bind(run_id.as_str())
     .bind(index as i32)
     .fetch_optional(pool)
     .await?;

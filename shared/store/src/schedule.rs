@@ -19,6 +19,8 @@ pub async fn try_lock_scheduler(conn: &mut PgConnection) -> Result<bool, sqlx::E
 #[derive(Debug, Clone)]
 pub struct ActiveRun {
     pub pk: i64,
+    /// Left as stored: the scheduler fails a run whose id this version
+    /// cannot read (a row of another version), so it must see it first.
     pub run_id: String,
     /// `None` for runs submitted without authentication or user id.
     pub user_id: Option<String>,

@@ -10,7 +10,7 @@
 
 use futures::TryStreamExt;
 use pharmforge_core::profile::{self, Method, Profile};
-use pharmforge_core::RunStatus;
+use pharmforge_core::{RunId, RunStatus};
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -61,9 +61,9 @@ pub async fn place_run(tx: &mut Transaction<'_, Postgres>, run_pk: i64, profile:
 #[derive(Debug, thiserror::Error)]
 pub enum RescoreError {
     #[error("no run {0}")]
-    NotFound(String),
+    NotFound(RunId),
     #[error("run {run_id} is {status}: only a finished run (completed, failed or cancelled) is rescored")]
-    NotFinished { run_id: String, status: String },
+    NotFinished { run_id: RunId, status: String },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -83,13 +83,13 @@ pub struct Rescored {
 /// ranking or the new one, never a mix). The run row is locked first, so
 /// two rescores of a run take turns, and the aggregator (which locks it
 /// too) scores any late compound with the new profile.
-pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Option<&str>) -> Result<Rescored, RescoreError> {
+pub async fn rescore(pool: &PgPool, run_id: &RunId, profile: &Profile, name: Option<&str>) -> Result<Rescored, RescoreError> {
     let mut tx = pool.begin().await?;
     let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, status FROM pipeline_runs WHERE run_id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *tx).await?;
-    let (run_pk, status) = row.ok_or_else(|| RescoreError::NotFound(run_id.to_owned()))?;
+        sqlx::query_as("SELECT id, status FROM pipeline_runs WHERE run_id = $1 FOR UPDATE").bind(run_id.as_str()).fetch_optional(&mut *tx).await?;
+    let (run_pk, status) = row.ok_or_else(|| RescoreError::NotFound(run_id.clone()))?;
     if !RunStatus::parse(&status).is_some_and(RunStatus::is_finished) {
-        return Err(RescoreError::NotFinished { run_id: run_id.to_owned(), status });
+        return Err(RescoreError::NotFinished { run_id: run_id.clone(), status });
     }
 
     // Each objective's raw value, extracted by Postgres: only a few
@@ -151,7 +151,7 @@ pub async fn rescore(pool: &PgPool, run_id: &str, profile: &Profile, name: Optio
     }
     let read = started.elapsed();
     let ranked = write_placements(&mut tx, run_pk, profile, &entries, true).await?;
-    tracing::info!(run_id, compounds = entries.idx.len(), read_ms = read.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "rescored");
+    tracing::info!(run_id = %run_id, compounds = entries.idx.len(), read_ms = read.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "rescored");
 
     let applied = profile.history_entry(name);
     let names: Vec<&str> = {

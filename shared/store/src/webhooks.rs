@@ -19,6 +19,8 @@ const PROGRESS_LOCK: i64 = 0x7066_5f77_6870_7267; // "pf_whprg"
 /// A run as one of its events saw it (`webhook_snapshot` in the migration).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunSnapshot {
+    /// Left as stored: a snapshot is read in a batch of claimed events, and
+    /// one run's id this version cannot read must not hold back the others'.
     pub run_id: String,
     pub status: pharmforge_core::RunStatus,
     #[serde(default)]

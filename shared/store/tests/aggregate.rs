@@ -2,7 +2,7 @@
 //! redelivery out of order and records of deleted runs change nothing;
 //! counters move by exactly the stages a record adds.
 
-use pharmforge_core::{AdapterName, CompoundRecord, RunStatus};
+use pharmforge_core::{AdapterName, CompoundRecord, RunId, RunStatus};
 use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun};
 use serde_json::json;
 use sqlx::PgPool;
@@ -10,12 +10,24 @@ use sqlx::PgPool;
 mod common;
 use common::fresh_pool;
 
+fn parsed(s: &str) -> RunId {
+    RunId::parse(s).unwrap()
+}
+
 async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterName]) {
     let smiles: Vec<String> = smiles.iter().map(|s| s.to_string()).collect();
     let seq: Vec<String> = route.iter().map(|a| a.as_str().to_owned()).collect();
     let mut draft = begin_run(
         pool,
-        NewRun { run_id, pipeline_config: &json!({}), adapter_sequence: &seq, user_id: None, priority: "normal", traceparent: None, scoring: &json!({}) },
+        NewRun {
+            run_id: &parsed(run_id),
+            pipeline_config: &json!({}),
+            adapter_sequence: &seq,
+            user_id: None,
+            priority: "normal",
+            traceparent: None,
+            scoring: &json!({}),
+        },
     )
     .await
     .unwrap();
@@ -26,7 +38,7 @@ async fn new_run(pool: &PgPool, run_id: &str, smiles: &[&str], route: &[AdapterN
 /// The record as it leaves stage `steps` of its route (the later the
 /// compound, the lower its QED: ranks follow the input order).
 fn record(run_id: &str, index: u32, route: &[AdapterName], steps: usize) -> CompoundRecord {
-    let mut r = CompoundRecord::new(run_id, index, "CCO".into(), route.to_vec());
+    let mut r = CompoundRecord::new(&parsed(run_id), index, "CCO".into(), route.to_vec());
     for _ in 0..steps {
         let a = r.current_adapter().unwrap();
         r.set_section(a, json!({"qed": 0.5 - index as f64 / 100.0, "lipinski_violations": 0}));
@@ -47,7 +59,7 @@ async fn applying_the_same_records_twice_changes_nothing() {
     assert_eq!(first.applied, 2);
     let again = apply_batch(&pool, batch).await.unwrap();
     assert_eq!((again.applied, again.duplicates), (0, 2));
-    let run = get_run(&pool, "run_00000000000000a1").await.unwrap().unwrap();
+    let run = get_run(&pool, &parsed("run_00000000000000a1")).await.unwrap().unwrap();
     assert_eq!(run.steps_done, 3);
     assert_eq!(run.completed_compounds, 1);
     assert_eq!(run.status, RunStatus::Running);
@@ -63,12 +75,12 @@ async fn a_stale_record_after_a_later_one_is_ignored_and_the_run_finishes_once()
     let route = [RdkitLocal, Chembl];
     new_run(&pool, "run_00000000000000b2", &["CCO"], &route).await;
     let done = apply_batch(&pool, vec![record("run_00000000000000b2", 0, &route, 2)]).await.unwrap();
-    assert_eq!(done.finished_runs, vec!["run_00000000000000b2".to_string()]);
+    assert_eq!(done.finished_runs, vec![parsed("run_00000000000000b2")]);
     // The earlier stage's record redelivered late.
     let late = apply_batch(&pool, vec![record("run_00000000000000b2", 0, &route, 1)]).await.unwrap();
     assert_eq!((late.applied, late.duplicates), (0, 1));
     assert!(late.finished_runs.is_empty());
-    let run = get_run(&pool, "run_00000000000000b2").await.unwrap().unwrap();
+    let run = get_run(&pool, &parsed("run_00000000000000b2")).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.completed_compounds, run.steps_done), ("completed", 1, 2));
     let row: (String, i16, Option<i32>) = sqlx::query_as("SELECT status, step, rank FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!(row, ("completed".to_string(), 2, Some(1)));
@@ -82,7 +94,7 @@ async fn within_one_batch_the_furthest_record_of_a_compound_wins() {
     new_run(&pool, "run_00000000000000c3", &["CCO"], &route).await;
     let out = apply_batch(&pool, vec![record("run_00000000000000c3", 0, &route, 2), record("run_00000000000000c3", 0, &route, 1)]).await.unwrap();
     assert_eq!((out.applied, out.duplicates), (1, 1));
-    let run = get_run(&pool, "run_00000000000000c3").await.unwrap().unwrap();
+    let run = get_run(&pool, &parsed("run_00000000000000c3")).await.unwrap().unwrap();
     assert_eq!(run.steps_done, 2, "both stages counted once, from the furthest record");
 }
 
@@ -102,13 +114,13 @@ async fn a_fatal_error_counts_the_skipped_stages_and_fails_the_compound() {
     let pool = fresh_pool().await;
     let route = [RdkitLocal, AdmetAi, Pubchem];
     new_run(&pool, "run_00000000000000e5", &["C1CC", "CCO"], &route).await;
-    let mut bad = CompoundRecord::new("run_00000000000000e5", 0, "C1CC".into(), route.to_vec());
+    let mut bad = CompoundRecord::new(&parsed("run_00000000000000e5"), 0, "C1CC".into(), route.to_vec());
     bad.set_fatal(RdkitLocal, "invalid SMILES: unclosed ring");
     bad.advance();
     let good = record("run_00000000000000e5", 1, &route, 3);
     let out = apply_batch(&pool, vec![bad, good]).await.unwrap();
     assert_eq!(out.finished_runs.len(), 1);
-    let run = get_run(&pool, "run_00000000000000e5").await.unwrap().unwrap();
+    let run = get_run(&pool, &parsed("run_00000000000000e5")).await.unwrap().unwrap();
     assert_eq!((run.completed_compounds, run.failed_compounds), (1, 1));
     assert_eq!(run.stage_counts["rdkit_local"], json!({"done": 1, "failed": 1, "skipped": 0}));
     assert_eq!(run.stage_counts["admet_ai"], json!({"done": 1, "failed": 0, "skipped": 1}));
@@ -139,7 +151,7 @@ async fn stored_results_equal_the_first_stage_counts_after_every_batch() {
     ];
     for batch in batches {
         apply_batch(&pool, batch).await.unwrap();
-        let run = get_run(&pool, id).await.unwrap().unwrap();
+        let run = get_run(&pool, &parsed(id)).await.unwrap().unwrap();
         let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results c JOIN pipeline_runs r ON r.id = c.run_pk WHERE r.run_id = $1")
             .bind(id)
             .fetch_one(&pool)
@@ -147,7 +159,7 @@ async fn stored_results_equal_the_first_stage_counts_after_every_batch() {
             .unwrap();
         assert_eq!(results_stored(&run), rows, "{:?}", run.stage_counts);
     }
-    assert_eq!(results_stored(&get_run(&pool, id).await.unwrap().unwrap()), 6);
+    assert_eq!(results_stored(&get_run(&pool, &parsed(id)).await.unwrap().unwrap()), 6);
 }
 
 /// A later record writes only its new stages' sections; what earlier stages
@@ -161,7 +173,7 @@ async fn earlier_sections_stay_when_a_later_record_does_not_carry_them() {
     let id = "run_00000000000000a8";
     new_run(&pool, id, &["CCO"], &route).await;
     apply_batch(&pool, vec![record(id, 0, &route, 2)]).await.unwrap();
-    let mut lost = CompoundRecord::new(id, 0, "CCO".into(), route.to_vec());
+    let mut lost = CompoundRecord::new(&parsed(id), 0, "CCO".into(), route.to_vec());
     lost.step = 2;
     lost.set_fatal(Pubchem, "dead-lettered: undecodable");
     lost.advance();
@@ -192,7 +204,7 @@ async fn input_order_pages_are_index_ranges_that_fill_up_without_shifting() {
     let route = [RdkitLocal];
     let run_id = "run_00000000000000a9";
     new_run(&pool, run_id, &["C"; 7], &route).await;
-    let pk = get_run(&pool, run_id).await.unwrap().unwrap().id;
+    let pk = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().id;
     let page = |p: i64| {
         let pool = pool.clone();
         async move { list_results(&pool, pk, ResultOrder::Input, p, 3).await.unwrap().iter().map(|r| r.idx).collect::<Vec<i32>>() }
@@ -218,7 +230,7 @@ async fn a_record_holding_nul_from_upstream_is_stored_without_it_instead_of_refu
     new_run(&pool, run_id, &["CCO", "CCN"], &route).await;
     // Compound 0: a PubChem name and a ChEMBL error with U+0000 (as an
     // upstream service may send); compound 1 is clean, in the same batch.
-    let mut dirty = CompoundRecord::new(run_id, 0, "CCO".into(), route.to_vec());
+    let mut dirty = CompoundRecord::new(&parsed(run_id), 0, "CCO".into(), route.to_vec());
     dirty.set_section(Pubchem, json!({"cid": 702, "iupac_name": "eth\u{0}anol", "synonyms": ["alcohol\u{0}"]}));
     dirty.advance();
     dirty.set_error(Chembl, "ChEMBL answered 500: \u{0}oops");
@@ -230,7 +242,7 @@ async fn a_record_holding_nul_from_upstream_is_stored_without_it_instead_of_refu
         sqlx::query_as("SELECT pubchem, errors FROM compound_results WHERE idx = 0").fetch_one(&pool).await.unwrap();
     assert_eq!(pubchem, json!({"cid": 702, "iupac_name": "ethanol", "synonyms": ["alcohol"]}));
     assert_eq!(errors, json!({"chembl": "ChEMBL answered 500: oops"}));
-    let run = get_run(&pool, run_id).await.unwrap().unwrap();
+    let run = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Completed);
 }
 
@@ -246,14 +258,14 @@ async fn a_record_that_does_not_fit_its_run_counts_nothing() {
     let past_the_end = record(run_id, 7, &[RdkitLocal], 1);
     let outcome = apply_batch(&pool, vec![other_route, past_the_end]).await.unwrap();
     assert_eq!((outcome.applied, outcome.misfits), (0, 2));
-    let run = get_run(&pool, run_id).await.unwrap().unwrap();
+    let run = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap();
     assert_eq!((run.steps_done, run.completed_compounds, run.status.as_str()), (0, 0, "pending"));
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results").fetch_one(&pool).await.unwrap();
     assert_eq!(rows, 0);
     // The run's own records still count.
     let outcome = apply_batch(&pool, vec![record(run_id, 0, &[RdkitLocal], 1), record(run_id, 1, &[RdkitLocal], 1)]).await.unwrap();
     assert_eq!(outcome.applied, 2);
-    assert_eq!(get_run(&pool, run_id).await.unwrap().unwrap().status, RunStatus::Completed);
+    assert_eq!(get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().status, RunStatus::Completed);
 }
 
 #[tokio::test]
@@ -264,12 +276,12 @@ async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
     let route = [RdkitLocal];
     let run_id = "run_00000000000000ac";
     new_run(&pool, run_id, &["C"; 7], &route).await;
-    let pk = get_run(&pool, run_id).await.unwrap().unwrap().id;
+    let pk = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().id;
     // Compounds 1 and 4 fail (no score, no rank); the other five are ranked 1..=5.
     let records = (0..7u32)
         .map(|i| {
             if i == 1 || i == 4 {
-                let mut r = CompoundRecord::new(run_id, i, "C".into(), route.to_vec());
+                let mut r = CompoundRecord::new(&parsed(run_id), i, "C".into(), route.to_vec());
                 r.set_fatal(RdkitLocal, "invalid SMILES");
                 r.advance();
                 r
@@ -314,7 +326,7 @@ async fn a_run_written_after_the_statistics_were_taken_is_placed_and_rescored_in
     new_run(&pool, big, &vec!["C"; N as usize], &route).await;
     let records: Vec<CompoundRecord> = (0..N)
         .map(|i| {
-            let mut r = CompoundRecord::new(big, i, "CCO".into(), route.to_vec());
+            let mut r = CompoundRecord::new(&parsed(big), i, "CCO".into(), route.to_vec());
             r.set_section(RdkitLocal, json!({"qed": f64::from(i % 997) / 997.0, "lipinski_violations": i % 3, "logp": f64::from(i % 101) / 10.0}));
             r.advance();
             r
@@ -325,7 +337,7 @@ async fn a_run_written_after_the_statistics_were_taken_is_placed_and_rescored_in
         let started = std::time::Instant::now();
         let outcome = apply_batch(&pool, chunk.to_vec()).await.unwrap();
         if chunks.peek().is_none() {
-            assert_eq!(outcome.finished_runs, vec![big.to_owned()]);
+            assert_eq!(outcome.finished_runs, vec![parsed(big)]);
             assert!(started.elapsed() < std::time::Duration::from_secs(60), "placing took {:?}", started.elapsed());
         }
     }
@@ -343,7 +355,7 @@ async fn a_run_written_after_the_statistics_were_taken_is_placed_and_rescored_in
     ]}))
     .unwrap();
     let started = std::time::Instant::now();
-    let done = pharmforge_store::scores::rescore(&pool, big, &pareto, None).await.unwrap();
+    let done = pharmforge_store::scores::rescore(&pool, &parsed(big), &pareto, None).await.unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "rescoring took {:?}", started.elapsed());
     assert_eq!((done.compounds, done.ranked), (N as usize, N as usize));
     let front_1: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results WHERE pareto_front = 1").fetch_one(&pool).await.unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 use common::fresh_pool;
-use pharmforge_core::{AdapterName, CompoundRecord};
+use pharmforge_core::{AdapterName, CompoundRecord, RunId};
 use pharmforge_store::browse::{ordered_indexes, results_at, Browse, Detail, SortKey};
 use pharmforge_store::{aggregate::apply_batch, begin_run, InputCompound, NewRun};
 use serde_json::{json, Value};
@@ -17,7 +17,7 @@ fn browse(sort: &str, descending: bool) -> Browse {
 #[tokio::test]
 async fn results_sort_by_any_field_filter_and_search_and_come_back_in_that_order() {
     let pool = fresh_pool().await;
-    let run_id = "run_00000000000b0a5e";
+    let run_id = &RunId::parse("run_00000000000b0a5e").unwrap();
     let route = vec!["rdkit_local".to_owned(), "admet_ai".to_owned()];
     let config = json!({});
     let mut draft = begin_run(

@@ -3,7 +3,7 @@
 //! numbered on across batches, read back by slices, and joined to the
 //! results with the user's IDs and properties.
 
-use pharmforge_core::{AdapterName, CompoundRecord};
+use pharmforge_core::{AdapterName, CompoundRecord, RunId};
 use pharmforge_store::inputs::{input_slice, input_smiles, AdmittedInput};
 use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, list_results, InputCompound, NewRun, ResultOrder};
 use serde_json::json;
@@ -11,7 +11,7 @@ use serde_json::json;
 mod common;
 use common::fresh_pool;
 
-fn new_run(run_id: &str) -> NewRun<'_> {
+fn new_run(run_id: &RunId) -> NewRun<'_> {
     static SEQ: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let seq = SEQ.get_or_init(|| vec!["rdkit_local".to_owned()]);
     static CONFIG: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
@@ -29,7 +29,7 @@ fn new_run(run_id: &str) -> NewRun<'_> {
 #[tokio::test]
 async fn inputs_are_numbered_across_batches_and_read_back_by_slices() {
     let pool = fresh_pool().await;
-    let run_id = "0190f1a2-0000-7000-8000-000000000001";
+    let run_id = &RunId::parse("run_0190f1a200000001").unwrap();
     let mut draft = begin_run(&pool, new_run(run_id)).await.unwrap();
     let first: Vec<InputCompound> = (0..3).map(|i| InputCompound { given_id: Some(format!("PF-{i}")), ..InputCompound::smiles("C".repeat(i + 1)) }).collect();
     draft.append(&first).await.unwrap();
@@ -89,7 +89,7 @@ async fn inputs_are_numbered_across_batches_and_read_back_by_slices() {
 #[tokio::test]
 async fn an_abandoned_draft_leaves_nothing_behind() {
     let pool = fresh_pool().await;
-    let run_id = "0190f1a2-0000-7000-8000-000000000002";
+    let run_id = &RunId::parse("run_0190f1a200000002").unwrap();
     let mut draft = begin_run(&pool, new_run(run_id)).await.unwrap();
     draft.append(&[InputCompound::smiles("CCO")]).await.unwrap();
     drop(draft);

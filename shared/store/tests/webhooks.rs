@@ -72,7 +72,10 @@ async fn a_run_ending_writes_one_event_if_it_subscribed_to_that_end() {
 
     // No `events`: the three ends. A cancel is an end like the others.
     let default = new_run(&pool, "run_00000000000000b4", json!({"webhook": {"url": "https://hooks.example/y"}})).await;
-    assert_eq!(pharmforge_store::cancel_run(&pool, "run_00000000000000b4").await.unwrap(), pharmforge_store::CancelOutcome::Cancelled);
+    assert_eq!(
+        pharmforge_store::cancel_run(&pool, &pharmforge_core::RunId::parse("run_00000000000000b4").unwrap()).await.unwrap(),
+        pharmforge_store::CancelOutcome::Cancelled
+    );
     let got = events(&pool, default).await;
     assert_eq!(got.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["cancelled"]);
     assert_eq!(got[0].1["status"], "cancelled");

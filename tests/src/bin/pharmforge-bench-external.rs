@@ -127,7 +127,12 @@ async fn main() {
             .take(2000)
             .enumerate()
             .map(|(i, r)| {
-                let mut rec = CompoundRecord::new("run_00000000000000bb", i as u32, r["smiles"].as_str().unwrap().to_owned(), vec![adapter]);
+                let mut rec = CompoundRecord::new(
+                    &pharmforge_core::RunId::parse("run_00000000000000bb").unwrap(),
+                    i as u32,
+                    r["smiles"].as_str().unwrap().to_owned(),
+                    vec![adapter],
+                );
                 rec.set_section(AdapterName::RdkitLocal, json!({"inchikey": r["properties"]["inchikey"]}));
                 rec
             })

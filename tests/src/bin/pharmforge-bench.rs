@@ -35,8 +35,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn rdkit_in_process(smiles: &[String]) -> f64 {
-    let mut records: Vec<CompoundRecord> =
-        smiles.iter().enumerate().map(|(i, s)| CompoundRecord::new("run_0000000000000000", i as u32, s.clone(), vec![AdapterName::RdkitLocal])).collect();
+    let mut records: Vec<CompoundRecord> = smiles
+        .iter()
+        .enumerate()
+        .map(|(i, s)| CompoundRecord::new(&pharmforge_core::RunId::parse("run_0000000000000000").unwrap(), i as u32, s.clone(), vec![AdapterName::RdkitLocal]))
+        .collect();
     records.iter_mut().take(50).for_each(pharmforge_rdkit_local::enrich_one); // warm-up
     let start = Instant::now();
     let rounds = 3;
