@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pharmforge_core::profile::{self, Profile};
-use pharmforge_store::{CompoundRow, RawJson, RunRow};
+use pharmforge_store::{CompoundRow, RawJson, RunRow, RunStageCounts};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -207,16 +207,14 @@ pub struct Stages<'a>(Vec<(&'a str, StageCounts)>);
 /// A run's per-stage counts, `{<adapter>: {pending, done, failed, skipped}}`
 /// in its adapter order, from the aggregator's `stage_counts` (done, failed
 /// and skipped; pending is the rest of its compounds).
-pub fn stages<'a>(adapter_sequence: &'a [String], stage_counts: &Value, total_compounds: i32) -> Stages<'a> {
+pub fn stages<'a>(adapter_sequence: &'a [String], stage_counts: &RunStageCounts, total_compounds: i32) -> Stages<'a> {
     Stages(
         adapter_sequence
             .iter()
             .map(|adapter| {
-                let counts = stage_counts.get(adapter);
-                let get = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_i64).unwrap_or(0);
-                let (done, failed, skipped) = (get("done"), get("failed"), get("skipped"));
-                let pending = (total_compounds as i64 - done - failed - skipped).max(0);
-                (adapter.as_str(), StageCounts { pending, done, failed, skipped })
+                let c = stage_counts.named(adapter);
+                let pending = (total_compounds as i64 - c.passed()).max(0);
+                (adapter.as_str(), StageCounts { pending, done: c.done, failed: c.failed, skipped: c.skipped })
             })
             .collect(),
     )

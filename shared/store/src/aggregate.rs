@@ -8,8 +8,8 @@
 //! stages a record adds. The run rows are locked first (`FOR UPDATE`, in id
 //! order), so aggregator replicas serialise per run and never double count.
 
+use crate::stages::RunStageCounts;
 use pharmforge_core::profile::Profile;
-use pharmforge_core::record::StageOutcome;
 use pharmforge_core::{CompoundRecord, RunId, RunStatus, Section};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -40,7 +40,7 @@ struct RunState {
     completed: i32,
     failed: i32,
     steps_done: i64,
-    stage_counts: Map<String, Value>,
+    stage_counts: RunStageCounts,
     lockfile: Map<String, Value>,
     /// The keys of each section over the run's results (`result_keys`), and
     /// whether this batch added any.
@@ -143,12 +143,7 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
         outcome.applied += 1;
         run.changed = true;
         for adapter in &record.route[old_step..new_step] {
-            let key = match record.outcome_of(*adapter) {
-                StageOutcome::Done => "done",
-                StageOutcome::Failed => "failed",
-                StageOutcome::Skipped => "skipped",
-            };
-            bump(&mut run.stage_counts, adapter.as_str(), key);
+            run.stage_counts.count(*adapter, record.outcome_of(*adapter));
             run.steps_done += 1;
         }
         for (adapter, provenance) in &record.provenance {
@@ -198,14 +193,6 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
     Ok(outcome)
 }
 
-fn bump(counts: &mut Map<String, Value>, adapter: &str, key: &str) {
-    let stage = counts.entry(adapter.to_owned()).or_insert_with(|| json!({"done": 0, "failed": 0, "skipped": 0}));
-    if let Some(obj) = stage.as_object_mut() {
-        let n = obj.get(key).and_then(Value::as_i64).unwrap_or(0);
-        obj.insert(key.to_owned(), json!(n + 1));
-    }
-}
-
 async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[RunId]) -> Result<HashMap<RunId, RunState>, sqlx::Error> {
     let run_ids: Vec<&str> = run_ids.iter().map(RunId::as_str).collect();
     let rows = sqlx::query(
@@ -231,7 +218,7 @@ async fn lock_runs(tx: &mut Transaction<'_, Postgres>, run_ids: &[RunId]) -> Res
                     completed: row.get(4),
                     failed: row.get(5),
                     steps_done: row.get(6),
-                    stage_counts: as_map(row.get(7)),
+                    stage_counts: row.get::<Json<RunStageCounts>, _>(7).0,
                     lockfile: as_map(row.get(8)),
                     route: row.get(9),
                     result_keys: serde_json::from_value(row.get(10)).unwrap_or_default(),
@@ -372,7 +359,7 @@ async fn finish_or_progress(tx: &mut Transaction<'_, Postgres>, run: &RunState) 
     .bind(run.completed)
     .bind(run.failed)
     .bind(run.steps_done)
-    .bind(Value::Object(run.stage_counts.clone()))
+    .bind(Json(&run.stage_counts))
     .bind(Value::Object(run.lockfile.clone()))
     .bind(finished)
     .bind(error_message)

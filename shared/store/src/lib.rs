@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod runs;
 pub mod schedule;
 pub mod scores;
+pub mod stages;
 pub mod webhooks;
 
 use pharmforge_core::Shutdown;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use inputs::{begin_run, InputCompound, NewRun, RunDraft};
 pub use runs::*;
+pub use stages::{RunStageCounts, StageCounts};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 

@@ -1,5 +1,6 @@
 //! Runs and compound results as the API reads and writes them.
 
+use crate::stages::RunStageCounts;
 use chrono::{DateTime, Utc};
 use pharmforge_core::{RunId, RunStatus, Section};
 use serde_json::Value;
@@ -24,7 +25,8 @@ pub struct RunRow {
     pub total_compounds: i32,
     pub completed_compounds: i32,
     pub failed_compounds: i32,
-    pub stage_counts: Value,
+    #[sqlx(json)]
+    pub stage_counts: RunStageCounts,
     pub steps_done: i64,
     /// `high`, `normal` or `low`: the run's weight in admission.
     pub priority: String,
@@ -273,8 +275,7 @@ pub fn results_stored(run: &RunRow) -> i64 {
     let Some(first) = run.adapter_sequence.first() else {
         return 0;
     };
-    let counts = run.stage_counts.get(first);
-    ["done", "failed", "skipped"].iter().map(|k| counts.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0)).sum()
+    run.stage_counts.named(first).passed()
 }
 
 /// Compound results of one run, at most `limit`, in input order (for the run's

@@ -4,7 +4,8 @@
 //! scheduler's advisory lock, so a scheduler that lost its lock (its
 //! connection) cannot move a cursor any more.
 
-use serde_json::Value;
+use crate::stages::RunStageCounts;
+use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
 /// Key of the session-level advisory lock held by the one admitting scheduler.
@@ -51,14 +52,8 @@ pub async fn active_runs(conn: &mut PgConnection) -> Result<Vec<ActiveRun>, sqlx
         .into_iter()
         .map(|row| {
             let sequence: Vec<String> = row.get(4);
-            let counts: Value = row.get(8);
-            let passed = sequence
-                .iter()
-                .map(|a| {
-                    let c = counts.get(a);
-                    ["done", "failed", "skipped"].iter().map(|k| c.and_then(|c| c.get(*k)).and_then(Value::as_i64).unwrap_or(0)).sum()
-                })
-                .collect();
+            let Json(counts): Json<RunStageCounts> = row.get(8);
+            let passed = sequence.iter().map(|a| counts.named(a).passed()).collect();
             ActiveRun {
                 pk: row.get(0),
                 run_id: row.get(1),

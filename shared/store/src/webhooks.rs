@@ -7,7 +7,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -33,9 +32,9 @@ pub struct RunSnapshot {
     pub failed: i32,
     #[serde(default)]
     pub steps_done: i64,
-    /// `{adapter: {done, failed, skipped}}`, as `pipeline_runs.stage_counts`.
+    /// As `pipeline_runs.stage_counts`.
     #[serde(default)]
-    pub stage_counts: Value,
+    pub stage_counts: crate::stages::RunStageCounts,
     #[serde(default)]
     pub adapter_sequence: Vec<String>,
 }

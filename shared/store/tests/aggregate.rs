@@ -3,7 +3,7 @@
 //! counters move by exactly the stages a record adds.
 
 use pharmforge_core::{AdapterName, CompoundRecord, RunId, RunStatus};
-use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun};
+use pharmforge_store::{aggregate::apply_batch, begin_run, get_run, results_stored, InputCompound, NewRun, StageCounts};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -63,8 +63,8 @@ async fn applying_the_same_records_twice_changes_nothing() {
     assert_eq!(run.steps_done, 3);
     assert_eq!(run.completed_compounds, 1);
     assert_eq!(run.status, RunStatus::Running);
-    assert_eq!(run.stage_counts["rdkit_local"]["done"], 2);
-    assert_eq!(run.stage_counts["pubchem"]["done"], 1);
+    assert_eq!(run.stage_counts.of(RdkitLocal).done, 2);
+    assert_eq!(run.stage_counts.of(Pubchem).done, 1);
     assert_eq!(run.lockfile["rdkit_local"], json!(["rdkit_local 1.0"]));
 }
 
@@ -122,8 +122,8 @@ async fn a_fatal_error_counts_the_skipped_stages_and_fails_the_compound() {
     assert_eq!(out.finished_runs.len(), 1);
     let run = get_run(&pool, &parsed("run_00000000000000e5")).await.unwrap().unwrap();
     assert_eq!((run.completed_compounds, run.failed_compounds), (1, 1));
-    assert_eq!(run.stage_counts["rdkit_local"], json!({"done": 1, "failed": 1, "skipped": 0}));
-    assert_eq!(run.stage_counts["admet_ai"], json!({"done": 1, "failed": 0, "skipped": 1}));
+    assert_eq!(run.stage_counts.of(RdkitLocal), StageCounts { done: 1, failed: 1, skipped: 0 });
+    assert_eq!(run.stage_counts.of(AdmetAi), StageCounts { done: 1, failed: 0, skipped: 1 });
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.results.unwrap()["failed"], 1);
 }
@@ -360,4 +360,29 @@ async fn a_run_written_after_the_statistics_were_taken_is_placed_and_rescored_in
     assert_eq!((done.compounds, done.ranked), (N as usize, N as usize));
     let front_1: i64 = sqlx::query_scalar("SELECT count(*) FROM compound_results WHERE pareto_front = 1").fetch_one(&pool).await.unwrap();
     assert!(front_1 > 0);
+}
+
+/// Counts stored before they were typed read back: an entry with only some
+/// counts, and an adapter this version does not know (a row of another
+/// version), which is shown and written back as it was, never dropped.
+#[tokio::test]
+async fn stored_stage_counts_of_an_unknown_adapter_read_back_and_survive_a_write() {
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal];
+    let id = "run_00000000000000ad";
+    new_run(&pool, id, &["CCO", "CCN"], &route).await;
+    sqlx::query("UPDATE pipeline_runs SET stage_counts = '{\"vina\": {\"done\": 4, \"failed\": 1}, \"rdkit_local\": {\"done\": 1}}' WHERE run_id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let run = get_run(&pool, &parsed(id)).await.unwrap().unwrap();
+    assert_eq!(run.stage_counts.named("vina"), StageCounts { done: 4, failed: 1, skipped: 0 });
+    assert_eq!(run.stage_counts.of(RdkitLocal), StageCounts { done: 1, failed: 0, skipped: 0 });
+    assert_eq!(results_stored(&run), 1);
+
+    apply_batch(&pool, vec![record(id, 1, &route, 1)]).await.unwrap();
+    let stored: serde_json::Value = sqlx::query_scalar("SELECT stage_counts FROM pipeline_runs WHERE run_id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    assert_eq!(stored, json!({"vina": {"done": 4, "failed": 1, "skipped": 0}, "rdkit_local": {"done": 2, "failed": 0, "skipped": 0}}));
 }
