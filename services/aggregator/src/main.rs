@@ -15,13 +15,7 @@ async fn main() {
         &pharmforge_aggregator::Settings::vars(),
     );
     telemetry::init("aggregator");
-    let settings = match pharmforge_aggregator::Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            std::process::exit(2);
-        }
-    };
+    let settings = pharmforge_core::config::settings_or_exit("pharmforge-aggregator", pharmforge_aggregator::Settings::from_env());
     match std::env::args().nth(1).as_deref() {
         None => {
             if let Err(e) = pharmforge_aggregator::run(settings, Shutdown::on_signals()).await {

@@ -15,13 +15,7 @@ async fn main() {
         &pharmforge_api::Settings::vars(),
     );
     telemetry::init("api");
-    let settings = match pharmforge_api::Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            std::process::exit(2);
-        }
-    };
+    let settings = pharmforge_core::config::settings_or_exit("pharmforge-api", pharmforge_api::Settings::from_env());
     if let Err(e) = pharmforge_api::run(settings, Shutdown::on_signals()).await {
         tracing::error!(error = %e, "api stopped on an error");
         std::process::exit(1);

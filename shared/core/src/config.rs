@@ -281,6 +281,16 @@ pub fn consumer_vars(batch_var: &'static str, concurrency_var: &'static str, def
     ]
 }
 
+/// A service's settings as read at start, or the process ends with 2 and
+/// why (logged, and on stderr for whoever started it).
+pub fn settings_or_exit<T, E: std::fmt::Display>(program: &str, read: Result<T, E>) -> T {
+    read.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+        eprintln!("{program}: {e}");
+        std::process::exit(2)
+    })
+}
+
 /// `--help` or `-h` among the arguments: prints what the program is, how it
 /// is called and every environment variable it reads with its default, and
 /// exits 0. Any other argument is left to the program.

@@ -45,14 +45,7 @@ where
     crate::telemetry::init(Box::leak(name.service().into_boxed_str()));
     let common = NatsSettings::from_env().and_then(|n| Ok((n, ConsumerSettings::from_env(main.batch, main.concurrency)?)));
     let read: Result<_, Box<dyn std::error::Error>> = common.map_err(Box::from).and_then(|(n, c)| Ok((n, c, settings()?)));
-    let (nats, consumer, own) = match read {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            eprintln!("{binary}: {e}");
-            std::process::exit(2);
-        }
-    };
+    let (nats, consumer, own) = crate::config::settings_or_exit(&binary, read);
     let shutdown = Shutdown::on_signals();
     let (build_nats, build_shutdown) = (nats.clone(), shutdown.clone());
     let built = move |client| build(own, client, build_nats, build_shutdown);
