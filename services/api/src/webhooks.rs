@@ -45,6 +45,9 @@ const DELIVERIES_SHOWN: i64 = 50;
 const CONCURRENCY: usize = 8;
 /// How often a dispatcher looks for due events when it found none.
 const POLL: Duration = Duration::from_secs(1);
+/// How often settled progress events past their retention are removed (a
+/// scan of the outbox: rarely).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Retries go on this long after the event, then the event is given up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -446,12 +449,21 @@ pub async fn dispatch(pool: PgPool, settings: Settings, shutdown: Shutdown) {
     let lease = settings.timeout + Duration::from_secs(15);
     let mut deliveries = tokio::task::JoinSet::new();
     let mut progress_looked: Option<std::time::Instant> = None;
+    let mut pruned: Option<std::time::Instant> = None;
     while !shutdown.is_triggered() {
         while deliveries.try_join_next().is_some() {}
         if progress_looked.is_none_or(|t| t.elapsed() >= POLL) {
             progress_looked = Some(std::time::Instant::now());
             if let Err(e) = store::add_progress_events(&pool, settings.progress_interval).await {
                 log_store_error(&e, "adding progress events");
+            }
+        }
+        if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            match store::prune_progress_events(&pool, store::PROGRESS_RETENTION).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "settled progress webhook events past their retention removed"),
+                Err(e) => log_store_error(&e, "removing old progress events"),
             }
         }
         let room = CONCURRENCY - deliveries.len();

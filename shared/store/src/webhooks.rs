@@ -93,6 +93,29 @@ pub async fn add_progress_events(pool: &PgPool, interval: Duration) -> Result<u6
     Ok(added)
 }
 
+/// How long a settled progress event (delivered, or given up on) is kept. A
+/// progress event tells where a run was at one moment, and a long run with
+/// progress webhooks adds one every interval: kept as long as the run, they
+/// (and their attempts) would grow without bound. The events that end a run
+/// stay with it.
+pub const PROGRESS_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Deletes the settled progress events older than `keep`, with their
+/// attempts, but each run's latest (its pace is measured from it). Returns
+/// how many went.
+pub async fn prune_progress_events(pool: &PgPool, keep: Duration) -> Result<u64, sqlx::Error> {
+    let pruned = sqlx::query(
+        "DELETE FROM webhook_events e \
+         WHERE e.event = 'progress' AND (e.delivered_at IS NOT NULL OR e.gave_up_at IS NOT NULL) \
+           AND e.created_at < now() - make_interval(secs => $1) \
+           AND EXISTS (SELECT 1 FROM webhook_events n WHERE n.run_pk = e.run_pk AND n.event = 'progress' AND n.created_at > e.created_at)",
+    )
+    .bind(keep.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(pruned.rows_affected())
+}
+
 /// Claims up to `limit` due events, oldest due first, for one attempt each:
 /// they are not due again before `lease` has passed (the attempt records its
 /// outcome well before then).

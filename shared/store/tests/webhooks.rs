@@ -2,7 +2,7 @@
 //! (and how many), leases, progress events' pace, a run's attempts.
 
 use chrono::Utc;
-use pharmforge_store::webhooks::{add_progress_events, claim_due, record_attempt, run_deliveries, AttemptOutcome};
+use pharmforge_store::webhooks::{add_progress_events, claim_due, prune_progress_events, record_attempt, run_deliveries, AttemptOutcome};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -147,4 +147,53 @@ async fn progress_events_come_at_most_once_an_interval_and_only_when_the_run_mov
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|(e, s)| e == "progress" && s["status"] == "running" && s["completed"] == 1), "{got:?}");
     assert!(events(&pool, quiet).await.is_empty());
+}
+
+/// Settled progress events older than the retention go, with their
+/// attempts; pending ones, each run's latest progress event (its pace is
+/// measured from it) and the events that end a run stay.
+#[tokio::test]
+async fn old_settled_progress_events_are_pruned_but_each_runs_latest_and_its_end() {
+    let pool = fresh_pool().await;
+    let pk = new_run(&pool, "run_00000000000000b9", hook(&["progress", "completed"])).await;
+    let other = new_run(&pool, "run_00000000000000ba", hook(&["progress"])).await;
+    let add = |run: i64, event: &'static str, hours_ago: i32, settled: Option<&'static str>| {
+        let pool = pool.clone();
+        async move {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO webhook_events (run_pk, event, url, snapshot, created_at, delivered_at, gave_up_at) \
+                 VALUES ($1, $2, 'https://hooks.example/x', '{}', now() - make_interval(hours => $3), \
+                         CASE WHEN $4 = 'delivered' THEN now() END, CASE WHEN $4 = 'gave_up' THEN now() END) RETURNING id",
+            )
+            .bind(run)
+            .bind(event)
+            .bind(hours_ago)
+            .bind(settled)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO webhook_attempts (event_pk, run_pk, attempt, status_code) VALUES ($1, $2, 1, 200)")
+                .bind(id)
+                .bind(run)
+                .execute(&pool)
+                .await
+                .unwrap();
+            id
+        }
+    };
+    let delivered_old = add(pk, "progress", 50, Some("delivered")).await;
+    let given_up_old = add(pk, "progress", 49, Some("gave_up")).await;
+    let pending_old = add(pk, "progress", 48, None).await;
+    let latest_old = add(pk, "progress", 30, Some("delivered")).await;
+    let end_old = add(pk, "completed", 29, Some("delivered")).await;
+    let only_other = add(other, "progress", 40, Some("delivered")).await;
+    let fresh = add(other, "progress", 1, Some("delivered")).await;
+
+    let pruned = prune_progress_events(&pool, Duration::from_secs(24 * 3600)).await.unwrap();
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM webhook_events ORDER BY id").fetch_all(&pool).await.unwrap();
+    assert_eq!(left, vec![pending_old, latest_old, end_old, fresh], "pruned {pruned}");
+    assert_eq!(pruned, 3, "{delivered_old}, {given_up_old} and {only_other} went");
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_attempts").fetch_one(&pool).await.unwrap();
+    assert_eq!(attempts, 4, "their attempts went with them");
+    assert_eq!(prune_progress_events(&pool, Duration::from_secs(24 * 3600)).await.unwrap(), 0, "nothing more to prune");
 }
