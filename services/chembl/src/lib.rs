@@ -12,12 +12,9 @@
 //!    (beyond it the section says `truncated: true`);
 //! 4. the ChEMBL release, once per process, from `/status.json`.
 //!
-//! Every URL ends in `.json` (ChEMBL's default is XML) and every request waits
-//! for a slot of the rate limit shared by all replicas. 500/502/503/504,
-//! timeouts and connection failures are retried through JetStream (NAK with a
-//! jittered, growing delay) up to `CHEMBL_MAX_ATTEMPTS`; then the compound
-//! carries an error in `chembl`. Sections are cached by InChIKey in a JetStream
-//! key-value bucket with a TTL shared by all replicas.
+//! Every URL ends in `.json` (ChEMBL's default is XML). The shared rate limit,
+//! retries through JetStream (`CHEMBL_MAX_ATTEMPTS`) and the cache by InChIKey
+//! are `pharmforge_webclient`'s.
 
 use pharmforge_core::config::{env_parse, ConfigError, EnvVar};
 use pharmforge_core::{AdapterName, CompoundRecord};
