@@ -162,10 +162,6 @@ impl WebClient {
         &self.settings
     }
 
-    pub fn label(&self) -> &'static str {
-        self.info.label
-    }
-
     /// `<base URL>/<segments>?<query>`, each part percent-encoded.
     pub fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<reqwest::Url, FetchError> {
         let bad = |why: String| FetchError::Permanent(format!("{}_BASE_URL {:?} {why}", self.info.prefix, self.settings.base_url));
