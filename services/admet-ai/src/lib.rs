@@ -5,7 +5,7 @@
 //! Inference is CPU-bound: each batch runs on tokio's blocking pool, and
 //! `AdmetModels::predict` splits it over the cores.
 
-use pharmforge_admet::AdmetModels;
+use pharmforge_admet::{AdmetModels, Input, Known};
 use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -35,17 +35,21 @@ impl AdmetAi {
     }
 }
 
-/// Adds the admet section (or the error) to each record of a batch.
+/// Adds the admet section (or the error) to each record of a batch. The
+/// physchem values rdkit_local put in the record are taken from it.
 pub fn enrich_batch(models: &AdmetModels, batch: &mut [CompoundRecord]) {
-    let smiles: Vec<&str> = batch.iter().map(|r| r.smiles.as_str()).collect();
-    let predictions = match catch_unwind(AssertUnwindSafe(|| models.predict(&smiles))) {
+    let inputs: Vec<Input> = batch
+        .iter()
+        .map(|r| Input { smiles: &r.smiles, known: r.sections.get(AdapterName::RdkitLocal.section().as_str()).and_then(|s| Known::from_section(s.get())) })
+        .collect();
+    let predictions = match catch_unwind(AssertUnwindSafe(|| models.predict_inputs(&inputs))) {
         Ok(p) => p,
         Err(_) => {
             // One molecule crashed the batch: predict one by one to isolate it.
-            smiles
+            inputs
                 .iter()
-                .map(|s| {
-                    catch_unwind(AssertUnwindSafe(|| models.predict_serial(&[s])))
+                .map(|input| {
+                    catch_unwind(AssertUnwindSafe(|| models.predict_serial(std::slice::from_ref(input))))
                         .ok()
                         .and_then(|mut v| v.pop())
                         .unwrap_or_else(|| Err("ADMET prediction failed on this molecule (internal error)".into()))

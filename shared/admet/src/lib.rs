@@ -3,7 +3,7 @@
 //!
 //! * [`torch`]: a small reader for `torch.save` files (zip + pickle).
 //! * [`featurize`]: chemprop 2's default atom/bond features on the RDKit bridge.
-//! * [`model`]: one MPNN's batched forward pass (GEMMs via `matrixmultiply`).
+//! * [`model`]: one MPNN's batched forward pass (GEMMs via `gemm-f32`).
 //! * [`drugbank`]: the approved-drug reference set and `percentileofscore`.
 //! * physchem columns: the RDKit C++ functions `admet_ai/physchem.py` calls
 //!   (`src/physchem.cc`, including RDKit's FilterCatalog for the PAINS, Brenk
@@ -85,20 +85,57 @@ pub struct Physchem {
     pub nih: u32,
 }
 
+/// Physchem values rdkit_local has already computed for a molecule, with the
+/// same RDKit and the same definitions: the admet_ai adapter reads them from
+/// the record's `properties` section rather than computing them again.
+/// `tests/reuse.rs` holds them equal to ours on every molecule we have (to
+/// the last bits of a float: rdkit_local sums atom contributions in another
+/// order); the stereo centres are not among them, ADMET-AI counting them
+/// with RDKit's legacy perception.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+pub struct Known {
+    pub molecular_weight: f64,
+    pub logp: f64,
+    #[serde(rename = "h_bond_acceptors")]
+    pub hba: u32,
+    #[serde(rename = "h_bond_donors")]
+    pub hbd: u32,
+    pub tpsa: f64,
+    pub qed: f64,
+}
+
+impl Known {
+    /// From rdkit_local's `properties` section (JSON text); `None` if a
+    /// value is missing or not a number of the right kind (then everything
+    /// is computed).
+    pub fn from_section(json: &str) -> Option<Known> {
+        serde_json::from_str(json).ok()
+    }
+}
+
 impl Physchem {
     /// As admet_ai/physchem.py computes them (the molecule must parse).
     pub fn compute(smiles: &str, mol: &Molecule) -> Result<Physchem, String> {
+        Self::compute_with(smiles, mol, None)
+    }
+
+    /// [`Physchem::compute`], taking what `known` has instead of computing it.
+    pub fn compute_with(smiles: &str, mol: &Molecule, known: Option<Known>) -> Result<Physchem, String> {
         let d = rdkit_physchem::ffi::admet_physchem(smiles).map_err(|e| e.what().to_owned())?;
-        let lipinski = [d.molecular_weight <= 500.0, d.logp <= 5.0, d.hba <= 10, d.hbd <= 5].iter().filter(|&&b| b).count() as f64;
+        let k = match known {
+            Some(k) => k,
+            None => Known { molecular_weight: d.molecular_weight, logp: d.logp, hba: d.hba, hbd: d.hbd, tpsa: d.tpsa, qed: mol.qed() },
+        };
+        let lipinski = [k.molecular_weight <= 500.0, k.logp <= 5.0, k.hba <= 10, k.hbd <= 5].iter().filter(|&&b| b).count() as f64;
         Ok(Physchem {
-            molecular_weight: d.molecular_weight,
-            logp: d.logp,
-            hba: d.hba,
-            hbd: d.hbd,
+            molecular_weight: k.molecular_weight,
+            logp: k.logp,
+            hba: k.hba,
+            hbd: k.hbd,
             lipinski,
-            qed: mol.qed(),
+            qed: k.qed,
             stereo_centers: d.stereo_centers,
-            tpsa: d.tpsa,
+            tpsa: k.tpsa,
             pains: d.pains,
             brenk: d.brenk,
             nih: d.nih,
@@ -135,6 +172,20 @@ impl Physchem {
             ("BRENK_alert", self.brenk as f64),
             ("NIH_alert", self.nih as f64),
         ]
+    }
+}
+
+/// One molecule to predict: its SMILES and, when the record carries
+/// rdkit_local's section, the values [`Known`] from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub smiles: &'a str,
+    pub known: Option<Known>,
+}
+
+impl<'a> From<&'a str> for Input<'a> {
+    fn from(smiles: &'a str) -> Self {
+        Input { smiles, known: None }
     }
 }
 
@@ -205,17 +256,23 @@ impl AdmetModels {
     /// Predictions for each SMILES (same order); an `Err` carries why that
     /// molecule could not be predicted (e.g. RDKit rejects the SMILES).
     pub fn predict(&self, smiles: &[&str]) -> Vec<Result<Prediction, String>> {
-        if smiles.is_empty() {
+        self.predict_inputs(&smiles.iter().map(|&s| Input::from(s)).collect::<Vec<_>>())
+    }
+
+    /// [`AdmetModels::predict`], with what each molecule's record already
+    /// knows.
+    pub fn predict_inputs(&self, inputs: &[Input]) -> Vec<Result<Prediction, String>> {
+        if inputs.is_empty() {
             return Vec::new();
         }
-        let threads = self.threads.min(smiles.len());
+        let threads = self.threads.min(inputs.len());
         if threads <= 1 {
-            return self.predict_serial(smiles);
+            return self.predict_serial(inputs);
         }
         // The first chunk runs on the calling thread, the others on helper
         // threads.
-        let per = smiles.len().div_ceil(threads);
-        let mut chunks = smiles.chunks(per);
+        let per = inputs.len().div_ceil(threads);
+        let mut chunks = inputs.chunks(per);
         let first = chunks.next().unwrap_or_default();
         std::thread::scope(|s| {
             let handles: Vec<_> = chunks.map(|chunk| s.spawn(move || self.predict_serial(chunk))).collect();
@@ -230,13 +287,14 @@ impl AdmetModels {
     /// [`SUB_BATCH_ATOMS`] atoms (a molecule larger than that goes alone),
     /// so a thread's working memory is bounded whatever the molecules: by
     /// count alone, 64 molecules of 1,000 atoms needed about 0.65 GB.
-    pub fn predict_serial(&self, smiles: &[&str]) -> Vec<Result<Prediction, String>> {
+    pub fn predict_serial(&self, inputs: &[Input]) -> Vec<Result<Prediction, String>> {
         let mut ws = Workspace::default();
-        let mut out = Vec::with_capacity(smiles.len());
+        let mut out = Vec::with_capacity(inputs.len());
         let mut graph = BatchGraph::default();
         let mut slots: Vec<Result<Physchem, String>> = Vec::new();
-        for s in smiles {
-            let parsed = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| Physchem::compute(s, &mol).map(|p| (mol, p)));
+        for input in inputs {
+            let s = input.smiles;
+            let parsed = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| Physchem::compute_with(s, &mol, input.known).map(|p| (mol, p)));
             match parsed {
                 Ok((mol, physchem)) => {
                     let full = graph.n_mols >= SUB_BATCH || graph.n_atoms() + mol.num_atoms() > SUB_BATCH_ATOMS;

@@ -6,7 +6,8 @@
 //! them there). Tolerances: classification 1e-3 absolute, regression 1e-3
 //! relative, physchem exact (QED 1e-4, floats 1e-6 relative), percentiles 0.1.
 
-use pharmforge_admet::{AdmetModels, PERCENTILE_SUFFIX};
+use pharmforge_admet::{AdmetModels, Input, Known, PERCENTILE_SUFFIX};
+use pharmforge_chem::Molecule;
 use std::path::PathBuf;
 
 fn models_dir() -> PathBuf {
@@ -54,8 +55,21 @@ fn drugbank_approved_golden() {
     let models = AdmetModels::load(&dir).unwrap_or_else(|e| panic!("admet-ai models not available ({e}); run scripts/lib.sh's ensure_admet_models"));
     let rows = &models.drugbank.rows;
     assert_eq!(rows.len(), 2845);
-    let smiles: Vec<&str> = rows.iter().map(|r| r["smiles"].as_str()).collect();
-    let preds = models.predict(&smiles);
+    // As the admet_ai adapter predicts them: with rdkit_local's section in
+    // the record (as JSON), whose physchem values it takes.
+    let sections: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| Molecule::from_smiles(&r["smiles"]).and_then(|m| m.properties_without_inchi()).ok().map(|p| serde_json::to_string(&p).unwrap()))
+        .collect();
+    let inputs: Vec<Input> = rows
+        .iter()
+        .zip(&sections)
+        .map(|(r, section)| Input {
+            smiles: &r["smiles"],
+            known: section.as_deref().map(|s| Known::from_section(s).expect("rdkit_local's section has the values")),
+        })
+        .collect();
+    let preds = models.predict_inputs(&inputs);
     let class_tasks: Vec<String> = models.ensembles[0].tasks().to_vec();
     let mut failures: Vec<(String, String)> = Vec::new();
     let mut max_class = 0f64;
