@@ -222,7 +222,8 @@ fn aggregate(dst: &[u32], h: &[f32], a: &mut [f32], d: usize) {
     }
 }
 
-/// C[m×n] = A[m×k] · B[n×k]ᵀ + beta·C, with row strides `lda`, `ldb`, `ldc`.
+/// C[m×n] = A[m×k] · B[n×k]ᵀ + beta·C, with row strides `lda`, `ldb`, `ldc`
+/// (`beta` is 0 or 1).
 #[allow(clippy::too_many_arguments)]
 fn gemm_nt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize) {
     if m == 0 || n == 0 {
@@ -231,8 +232,31 @@ fn gemm_nt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: 
     assert!(a.len() >= (m - 1) * lda + k);
     assert!(b.len() >= (n - 1) * ldb + k);
     assert!(c.len() >= (m - 1) * ldc + n);
-    // SAFETY: the asserts above bound every index sgemm touches.
+    debug_assert!(beta == 0.0 || beta == 1.0);
+    // gemm's dst = alpha·dst + beta·lhs·rhs, dst read only when asked; Bᵀ is
+    // B read with its strides swapped.
+    // SAFETY: the asserts above bound every index the kernel touches.
     unsafe {
-        matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), lda as isize, 1, b.as_ptr(), 1, ldb as isize, beta, c.as_mut_ptr(), ldc as isize, 1);
+        gemm_f32::gemm::f32::get_gemm_fn()(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            beta != 0.0,
+            a.as_ptr(),
+            1,
+            lda as isize,
+            b.as_ptr(),
+            ldb as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm_common::Parallelism::None,
+        );
     }
 }
