@@ -89,8 +89,11 @@ pub struct BatchGraph {
     pub n_mols: usize,
     /// [n_atoms × ATOM_FDIM]
     pub atoms: Vec<f32>,
-    /// [n_edges × EDGE_IN]: features of the edge's source atom, then the bond's.
-    pub edges: Vec<f32>,
+    /// [n_bonds × BOND_FDIM]; directed edges `2b` and `2b + 1` are bond `b`'s.
+    /// (An edge's input row is its source atom's features then its bond's:
+    /// the model multiplies the two parts apart, per atom and per bond,
+    /// rather than per edge.)
+    pub bonds: Vec<f32>,
     pub src: Vec<u32>,
     pub dst: Vec<u32>,
     /// The molecule each atom belongs to.
@@ -117,16 +120,14 @@ impl BatchGraph {
             atom_features(&a, &mut self.atoms[(base + i) * ATOM_FDIM..(base + i + 1) * ATOM_FDIM]);
             self.atom_mol.push(m);
         }
-        let mut bf = [0f32; BOND_FDIM];
         for j in 0..mol.num_bonds() {
             let b = mol.bond(j);
-            bond_features(&b, &mut bf);
+            let at = self.bonds.len();
+            self.bonds.resize(at + BOND_FDIM, 0.0);
+            bond_features(&b, &mut self.bonds[at..]);
             for (s, d) in [(b.begin, b.end), (b.end, b.begin)] {
-                let (s, d) = (base + s, base + d);
-                self.src.push(s as u32);
-                self.dst.push(d as u32);
-                self.edges.extend_from_slice(&self.atoms[s * ATOM_FDIM..(s + 1) * ATOM_FDIM]);
-                self.edges.extend_from_slice(&bf);
+                self.src.push((base + s) as u32);
+                self.dst.push((base + d) as u32);
             }
         }
         self.n_mols += 1;

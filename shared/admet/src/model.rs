@@ -1,7 +1,7 @@
 //! One chemprop 2 MPNN (bond message passing, norm aggregation, FFN) read from
 //! a checkpoint, and its batched forward pass.
 
-use crate::featurize::{BatchGraph, ATOM_FDIM, EDGE_IN};
+use crate::featurize::{BatchGraph, ATOM_FDIM, BOND_FDIM, EDGE_IN};
 use crate::torch::{Checkpoint, TorchError, Value};
 
 /// Weights of one model. Matrices are row-major `[out × in]` as torch stores them.
@@ -128,10 +128,25 @@ impl Mpnn {
         ws.o.resize(na * d, 0.0);
         ws.mol.resize(nm * d, 0.0);
         ws.f1.resize(nm * d, 0.0);
-        // H0 = X_e · W_iᵀ
-        gemm_nt(ne, EDGE_IN, d, &g.edges, EDGE_IN, &self.w_i, EDGE_IN, 0.0, &mut ws.h0, d);
-        for (h, &x) in ws.h.iter_mut().zip(&ws.h0) {
-            *h = x.max(0.0);
+        // H0 = X_e · W_iᵀ, where an edge's row X_e is its source atom's
+        // features then its bond's: per atom (V · W_i[:, atom]ᵀ) and per bond
+        // (B · W_i[:, bond]ᵀ), then each edge adds its atom's and its bond's
+        // rows, which is less than half the work of one product per edge.
+        let nb = ne / 2;
+        ws.a_in.resize(na * d, 0.0);
+        ws.b_in.resize(nb * d, 0.0);
+        gemm_nt(na, ATOM_FDIM, d, &g.atoms, ATOM_FDIM, &self.w_i, EDGE_IN, 0.0, &mut ws.a_in, d);
+        gemm_nt(nb, BOND_FDIM, d, &g.bonds, BOND_FDIM, &self.w_i[ATOM_FDIM..], EDGE_IN, 0.0, &mut ws.b_in, d);
+        for e in 0..ne {
+            let s = g.src[e] as usize;
+            let b = e / 2;
+            let (h0, h) = (&mut ws.h0[e * d..(e + 1) * d], &mut ws.h[e * d..(e + 1) * d]);
+            let (x_a, x_b) = (&ws.a_in[s * d..(s + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
+            for k in 0..d {
+                let x = x_a[k] + x_b[k];
+                h0[k] = x;
+                h[k] = x.max(0.0);
+            }
         }
         for _ in 1..self.depth {
             aggregate(&g.dst, &ws.h, &mut ws.a, d);
@@ -143,10 +158,10 @@ impl Mpnn {
                     row[k] = a_row[k] - h_rev[k];
                 }
             }
-            ws.h.copy_from_slice(&ws.h0);
-            gemm_nt(ne, d, d, &ws.m, d, &self.w_h, d, 1.0, &mut ws.h, d);
-            for h in ws.h.iter_mut() {
-                *h = h.max(0.0);
+            // H = relu(H0 + M · W_hᵀ)
+            gemm_nt(ne, d, d, &ws.m, d, &self.w_h, d, 0.0, &mut ws.h, d);
+            for (h, &h0) in ws.h.iter_mut().zip(&ws.h0) {
+                *h = (*h + h0).max(0.0);
             }
         }
         aggregate(&g.dst, &ws.h, &mut ws.a, d);
@@ -200,6 +215,8 @@ impl Mpnn {
 /// Scratch buffers reused across models and batches.
 #[derive(Default)]
 pub struct Workspace {
+    a_in: Vec<f32>,
+    b_in: Vec<f32>,
     h0: Vec<f32>,
     h: Vec<f32>,
     m: Vec<f32>,
