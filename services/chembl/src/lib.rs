@@ -19,7 +19,6 @@
 use pharmforge_core::config::{env_parse, ConfigError, EnvVar};
 use pharmforge_core::{AdapterName, CompoundRecord};
 use pharmforge_webclient::{lenient, FetchError, Fetched, ServiceInfo, WebAdapter, WebClient, WebService};
-use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 use std::cmp::Ordering;
@@ -220,16 +219,6 @@ struct Status {
     chembl_db_version: Option<String>,
 }
 
-/// A JSON GET: `Ok(None)` on 404 (a not-found, never retried).
-async fn get<T: serde::de::DeserializeOwned>(client: &WebClient, url: Url) -> Result<Option<T>, FetchError> {
-    let answer = client.send(client.http().get(url).header("accept", "application/json")).await?;
-    match answer.status {
-        200..=299 => answer.json("ChEMBL", "").map(Some),
-        404 => Ok(None),
-        _ => Err(answer.error("ChEMBL", &answer.describe_body())),
-    }
-}
-
 /// ChEMBL: requests shared by a batch through `__in` filters.
 pub struct Chembl {
     /// `CHEMBL_MAX_ACTIVITY_PAGES`: pages of 1,000 activities read per request.
@@ -251,7 +240,7 @@ impl Chembl {
         if let Some(known) = self.release.get() {
             return Some(known.clone());
         }
-        let asked = get::<Status>(client, client.url(&["status.json"], &[]).ok()?).await.ok().flatten()?.chembl_db_version?;
+        let asked = client.get_json::<Status>(client.url(&["status.json"], &[]).ok()?).await.ok().flatten()?.chembl_db_version?;
         Some(self.release.get_or_init(|| asked).clone())
     }
 
@@ -259,14 +248,14 @@ impl Chembl {
     async fn molecules_by_inchikey(&self, client: &WebClient, keys: &[String]) -> Result<HashMap<String, String>, FetchError> {
         let mut out = HashMap::new();
         if let [key] = keys {
-            let found = get::<Molecule>(client, client.url(&["molecule", &format!("{key}.json")], &[])?).await?;
+            let found = client.get_json::<Molecule>(client.url(&["molecule", &format!("{key}.json")], &[])?).await?;
             out.extend(found.and_then(|m| m.molecule_chembl_id).map(|id| (key.clone(), id)));
             return Ok(out);
         }
         for chunk in keys.chunks(50) {
             let keys = chunk.join(",");
             let query = [("molecule_structures__standard_inchi_key__in", keys.as_str()), ("only", "molecule_chembl_id,molecule_structures"), ("limit", "1000")];
-            let Some(page) = get::<Molecules>(client, client.url(&["molecule.json"], &query)?).await? else { continue };
+            let Some(page) = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await? else { continue };
             for m in page.molecules {
                 if let (Some(id), Some(key)) = (m.molecule_chembl_id, m.molecule_structures.and_then(|s| s.standard_inchi_key)) {
                     out.entry(key).or_insert(id);
@@ -279,7 +268,7 @@ impl Chembl {
     /// The molecule whose structure flex-matches a SMILES, if any.
     async fn molecule_by_smiles(&self, client: &WebClient, smiles: &str) -> Result<Option<String>, FetchError> {
         let query = [("molecule_structures__canonical_smiles__flexmatch", smiles), ("only", "molecule_chembl_id"), ("limit", "1")];
-        let page = get::<Molecules>(client, client.url(&["molecule.json"], &query)?).await?;
+        let page = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await?;
         Ok(page.and_then(|p| p.molecules.into_iter().next()).and_then(|m| m.molecule_chembl_id))
     }
 
@@ -290,7 +279,7 @@ impl Chembl {
         let mut url = client.url(&["activity.json"], &[("molecule_chembl_id__in", &ids), ("limit", "1000"), ("only", ACTIVITY_FIELDS)])?;
         let mut out = Vec::new();
         for _ in 0..self.max_pages {
-            let Some(page) = get::<ActivityPage>(client, url).await? else { return Ok((out, false)) };
+            let Some(page) = client.get_json::<ActivityPage>(url).await? else { return Ok((out, false)) };
             out.extend(page.activities);
             match page.page_meta.next.filter(|n| !n.is_empty()) {
                 Some(next) => url = client.join(&next)?,

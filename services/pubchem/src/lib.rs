@@ -129,7 +129,7 @@ pub struct Pubchem {
     pub synonyms: usize,
 }
 
-/// Reads a non-200 answer: `Ok(())` for a not-found, otherwise the error.
+/// Reads a failed answer ([`WebClient::json`]): `Ok(())` for a not-found, otherwise the error.
 fn fault(answer: &Answer) -> Result<(), FetchError> {
     let fault = serde_json::from_str::<FaultAnswer>(&answer.body).ok().map(|f| f.fault);
     if answer.status == 404 || fault.as_ref().is_some_and(|f| f.code == "PUGREST.NotFound") {
@@ -154,11 +154,7 @@ impl Pubchem {
     pub async fn properties(&self, client: &WebClient, smiles: &str) -> Result<Option<Row>, FetchError> {
         // In a form body: a SMILES in a URL path breaks on `/`, `#`, `\`.
         let url = format!("{}/compound/smiles/property/{PROPERTIES}/JSON", client.settings().base_url);
-        let answer = client.send(client.http().post(url).form(&[("smiles", smiles)])).await?;
-        if answer.status != 200 {
-            return fault(&answer).map(|()| None);
-        }
-        let mut table: serde_json::Value = answer.json("PubChem", "")?;
+        let Some(mut table) = client.json::<serde_json::Value>(client.http().post(url).form(&[("smiles", smiles)]), "", fault).await? else { return Ok(None) };
         let row = table.pointer_mut("/PropertyTable/Properties/0").map(serde_json::Value::take);
         let row = row.ok_or_else(|| FetchError::Permanent("PubChem answered 200 without a PropertyTable".into()))?;
         let row: Row = serde_json::from_value(row).map_err(|e| FetchError::Permanent(format!("PubChem answered 200 with an unreadable row: {e}")))?;
@@ -170,12 +166,8 @@ impl Pubchem {
     /// `PUGREST.NotFound`) has none; any other failure is an error.
     pub async fn synonyms(&self, client: &WebClient, cid: i64, n: usize) -> Result<Vec<String>, FetchError> {
         let url = format!("{}/compound/cid/{cid}/synonyms/JSON", client.settings().base_url);
-        let answer = client.send(client.http().get(url)).await?;
-        if answer.status != 200 {
-            return fault(&answer).map(|()| Vec::new());
-        }
         let what = format!(" for the synonyms of CID {cid}");
-        let mut list: serde_json::Value = answer.json("PubChem", &what)?;
+        let Some(mut list) = client.json::<serde_json::Value>(client.http().get(url), &what, fault).await? else { return Ok(Vec::new()) };
         let synonyms = list.pointer_mut("/InformationList/Information/0/Synonym").map(serde_json::Value::take);
         let synonyms: Option<Vec<String>> = synonyms.and_then(|s| serde_json::from_value(s).ok());
         let synonyms = synonyms.ok_or_else(|| FetchError::Permanent(format!("PubChem answered 200 without synonyms{what}")))?;

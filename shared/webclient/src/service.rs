@@ -173,6 +173,31 @@ impl WebClient {
         Ok(url)
     }
 
+    /// Sends `req` and reads a 200 answer's JSON as `T` (`what` says what was
+    /// asked, for the error). Any other answer is `failed`'s to read:
+    /// `Ok(())` when it says that what was asked for does not exist (then
+    /// `Ok(None)` here, a not-found, never retried), else its error.
+    pub async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+        failed: impl FnOnce(&Answer) -> Result<(), FetchError>,
+    ) -> Result<Option<T>, FetchError> {
+        let answer = self.send(req).await?;
+        match answer.status {
+            200 => answer.json(self.info.label, what).map(Some),
+            _ => failed(&answer).map(|()| None),
+        }
+    }
+
+    /// A GET asking for JSON ([`Self::json`]): a 404 is a not-found
+    /// (`Ok(None)`), any other failed answer the error, quoting its body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: reqwest::Url) -> Result<Option<T>, FetchError> {
+        let label = self.info.label;
+        let failed = |a: &Answer| if a.status == 404 { Ok(()) } else { Err(a.error(label, &a.describe_body())) };
+        self.json(self.http.get(url).header("accept", "application/json"), "", failed).await
+    }
+
     /// A link the service sent (host-relative or whole) as a URL on the base URL's host.
     pub fn join(&self, link: &str) -> Result<reqwest::Url, FetchError> {
         reqwest::Url::parse(&self.settings.base_url)
