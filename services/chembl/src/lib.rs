@@ -17,8 +17,8 @@
 //! are `pharmforge_webclient`'s.
 
 use pharmforge_core::config::{env_parse, ConfigError, EnvVar};
-use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_webclient::{lenient, FetchError, Fetched, ServiceInfo, WebAdapter, WebClient, WebService};
+use pharmforge_core::AdapterName;
+use pharmforge_webclient::{lenient, Compound, FetchError, Fetched, ServiceInfo, WebAdapter, WebClient, WebService};
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 use std::cmp::Ordering;
@@ -245,17 +245,19 @@ impl Chembl {
     }
 
     /// InChIKey → molecule_chembl_id for those ChEMBL has.
-    async fn molecules_by_inchikey(&self, client: &WebClient, keys: &[String]) -> Result<HashMap<String, String>, FetchError> {
+    async fn molecules_by_inchikey(&self, client: &WebClient, keys: &[&str]) -> Result<HashMap<String, String>, FetchError> {
         let mut out = HashMap::new();
         if let [key] = keys {
             let found = client.get_json::<Molecule>(client.url(&["molecule", &format!("{key}.json")], &[])?).await?;
-            out.extend(found.and_then(|m| m.molecule_chembl_id).map(|id| (key.clone(), id)));
+            out.extend(found.and_then(|m| m.molecule_chembl_id).map(|id| (key.to_string(), id)));
             return Ok(out);
         }
         for chunk in keys.chunks(50) {
             let keys = chunk.join(",");
             let query = [("molecule_structures__standard_inchi_key__in", keys.as_str()), ("only", "molecule_chembl_id,molecule_structures"), ("limit", "1000")];
-            let Some(page) = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await? else { continue };
+            let Some(page) = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await? else {
+                continue;
+            };
             for m in page.molecules {
                 if let (Some(id), Some(key)) = (m.molecule_chembl_id, m.molecule_structures.and_then(|s| s.standard_inchi_key)) {
                     out.entry(key).or_insert(id);
@@ -279,7 +281,9 @@ impl Chembl {
         let mut url = client.url(&["activity.json"], &[("molecule_chembl_id__in", &ids), ("limit", "1000"), ("only", ACTIVITY_FIELDS)])?;
         let mut out = Vec::new();
         for _ in 0..self.max_pages {
-            let Some(page) = client.get_json::<ActivityPage>(url).await? else { return Ok((out, false)) };
+            let Some(page) = client.get_json::<ActivityPage>(url).await? else {
+                return Ok((out, false));
+            };
             out.extend(page.activities);
             match page.page_meta.next.filter(|n| !n.is_empty()) {
                 Some(next) => url = client.join(&next)?,
@@ -314,38 +318,6 @@ impl Chembl {
         out.values_mut().for_each(|entry| entry.1 = truncated);
         Ok(out)
     }
-
-    /// The sections of a batch, or the error of a request the batch shares
-    /// (the InChIKey lookup, the activities); a compound's own lookup
-    /// (flexmatch by SMILES) that fails is only that compound's error.
-    async fn sections(&self, client: &WebClient, records: &[&CompoundRecord]) -> Result<Vec<Result<Fetched, FetchError>>, FetchError> {
-        let keys: Vec<Option<String>> = records.iter().map(|r| r.inchikey()).collect();
-        let distinct: Vec<String> = keys.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-        let by_key = if distinct.is_empty() { HashMap::new() } else { self.molecules_by_inchikey(client, &distinct).await? };
-        let mut ids: Vec<Result<Option<String>, FetchError>> = keys.iter().map(|k| Ok(k.as_ref().and_then(|k| by_key.get(k).cloned()))).collect();
-        if self.flexmatch {
-            for (id, r) in ids.iter_mut().zip(records) {
-                if matches!(id, Ok(None)) {
-                    *id = self.molecule_by_smiles(client, &r.smiles).await;
-                }
-            }
-        }
-        let wanted: Vec<String> = ids.iter().filter_map(|id| id.as_ref().ok().cloned().flatten()).collect::<BTreeSet<_>>().into_iter().collect();
-        let mut per_molecule = self.activities_per_molecule(client, &wanted).await?;
-        let release = self.release(client).await;
-        let mut section = |id: Option<String>| {
-            let mut s = match id {
-                Some(id) => {
-                    let (activities, truncated) = per_molecule.get_mut(&id).map(std::mem::take).unwrap_or_default();
-                    BioactivitySection::from_activities(&id, activities, self.max_activities, truncated)
-                }
-                None => BioactivitySection::not_found(),
-            };
-            s.chembl_release = release.clone();
-            Fetched::new(s, true)
-        };
-        Ok(ids.into_iter().map(|id| id.map(&mut section)).collect())
-    }
 }
 
 impl WebService for Chembl {
@@ -368,11 +340,35 @@ impl WebService for Chembl {
         format!("chembl {} ({release}, {})", env!("CARGO_PKG_VERSION"), client.settings().base_url)
     }
 
-    async fn fetch(&self, client: &WebClient, records: &[&CompoundRecord]) -> Vec<Result<Fetched, FetchError>> {
-        match self.sections(client, records).await {
-            Ok(sections) => sections,
-            Err(e) => records.iter().map(|_| Err(e.clone())).collect(),
+    /// A failed request the batch shares (the InChIKey lookup, the
+    /// activities) is every compound's error; a compound's own lookup
+    /// (flexmatch by SMILES) that fails is only that compound's.
+    async fn fetch(&self, client: &WebClient, compounds: &[Compound<'_>]) -> Result<Vec<Result<Fetched, FetchError>>, FetchError> {
+        let keys: Vec<&str> = compounds.iter().filter_map(|c| c.inchikey).collect::<BTreeSet<_>>().into_iter().collect();
+        let by_key = if keys.is_empty() { HashMap::new() } else { self.molecules_by_inchikey(client, &keys).await? };
+        let mut ids = Vec::with_capacity(compounds.len());
+        for c in compounds {
+            ids.push(match c.inchikey.and_then(|k| by_key.get(k)) {
+                Some(id) => Ok(Some(id.clone())),
+                None if self.flexmatch => self.molecule_by_smiles(client, &c.record.smiles).await,
+                None => Ok(None),
+            });
         }
+        let wanted: Vec<String> = ids.iter().flatten().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut per_molecule = self.activities_per_molecule(client, &wanted).await?;
+        let release = self.release(client).await;
+        let mut section = |id: Option<String>| {
+            let mut s = match id {
+                Some(id) => {
+                    let (activities, truncated) = per_molecule.get_mut(&id).map(std::mem::take).unwrap_or_default();
+                    BioactivitySection::from_activities(&id, activities, self.max_activities, truncated)
+                }
+                None => BioactivitySection::not_found(),
+            };
+            s.chembl_release = release.clone();
+            Fetched::new(s, true)
+        };
+        Ok(ids.into_iter().map(|id| id.map(&mut section)).collect())
     }
 }
 

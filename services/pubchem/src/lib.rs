@@ -10,8 +10,8 @@
 //! `structure_match: false` and never cached.
 
 use pharmforge_core::config::{env_parse, ConfigError, EnvVar};
-use pharmforge_core::{AdapterName, CompoundRecord};
-use pharmforge_webclient::{lenient, Answer, FetchError, Fetched, ServiceInfo, WebAdapter, WebClient, WebService};
+use pharmforge_core::AdapterName;
+use pharmforge_webclient::{lenient, Answer, Compound, FetchError, Fetched, ServiceInfo, WebAdapter, WebClient, WebService};
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
@@ -177,8 +177,8 @@ impl Pubchem {
     /// One compound's section. A failed synonyms request does not cost the
     /// compound its properties: the section says what is missing and why, and
     /// is not cached, so the next run asks again.
-    async fn lookup(&self, client: &WebClient, record: &CompoundRecord) -> Result<Fetched, FetchError> {
-        let Some(found) = self.properties(client, &record.smiles).await? else {
+    async fn lookup(&self, client: &WebClient, compound: &Compound<'_>) -> Result<Fetched, FetchError> {
+        let Some(found) = self.properties(client, &compound.record.smiles).await? else {
             return Ok(Fetched::new(PubchemSection::not_found(), true));
         };
         let cid = found.cid();
@@ -198,7 +198,7 @@ impl Pubchem {
         // is kept for this compound but not cached under RDKit's key, where
         // it would answer for the wrong structure for days.
         let theirs = section.properties.as_ref().and_then(|p| p.inchikey.clone());
-        if let (Some(ours), Some(theirs)) = (record.inchikey(), theirs) {
+        if let (Some(ours), Some(theirs)) = (compound.inchikey, theirs) {
             if ours != theirs {
                 cacheable = false;
                 section.structure_match = Some(false);
@@ -224,8 +224,8 @@ impl WebService for Pubchem {
         format!("pubchem {} (PUG-REST {})", env!("CARGO_PKG_VERSION"), client.settings().base_url)
     }
 
-    async fn fetch(&self, client: &WebClient, records: &[&CompoundRecord]) -> Vec<Result<Fetched, FetchError>> {
-        futures::future::join_all(records.iter().map(|r| self.lookup(client, r))).await
+    async fn fetch(&self, client: &WebClient, compounds: &[Compound<'_>]) -> Result<Vec<Result<Fetched, FetchError>>, FetchError> {
+        Ok(futures::future::join_all(compounds.iter().map(|c| self.lookup(client, c))).await)
     }
 }
 

@@ -18,7 +18,7 @@ pub mod service;
 pub use cache::SharedCache;
 pub use limiter::{rate_limit_views, RateLimitSettings, RateLimitView, SharedRateLimiter, Throttle};
 pub use retry::{backoff, classify_status, parse_retry_after, FetchError, RetrySettings};
-pub use service::{cache_bucket, serve, Answer, Fetched, ServiceInfo, WebAdapter, WebClient, WebService, WebSettings};
+pub use service::{cache_bucket, serve, Answer, Compound, Fetched, ServiceInfo, WebAdapter, WebClient, WebService, WebSettings};
 
 use std::time::Duration;
 

@@ -256,6 +256,15 @@ impl Fetched {
     }
 }
 
+/// A compound the cache did not answer, as [`WebService::fetch`] is given
+/// it: its record and the InChIKey [`WebAdapter`] read from it (for the
+/// cache), so that no adapter reads it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Compound<'a> {
+    pub record: &'a CompoundRecord,
+    pub inchikey: Option<&'a str>,
+}
+
 /// A web-service adapter's own part: its settings beyond [`WebSettings`],
 /// its requests and its section.
 pub trait WebService: Send + Sync + Sized + 'static {
@@ -268,9 +277,10 @@ pub trait WebService: Send + Sync + Sized + 'static {
     /// What answers, for the run's lockfile (e.g. the database release).
     fn provenance(&self, client: &WebClient) -> String;
 
-    /// The sections of `records` (none of which the cache answered), in
-    /// their order: each a section or that compound's own error.
-    fn fetch(&self, client: &WebClient, records: &[&CompoundRecord]) -> impl Future<Output = Vec<Result<Fetched, FetchError>>> + Send;
+    /// The sections of `compounds` (none of which the cache answered), in
+    /// their order: each a section or that compound's own error; or the
+    /// error of a request they share, which is then every compound's.
+    fn fetch(&self, client: &WebClient, compounds: &[Compound<'_>]) -> impl Future<Output = Result<Vec<Result<Fetched, FetchError>>, FetchError>> + Send;
 }
 
 /// The cache bucket of a web service, under the stack's prefix.
@@ -377,12 +387,14 @@ impl<S: WebService> Adapter for WebAdapter<S> {
             }
         }
         if !misses.is_empty() {
-            let records: Vec<&CompoundRecord> = misses.iter().map(|(_, a)| &a.record).collect();
-            let mut fetched = self.service.fetch(&self.client, &records).await;
-            if fetched.len() != misses.len() {
-                let e = FetchError::Permanent(format!("{name} returned {} sections for {} compounds", fetched.len(), misses.len()));
-                fetched = misses.iter().map(|_| Err(e.clone())).collect();
-            }
+            let compounds: Vec<Compound> = misses.iter().map(|(i, a)| Compound { record: &a.record, inchikey: keys[*i].as_deref() }).collect();
+            let fetched = match self.service.fetch(&self.client, &compounds).await {
+                Ok(fetched) if fetched.len() == misses.len() => Ok(fetched),
+                Ok(fetched) => Err(FetchError::Permanent(format!("{name} returned {} sections for {} compounds", fetched.len(), misses.len()))),
+                Err(e) => Err(e),
+            };
+            // A failure of the whole fetch is every compound's.
+            let fetched = fetched.unwrap_or_else(|e| misses.iter().map(|_| Err(e.clone())).collect());
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let mut to_cache = Vec::new();
             for ((i, mut a), f) in misses.into_iter().zip(fetched) {
