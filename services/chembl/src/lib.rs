@@ -21,7 +21,7 @@ use pharmforge_core::AdapterName;
 use pharmforge_webclient::{lenient, Compound, FetchError, Fetched, ServiceInfo, WebAdapter, WebClient, WebService};
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
-use std::cmp::Ordering;
+use std::cmp::Ordering::Equal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const DEFAULT_BASE_URL: &str = "https://www.ebi.ac.uk/chembl/api/data";
@@ -75,7 +75,7 @@ pub struct Target {
 }
 
 /// The `bioactivity` section.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct BioactivitySection {
     pub found: bool,
     pub molecule_chembl_id: Option<String>,
@@ -98,125 +98,84 @@ pub struct BioactivitySection {
     pub chembl_release: Option<String>,
 }
 
-/// Larger first, a value before none.
-fn desc(a: Option<f64>, b: Option<f64>) -> Ordering {
-    b.partial_cmp(&a).unwrap_or(Ordering::Equal)
-}
-
-/// Smaller first, a value before none.
-fn asc(a: Option<f64>, b: Option<f64>) -> Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        (a, b) => a.is_none().cmp(&b.is_none()),
-    }
-}
-
-fn keep_best(best: &mut Option<f64>, v: f64, better: fn(f64, f64) -> f64) {
-    *best = Some(best.map_or(v, |b| better(b, v)));
-}
-
 impl BioactivitySection {
     /// The section of a molecule from its activities.
     pub fn from_activities(chembl_id: &str, mut activities: Vec<Activity>, max_activities: usize, truncated: bool) -> Self {
-        let mut assay_types = BTreeSet::new();
-        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
-        let (mut best_ic50_nm, mut best_ki_nm, mut best_pchembl) = (None, None, None);
+        let mut s = Self { found: true, molecule_chembl_id: Some(chembl_id.to_owned()), num_activities: activities.len(), truncated, ..Self::default() };
+        // The lowest exact value in nM of a type (no relation said is `=`).
+        let best_nm = |kind: &str| {
+            let exact = |a: &&Activity| matches!(a.standard_relation.as_deref(), Some("=") | None) && a.standard_units.as_deref() == Some("nM");
+            activities.iter().filter(|a| a.standard_type.as_deref() == Some(kind)).filter(exact).filter_map(|a| a.standard_value).reduce(f64::min)
+        };
+        (s.best_ic50_nm, s.best_ki_nm) = (best_nm("IC50"), best_nm("Ki"));
+        s.best_pchembl = activities.iter().filter_map(|a| a.pchembl_value).reduce(f64::max);
+        s.assay_types = activities.iter().filter_map(|a| a.assay_type.clone()).collect();
+        let mut targets: BTreeMap<&str, Target> = BTreeMap::new();
         for a in &activities {
-            assay_types.extend(a.assay_type.clone());
-            let exact = matches!(a.standard_relation.as_deref(), Some("=") | None);
-            if let (Some(v), true, true) = (a.standard_value, exact, a.standard_units.as_deref() == Some("nM")) {
-                match a.standard_type.as_deref() {
-                    Some("IC50") => keep_best(&mut best_ic50_nm, v, f64::min),
-                    Some("Ki") => keep_best(&mut best_ki_nm, v, f64::min),
-                    _ => {}
-                }
-            }
-            if let Some(p) = a.pchembl_value {
-                keep_best(&mut best_pchembl, p, f64::max);
-            }
-            if let Some(t) = &a.target_chembl_id {
-                let target = targets.entry(t.clone()).or_insert_with(|| Target {
-                    target_chembl_id: t.clone(),
-                    pref_name: a.target_pref_name.clone(),
-                    organism: a.target_organism.clone(),
-                    best_pchembl: None,
-                    n: 0,
-                });
-                target.n += 1;
-                if let Some(p) = a.pchembl_value {
-                    keep_best(&mut target.best_pchembl, p, f64::max);
-                }
-            }
+            let Some(id) = &a.target_chembl_id else { continue };
+            let (pref_name, organism) = (&a.target_pref_name, &a.target_organism);
+            let target = targets.entry(id).or_insert_with(|| Target {
+                target_chembl_id: id.clone(),
+                pref_name: pref_name.clone(),
+                organism: organism.clone(),
+                best_pchembl: None,
+                n: 0,
+            });
+            target.n += 1;
+            target.best_pchembl = target.best_pchembl.into_iter().chain(a.pchembl_value).reduce(f64::max);
         }
-        let num_targets = targets.len();
-        let mut targets: Vec<Target> = targets.into_values().collect();
-        targets.sort_by(|a, b| desc(a.best_pchembl, b.best_pchembl).then(b.n.cmp(&a.n)).then(a.target_chembl_id.cmp(&b.target_chembl_id)));
-        targets.truncate(10);
-        let num_activities = activities.len();
+        s.num_targets = targets.len();
+        s.targets = targets.into_values().collect();
+        // Larger first (`desc`) or smaller first (`asc`), a value before none either way.
+        let desc = |a: Option<f64>, b: Option<f64>| b.partial_cmp(&a).unwrap_or(Equal);
+        let asc = |a: Option<f64>, b: Option<f64>| (a.is_none(), a).partial_cmp(&(b.is_none(), b)).unwrap_or(Equal);
+        s.targets.sort_by(|a, b| desc(a.best_pchembl, b.best_pchembl).then(b.n.cmp(&a.n)).then(a.target_chembl_id.cmp(&b.target_chembl_id)));
+        s.targets.truncate(10);
         activities.sort_by(|a, b| desc(a.pchembl_value, b.pchembl_value).then_with(|| asc(a.standard_value, b.standard_value)));
         activities.truncate(max_activities);
-        BioactivitySection {
-            found: true,
-            molecule_chembl_id: Some(chembl_id.to_owned()),
-            note: None,
-            num_activities,
-            num_targets,
-            assay_types,
-            best_ic50_nm,
-            best_ki_nm,
-            best_pchembl,
-            targets,
-            activities,
-            truncated,
-            chembl_release: None,
-        }
+        s.activities = activities;
+        s
     }
 
     pub fn not_found() -> Self {
-        let mut s = Self::from_activities("", Vec::new(), 0, false);
-        (s.found, s.molecule_chembl_id, s.note) = (false, None, Some("not in ChEMBL".into()));
-        s
+        Self { note: Some("not in ChEMBL".into()), ..Self::default() }
     }
 }
 
-#[derive(Deserialize)]
+/// What is read of ChEMBL's answers; anything missing is empty.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct Molecule {
-    #[serde(default, deserialize_with = "lenient::text")]
+    #[serde(deserialize_with = "lenient::text")]
     molecule_chembl_id: Option<String>,
-    #[serde(default)]
     molecule_structures: Option<Structures>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct Structures {
-    #[serde(default, deserialize_with = "lenient::text")]
+    #[serde(deserialize_with = "lenient::text")]
     standard_inchi_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct Molecules {
-    #[serde(default)]
     molecules: Vec<Molecule>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct ActivityPage {
-    #[serde(default)]
     activities: Vec<Activity>,
-    #[serde(default)]
     page_meta: PageMeta,
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct PageMeta {
-    #[serde(default, deserialize_with = "lenient::text")]
+    #[serde(deserialize_with = "lenient::text")]
     next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Status {
-    #[serde(default, deserialize_with = "lenient::text")]
-    chembl_db_version: Option<String>,
 }
 
 /// ChEMBL: requests shared by a batch through `__in` filters.
@@ -237,11 +196,11 @@ impl Chembl {
     }
 
     async fn release(&self, client: &WebClient) -> Option<String> {
-        if let Some(known) = self.release.get() {
-            return Some(known.clone());
+        if self.release.get().is_none() {
+            let status = client.get_json::<serde_json::Value>(client.url(&["status.json"], &[]).ok()?).await.ok().flatten()?;
+            let _ = self.release.set(status.get("chembl_db_version")?.as_str()?.to_owned());
         }
-        let asked = client.get_json::<Status>(client.url(&["status.json"], &[]).ok()?).await.ok().flatten()?.chembl_db_version?;
-        Some(self.release.get_or_init(|| asked).clone())
+        self.release.get().cloned()
     }
 
     /// InChIKey → molecule_chembl_id for those ChEMBL has.
@@ -255,10 +214,7 @@ impl Chembl {
         for chunk in keys.chunks(50) {
             let keys = chunk.join(",");
             let query = [("molecule_structures__standard_inchi_key__in", keys.as_str()), ("only", "molecule_chembl_id,molecule_structures"), ("limit", "1000")];
-            let Some(page) = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await? else {
-                continue;
-            };
-            for m in page.molecules {
+            for m in client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await?.unwrap_or_default().molecules {
                 if let (Some(id), Some(key)) = (m.molecule_chembl_id, m.molecule_structures.and_then(|s| s.standard_inchi_key)) {
                     out.entry(key).or_insert(id);
                 }
@@ -270,8 +226,8 @@ impl Chembl {
     /// The molecule whose structure flex-matches a SMILES, if any.
     async fn molecule_by_smiles(&self, client: &WebClient, smiles: &str) -> Result<Option<String>, FetchError> {
         let query = [("molecule_structures__canonical_smiles__flexmatch", smiles), ("only", "molecule_chembl_id"), ("limit", "1")];
-        let page = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await?;
-        Ok(page.and_then(|p| p.molecules.into_iter().next()).and_then(|m| m.molecule_chembl_id))
+        let page = client.get_json::<Molecules>(client.url(&["molecule.json"], &query)?).await?.unwrap_or_default();
+        Ok(page.molecules.into_iter().next().and_then(|m| m.molecule_chembl_id))
     }
 
     /// Activities of these molecules, following `page_meta.next` up to the
@@ -281,9 +237,7 @@ impl Chembl {
         let mut url = client.url(&["activity.json"], &[("molecule_chembl_id__in", &ids), ("limit", "1000"), ("only", ACTIVITY_FIELDS)])?;
         let mut out = Vec::new();
         for _ in 0..self.max_pages {
-            let Some(page) = client.get_json::<ActivityPage>(url).await? else {
-                return Ok((out, false));
-            };
+            let Some(page) = client.get_json::<ActivityPage>(url).await? else { return Ok((out, false)) };
             out.extend(page.activities);
             match page.page_meta.next.filter(|n| !n.is_empty()) {
                 Some(next) => url = client.join(&next)?,
@@ -299,23 +253,19 @@ impl Chembl {
     /// `truncated` flag on a section, cached for days) is a molecule's own,
     /// never its batch neighbours'.
     async fn activities_per_molecule(&self, client: &WebClient, ids: &[String]) -> Result<HashMap<String, (Vec<Activity>, bool)>, FetchError> {
-        let mut out: HashMap<String, (Vec<Activity>, bool)> = ids.iter().map(|id| (id.clone(), (Vec::new(), false))).collect();
-        if ids.is_empty() {
-            return Ok(out);
-        }
-        let (activities, truncated) = self.activities(client, ids).await?;
+        let (all, truncated) = if ids.is_empty() { Default::default() } else { self.activities(client, ids).await? };
+        let mut out: HashMap<String, (Vec<Activity>, bool)> = ids.iter().map(|id| (id.clone(), (Vec::new(), truncated))).collect();
         if truncated && ids.len() > 1 {
             for id in ids {
                 out.insert(id.clone(), self.activities(client, std::slice::from_ref(id)).await?);
             }
             return Ok(out);
         }
-        for a in activities {
-            if let Some(entry) = a.molecule_chembl_id.as_ref().and_then(|m| out.get_mut(m)) {
-                entry.0.push(a);
+        for a in all {
+            if let Some((list, _)) = a.molecule_chembl_id.as_ref().and_then(|m| out.get_mut(m)) {
+                list.push(a);
             }
         }
-        out.values_mut().for_each(|entry| entry.1 = truncated);
         Ok(out)
     }
 }
