@@ -14,6 +14,7 @@ use crate::views;
 use bytes::Bytes;
 use futures::Stream;
 use pharmforge_core::profile::Profile;
+use pharmforge_store::section::Section;
 use pharmforge_store::{self as store, CompoundRow, ExportCursor, ResultOrder};
 use serde_json::value::RawValue;
 use sqlx::PgPool;
@@ -60,48 +61,6 @@ impl ExportFormat {
     }
 }
 
-/// A group of a flat export's columns: a stored section (in the order of
-/// their columns), the scores, the errors, or what the user gave (`input`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
-    Result(pharmforge_core::Section),
-    Scores,
-    Errors,
-    Input,
-}
-
-impl Section {
-    /// By its name in a run's `section_keys`.
-    fn parse(stored: &str) -> Option<Section> {
-        match stored {
-            "scores" => Some(Section::Scores),
-            "errors" => Some(Section::Errors),
-            "input_properties" => Some(Section::Input),
-            other => pharmforge_core::Section::parse(other).map(Section::Result),
-        }
-    }
-
-    /// Its columns' prefix.
-    fn prefix(self) -> &'static str {
-        match self {
-            Section::Result(s) => s.as_str(),
-            Section::Scores => "scores",
-            Section::Errors => "errors",
-            Section::Input => "input",
-        }
-    }
-
-    fn of(self, row: &CompoundRow) -> Option<&RawValue> {
-        let stored = match self {
-            Section::Result(s) => row.section(s),
-            Section::Scores => row.scores.as_ref(),
-            Section::Errors => return Some(&row.errors.0),
-            Section::Input => row.input_properties.as_ref(),
-        };
-        stored.map(|j| &*j.0)
-    }
-}
-
 /// One column of a flat export.
 #[derive(Debug, Clone, PartialEq)]
 enum Field {
@@ -137,21 +96,21 @@ pub async fn columns(pool: &PgPool, run_pk: i64, only: Option<&str>, pareto: boo
         plain("smiles", Field::Smiles),
         plain("status", Field::Status),
     ];
-    let section_columns = |wanted: &[Section]| -> Vec<Column> {
+    // Each section's columns (`admet.hERG`, ...): the errors' and the
+    // input's (`last`) come after the final score and the rank.
+    let section_columns = |last: bool| -> Vec<Column> {
         keys.iter()
-            .filter_map(|(s, keys)| Section::parse(s).filter(|s| wanted.contains(s)).map(|s| (s, keys)))
-            .flat_map(|(s, keys)| keys.iter().map(move |k| Column { name: format!("{}.{k}", s.prefix()), field: Field::Key(s, k.clone()) }))
+            .filter(|(s, _)| matches!(s, Section::Errors | Section::Input) == last)
+            .flat_map(|(s, keys)| keys.iter().map(move |k| Column { name: format!("{}.{k}", s.name()), field: Field::Key(*s, k.clone()) }))
             .collect()
     };
-    let mut results: Vec<Section> = pharmforge_core::Section::ALL.map(Section::Result).to_vec();
-    results.push(Section::Scores);
-    all.extend(section_columns(&results));
+    all.extend(section_columns(false));
     all.push(plain("final_score", Field::FinalScore));
     all.push(plain("rank", Field::Rank));
     if pareto {
         all.push(plain("pareto_front", Field::ParetoFront));
     }
-    all.extend(section_columns(&[Section::Errors, Section::Input]));
+    all.extend(section_columns(true));
     let Some(only) = only.filter(|o| !o.trim().is_empty()) else {
         return Ok(all);
     };

@@ -9,6 +9,7 @@
 //! then a page of it (`results_at`: a primary-key read of those indexes).
 
 use crate::runs::{CompoundRow, COMPOUND_COLUMNS, COMPOUND_FROM};
+use crate::section::Section;
 use pharmforge_core::profile::PERCENTILE_SUFFIX;
 use sqlx::PgPool;
 
@@ -30,42 +31,11 @@ pub enum SortKey {
     },
 }
 
-/// What a sort key reads from: a result's section, its scores, its errors
-/// or what the user gave with the compound (`input`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Section {
-    Result(pharmforge_core::Section),
-    Scores,
-    Errors,
-    Input,
-}
-
 use pharmforge_core::Section as Stored;
 const PROPERTIES: Section = Section::Result(Stored::Properties);
 const ADMET: Section = Section::Result(Stored::Admet);
 const PUBCHEM: Section = Section::Result(Stored::Pubchem);
 const BIOACTIVITY: Section = Section::Result(Stored::Bioactivity);
-
-impl Section {
-    /// Its names in a sort key: every stored section's, `scores`, `errors`, `input`.
-    fn parse(name: &str) -> Option<Section> {
-        match name {
-            "scores" => Some(Section::Scores),
-            "errors" => Some(Section::Errors),
-            "input" => Some(Section::Input),
-            other => Stored::parse(other).map(Section::Result),
-        }
-    }
-
-    fn column(self) -> String {
-        match self {
-            Section::Result(s) => format!("c.{s}"),
-            Section::Scores => "c.scores".into(),
-            Section::Errors => "c.errors".into(),
-            Section::Input => "i.properties".into(),
-        }
-    }
-}
 
 /// Short names for the columns a results table shows.
 const ALIASES: [(&str, Section, &str); 14] = [
@@ -110,7 +80,8 @@ impl SortKey {
                     )
                 })?;
                 let Some(section) = Section::parse(section) else {
-                    return Err(format!("cannot sort by {:?}: no section {:?} ({}, scores, errors, input)", clip(other), clip(section), Stored::known_names()));
+                    let known: Vec<&str> = Section::all().map(Section::name).collect();
+                    return Err(format!("cannot sort by {:?}: no section {:?} ({})", clip(other), clip(section), known.join(", ")));
                 };
                 if field.is_empty() || field.len() > 128 || field.chars().any(char::is_control) {
                     return Err(format!("cannot sort by {:?}: the field name must be 1 to 128 printable characters", clip(other)));
@@ -270,7 +241,8 @@ mod tests {
         assert_eq!(SortKey::parse("logp"), Ok(SortKey::Field { section: PROPERTIES, path: path(&["logp"]) }));
         assert_eq!(SortKey::parse("input.IC50 (nM)"), Ok(SortKey::Field { section: Section::Input, path: path(&["IC50 (nM)"]) }));
         assert!(SortKey::parse("bogus").unwrap_err().contains("short name"));
-        assert!(SortKey::parse("secrets.x").unwrap_err().contains("no section"));
+        let e = SortKey::parse("secrets.x").unwrap_err();
+        assert!(e.ends_with(r#"no section "secrets" (properties, admet, pubchem, bioactivity, docking, synthesis, scores, errors, input)"#), "{e}");
         assert!(SortKey::parse("admet.").is_err());
     }
 

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod runs;
 pub mod schedule;
 pub mod scores;
+pub mod section;
 pub mod stages;
 pub mod webhooks;
 

@@ -1,5 +1,6 @@
 //! Runs and compound results as the API reads and writes them.
 
+use crate::section;
 use crate::stages::RunStageCounts;
 use chrono::{DateTime, Utc};
 use pharmforge_core::{RunId, RunStatus, Section};
@@ -364,41 +365,38 @@ pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, 
 }
 
 /// The keys each section of a run's results has, over all its compounds,
-/// sorted: `(section, keys)` for `properties`, `admet`, `pubchem`,
-/// `bioactivity`, `docking`, `synthesis`, `scores`, `errors` and the input's
-/// `input_properties` (the flat columns of an export). Kept in the run's
-/// `result_keys` as results are written; a run finished before that was
-/// kept is scanned once, and its keys stored.
-pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
-    let mut sections: Vec<&str> = Section::ALL.map(Section::as_str).to_vec();
-    sections.extend(["scores", "errors", "input_properties"]);
+/// sorted, in the order of [`section::Section::all`] (the flat
+/// columns of an export). Kept in the run's `result_keys` as results are
+/// written; a run finished before that was kept is scanned once, and its
+/// keys stored.
+pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(section::Section, Vec<String>)>, sqlx::Error> {
     let (kept, status): (Value, String) =
         sqlx::query_as("SELECT result_keys, status FROM pipeline_runs WHERE id = $1").bind(run_pk).fetch_optional(pool).await?.unwrap_or_default();
     let mut keys: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_value(kept).unwrap_or_default();
     let finished = RunStatus::parse(&status).is_some_and(RunStatus::is_finished);
     if keys.is_empty() && finished {
-        keys = scan_section_keys(pool, run_pk, &sections).await?;
+        keys = scan_section_keys(pool, run_pk).await?;
         sqlx::query("UPDATE pipeline_runs SET result_keys = $2 WHERE id = $1 AND result_keys = '{}'")
             .bind(run_pk)
             .bind(serde_json::to_value(&keys).expect("keys serialize"))
             .execute(pool)
             .await?;
     }
-    let mut found: Vec<(String, Vec<String>)> = keys.into_iter().filter(|(s, k)| sections.contains(&s.as_str()) && !k.is_empty()).collect();
+    let mut found: Vec<(section::Section, Vec<String>)> =
+        section::Section::all().filter_map(|s| Some((s, keys.remove(s.stored_name())?))).filter(|(_, k)| !k.is_empty()).collect();
     for (_, k) in found.iter_mut() {
         k.sort();
         k.dedup();
     }
-    found.sort_by_key(|(s, _)| sections.iter().position(|x| *x == s).unwrap_or(sections.len()));
     Ok(found)
 }
 
 /// The keys of each section, read from every result (slow: seconds for
 /// 100,000 compounds).
-async fn scan_section_keys(pool: &PgPool, run_pk: i64, sections: &[&str]) -> Result<std::collections::BTreeMap<String, Vec<String>>, sqlx::Error> {
-    let mut parts: Vec<String> = sections
-        .iter()
-        .filter(|s| **s != "input_properties")
+async fn scan_section_keys(pool: &PgPool, run_pk: i64) -> Result<std::collections::BTreeMap<String, Vec<String>>, sqlx::Error> {
+    let mut parts: Vec<String> = section::Section::all()
+        .filter(|s| *s != section::Section::Input)
+        .map(|s| s.stored_name())
         .map(|s| format!("SELECT DISTINCT '{s}' AS s, k FROM compound_results, jsonb_object_keys(CASE WHEN jsonb_typeof({s}) = 'object' THEN {s} END) k WHERE run_pk = $1"))
         .collect();
     parts.push(

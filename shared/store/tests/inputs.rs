@@ -70,8 +70,8 @@ async fn inputs_are_numbered_across_batches_and_read_back_by_slices() {
     // The export's columns: each section's keys over the run, kept as
     // results are written, not found by reading them all again.
     let keys = pharmforge_store::section_keys(&pool, row.id).await.unwrap();
-    let sections: Vec<&str> = keys.iter().map(|(s, _)| s.as_str()).collect();
-    assert_eq!(sections, ["properties", "scores", "input_properties"]);
+    let sections: Vec<&str> = keys.iter().map(|(s, _)| s.name()).collect();
+    assert_eq!(sections, ["properties", "scores", "input"]);
     assert_eq!(keys[0].1, ["qed"]);
     assert_eq!(keys[2].1, ["IC50_nM", "series"]);
     let mut failed = CompoundRecord::new(run_id, 0, "C".into(), vec![AdapterName::RdkitLocal]);
@@ -83,7 +83,7 @@ async fn inputs_are_numbered_across_batches_and_read_back_by_slices() {
     apply_batch(&pool, vec![failed, more]).await.unwrap();
     let keys = pharmforge_store::section_keys(&pool, row.id).await.unwrap();
     assert_eq!(keys[0].1, ["logp", "qed"]);
-    assert_eq!(keys.iter().find(|(s, _)| s == "errors").map(|(_, k)| k.clone()), Some(vec!["rdkit_local".to_owned()]));
+    assert_eq!(keys.iter().find(|(s, _)| s.name() == "errors").map(|(_, k)| k.clone()), Some(vec!["rdkit_local".to_owned()]));
 }
 
 #[tokio::test]
