@@ -127,6 +127,42 @@ async fn one_compounds_failed_lookup_and_an_activity_cap_stay_that_compounds_own
     assert!(truncated > 0 && complete > 0, "{truncated} truncated, {complete} complete: the batch must mix both");
 }
 
+/// A molecule twice in one batch (a library's duplicate, or the same
+/// compound in two runs at once) has its activities in both sections: one
+/// of them had none, and either might be the one cached for days.
+#[tokio::test]
+async fn a_molecule_twice_in_a_batch_has_its_activities_in_both_sections() {
+    use pharmforge_chembl::{Chembl, ChemblAdapter};
+    use pharmforge_core::{AdapterName, CompoundRecord};
+    use pharmforge_tests::fakes::chembl::activities_of;
+    use pharmforge_webclient::{WebService, WebSettings};
+
+    let faults = ChemblFaults { known: 1000, ..ChemblFaults::none() };
+    let fake = FakeChembl::start(faults.clone()).await;
+    let mut settings = WebSettings::from_env(&Chembl::INFO).unwrap();
+    settings.base_url = fake.base_url().to_owned();
+    let adapter = ChemblAdapter::new(Chembl::new(10, 50, true), settings, None, None);
+    let smiles = molecules(6);
+    let records: Vec<CompoundRecord> = smiles
+        .iter()
+        .chain(&smiles)
+        .enumerate()
+        .map(|(i, s)| {
+            let mut r = CompoundRecord::new(&pharmforge_core::RunId::parse("run_00000000000000ce").unwrap(), i as u32, s.clone(), vec![AdapterName::Chembl]);
+            r.set_section(AdapterName::RdkitLocal, json!({ "inchikey": pharmforge_chem::compute_properties(s).unwrap().inchikey }));
+            r
+        })
+        .collect();
+    let out = pharmforge_core::adapter::enrich_records(&adapter, records).await;
+    let sections: Vec<serde_json::Value> = out.iter().map(|r| r.section_value("bioactivity").expect("a section")).collect();
+    for (first, again) in sections[..6].iter().zip(&sections[6..]) {
+        let all = activities_of(first["molecule_chembl_id"].as_str().unwrap(), &faults).len();
+        assert_eq!(first["num_activities"].as_u64(), Some(all as u64), "{first}");
+        assert_eq!(first, again, "the same molecule, the same section");
+    }
+    assert!(sections.iter().any(|s| s["num_activities"].as_u64() > Some(0)), "some molecule has activities");
+}
+
 /// An upstream answer past the size cap is refused (a permanent error for
 /// that request), whether it announces its length or streams without one:
 /// read whole, a runaway answer could exhaust the service.

@@ -305,12 +305,13 @@ impl WebService for Chembl {
             });
         }
         let wanted: Vec<String> = ids.iter().flatten().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-        let mut per_molecule = self.activities_per_molecule(client, &wanted).await?;
+        let per_molecule = self.activities_per_molecule(client, &wanted).await?;
         let release = self.release(client).await;
-        let mut section = |id: Option<String>| {
+        let section = |id: Option<String>| {
             let mut s = match id {
                 Some(id) => {
-                    let (activities, truncated) = per_molecule.get_mut(&id).map(std::mem::take).unwrap_or_default();
+                    // Copied, not taken: a molecule may be more than one compound of the batch.
+                    let (activities, truncated) = per_molecule.get(&id).cloned().unwrap_or_default();
                     BioactivitySection::from_activities(&id, activities, self.max_activities, truncated)
                 }
                 None => BioactivitySection::not_found(),
@@ -318,7 +319,7 @@ impl WebService for Chembl {
             s.chembl_release = release.clone();
             Fetched::new(s, true)
         };
-        Ok(ids.into_iter().map(|id| id.map(&mut section)).collect())
+        Ok(ids.into_iter().map(|id| id.map(section)).collect())
     }
 }
 
