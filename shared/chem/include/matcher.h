@@ -83,6 +83,9 @@ class QuerySet {
     // per query atom: those elements as a list, if few (empty: many or any)
     std::vector<std::vector<unsigned char>> element_lists;
     std::vector<unsigned> degrees;    // per query atom: its bonds in the query
+    // elements that some query atoms can only be, with how many such atoms
+    std::vector<std::pair<unsigned char, unsigned>> element_needs;
+    std::vector<int> distinct_keys;   // keys, each once
     std::vector<int> recursions;      // inner queries its atoms refer to
     std::vector<std::vector<Step>> orders;  // orders[s]: search from atom s
   };
@@ -175,6 +178,12 @@ class Matcher {
   unsigned count_key_atoms(int key, const std::vector<char> &marked, bool &any_marked);
   // The query atom to start a top-level search from (rarest elements).
   int best_start(int q);
+  // For sets of many queries: -1 when query `q` certainly has no embedding
+  // (too few atoms of an element it needs, or an atom query no molecule
+  // atom matches), else the query atom with the fewest matching molecule
+  // atoms, to start the search from. Per distinct atom query, the number of
+  // matching atoms is counted once per molecule and shared by all queries.
+  int screen(int q);
   const RDKit::ROMol &mol() const { return mol_; }
   // An upper bound on the number of embeddings of query `q` when its first
   // atom can go to `first_candidates` atoms (saturates at 2^32 - 1).
@@ -184,8 +193,10 @@ class Matcher {
   bool tainted() const { return tainted_; }
 
  private:
-  bool prepare(const std::vector<int> &inner);  // evaluates recursive SMARTS
-  bool eval(const QuerySet::Key &key, int node, const RDKit::Atom *atom) const;
+  bool prepare_one(int inner);  // matches a recursive SMARTS (false: over the limit)
+  int cheap_start(int q) const;  // the query atom with the rarest elements
+  unsigned key_atoms(int key);  // atoms that match distinct atom query `key`
+  bool eval(const QuerySet::Key &key, int node, const RDKit::Atom *atom);
   template <class F>
   bool for_atoms(const std::vector<unsigned char> &list, F &&f) const;
   const RDKit::Bond *bond_between(unsigned a, unsigned b) const;
@@ -202,5 +213,13 @@ class Matcher {
   bool tainted_ = false;
   unsigned max_degree_ = 0;
 };
+
+// len(SubstructMatch(mol, top-level query i, uniquify, max_matches)) for the
+// molecule `m` matches, from our matcher where that is certainly RDKit's
+// answer, else from RDKit (src/matching.cc).
+// `start` >= 0: search from that query atom (Matcher::screen's answer)
+// instead of the one best_start picks.
+std::uint32_t count_with(Matcher &m, const QuerySet &set, std::size_t i,
+                         bool uniquify, std::uint32_t max_matches, int start = -1);
 
 }  // namespace pharmforge

@@ -59,9 +59,19 @@ bool has_recursion(const AtomQuery *q) {
 }
 
 // A superset of the atomic numbers an atom query can match: exact for
-// element queries and AND/OR combinations of them, "all" for anything else.
+// element queries and AND/OR combinations of them, those of the first atom
+// of a recursive SMARTS (the atom it accepts is that atom's image), "all"
+// for anything else.
 Elements allowed_elements(const AtomQuery *q) {
   if (!q || q->getNegation()) return kAllElements;
+  if (auto *r = dynamic_cast<const RDKit::RecursiveStructureQuery *>(q)) {
+    const RDKit::ROMol *inner = r->getQueryMol();
+    if (!inner || !inner->getNumAtoms() || inner->hasProp(RDKit::common_properties::_queryRootAtom)) {
+      return kAllElements;
+    }
+    const RDKit::Atom *root = inner->getAtomWithIdx(0);
+    return root->hasQuery() ? allowed_elements(root->getQuery()) : element_bit(root->getAtomicNum());
+  }
   const std::string &d = q->getDescription();
   if (d == "AtomAtomicNum" || d == "AtomType") {
     auto *eq = dynamic_cast<const RDKit::ATOM_EQUALS_QUERY *>(q);
@@ -215,6 +225,26 @@ int QuerySet::compile(const RDKit::ROMol *mol) {
     if (bond->getBondType() == RDKit::Bond::DATIVE) qd.supported = false;
   }
   for (const auto atom : mol->atoms()) qd.degrees.push_back(atom->getDegree());
+  for (std::size_t a = 0; a < qd.keys.size(); ++a) {
+    if (std::find(qd.distinct_keys.begin(), qd.distinct_keys.end(), qd.keys[a]) == qd.distinct_keys.end()) {
+      qd.distinct_keys.push_back(qd.keys[a]);
+    }
+  }
+  // cheap ones first: a key without recursion that matches nothing ends the
+  // screen before any recursive SMARTS is matched
+  std::stable_partition(qd.distinct_keys.begin(), qd.distinct_keys.end(),
+                        [&](int k) { return keys_[k].recursions.empty(); });
+  for (std::size_t a = 0; a < qd.keys.size(); ++a) {
+    const auto &list = qd.element_lists[a];
+    if (list.size() != 1) continue;
+    auto need = std::find_if(qd.element_needs.begin(), qd.element_needs.end(),
+                             [&](const auto &p) { return p.first == list[0]; });
+    if (need == qd.element_needs.end()) {
+      qd.element_needs.emplace_back(list[0], 1);
+    } else {
+      ++need->second;
+    }
+  }
   qd.orders = search_orders(*mol);
   queries_.push_back(std::move(qd));
   return static_cast<int>(queries_.size()) - 1;
@@ -234,6 +264,7 @@ void QuerySet::add_owned(std::unique_ptr<RDKit::ROMol> query) {
 struct Matcher::Scratch {
   std::vector<signed char> cache;  // keys x atoms: -1 unknown, 0 no, 1 yes
   std::vector<signed char> rec_state;  // per query: 0 todo, 1 done, 2 over limit
+  std::vector<int> key_count;      // per key: atoms it matches (-1 not counted)
   std::vector<char> rec_atoms;     // queries x atoms: the atoms a recursive SMARTS accepts
   std::vector<char> used;          // search scratch, all 0 between searches
   std::vector<unsigned> map;       // search scratch: images of query atoms
@@ -274,6 +305,7 @@ Matcher::Matcher(const QuerySet &set, const RDKit::ROMol &mol)
   }
   s_->cache.assign(set.num_keys() * n_, -1);
   s_->rec_state.assign(set.num_queries(), 0);
+  s_->key_count.clear();  // sized on first use (screen)
   s_->rec_atoms.resize(set.num_queries() * n_);  // filled when computed
   s_->used.assign(n_, 0);
   s_->z.resize(n_);
@@ -361,6 +393,48 @@ int Matcher::best_start(int q) {
   return best;
 }
 
+unsigned Matcher::key_atoms(int key) {
+  if (s_->key_count.empty()) s_->key_count.assign(set_.num_keys(), -1);
+  int &c = s_->key_count[key];
+  if (c < 0) {
+    unsigned n = 0;
+    for_atoms(set_.key(key).element_list, [&](unsigned t) {
+      n += atom_matches(key, t);
+      return false;
+    });
+    c = static_cast<int>(n);
+  }
+  return static_cast<unsigned>(c);
+}
+
+int Matcher::screen(int q) {
+  const QuerySet::Query &qd = set_.query(q);
+  if (qd.mol->getNumAtoms() > n_) return -1;  // no injective map
+  for (const auto &[z, k] : qd.element_needs) {
+    if (element_count_[z] < k) return -1;
+  }
+  // RDKit decides unsupported queries; their atom queries are not ours to
+  // evaluate (embeddings() asks RDKit before searching).
+  if (!qd.supported) return 0;
+  int best_key = -1;
+  unsigned best_count = ~0u;
+  for (int key : qd.distinct_keys) {
+    const unsigned c = key_atoms(key);
+    // With a recursive SMARTS over RDKit's limit, atom answers that use
+    // recursion are incomplete: no verdict from them (the search then asks
+    // RDKit).
+    if (c == 0 && !(tainted_ && !set_.key(key).recursions.empty())) return -1;
+    if (c < best_count) {
+      best_count = c;
+      best_key = key;
+    }
+  }
+  for (std::size_t a = 0; a < qd.keys.size(); ++a) {
+    if (qd.keys[a] == best_key) return static_cast<int>(a);
+  }
+  return 0;
+}
+
 unsigned Matcher::embedding_bound(int q, unsigned first_candidates) const {
   const unsigned max_degree = max_degree_;
   std::uint64_t bound = first_candidates;
@@ -411,34 +485,55 @@ const RDKit::Bond *Matcher::bond_between(unsigned a, unsigned b) const {
   return nullptr;
 }
 
-// Each inner query's atom set: the images of its first atom over all its
+// Inner query r's atom set: the images of its first atom over all its
 // embeddings (RDKit's RecursiveMatcher), unless there are 1000 or more
-// embeddings, where RDKit keeps only those it found first.
-bool Matcher::prepare(const std::vector<int> &inner) {
-  bool ok = true;
-  for (int r : inner) {
-    if (s_->rec_state[r] == 0) {
-      char *atoms = &s_->rec_atoms[static_cast<std::size_t>(r) * n_];
-      std::fill(atoms, atoms + n_, 0);
-      const Outcome o = embeddings(r, 0, -1, kRdkitLimit, [&](const std::vector<unsigned> &m) {
-        atoms[m[0]] = 1;
-        return false;
-      });
-      s_->rec_state[r] = o == Outcome::Complete ? 1 : 2;
-      if (s_->rec_state[r] == 2) tainted_ = true;
-    }
-    if (s_->rec_state[r] != 1) ok = false;
+// embeddings, where RDKit keeps only those it found first. The number of
+// embeddings does not depend on the search order, so the search starts
+// from the query atom with the rarest elements; the visitor gets every
+// query atom's image, atom 0's included.
+bool Matcher::prepare_one(int r) {
+  if (s_->rec_state[r] == 0) {
+    char *atoms = &s_->rec_atoms[static_cast<std::size_t>(r) * n_];
+    std::fill(atoms, atoms + n_, 0);
+    const Outcome o = embeddings(r, cheap_start(r), -1, kRdkitLimit, [&](const std::vector<unsigned> &m) {
+      atoms[m[0]] = 1;
+      return false;
+    });
+    s_->rec_state[r] = o == Outcome::Complete ? 1 : 2;
+    if (s_->rec_state[r] == 2) tainted_ = true;
   }
-  return ok;
+  return s_->rec_state[r] == 1;
 }
 
-bool Matcher::eval(const QuerySet::Key &key, int node, const RDKit::Atom *atom) const {
+int Matcher::cheap_start(int q) const {
+  const QuerySet::Query &qd = set_.query(q);
+  int best = 0;
+  unsigned best_count = ~0u;
+  for (std::size_t a = 0; a < qd.element_lists.size() && best_count; ++a) {
+    const auto &list = qd.element_lists[a];
+    unsigned c = list.empty() ? n_ : 0;
+    for (unsigned char z : list) c += element_count_[z];
+    if (c < best_count) {
+      best_count = c;
+      best = static_cast<int>(a);
+    }
+  }
+  return best;
+}
+
+// The value of node `node` of `key`'s expression for `atom`. AND and OR stop
+// at the first child that decides them, and a recursive SMARTS is matched
+// when first needed: the value is the same whatever is left unevaluated (a
+// recursive SMARTS over RDKit's limit that was never needed could not have
+// changed it either).
+bool Matcher::eval(const QuerySet::Key &key, int node, const RDKit::Atom *atom) {
   const QuerySet::Expr &e = key.expr[node];
   bool res;
   switch (e.kind) {
     case QuerySet::Expr::Leaf:
       return e.leaf->Match(atom);  // applies its own negation
     case QuerySet::Expr::Recursive:
+      prepare_one(e.inner);  // over the limit: tainted_, callers ask RDKit
       res = s_->rec_atoms[static_cast<std::size_t>(e.inner) * n_ + atom->getIdx()] != 0;
       break;
     case QuerySet::Expr::And:
@@ -462,8 +557,10 @@ bool Matcher::atom_matches(int key, unsigned atom) {
     if (kd.recursions.empty()) {
       c = kd.atom->Match(target) ? 1 : 0;
     } else {
-      prepare(kd.recursions);  // over the limit: tainted_, callers ask RDKit
-      c = eval(kd, static_cast<int>(kd.expr.size()) - 1, target) ? 1 : 0;
+      // (may run searches for recursive SMARTS, which write other entries)
+      const bool match = eval(kd, static_cast<int>(kd.expr.size()) - 1, target);
+      s_->cache[static_cast<std::size_t>(key) * n_ + atom] = match ? 1 : 0;
+      return match;
     }
   }
   return c != 0;
@@ -514,10 +611,12 @@ bool Matcher::extend(const std::vector<QuerySet::Step> &order, std::size_t k,
 Matcher::Outcome Matcher::embeddings(int q, int start, int anchor, unsigned limit,
                                      const Visit &visit) {
   const QuerySet::Query &qd = set_.query(q);
-  if (!qd.supported || !prepare(qd.recursions)) return Outcome::AskRdkit;
+  if (!qd.supported) return Outcome::AskRdkit;
   if (anchor >= 0 && start != 0) return Outcome::AskRdkit;  // anchors atom 0
   if (qd.mol->getNumAtoms() > n_) return Outcome::Complete;
-  // Searches never nest (prepare() ran first), but be safe if one did.
+  // A recursive SMARTS is matched when an atom query first needs it, which
+  // may be in the middle of a search: the inner search then has buffers of
+  // its own.
   std::vector<char> own;
   if (searching_) own.assign(n_, 0);
   std::vector<unsigned> own_map;
@@ -533,21 +632,17 @@ Matcher::Outcome Matcher::embeddings(int q, int start, int anchor, unsigned limi
   return s.hit_limit ? Outcome::Limit : Outcome::Complete;
 }
 
-namespace {
-
-// len(SubstructMatch(mol, query i, uniquify, max_matches)), from our
-// matcher where that is certainly RDKit's answer, else from RDKit.
 std::uint32_t count_with(Matcher &m, const QuerySet &set, std::size_t i,
-                         bool uniquify, std::uint32_t max_matches) {
+                         bool uniquify, std::uint32_t max_matches, int start) {
   const int q = set.top(i);
-  if (!m.elements_present(q)) return 0;
+  if (start < 0 && !m.elements_present(q)) return 0;
   const unsigned natoms = set.mol(i).getNumAtoms();
   // uniquify: RDKit keeps one embedding per set of atoms
   std::vector<std::uint64_t> pairs;  // two-atom queries
   std::vector<std::vector<unsigned>> sets;
   unsigned count = 0;
   const Matcher::Outcome o =
-      m.embeddings(q, m.best_start(q), -1, max_matches, [&](const std::vector<unsigned> &e) {
+      m.embeddings(q, start >= 0 ? start : m.best_start(q), -1, max_matches, [&](const std::vector<unsigned> &e) {
         ++count;
         if (uniquify && natoms == 2) {
           pairs.push_back(std::uint64_t{std::min(e[0], e[1])} << 32 | std::max(e[0], e[1]));
@@ -571,8 +666,6 @@ std::uint32_t count_with(Matcher &m, const QuerySet &set, std::size_t i,
   }
   return static_cast<std::uint32_t>(substruct(m.mol(), set.mol(i), uniquify, max_matches).size());
 }
-
-}  // namespace
 
 std::unique_ptr<QuerySet> query_set_from_smarts(rust::Slice<const rust::Str> smarts) {
   auto set = std::make_unique<QuerySet>();
