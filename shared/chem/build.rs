@@ -19,6 +19,8 @@ const RDKIT_LIBS: &[&str] = &[
     "RDKitDescriptors",    // Crippen, TPSA, Lipinski, formula, weights
     "RDKitSubstructMatch", // SubstructMatch
     "RDKitChemTransforms", // deleteSubstructs (QED aromatic-ring count)
+    "RDKitFilterCatalog",  // GetFilterData (PAINS/Brenk/NIH rows), FilterCatalog
+    "RDKitCatalogs",       // FilterCatalog's base classes
     "RDKitRDGeneral",      // rdkitVersion, logging
 ];
 
@@ -37,7 +39,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=RDKIT_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=RDKIT_LIB_DIR");
     for f in
-        ["src/ffi.rs", "src/bridge.cc", "src/matching.cc", "src/crippen.cc", "src/inchi_input.cc", "src/depict.cc", "include/bridge.h", "include/matcher.h"]
+        ["src/ffi.rs", "src/bridge.cc", "src/matching.cc", "src/crippen.cc", "src/inchi_input.cc", "src/depict.cc", "src/filters.cc", "include/bridge.h", "include/matcher.h"]
     {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -54,6 +56,7 @@ fn main() {
         .file("src/crippen.cc")
         .file("src/inchi_input.cc")
         .file("src/depict.cc")
+        .file("src/filters.cc")
         .include(&include)
         .std("c++17")
         .flag_if_supported("-Wno-unused-parameter")

@@ -9,6 +9,7 @@
 // src/matching.cc: SMARTS query sets and substructure matching (include/matcher.h).
 // src/crippen.cc: Crippen logP/MR. src/inchi_input.cc: the InChI library's input.
 // src/depict.cc: 2D coordinates, SD molblocks and SVG pictures.
+// src/filters.cc: PAINS, Brenk and NIH alert counts on the matcher.
 #pragma once
 
 #include <array>
@@ -47,6 +48,8 @@ namespace pharmforge {
 struct AtomData;
 struct BondData;
 struct DescriptorData;
+struct FilterAlertCounts;
+struct FilterAlertStats;
 struct QedData;
 struct InchiInput;
 struct LogpMr;
@@ -100,6 +103,11 @@ PatternCounts pattern_counts(const RDKit::ROMol &mol, const QuerySet &set,
 // findSSSR(deleteSubstructs(mol, query i)): RDKit's own way, for tests
 std::uint32_t sssr_count_after_delete(const RDKit::ROMol &mol,
                                       const QuerySet &set, std::uint32_t i);
+
+// filters.cc: PAINS, Brenk and NIH alerts
+FilterAlertCounts filter_alerts(const RDKit::ROMol &mol);
+FilterAlertCounts filter_alerts_rdkit(const RDKit::ROMol &mol);  // for tests
+FilterAlertStats filter_alert_stats();
 
 DescriptorData descriptors(const RDKit::ROMol &mol);
 QedData qed_descriptors(const RDKit::ROMol &mol);

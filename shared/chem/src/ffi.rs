@@ -71,6 +71,25 @@ pub(crate) mod bridge {
         qed_arom: u32,
     }
 
+    /// How many entries of RDKit's PAINS, Brenk and NIH filter catalogs
+    /// match a molecule (`filters.cc`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct FilterAlertCounts {
+        pains: u32,
+        brenk: u32,
+        nih: u32,
+    }
+
+    /// Per catalog (PAINS, Brenk, NIH): its entries, how many of them our
+    /// matcher models (the others always go to RDKit), and how many have a
+    /// match count limit (the rest need one match).
+    #[derive(Clone, Copy, Debug)]
+    struct FilterAlertStats {
+        entries: [u32; 3],
+        modelled: [u32; 3],
+        counted: [u32; 3],
+    }
+
     /// Crippen logP and MR.
     struct LogpMr {
         logp: f64,
@@ -181,6 +200,13 @@ pub(crate) mod bridge {
         /// QED's AROM the way RDKit computes it, for tests.
         #[allow(dead_code)]
         fn sssr_count_after_delete(mol: &ROMol, set: &QuerySet, i: u32) -> Result<u32>;
+
+        /// PAINS, Brenk and NIH alert counts on our matcher (`filters.cc`).
+        fn filter_alerts(mol: &ROMol) -> Result<FilterAlertCounts>;
+        /// The same counts by RDKit's `FilterCatalog::getMatches`, for tests.
+        fn filter_alerts_rdkit(mol: &ROMol) -> Result<FilterAlertCounts>;
+        /// The catalogs' sizes, checked entry by entry against RDKit's own.
+        fn filter_alert_stats() -> Result<FilterAlertStats>;
 
         fn descriptors(mol: &ROMol) -> Result<DescriptorData>;
         fn qed_descriptors(mol: &ROMol) -> Result<QedData>;

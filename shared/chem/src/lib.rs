@@ -17,6 +17,8 @@
 //!   `properties` section; [`Molecule::inchi`] gives InChI and InChIKey
 //!   through the vendored IUPAC library (Debian's RDKit has no InChI), fed
 //!   the input RDKit's own `MolToInchi` would build.
+//! * [`Molecule::filter_alerts`] counts RDKit's PAINS, Brenk and NIH filter
+//!   catalog alerts (ADMET-AI's alert columns) on our own matcher.
 //! * [`read_sd_record`], [`sd_record_2d`] and [`sd_records`] read and write
 //!   SD files for upload and export; [`depict_svg`] draws a structure with
 //!   RDKit's MolDraw2DSVG. Records and pictures share the depictor's 2D
@@ -33,6 +35,7 @@
 //! descriptors), `include/matcher.h` + `matching.cc` (SMARTS sets and our
 //! exact substructure matcher), `crippen.cc` (Crippen logP/MR on it),
 //! `inchi_input.cc` (the InChI library's input from a molecule),
+//! `filters.cc` + `filters.rs` (PAINS, Brenk and NIH alerts on the matcher),
 //! `depict.cc` (2D coordinates, molblocks, SVG), `molecule.rs`, `smarts.rs`,
 //! `patterns.rs` (all per-molecule SMARTS counts in one call),
 //! `properties.rs` (which RDKit function backs which reference field),
@@ -64,6 +67,7 @@
 
 mod depict;
 mod ffi;
+mod filters;
 mod inchi;
 mod molecule;
 mod patterns;
@@ -74,6 +78,7 @@ mod smarts;
 
 pub use crate::inchi::InchiResult;
 pub use depict::{depict_svg, SVG_SIZE_RANGE};
+pub use filters::{filter_alert_stats, AlertCounts, FilterAlertStats};
 pub use molecule::{AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_ATOMS, MAX_SMILES_LEN};
 pub use properties::{compute_properties, Properties};
 pub use sdf::{read_sd_record, sd_record_2d, sd_record_without_molecule, sd_records, SdRecord, MOLBLOCK_HEADER_LINE};

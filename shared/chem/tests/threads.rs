@@ -74,3 +74,40 @@ fn molecules_move_between_threads() {
     drop(tx);
     assert_eq!(consumer.join().unwrap(), want);
 }
+
+/// `Molecule::filter_alerts` from many threads at once (one shared set of
+/// catalog queries, built by whichever thread comes first) equals the
+/// single-threaded counts and RDKit's own; the large molecules take the
+/// paths that ask RDKit (embedding limits) concurrently too.
+#[test]
+fn concurrent_filter_alerts_match_sequential_results() {
+    let mut smiles: Vec<String> = reference_smiles().into_iter().take(300).collect();
+    smiles.push("C".repeat(600));
+    smiles.push("c1ccc2ccccc2c1C1CCCCC1".repeat(20));
+    let threads = 6;
+    let smiles = Arc::new(smiles);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let smiles = Arc::clone(&smiles);
+            std::thread::spawn(move || {
+                let n = smiles.len();
+                (0..n)
+                    .map(|i| {
+                        let k = (i + t * n / threads) % n;
+                        (k, Molecule::from_smiles(&smiles[k]).unwrap().filter_alerts().unwrap())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let got: Vec<_> = handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect();
+    for (k, s) in smiles.iter().enumerate() {
+        let m = Molecule::from_smiles(s).unwrap();
+        let want = m.filter_alerts().unwrap();
+        assert_eq!(want, m.filter_alerts_rdkit().unwrap(), "{s}");
+        for per_thread in &got {
+            let &(_, counts) = per_thread.iter().find(|(i, _)| *i == k).unwrap();
+            assert_eq!(counts, want, "{s}");
+        }
+    }
+}
