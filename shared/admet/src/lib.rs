@@ -6,8 +6,8 @@
 //! * [`model`]: one MPNN's batched forward pass (GEMMs via `gemm-f32`).
 //! * [`drugbank`]: the approved-drug reference set and `percentileofscore`.
 //! * physchem columns: the RDKit C++ functions `admet_ai/physchem.py` calls
-//!   (`src/physchem.cc`, including RDKit's FilterCatalog for the PAINS, Brenk
-//!   and NIH alerts), plus QED from `pharmforge-chem`.
+//!   (`src/physchem.cc`), plus QED and the PAINS, Brenk and NIH alert counts
+//!   (RDKit's FilterCatalog, on our matcher) from `pharmforge-chem`.
 //!
 //! [`AdmetModels::load`] reads the unpacked `admet_ai/resources` folder
 //! (`models/admet_classification/model_{0..4}.pt`,
@@ -127,6 +127,7 @@ impl Physchem {
             None => Known { molecular_weight: d.molecular_weight, logp: d.logp, hba: d.hba, hbd: d.hbd, tpsa: d.tpsa, qed: mol.qed() },
         };
         let lipinski = [k.molecular_weight <= 500.0, k.logp <= 5.0, k.hba <= 10, k.hbd <= 5].iter().filter(|&&b| b).count() as f64;
+        let alerts = mol.filter_alerts().map_err(|e| e.to_string())?;
         Ok(Physchem {
             molecular_weight: k.molecular_weight,
             logp: k.logp,
@@ -136,25 +137,18 @@ impl Physchem {
             qed: k.qed,
             stereo_centers: d.stereo_centers,
             tpsa: k.tpsa,
-            pains: d.pains,
-            brenk: d.brenk,
-            nih: d.nih,
+            pains: alerts.pains,
+            brenk: alerts.brenk,
+            nih: alerts.nih,
         })
     }
 
     /// PAINS, Brenk and NIH counts by RDKit's `FilterCatalog::getMatches`
-    /// alone, without the substructure screen [`Physchem::compute`] puts in
-    /// front of it (slow: for checking that the screen changes nothing).
+    /// itself, on its own parse of `smiles` (slow: for checking the counts
+    /// [`Physchem::compute`] takes from `Molecule::filter_alerts`).
     pub fn filter_counts_unscreened(smiles: &str) -> Result<[u32; 3], String> {
         let c = rdkit_physchem::ffi::admet_filter_counts_unscreened(smiles).map_err(|e| e.what().to_owned())?;
         Ok([c.pains, c.brenk, c.nih])
-    }
-
-    /// `(entries, screened)`: how many PAINS + Brenk + NIH catalog entries
-    /// there are and how many of them sit behind the fingerprint screen.
-    pub fn filter_screen_stats() -> (u32, u32) {
-        let s = rdkit_physchem::ffi::admet_filter_screen_stats();
-        (s.entries, s.screened)
     }
 
     /// `(column, value)` pairs in [`PHYSCHEM_COLUMNS`] order.

@@ -1,5 +1,9 @@
 // See include/physchem.h. One function: parse the SMILES as
-// Chem.MolFromSmiles does, then compute what admet_ai/physchem.py computes.
+// Chem.MolFromSmiles does, then compute what admet_ai/physchem.py computes,
+// but for QED and the PAINS, Brenk and NIH alert counts, which
+// pharmforge-chem computes on the molecule the caller has parsed already
+// (Molecule::qed, Molecule::filter_alerts). The alert counts by RDKit's own
+// FilterCatalog stay here for the test that compares the two.
 #include "pharmforge-admet/include/physchem.h"
 #include "pharmforge-admet/src/rdkit_physchem.rs.h"
 
@@ -12,119 +16,15 @@
 #include <GraphMol/FilterCatalog/FilterCatalog.h>
 #include <GraphMol/Chirality.h>
 #include <GraphMol/Substruct/SubstructMatch.h>
-#include <GraphMol/Fingerprints/Fingerprints.h>
-#include <DataStructs/BitOps.h>
-#include <DataStructs/ExplicitBitVect.h>
 
 #include <memory>
 #include <vector>
 #include <stdexcept>
 #include <string>
 
-// RDKit exports the built-in filter sets from libRDKitFilterCatalog but
-// does not install the header that declares them (Filters.h); these
-// declarations match RDKit's own (FilterData_t has had this layout since the
-// catalogs were added).
-namespace RDKit {
-struct FilterData_t {
-  const char *name;
-  const char *smarts;
-  unsigned int max;
-  const char *comment;
-};
-unsigned int GetNumEntries(FilterCatalogParams::FilterCatalogs catalog);
-const FilterData_t *GetFilterData(FilterCatalogParams::FilterCatalogs catalog);
-}  // namespace RDKit
-
 namespace {
 using RDKit::FilterCatalog;
 using RDKit::FilterCatalogParams;
-
-// One of RDKit's filter catalogs with a substructure screen in front of it.
-// FilterCatalog::getMatches runs every entry's SMARTS search (about 770 for
-// PAINS + Brenk + NIH, ~5 ms per drug-sized molecule), although nearly all
-// of them fail. An entry can only match a molecule whose pattern fingerprint
-// (RDKit's substructure-screening fingerprint, the one SubstructLibrary
-// screens with) holds every bit of the entry's pattern fingerprint; entries
-// that fail that test are skipped. Entries that do pass are still decided by
-// RDKit's own matcher, so the count is getMatches().size() exactly; the
-// golden and screening tests compare the two on every molecule we have.
-class ScreenedCatalog {
- public:
-  explicit ScreenedCatalog(FilterCatalogParams::FilterCatalogs which) : catalog_(which) {
-    // The catalog is built from GetFilterData of each single catalog in its
-    // flags (PAINS is PAINS_A | PAINS_B | PAINS_C), lowest bit first, in
-    // order, skipping a SMARTS that fails to parse: walk the entries and those
-    // rows in step, and screen an entry only when its name is that of the row
-    // it was built from.
-    std::vector<const RDKit::FilterData_t *> rows;
-    for (unsigned bit = 1; bit != 0 && bit <= static_cast<unsigned>(which); bit <<= 1) {
-      if (!(static_cast<unsigned>(which) & bit)) continue;
-      auto single = static_cast<FilterCatalogParams::FilterCatalogs>(bit);
-      const RDKit::FilterData_t *data = RDKit::GetFilterData(single);
-      for (unsigned i = 0, n = RDKit::GetNumEntries(single); i < n; ++i) rows.push_back(&data[i]);
-    }
-    const unsigned n_data = rows.size();
-    unsigned row = 0;
-    for (unsigned i = 0; i < catalog_.getNumEntries(); ++i) {
-      Entry e{catalog_.getEntryWithIdx(i), nullptr};
-      std::unique_ptr<RDKit::RWMol> pattern;
-      while (row < n_data && !pattern) {
-        // As MakeFilterCatalogEntry parses it (mergeHs on).
-        pattern.reset(RDKit::SmartsToMol(rows[row]->smarts, 0, true));
-        if (!pattern) ++row;
-      }
-      if (pattern && e.entry->getDescription() == rows[row]->name) {
-        pattern->updatePropertyCache(false);
-        RDKit::MolOps::fastFindRings(*pattern);
-        e.screen.reset(RDKit::PatternFingerprintMol(*pattern, kFingerprintBits));
-        ++screened_;
-      }
-      ++row;
-      entries_.push_back(std::move(e));
-    }
-  }
-
-  unsigned count_matches(const RDKit::ROMol &mol, const ExplicitBitVect &mol_fp) const {
-    unsigned n = 0;
-    for (const auto &e : entries_) {
-      if (e.screen && !AllProbeBitsMatch(*e.screen, mol_fp)) continue;
-      if (e.entry->hasFilterMatch(mol)) ++n;
-    }
-    return n;
-  }
-
-  unsigned count_matches_unscreened(const RDKit::ROMol &mol) const {
-    return catalog_.getMatches(mol).size();
-  }
-
-  unsigned screened() const { return screened_; }
-  unsigned size() const { return entries_.size(); }
-
-  static constexpr unsigned kFingerprintBits = 2048;
-
- private:
-  struct Entry {
-    const RDKit::FilterCatalogEntry *entry;
-    std::unique_ptr<ExplicitBitVect> screen;
-  };
-  FilterCatalog catalog_;
-  std::vector<Entry> entries_;
-  unsigned screened_ = 0;
-};
-
-const ScreenedCatalog &catalog(FilterCatalogParams::FilterCatalogs which) {
-  // Function-local statics: built once, thread-safe initialisation; matching
-  // is const and safe to call concurrently.
-  static const ScreenedCatalog pains(FilterCatalogParams::PAINS);
-  static const ScreenedCatalog brenk(FilterCatalogParams::BRENK);
-  static const ScreenedCatalog nih(FilterCatalogParams::NIH);
-  switch (which) {
-    case FilterCatalogParams::PAINS: return pains;
-    case FilterCatalogParams::BRENK: return brenk;
-    default: return nih;
-  }
-}
 
 // rdMolDescriptors.CalcNumHBA as RDKit releases since the package's
 // reference (NumHBA version 2.0.2) define it: aromatic nitrogen counts only
@@ -177,30 +77,24 @@ PhyschemData admet_physchem(rust::Str smiles) {
   d.hbd = RDKit::Descriptors::calcNumHBD(*mol);
   d.tpsa = RDKit::Descriptors::calcTPSA(*mol);
   d.stereo_centers = count_stereo_centers(*mol);
-  std::unique_ptr<ExplicitBitVect> fp(
-      RDKit::PatternFingerprintMol(*mol, ScreenedCatalog::kFingerprintBits));
-  d.pains = catalog(FilterCatalogParams::PAINS).count_matches(*mol, *fp);
-  d.brenk = catalog(FilterCatalogParams::BRENK).count_matches(*mol, *fp);
-  d.nih = catalog(FilterCatalogParams::NIH).count_matches(*mol, *fp);
+  // The PAINS, Brenk and NIH counts are pharmforge-chem's
+  // Molecule::filter_alerts (Physchem::compute).
   return d;
 }
 
 FilterCounts admet_filter_counts_unscreened(rust::Str smiles) {
+  // As admet_ai/physchem.py: FilterCatalog(params).GetMatches(mol) per
+  // catalog, on a molecule of our own parse. Function-local statics: built
+  // once, thread-safe initialisation; getMatches is const.
+  static const FilterCatalog pains(FilterCatalogParams::PAINS);
+  static const FilterCatalog brenk(FilterCatalogParams::BRENK);
+  static const FilterCatalog nih(FilterCatalogParams::NIH);
   std::string s(smiles.data(), smiles.size());
   std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(s));
   if (!mol) throw std::runtime_error("invalid SMILES");
   FilterCounts c{};
-  c.pains = catalog(FilterCatalogParams::PAINS).count_matches_unscreened(*mol);
-  c.brenk = catalog(FilterCatalogParams::BRENK).count_matches_unscreened(*mol);
-  c.nih = catalog(FilterCatalogParams::NIH).count_matches_unscreened(*mol);
+  c.pains = pains.getMatches(*mol).size();
+  c.brenk = brenk.getMatches(*mol).size();
+  c.nih = nih.getMatches(*mol).size();
   return c;
-}
-
-FilterScreenStats admet_filter_screen_stats() {
-  FilterScreenStats st{};
-  for (auto which : {FilterCatalogParams::PAINS, FilterCatalogParams::BRENK, FilterCatalogParams::NIH}) {
-    st.entries += catalog(which).size();
-    st.screened += catalog(which).screened();
-  }
-  return st;
 }

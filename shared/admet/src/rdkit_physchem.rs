@@ -2,8 +2,9 @@
 
 #[cxx::bridge]
 pub(crate) mod ffi {
-    /// What admet_ai/physchem.py computes with RDKit (QED aside, which is
-    /// Python-only in RDKit and comes from pharmforge-chem).
+    /// What admet_ai/physchem.py computes with RDKit, but for QED (Python-only
+    /// in RDKit) and the PAINS, Brenk and NIH alert counts, which come from
+    /// pharmforge-chem (`Molecule::qed`, `Molecule::filter_alerts`).
     #[derive(Debug, Clone, Copy)]
     struct PhyschemData {
         molecular_weight: f64,
@@ -12,11 +13,9 @@ pub(crate) mod ffi {
         hbd: u32,
         tpsa: f64,
         stereo_centers: u32,
-        pains: u32,
-        brenk: u32,
-        nih: u32,
     }
 
+    /// PAINS, Brenk and NIH counts by RDKit's `FilterCatalog::getMatches`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     struct FilterCounts {
         pains: u32,
@@ -24,16 +23,9 @@ pub(crate) mod ffi {
         nih: u32,
     }
 
-    #[derive(Debug, Clone, Copy)]
-    struct FilterScreenStats {
-        entries: u32,
-        screened: u32,
-    }
-
     unsafe extern "C++" {
         include!("pharmforge-admet/include/physchem.h");
         fn admet_physchem(smiles: &str) -> Result<PhyschemData>;
         fn admet_filter_counts_unscreened(smiles: &str) -> Result<FilterCounts>;
-        fn admet_filter_screen_stats() -> FilterScreenStats;
     }
 }
