@@ -38,6 +38,10 @@ fn find_lib_dir() -> PathBuf {
 fn main() {
     println!("cargo:rerun-if-env-changed=RDKIT_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=RDKIT_LIB_DIR");
+    // Bemis–Murcko scaffolds: their own bridge (src/scaffold.rs, .cc, include/scaffold.h).
+    for f in ["src/scaffold.rs", "src/scaffold.cc", "include/scaffold.h"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
     for f in
         ["src/ffi.rs", "src/bridge.cc", "src/matching.cc", "src/crippen.cc", "src/inchi_input.cc", "src/depict.cc", "src/filters.cc", "include/bridge.h", "include/matcher.h"]
     {
@@ -50,13 +54,14 @@ fn main() {
     }
     let lib_dir = find_lib_dir();
 
-    cxx_build::bridge("src/ffi.rs")
+    cxx_build::bridges(["src/ffi.rs", "src/scaffold.rs"])
         .file("src/bridge.cc")
         .file("src/matching.cc")
         .file("src/crippen.cc")
         .file("src/inchi_input.cc")
         .file("src/depict.cc")
         .file("src/filters.cc")
+        .file("src/scaffold.cc")
         .include(&include)
         .std("c++17")
         .flag_if_supported("-Wno-unused-parameter")

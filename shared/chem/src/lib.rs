@@ -73,6 +73,7 @@ mod molecule;
 mod patterns;
 mod properties;
 mod qed;
+mod scaffold;
 mod sdf;
 mod smarts;
 
@@ -81,6 +82,7 @@ pub use depict::{depict_svg, SVG_SIZE_RANGE};
 pub use filters::{filter_alert_stats, AlertCounts, FilterAlertStats};
 pub use molecule::{AtomInfo, BondInfo, BondType, Hybridization, Molecule, MAX_ATOMS, MAX_SMILES_LEN};
 pub use properties::{compute_properties, Properties};
+pub use scaffold::MurckoScaffold;
 pub use sdf::{read_sd_record, sd_record_2d, sd_record_without_molecule, sd_records, SdRecord, MOLBLOCK_HEADER_LINE};
 pub use smarts::SmartsPattern;
 
