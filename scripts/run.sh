@@ -2,8 +2,9 @@
 # The main job on a fresh machine: installs what is missing, brings up NATS
 # (JetStream) and Postgres if none is reachable, builds and starts every
 # service, and with the `pharmforge` client submits the example file
-# (examples/seed.smi: CCO, CC(=O)O) through every adapter built so far,
-# watches its progress and prints the results table.
+# (examples/seed.smi: CCO, CC(=O)O) through the default route (the
+# adapters on it: AdapterName::in_default_route), watches its progress and
+# prints the results table.
 #   KEEP_RUNNING=1 leaves the services up afterwards; API_PORT picks the port.
 #   `scripts/run.sh stop` stops what an earlier KEEP_RUNNING=1 left running:
 #   the services, and the private nats-server and Postgres it started.
@@ -73,7 +74,7 @@ curl -fs "http://$API_ADDR/readyz" >/dev/null || die "the API did not become rea
 
 pharmforge=target/release/pharmforge
 export PHARMFORGE_URL="http://$API_ADDR"
-# No --adapters: the run goes through every registered adapter, in route order.
+# No --adapters: the run takes the default route (AdapterName::default_route).
 log "pharmforge submit examples/seed.smi"
 run_id=$("$pharmforge" submit examples/seed.smi)
 log "run $run_id accepted; pharmforge watch $run_id"

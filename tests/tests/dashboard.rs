@@ -148,10 +148,16 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
         .unwrap();
     let transferred = first_load["transferred_bytes"].as_i64().unwrap();
     assert!(transferred > 0 && transferred < 300_000, "first load transferred {transferred} bytes: {first_load}");
-    // The adapters with a replica are ticked, the others not.
-    ok!(b, b.wait_until("document.querySelectorAll('input[name=adapter]').length === 4", WAIT).await);
+    // Every registered adapter is offered; those of the default route with
+    // a replica are ticked, the others not (scaffolds is off the route).
+    use pharmforge_core::AdapterName;
+    let offered = AdapterName::ALL.len();
+    ok!(b, b.wait_until(&format!("document.querySelectorAll('input[name=adapter]').length === {offered}"), WAIT).await);
     let ticked = b.execute("return [...document.querySelectorAll('input[name=adapter]')].map(i => [i.value, i.checked])", vec![]).await.unwrap();
-    assert_eq!(ticked, json!([["rdkit_local", true], ["admet_ai", true], ["pubchem", false], ["chembl", false]]));
+    let running = [AdapterName::RdkitLocal, AdapterName::AdmetAi];
+    let expected: Vec<Value> = AdapterName::ALL.iter().map(|a| json!([a.as_str(), a.in_default_route() && running.contains(a)])).collect();
+    assert_eq!(ticked, json!(expected));
+    assert_eq!(ticked[4], json!(["scaffolds", false]));
     shot(&b, "1-runs").await;
 
     // ---- Submit from the form: a pasted list, the first line typed ----
@@ -262,7 +268,7 @@ async fn a_chemist_submits_watches_and_explores_a_run_in_the_browser() {
     ok!(b, b.wait_for("tr[data-adapter=admet_ai]", WAIT).await);
     let replicas =
         b.execute("return [...document.querySelectorAll('tr[data-adapter]')].map(r => [r.dataset.adapter, r.children[1].textContent])", vec![]).await.unwrap();
-    assert_eq!(replicas, json!([["rdkit_local", "1"], ["admet_ai", "1"], ["pubchem", "0"], ["chembl", "0"]]));
+    assert_eq!(replicas, json!([["rdkit_local", "1"], ["admet_ai", "1"], ["pubchem", "0"], ["chembl", "0"], ["scaffolds", "0"]]));
     shot(&b, "5-pipeline").await;
     no_console_errors(&b, "desktop pages").await;
 

@@ -157,13 +157,14 @@ fn value(text: &str) -> Option<String> {
 
 /// Which sources each binary is built from, besides `shared/core`, and
 /// the prefix of its web-service settings (`*_X` reads are `<PREFIX>_X`).
-const BINARIES: [(&str, &[&str], &str); 6] = [
+const BINARIES: [(&str, &[&str], &str); 7] = [
     ("pharmforge-api", &["services/api/src", "shared/store/src"], ""),
     ("pharmforge-aggregator", &["services/aggregator/src", "shared/store/src"], ""),
     ("pharmforge-rdkit-local", &["services/rdkit-local/src"], ""),
     ("pharmforge-admet-ai", &["services/admet-ai/src"], ""),
     ("pharmforge-pubchem", &["services/pubchem/src", "shared/webclient/src"], "PUBCHEM"),
     ("pharmforge-chembl", &["services/chembl/src", "shared/webclient/src"], "CHEMBL"),
+    ("pharmforge-scaffolds", &["services/scaffolds/src"], ""),
 ];
 
 fn check(binary: &str, listed: &BTreeMap<String, String>, reads: &[Read], problems: &mut Vec<String>) {

@@ -204,7 +204,7 @@ window.addEventListener('popstate', route);
 
 // ---------- progress bars ----------
 
-// The adapter registry, from the server (core's AdapterName): {name: {label, section}}.
+// The adapter registry, from the server (core's AdapterName): {name: {label, section, default_route}}.
 const ADAPTERS = JSON.parse(document.documentElement.dataset.adapters || '{}');
 const STAGE_LABEL = Object.fromEntries(Object.entries(ADAPTERS).map(([name, a]) => [name, a.label]));
 
@@ -354,7 +354,8 @@ function newRunForm() {
     fill(adapters, h('legend', {}, 'Adapters'), ...names.map((n) => {
       const a = list && list.find((x) => x.name === n);
       const connected = a ? a.replicas_connected : null;
-      const ticked = !list || !anyConnected || connected > 0;
+      // The default route's adapters (those connected, when any is); one off it only when chosen.
+      const ticked = (!ADAPTERS[n] || ADAPTERS[n].default_route) && (!list || !anyConnected || connected > 0);
       return h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'adapter', value: n, checked: ticked }), ' ', STAGE_LABEL[n] || n,
         connected === null ? null : h('span', { class: connected > 0 ? 'muted' : 'warn-text' }, connected > 0 ? ` (${connected} connected)` : ' (no replica connected)'));
     }));
@@ -788,6 +789,13 @@ function compoundPage(m, runId, index) {
             h('td', {}, a.target_pref_name || a.target_chembl_id || ''), h('td', {}, a.standard_type || ''),
             h('td', { class: 'num' }, (a.standard_relation && a.standard_relation !== '=' ? a.standard_relation + ' ' : '') + fmt.num(a.standard_value, 2)),
             h('td', {}, a.standard_units || ''), h('td', { class: 'num' }, fmt.num(a.pchembl_value, 2)))))))] : null));
+    }
+
+    // Any other adapter's section (a new kind with no card of its own yet), as a table of its fields.
+    const drawn = ['properties', 'admet', 'pubchem', 'bioactivity'];
+    for (const a of route) {
+      const sec = ADAPTERS[a] && ADAPTERS[a].section;
+      if (sec && !drawn.includes(sec) && r[sec] && typeof r[sec] === 'object') sections.push(h('section', { class: 'card' }, h('h2', {}, STAGE_LABEL[a] || a), kvTable(r[sec])));
     }
 
     if (r.input_properties && typeof r.input_properties === 'object' && Object.keys(r.input_properties).length) {

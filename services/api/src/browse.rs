@@ -57,7 +57,7 @@ impl Orders {
 pub struct BrowseQuery {
     /// index (default), rank, final_score, id, smiles, status; a short name: mw, logp, tpsa, qed, lipinski,
     /// herg, ames, dili, bbb, solubility, clintox, cid, chembl_id, best_pchembl; or section.field (properties.,
-    /// admet., pubchem., bioactivity., scores., errors., input.): by the field's number where it is one, else
+    /// admet., pubchem., bioactivity., scaffolds., scores., errors., input.): by the field's number where it is one, else
     /// its text. Missing values come last whichever the order; ties in input order. Any sort but index and
     /// rank, or any filter, pages the matching results by position (the order of a finished run is computed
     /// once and kept).

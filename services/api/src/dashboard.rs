@@ -75,11 +75,12 @@ struct Assets {
 }
 
 /// The adapter registry as the page's `data-adapters`: `{name: {label,
-/// section}}` in route order, so the page lists no adapter of its own.
+/// section, default_route}}` in route order, so the page lists no adapter
+/// of its own (and ticks for a new run only those on the default route).
 fn adapters_attribute() -> String {
     let registry: serde_json::Map<String, serde_json::Value> = pharmforge_core::AdapterName::ALL
         .into_iter()
-        .map(|a| (a.as_str().to_owned(), serde_json::json!({"label": a.label(), "section": a.section().as_str()})))
+        .map(|a| (a.as_str().to_owned(), serde_json::json!({"label": a.label(), "section": a.section().as_str(), "default_route": a.in_default_route()})))
         .collect();
     serde_json::Value::Object(registry).to_string().replace('&', "&amp;").replace('"', "&quot;")
 }
@@ -158,6 +159,7 @@ mod tests {
         let registry: serde_json::Value = serde_json::from_str(&attribute.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
         for a in pharmforge_core::AdapterName::ALL {
             assert_eq!(registry[a.as_str()]["section"], a.section().as_str());
+            assert_eq!(registry[a.as_str()]["default_route"], a.in_default_route());
         }
         for asset in [&a.script, &a.style, &a.page_off] {
             assert!(asset.gzipped.len() < asset.plain.len());

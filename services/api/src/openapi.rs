@@ -282,7 +282,7 @@ fn compound_id() -> Schema {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct PipelineConfig {
-    /// The route, in order (default: every adapter, in route order).
+    /// The route, in order (default: the default route, the adapters on it in route order).
     #[schema(schema_with = adapter_route)]
     adapters: Option<Vec<String>>,
     #[schema(value_type = Option<Priority>, nullable = false)]
@@ -302,7 +302,10 @@ fn adapter_route() -> Schema {
         "minItems": 1,
         "uniqueItems": true,
         "items": {"$ref": "#/components/schemas/Adapter"},
-        "description": "the route, in order (default: every adapter, in route order)",
+        "description": format!(
+            "the route, in order (default: {}; an adapter off the default route runs only when named here)",
+            AdapterName::default_route().iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     }))
 }
 

@@ -1097,7 +1097,7 @@ pub async fn run_events(State(state): State<AppState>, caller: Caller, ApiPath(a
     summary = "The whole run as CSV, SD file or JSON lines, streamed",
     description = "In input order (or by rank). CSV and SD share flat columns named by section: id, index, compound_id, smiles, \
         status, properties.<field>, admet.<endpoint> (and _drugbank_approved_percentile), pubchem.<field>, bioactivity.<field>, \
-        scores.<name>, final_score, rank, errors.<adapter>, input.<name> (the input's SD data or CSV columns); lists and objects \
+        scaffolds.<field>, scores.<name>, final_score, rank, errors.<adapter>, input.<name> (the input's SD data or CSV columns); lists and objects \
         are JSON text. SD: each molecule with RDKit 2D coordinates, its ID (or compound_id) as title, every non-empty value as \
         a data item; a compound RDKit cannot read keeps its record as a molecule without atoms. JSON lines: each result as \
         /results returns it. A finished run's export is the same bytes every time; X-Run-Status says the run's status \

@@ -418,14 +418,15 @@ pub fn run_request(body: &[u8], limits: &Limits) -> Result<RunRequest, ApiError>
     Ok(RunRequest { compounds, options: run_options(pipeline_config, user_id)? })
 }
 
-/// Checks a run's options and fills in the defaults (`adapters`: all, in
-/// order; `priority`: normal), however they came (JSON body, query, form).
+/// Checks a run's options and fills in the defaults (`adapters`: the
+/// default route, `AdapterName::default_route`; `priority`: normal),
+/// however they came (JSON body, query, form).
 pub fn run_options(mut pipeline_config: Map<String, Value>, user_id: Option<String>) -> Result<RunOptions, ApiError> {
     if depth(&pipeline_config) > MAX_CONFIG_DEPTH {
         return Err(ApiError::validation("pipeline_config", format!("pipeline_config nests deeper than {MAX_CONFIG_DEPTH} levels")));
     }
     let adapters = match pipeline_config.get("adapters") {
-        None | Some(Value::Null) => AdapterName::ALL.to_vec(),
+        None | Some(Value::Null) => AdapterName::default_route(),
         Some(Value::Array(names)) => adapter_list(names)?,
         Some(other) => {
             return Err(ApiError::validation(
@@ -592,9 +593,9 @@ mod tests {
     }
 
     #[test]
-    fn the_default_route_is_all_four_adapters_in_order() {
+    fn the_default_route_is_the_four_adapters_on_it_in_order() {
         let r = parse(json!({"input_smiles": ["CCO"]})).ok().unwrap();
-        assert_eq!(r.options.adapters, AdapterName::ALL.to_vec());
+        assert_eq!(r.options.adapters, AdapterName::default_route());
         assert_eq!(r.options.pipeline_config["adapters"], json!(["rdkit_local", "admet_ai", "pubchem", "chembl"]));
         assert_eq!((r.options.priority, &r.options.pipeline_config["priority"]), (Priority::Normal, &json!("normal")));
     }

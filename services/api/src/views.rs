@@ -258,6 +258,9 @@ pub struct CompoundView<'a> {
     /// Kept for the seed's clients: no adapter fills it yet.
     #[schema(value_type = Option<Object>, required)]
     synthesis: Option<&'a RawValue>,
+    /// The Bemis–Murcko scaffold, its generic form and the ring systems (`scaffolds`, only on runs that ask for it).
+    #[schema(value_type = Option<Object>, required)]
+    scaffolds: Option<&'a RawValue>,
     /// Each adapter's error for this compound, by adapter.
     #[schema(value_type = std::collections::HashMap<String, String>)]
     errors: &'a RawValue,
@@ -352,6 +355,7 @@ pub fn compound<'a>(c: &'a CompoundRow, profile: Option<&Profile>) -> CompoundVi
         bioactivity: raw(&c.bioactivity),
         docking: raw(&c.docking),
         synthesis: raw(&c.synthesis),
+        scaffolds: raw(&c.scaffolds),
         errors: &c.errors.0,
         scores: raw(&c.scores),
         trace_id: c.trace_id.as_deref(),
@@ -426,6 +430,7 @@ mod tests {
             bioactivity: None,
             docking: None,
             synthesis: None,
+            scaffolds: None,
             errors: raw("{}").unwrap(),
             scores: None,
             final_score: None,
@@ -444,6 +449,7 @@ mod tests {
                 Section::Bioactivity => row.bioactivity = value,
                 Section::Docking => row.docking = value,
                 Section::Synthesis => row.synthesis = value,
+                Section::Scaffolds => row.scaffolds = value,
             }
         }
         let shown = serde_json::to_value(compound(&row, None)).unwrap();

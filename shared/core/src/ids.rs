@@ -53,7 +53,8 @@ impl fmt::Display for RunId {
 
 /// The registered adapters: the one list of them (README, "Adding an
 /// adapter"). Streams, consumers, validation, metrics and the dashboard
-/// follow it; an adapter fills one [`Section`].
+/// follow it; an adapter fills one [`Section`], and is on the default route
+/// or not ([`AdapterName::in_default_route`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdapterName {
@@ -61,11 +62,29 @@ pub enum AdapterName {
     AdmetAi,
     Pubchem,
     Chembl,
+    Scaffolds,
 }
 
 impl AdapterName {
-    /// Every registered adapter, in the default route order.
-    pub const ALL: [AdapterName; 4] = [AdapterName::RdkitLocal, AdapterName::AdmetAi, AdapterName::Pubchem, AdapterName::Chembl];
+    /// Every registered adapter, in route order: a route of several is put
+    /// in this order wherever one is made for the user (the default route).
+    pub const ALL: [AdapterName; 5] = [AdapterName::RdkitLocal, AdapterName::AdmetAi, AdapterName::Pubchem, AdapterName::Chembl, AdapterName::Scaffolds];
+
+    /// Whether a run that names no adapters (`pipeline_config.adapters`
+    /// left out) goes through this one. An adapter off the default route
+    /// runs only for the runs that ask for it.
+    pub fn in_default_route(self) -> bool {
+        match self {
+            AdapterName::RdkitLocal | AdapterName::AdmetAi | AdapterName::Pubchem | AdapterName::Chembl => true,
+            AdapterName::Scaffolds => false,
+        }
+    }
+
+    /// The route of a run that names no adapters: those
+    /// [on it](Self::in_default_route), in [`ALL`](Self::ALL)'s order.
+    pub fn default_route() -> Vec<AdapterName> {
+        Self::ALL.into_iter().filter(|a| a.in_default_route()).collect()
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,6 +92,7 @@ impl AdapterName {
             AdapterName::AdmetAi => "admet_ai",
             AdapterName::Pubchem => "pubchem",
             AdapterName::Chembl => "chembl",
+            AdapterName::Scaffolds => "scaffolds",
         }
     }
 
@@ -98,6 +118,7 @@ impl AdapterName {
             AdapterName::AdmetAi => "ADMET-AI",
             AdapterName::Pubchem => "PubChem",
             AdapterName::Chembl => "ChEMBL",
+            AdapterName::Scaffolds => "Scaffolds",
         }
     }
 
@@ -108,6 +129,7 @@ impl AdapterName {
             AdapterName::AdmetAi => Section::Admet,
             AdapterName::Pubchem => Section::Pubchem,
             AdapterName::Chembl => Section::Bioactivity,
+            AdapterName::Scaffolds => Section::Scaffolds,
         }
     }
 
@@ -124,7 +146,8 @@ impl fmt::Display for AdapterName {
 
 /// The sections of a compound's result that adapters fill: the one list of
 /// them. Each is a `jsonb` column of `compound_results` (the seed's schema
-/// has all six), a key of every result and a group of export columns; the
+/// has the first six; a later one comes with the migration adding its
+/// column), a key of every result and a group of export columns; the
 /// store, the results, the exports and the sort keys follow this list.
 /// `docking` and `synthesis` wait for their adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -136,11 +159,14 @@ pub enum Section {
     Bioactivity,
     Docking,
     Synthesis,
+    /// Bemis–Murcko scaffolds (`scaffolds`; migration 20261130000003).
+    Scaffolds,
 }
 
 impl Section {
     /// Every section, in the order of their columns.
-    pub const ALL: [Section; 6] = [Section::Properties, Section::Admet, Section::Pubchem, Section::Bioactivity, Section::Docking, Section::Synthesis];
+    pub const ALL: [Section; 7] =
+        [Section::Properties, Section::Admet, Section::Pubchem, Section::Bioactivity, Section::Docking, Section::Synthesis, Section::Scaffolds];
 
     /// Its name: the key in a result, and its column.
     pub fn as_str(self) -> &'static str {
@@ -151,6 +177,7 @@ impl Section {
             Section::Bioactivity => "bioactivity",
             Section::Docking => "docking",
             Section::Synthesis => "synthesis",
+            Section::Scaffolds => "scaffolds",
         }
     }
 
@@ -277,6 +304,12 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(Section::Docking.adapter(), None);
+    }
+
+    #[test]
+    fn the_default_route_is_the_adapters_on_it_in_route_order() {
+        assert_eq!(AdapterName::default_route(), [AdapterName::RdkitLocal, AdapterName::AdmetAi, AdapterName::Pubchem, AdapterName::Chembl]);
+        assert!(!AdapterName::Scaffolds.in_default_route(), "scaffolds runs only when a run asks for it");
     }
 
     #[test]

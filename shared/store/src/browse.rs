@@ -58,8 +58,8 @@ const ALIASES: [(&str, Section, &str); 14] = [
 impl SortKey {
     /// `index`, `rank`, `final_score`, `id`, `smiles`, `status`, a short
     /// name (`mw`, `logp`, `herg`, ...: [`ALIASES`]) or `section.field`
-    /// (`properties.`, `admet.`, `pubchem.`, `bioactivity.`, `scores.`,
-    /// `errors.`, `input.`).
+    /// (any section of [`Section::all`]: `properties.`, `admet.`, ...,
+    /// `scaffolds.`, `scores.`, `errors.`, `input.`).
     pub fn parse(s: &str) -> Result<SortKey, String> {
         Ok(match s {
             "" | "index" | "input" => SortKey::Index,
@@ -214,7 +214,7 @@ pub async fn results_at(pool: &PgPool, run_pk: i64, indexes: &[i32], detail: Det
         return Ok(Vec::new());
     }
     let columns = match detail {
-        Detail::Full => COMPOUND_COLUMNS.to_owned(),
+        Detail::Full => COMPOUND_COLUMNS.clone(),
         Detail::Table => table_columns(),
     };
     let sql = format!("SELECT {columns} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx = ANY($2)");
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(SortKey::parse("input.IC50 (nM)"), Ok(SortKey::Field { section: Section::Input, path: path(&["IC50 (nM)"]) }));
         assert!(SortKey::parse("bogus").unwrap_err().contains("short name"));
         let e = SortKey::parse("secrets.x").unwrap_err();
-        assert!(e.ends_with(r#"no section "secrets" (properties, admet, pubchem, bioactivity, docking, synthesis, scores, errors, input)"#), "{e}");
+        assert!(e.ends_with(r#"no section "secrets" (properties, admet, pubchem, bioactivity, docking, synthesis, scaffolds, scores, errors, input)"#), "{e}");
         assert!(SortKey::parse("admet.").is_err());
     }
 

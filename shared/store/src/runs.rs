@@ -104,6 +104,7 @@ pub struct CompoundRow {
     pub bioactivity: Option<RawJson>,
     pub docking: Option<RawJson>,
     pub synthesis: Option<RawJson>,
+    pub scaffolds: Option<RawJson>,
     pub errors: RawJson,
     pub scores: Option<RawJson>,
     pub final_score: Option<f64>,
@@ -127,14 +128,22 @@ impl CompoundRow {
             Section::Bioactivity => self.bioactivity.as_ref(),
             Section::Docking => self.docking.as_ref(),
             Section::Synthesis => self.synthesis.as_ref(),
+            Section::Scaffolds => self.scaffolds.as_ref(),
         }
     }
 }
 
 /// A compound's result joined with what the user gave with it; `c` is
-/// `compound_results`, `i` its row of `run_inputs`.
-pub(crate) const COMPOUND_COLUMNS: &str = "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, c.properties, c.admet, c.pubchem, \
-    c.bioactivity, c.docking, c.synthesis, c.errors, c.scores, c.final_score, c.rank, c.rank_order, c.pareto_front, i.given_id, i.properties AS input_properties";
+/// `compound_results`, `i` its row of `run_inputs`. Every section's column
+/// is there, in `Section::ALL`'s order (`c.properties, c.admet, ...`), each
+/// followed by `, `: a section added to the registry is read with the rest.
+pub(crate) static COMPOUND_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let sections: String = Section::ALL.iter().map(|s| format!("c.{s}, ")).collect();
+    format!(
+        "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, {sections}c.errors, c.scores, c.final_score, c.rank, c.rank_order, c.pareto_front, \
+         i.given_id, i.properties AS input_properties"
+    )
+});
 pub(crate) const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
 
 pub async fn get_run(pool: &PgPool, run_id: &RunId) -> Result<Option<RunRow>, sqlx::Error> {
@@ -227,9 +236,10 @@ pub enum ResultOrder {
 /// without a rank in input order.
 pub async fn list_results(pool: &PgPool, run_pk: i64, order: ResultOrder, page: i64, page_size: i64) -> Result<Vec<CompoundRow>, sqlx::Error> {
     let skip = (page - 1).saturating_mul(page_size);
+    let columns = &*COMPOUND_COLUMNS;
     match order {
         ResultOrder::Input => {
-            let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx >= $2 AND c.idx < $3 ORDER BY c.idx");
+            let sql = format!("SELECT {columns} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx >= $2 AND c.idx < $3 ORDER BY c.idx");
             let first = skip.clamp(0, i32::MAX as i64) as i32;
             let end = skip.saturating_add(page_size).clamp(0, i32::MAX as i64) as i32;
             sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(first).bind(end).fetch_all(pool).await
@@ -244,9 +254,8 @@ pub async fn list_results(pool: &PgPool, run_pk: i64, order: ResultOrder, page: 
                 sqlx::query_scalar("SELECT coalesce(max(rank_order), 0)::bigint FROM compound_results WHERE run_pk = $1").bind(run_pk).fetch_one(pool).await?;
             let mut rows = Vec::new();
             if skip < ranked {
-                let sql = format!(
-                    "SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order > $2 AND c.rank_order <= $3 ORDER BY c.rank_order"
-                );
+                let sql =
+                    format!("SELECT {columns} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order > $2 AND c.rank_order <= $3 ORDER BY c.rank_order");
                 rows = sqlx::query_as::<_, CompoundRow>(&sql)
                     .bind(run_pk)
                     .bind(skip.clamp(0, i32::MAX as i64) as i32)
@@ -256,8 +265,7 @@ pub async fn list_results(pool: &PgPool, run_pk: i64, order: ResultOrder, page: 
             }
             let wanted = page_size - rows.len() as i64;
             if wanted > 0 {
-                let sql =
-                    format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
+                let sql = format!("SELECT {columns} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.rank_order IS NULL ORDER BY c.idx LIMIT $2 OFFSET $3");
                 let unranked = sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(wanted).bind((skip - ranked).max(0)).fetch_all(pool).await?;
                 rows.extend(unranked);
             }
@@ -341,6 +349,7 @@ impl ExportCursor {
 /// each page a range read of an index, so an export costs the same per row
 /// at its end as at its start, and holds no connection between pages.
 pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, limit: i64) -> Result<Vec<CompoundRow>, sqlx::Error> {
+    let columns = &*COMPOUND_COLUMNS;
     loop {
         let (sql, after) = match *cursor {
             ExportCursor::Done => return Ok(Vec::new()),
@@ -348,7 +357,7 @@ pub async fn export_page(pool: &PgPool, run_pk: i64, cursor: &mut ExportCursor, 
             ExportCursor::Ranked { after } => ("c.rank_order > $2 ORDER BY c.rank_order", after),
             ExportCursor::Unranked { after } => ("c.rank_order IS NULL AND c.idx > $2 ORDER BY c.idx", after),
         };
-        let sql = format!("SELECT {COMPOUND_COLUMNS} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND {sql} LIMIT $3");
+        let sql = format!("SELECT {columns} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND {sql} LIMIT $3");
         let rows = sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(after).bind(limit).fetch_all(pool).await?;
         let full = rows.len() as i64 == limit;
         *cursor = match (*cursor, rows.last()) {
