@@ -7,7 +7,9 @@
 
 struct PhyschemData;
 
-PhyschemData admet_physchem(rust::Str smiles);
+// The stereo centres, and with `descriptors` the other columns (without it
+// they are 0: the caller has rdkit_local's values).
+PhyschemData admet_physchem(rust::Str smiles, bool descriptors);
 struct FilterCounts;
 
 // PAINS, Brenk and NIH counts by RDKit's FilterCatalog::getMatches, on a

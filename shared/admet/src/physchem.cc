@@ -59,7 +59,7 @@ unsigned count_stereo_centers(const RDKit::ROMol &mol) {
 
 }  // namespace
 
-PhyschemData admet_physchem(rust::Str smiles) {
+PhyschemData admet_physchem(rust::Str smiles, bool descriptors) {
   // Callers parse with pharmforge-chem first, which has set RDKit's logs up
   // (nothing to stderr); this parse then succeeds the same way.
   std::string s(smiles.data(), smiles.size());
@@ -71,11 +71,13 @@ PhyschemData admet_physchem(rust::Str smiles) {
   }
   if (!mol) throw std::runtime_error("invalid SMILES");
   PhyschemData d{};
-  d.molecular_weight = RDKit::Descriptors::calcAMW(*mol);
-  d.logp = RDKit::Descriptors::calcClogP(*mol);
-  d.hba = count_hba(*mol);
-  d.hbd = RDKit::Descriptors::calcNumHBD(*mol);
-  d.tpsa = RDKit::Descriptors::calcTPSA(*mol);
+  if (descriptors) {
+    d.molecular_weight = RDKit::Descriptors::calcAMW(*mol);
+    d.logp = RDKit::Descriptors::calcClogP(*mol);
+    d.hba = count_hba(*mol);
+    d.hbd = RDKit::Descriptors::calcNumHBD(*mol);
+    d.tpsa = RDKit::Descriptors::calcTPSA(*mol);
+  }
   d.stereo_centers = count_stereo_centers(*mol);
   // The PAINS, Brenk and NIH counts are pharmforge-chem's
   // Molecule::filter_alerts (Physchem::compute).

@@ -25,7 +25,8 @@ pub(crate) mod ffi {
 
     unsafe extern "C++" {
         include!("pharmforge-admet/include/physchem.h");
-        fn admet_physchem(smiles: &str) -> Result<PhyschemData>;
+        /// The stereo centres, and with `descriptors` the other columns.
+        fn admet_physchem(smiles: &str, descriptors: bool) -> Result<PhyschemData>;
         fn admet_filter_counts_unscreened(smiles: &str) -> Result<FilterCounts>;
     }
 }
