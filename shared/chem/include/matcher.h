@@ -179,10 +179,12 @@ class Matcher {
   // The query atom to start a top-level search from (rarest elements).
   int best_start(int q);
   // For sets of many queries: -1 when query `q` certainly has no embedding
-  // (too few atoms of an element it needs, or an atom query no molecule
-  // atom matches), else the query atom with the fewest matching molecule
-  // atoms, to start the search from. Per distinct atom query, the number of
-  // matching atoms is counted once per molecule and shared by all queries.
+  // (too few atoms of an element it needs, or an atom query without
+  // recursive SMARTS that no molecule atom matches), else the query atom to
+  // start the search from: the one whose atom query (without recursion)
+  // matches the fewest molecule atoms. Per distinct atom query, the number
+  // of matching atoms is counted once per molecule and shared by all
+  // queries.
   int screen(int q);
   const RDKit::ROMol &mol() const { return mol_; }
   // An upper bound on the number of embeddings of query `q` when its first

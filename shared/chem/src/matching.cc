@@ -416,19 +416,22 @@ int Matcher::screen(int q) {
   // RDKit decides unsupported queries; their atom queries are not ours to
   // evaluate (embeddings() asks RDKit before searching).
   if (!qd.supported) return 0;
+  // Only atom queries without recursion are counted: counting one with a
+  // recursive SMARTS would match that SMARTS around every candidate atom,
+  // where the search needs it only next to atoms already mapped (and for
+  // a query that is all recursive SMARTS, the search is the count).
   int best_key = -1;
   unsigned best_count = ~0u;
   for (int key : qd.distinct_keys) {
+    if (!set_.key(key).recursions.empty()) break;  // these come last
     const unsigned c = key_atoms(key);
-    // With a recursive SMARTS over RDKit's limit, atom answers that use
-    // recursion are incomplete: no verdict from them (the search then asks
-    // RDKit).
-    if (c == 0 && !(tainted_ && !set_.key(key).recursions.empty())) return -1;
+    if (c == 0) return -1;
     if (c < best_count) {
       best_count = c;
       best_key = key;
     }
   }
+  if (best_key < 0) return cheap_start(q);
   for (std::size_t a = 0; a < qd.keys.size(); ++a) {
     if (qd.keys[a] == best_key) return static_cast<int>(a);
   }
