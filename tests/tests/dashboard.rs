@@ -530,3 +530,32 @@ async fn web_data_on_the_compound_page_and_dead_letters_and_rate_limits_on_the_p
     no_console_errors(&b, "pipeline page").await;
     b.quit().await.unwrap();
 }
+
+/// A section the page has no card of its own for (`scaffolds`) is drawn
+/// from the adapter registry, under its adapter's label, as a table of its
+/// fields (README, "Adding an adapter": the page follows the registry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_section_without_a_card_of_its_own_is_shown_as_a_table_of_its_fields() {
+    if !browser_here() {
+        return;
+    }
+    let stack = Stack::start(&["rdkit_local", "scaffolds"]).await;
+    let run = stack.create_run(json!({"input_smiles": ["Cc1cc(Oc2nccc(CCC)c2)ccc1"], "pipeline_config": {"adapters": ["rdkit_local", "scaffolds"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.wait_finished(&run_id, WAIT).await["status"], "completed");
+    let (b, _downloads) = open_browser().await;
+    b.goto(&format!("{}/runs/{run_id}/compounds/0", stack.url(""))).await.unwrap();
+    let card = "[...document.querySelectorAll('section.card')].find(c => c.querySelector('h2').textContent === 'Scaffolds')";
+    ok!(b, b.wait_until(&format!("!!{card}"), WAIT).await);
+    let rows = b
+        .execute(&format!("return [...{card}.querySelectorAll('table.kv tr')].map(r => [r.children[0].textContent, r.children[1].textContent])"), vec![])
+        .await
+        .unwrap();
+    let mut rows: Vec<(String, String)> = serde_json::from_value(rows).unwrap();
+    rows.sort();
+    assert_eq!(rows[0], ("generic_scaffold".into(), "C1CCC(CC2CCCCC2)CC1".into()));
+    assert!(rows[1].0 == "ring_systems" && rows[1].1.starts_with('2'), "{rows:?}");
+    assert_eq!(rows[2], ("scaffold".into(), "c1ccc(Oc2ccccn2)cc1".into()));
+    shot(&b, "14-compound-scaffolds").await;
+    no_console_errors(&b, "the compound page with scaffolds").await;
+}
