@@ -42,9 +42,17 @@ fn main() {
     for f in ["src/scaffold.rs", "src/scaffold.cc", "include/scaffold.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
-    for f in
-        ["src/ffi.rs", "src/bridge.cc", "src/matching.cc", "src/crippen.cc", "src/inchi_input.cc", "src/depict.cc", "src/filters.cc", "include/bridge.h", "include/matcher.h"]
-    {
+    for f in [
+        "src/ffi.rs",
+        "src/bridge.cc",
+        "src/matching.cc",
+        "src/crippen.cc",
+        "src/inchi_input.cc",
+        "src/depict.cc",
+        "src/filters.cc",
+        "include/bridge.h",
+        "include/matcher.h",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
 
