@@ -49,14 +49,6 @@ impl Adapter for RdkitLocal {
     }
 
     async fn enrich(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
-        let handle = tokio::task::spawn_blocking(move || {
-            let mut batch = Attempt::records(batch);
-            batch.iter_mut().for_each(enrich_one);
-            Outcome::forward_all(batch)
-        });
-        // enrich_one never panics out (it catches RDKit panics per record), so
-        // a join error means the runtime is shutting down: return nothing and
-        // the runtime redelivers the batch.
-        handle.await.unwrap_or_default()
+        pharmforge_core::adapter::enrich_each_blocking(batch, enrich_one).await
     }
 }

@@ -75,14 +75,6 @@ impl Adapter for Scaffolds {
     }
 
     async fn enrich(&self, batch: Vec<Attempt>) -> Vec<Outcome> {
-        // RDKit work is CPU-bound: on tokio's blocking pool, as rdkit_local.
-        let handle = tokio::task::spawn_blocking(move || {
-            let mut batch = Attempt::records(batch);
-            batch.iter_mut().for_each(enrich_one);
-            Outcome::forward_all(batch)
-        });
-        // enrich_one catches RDKit's panics per record: a join error means
-        // the runtime is shutting down, and the batch is redelivered.
-        handle.await.unwrap_or_default()
+        pharmforge_core::adapter::enrich_each_blocking(batch, enrich_one).await
     }
 }

@@ -57,6 +57,20 @@ impl Attempt {
     }
 }
 
+/// A CPU-bound adapter's `enrich`: `enrich_one` on each record, on tokio's
+/// blocking pool (so that `ADAPTER_CONCURRENCY` batches in flight use every
+/// core), every record forwarded. `enrich_one` catches its own panics, per
+/// record; a join error then means the runtime is shutting down: nothing is
+/// returned and the batch is redelivered.
+pub async fn enrich_each_blocking(batch: Vec<Attempt>, enrich_one: fn(&mut CompoundRecord)) -> Vec<Outcome> {
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut batch = Attempt::records(batch);
+        batch.iter_mut().for_each(enrich_one);
+        Outcome::forward_all(batch)
+    });
+    handle.await.unwrap_or_default()
+}
+
 /// Runs `adapter` over `records` outside the runtime (tests, benchmarks), each
 /// as its last allowed attempt, so the adapter never asks for a retry: what
 /// would have been retried comes back with its error.
