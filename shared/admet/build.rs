@@ -11,8 +11,6 @@ const RDKIT_LIBS: &[&str] = &[
     "RDKitSmilesParse",
     "RDKitGraphMol",
     "RDKitDescriptors",
-    "RDKitFingerprints",
-    "RDKitDataStructs",
     "RDKitSubstructMatch",
     "RDKitRDGeneral",
 ];

@@ -15,4 +15,4 @@ struct FilterCounts;
 // PAINS, Brenk and NIH counts by RDKit's FilterCatalog::getMatches, on a
 // molecule parsed here: for the test that pharmforge-chem's
 // Molecule::filter_alerts (what Physchem::compute reports) equals them.
-FilterCounts admet_filter_counts_unscreened(rust::Str smiles);
+FilterCounts admet_filter_counts_rdkit(rust::Str smiles);

@@ -146,8 +146,8 @@ impl Physchem {
     /// PAINS, Brenk and NIH counts by RDKit's `FilterCatalog::getMatches`
     /// itself, on its own parse of `smiles` (slow: for checking the counts
     /// [`Physchem::compute`] takes from `Molecule::filter_alerts`).
-    pub fn filter_counts_unscreened(smiles: &str) -> Result<[u32; 3], String> {
-        let c = rdkit_physchem::ffi::admet_filter_counts_unscreened(smiles).map_err(|e| e.what().to_owned())?;
+    pub fn filter_counts_rdkit(smiles: &str) -> Result<[u32; 3], String> {
+        let c = rdkit_physchem::ffi::admet_filter_counts_rdkit(smiles).map_err(|e| e.what().to_owned())?;
         Ok([c.pains, c.brenk, c.nih])
     }
 

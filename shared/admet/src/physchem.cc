@@ -84,7 +84,7 @@ PhyschemData admet_physchem(rust::Str smiles, bool descriptors) {
   return d;
 }
 
-FilterCounts admet_filter_counts_unscreened(rust::Str smiles) {
+FilterCounts admet_filter_counts_rdkit(rust::Str smiles) {
   // As admet_ai/physchem.py: FilterCatalog(params).GetMatches(mol) per
   // catalog, on a molecule of our own parse. Function-local statics: built
   // once, thread-safe initialisation; getMatches is const.

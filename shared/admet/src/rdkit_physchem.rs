@@ -27,6 +27,6 @@ pub(crate) mod ffi {
         include!("pharmforge-admet/include/physchem.h");
         /// The stereo centres, and with `descriptors` the other columns.
         fn admet_physchem(smiles: &str, descriptors: bool) -> Result<PhyschemData>;
-        fn admet_filter_counts_unscreened(smiles: &str) -> Result<FilterCounts>;
+        fn admet_filter_counts_rdkit(smiles: &str) -> Result<FilterCounts>;
     }
 }

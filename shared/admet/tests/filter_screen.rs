@@ -1,7 +1,7 @@
 //! The PAINS, Brenk and NIH columns (`Physchem::compute`, which takes them
 //! from pharmforge-chem's `Molecule::filter_alerts`, our matcher over RDKit's
 //! catalog patterns) equal RDKit's own `FilterCatalog::getMatches(mol).size()`
-//! (`Physchem::filter_counts_unscreened`, on a parse of its own) for every
+//! (`Physchem::filter_counts_rdkit`, on a parse of its own) for every
 //! molecule we have: ADMET-AI's 2,845 approved drugs and the 1,082 reference
 //! molecules of `shared/data/reference/`.
 
@@ -52,7 +52,7 @@ fn filter_alerts_equal_rdkit_filter_catalog() {
         let Ok(mol) = Molecule::from_smiles(&smiles) else { continue };
         let p = Physchem::compute(&smiles, &mol).unwrap();
         let ours = [p.pains, p.brenk, p.nih];
-        let rdkit = Physchem::filter_counts_unscreened(&smiles).unwrap();
+        let rdkit = Physchem::filter_counts_rdkit(&smiles).unwrap();
         if ours != rdkit {
             mismatches.push(format!("{smiles}: ours {ours:?}, FilterCatalog {rdkit:?}"));
         }
