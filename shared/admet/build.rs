@@ -5,15 +5,8 @@
 use std::env;
 use std::path::PathBuf;
 
-const RDKIT_LIBS: &[&str] = &[
-    "RDKitFilterCatalog",
-    "RDKitCatalogs",
-    "RDKitSmilesParse",
-    "RDKitGraphMol",
-    "RDKitDescriptors",
-    "RDKitSubstructMatch",
-    "RDKitRDGeneral",
-];
+const RDKIT_LIBS: &[&str] =
+    &["RDKitFilterCatalog", "RDKitCatalogs", "RDKitSmilesParse", "RDKitGraphMol", "RDKitDescriptors", "RDKitSubstructMatch", "RDKitRDGeneral"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=RDKIT_INCLUDE_DIR");
