@@ -15,6 +15,7 @@
 //! so the reverse of edge `e` is `e ^ 1`.
 
 use pharmforge_chem::{AtomInfo, BondInfo, BondType, Hybridization, Molecule};
+use std::collections::HashMap;
 
 pub const ATOM_FDIM: usize = 72;
 pub const BOND_FDIM: usize = 14;
@@ -87,8 +88,14 @@ pub fn bond_features(b: &BondInfo, x: &mut [f32]) {
 #[derive(Default, Debug)]
 pub struct BatchGraph {
     pub n_mols: usize,
-    /// [n_atoms × ATOM_FDIM]
-    pub atoms: Vec<f32>,
+    /// [n_kinds × ATOM_FDIM]: the distinct atom feature rows of the batch.
+    /// A batch of drug-like molecules has a few dozen kinds of atom among
+    /// hundreds of atoms: the model multiplies each kind once.
+    pub kinds: Vec<f32>,
+    /// Each atom's row in `kinds`.
+    pub atom_kind: Vec<u32>,
+    /// A kind's row (its bits) → its index.
+    kind_index: HashMap<[u32; ATOM_FDIM], u32>,
     /// [n_bonds × BOND_FDIM]; directed edges `2b` and `2b + 1` are bond `b`'s.
     /// (An edge's input row is its source atom's features then its bond's:
     /// the model multiplies the two parts apart, per atom and per bond,
@@ -109,15 +116,24 @@ impl BatchGraph {
         self.src.len()
     }
 
+    /// Distinct atom feature rows.
+    pub fn n_kinds(&self) -> usize {
+        self.kinds.len() / ATOM_FDIM
+    }
+
     /// Appends one molecule.
     pub fn push(&mut self, mol: &Molecule) {
         let base = self.n_atoms();
-        let n = mol.num_atoms();
         let m = self.n_mols as u32;
-        self.atoms.resize((base + n) * ATOM_FDIM, 0.0);
-        for i in 0..n {
-            let a = mol.atom(i);
-            atom_features(&a, &mut self.atoms[(base + i) * ATOM_FDIM..(base + i + 1) * ATOM_FDIM]);
+        let mut row = [0f32; ATOM_FDIM];
+        for a in mol.atoms() {
+            atom_features(&a, &mut row);
+            let n_kinds = self.kind_index.len() as u32;
+            let kind = *self.kind_index.entry(row.map(f32::to_bits)).or_insert(n_kinds);
+            if kind == n_kinds {
+                self.kinds.extend_from_slice(&row);
+            }
+            self.atom_kind.push(kind);
             self.atom_mol.push(m);
         }
         for j in 0..mol.num_bonds() {

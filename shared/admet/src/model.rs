@@ -129,23 +129,23 @@ impl Mpnn {
         ws.mol.resize(nm * d, 0.0);
         ws.f1.resize(nm * d, 0.0);
         // H0 = X_e · W_iᵀ, where an edge's row X_e is its source atom's
-        // features then its bond's: per atom (V · W_i[:, atom]ᵀ) and per bond
-        // (B · W_i[:, bond]ᵀ), then each edge adds its atom's and its bond's
-        // rows, which is less than half the work of one product per edge.
-        let nb = ne / 2;
-        ws.a_in.resize(na * d, 0.0);
+        // features then its bond's: per kind of atom (V · W_i[:, atom]ᵀ) and
+        // per bond (B · W_i[:, bond]ᵀ), then each edge adds its atom's and its
+        // bond's rows, a small part of the work of one product per edge.
+        let (nk, nb) = (g.n_kinds(), ne / 2);
+        ws.k_in.resize(nk * d, 0.0);
         ws.b_in.resize(nb * d, 0.0);
-        gemm_nt(na, ATOM_FDIM, d, &g.atoms, ATOM_FDIM, &self.w_i, EDGE_IN, 0.0, &mut ws.a_in, d);
+        gemm_nt(nk, ATOM_FDIM, d, &g.kinds, ATOM_FDIM, &self.w_i, EDGE_IN, 0.0, &mut ws.k_in, d);
         gemm_nt(nb, BOND_FDIM, d, &g.bonds, BOND_FDIM, &self.w_i[ATOM_FDIM..], EDGE_IN, 0.0, &mut ws.b_in, d);
         for e in 0..ne {
-            let s = g.src[e] as usize;
+            let k = g.atom_kind[g.src[e] as usize] as usize;
             let b = e / 2;
             let (h0, h) = (&mut ws.h0[e * d..(e + 1) * d], &mut ws.h[e * d..(e + 1) * d]);
-            let (x_a, x_b) = (&ws.a_in[s * d..(s + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
-            for k in 0..d {
-                let x = x_a[k] + x_b[k];
-                h0[k] = x;
-                h[k] = x.max(0.0);
+            let (x_a, x_b) = (&ws.k_in[k * d..(k + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
+            for j in 0..d {
+                let x = x_a[j] + x_b[j];
+                h0[j] = x;
+                h[j] = x.max(0.0);
             }
         }
         for _ in 1..self.depth {
@@ -165,12 +165,17 @@ impl Mpnn {
             }
         }
         aggregate(&g.dst, &ws.h, &mut ws.a, d);
-        // O = relu([V ‖ A] · W_oᵀ + b): two products on column blocks of W_o.
-        for row in ws.o.chunks_exact_mut(d) {
+        // O = relu([V ‖ A] · W_oᵀ + b): the V block per kind of atom (with the
+        // bias), gathered per atom, then A's block accumulated.
+        let ld_o = ATOM_FDIM + d;
+        ws.k_o.resize(nk * d, 0.0);
+        for row in ws.k_o.chunks_exact_mut(d) {
             row.copy_from_slice(&self.b_o);
         }
-        let ld_o = ATOM_FDIM + d;
-        gemm_nt(na, ATOM_FDIM, d, &g.atoms, ATOM_FDIM, &self.w_o, ld_o, 1.0, &mut ws.o, d);
+        gemm_nt(nk, ATOM_FDIM, d, &g.kinds, ATOM_FDIM, &self.w_o, ld_o, 1.0, &mut ws.k_o, d);
+        for (row, &k) in ws.o.chunks_exact_mut(d).zip(&g.atom_kind) {
+            row.copy_from_slice(&ws.k_o[k as usize * d..(k as usize + 1) * d]);
+        }
         gemm_nt(na, d, d, &ws.a, d, &self.w_o[ATOM_FDIM..], ld_o, 1.0, &mut ws.o, d);
         ws.mol.fill(0.0);
         let inv = 1.0 / self.norm;
@@ -215,7 +220,8 @@ impl Mpnn {
 /// Scratch buffers reused across models and batches.
 #[derive(Default)]
 pub struct Workspace {
-    a_in: Vec<f32>,
+    k_in: Vec<f32>,
+    k_o: Vec<f32>,
     b_in: Vec<f32>,
     h0: Vec<f32>,
     h: Vec<f32>,
