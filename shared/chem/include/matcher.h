@@ -196,7 +196,9 @@ class Matcher {
 
  private:
   bool prepare_one(int inner);  // matches a recursive SMARTS (false: over the limit)
-  int cheap_start(int q) const;  // the query atom with the rarest elements
+  // The query atom with the rarest elements, and (if asked) how many of the
+  // molecule's atoms have them.
+  int cheap_start(int q, unsigned *candidates = nullptr) const;
   unsigned key_atoms(int key);  // atoms that match distinct atom query `key`
   bool eval(const QuerySet::Key &key, int node, const RDKit::Atom *atom);
   template <class F>

@@ -361,17 +361,8 @@ int Matcher::best_start(int q) {
   const QuerySet::Query &qd = set_.query(q);
   const std::size_t natoms = qd.element_lists.size();
   // first by element counts, which cost nothing...
-  int best = 0;
   unsigned best_count = ~0u;
-  for (std::size_t a = 0; a < natoms; ++a) {
-    const auto &list = qd.element_lists[a];
-    unsigned c = list.empty() ? n_ : 0;
-    for (unsigned char z : list) c += element_count_[z];
-    if (c < best_count) {
-      best_count = c;
-      best = static_cast<int>(a);
-    }
-  }
+  int best = cheap_start(q, &best_count);
   if (best_count <= 4 || natoms == 1) return best;
   // ...then, for the rest, by the atoms that really match (answers cached
   // for the search), which finds e.g. the one non-ring alkene carbon of a
@@ -508,7 +499,7 @@ bool Matcher::prepare_one(int r) {
   return s_->rec_state[r] == 1;
 }
 
-int Matcher::cheap_start(int q) const {
+int Matcher::cheap_start(int q, unsigned *candidates) const {
   const QuerySet::Query &qd = set_.query(q);
   int best = 0;
   unsigned best_count = ~0u;
@@ -521,6 +512,7 @@ int Matcher::cheap_start(int q) const {
       best = static_cast<int>(a);
     }
   }
+  if (candidates) *candidates = best_count;
   return best;
 }
 
