@@ -5,36 +5,11 @@
 //! molecule we have: ADMET-AI's 2,845 approved drugs and the 1,082 reference
 //! molecules of `shared/data/reference/`.
 
-use pharmforge_admet::drugbank::DrugBank;
+mod common;
+
+use common::molecules;
 use pharmforge_admet::Physchem;
 use pharmforge_chem::Molecule;
-use std::path::PathBuf;
-
-fn molecules() -> Vec<String> {
-    let admet_dir =
-        std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"));
-    let csv = admet_dir.join("data/drugbank_approved.csv");
-    let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{}: {e}; run scripts/lib.sh's ensure_admet_models", csv.display()));
-    let drugbank = DrugBank::from_csv(&text).unwrap();
-    let mut out: Vec<String> = drugbank.rows.iter().map(|r| r["smiles"].clone()).collect();
-    assert_eq!(out.len(), 2845);
-    let reference = std::env::var_os("PHARMFORGE_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference"));
-    let mut n_reference = 0;
-    for entry in std::fs::read_dir(&reference).unwrap_or_else(|e| panic!("{}: {e}", reference.display())) {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()) {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                out.push(v["smiles"].as_str().unwrap().to_owned());
-                n_reference += 1;
-            }
-        }
-    }
-    assert_eq!(n_reference, 1082, "reference molecules in {}", reference.display());
-    out
-}
 
 #[test]
 fn filter_alerts_equal_rdkit_filter_catalog() {

@@ -8,32 +8,11 @@
 //! physchem floats is 1e-6). The stereo centres are not shared: rdkit_local
 //! counts them with RDKit's current perception, ADMET-AI with the legacy one.
 
-use pharmforge_admet::drugbank::DrugBank;
+mod common;
+
+use common::molecules;
 use pharmforge_admet::{Known, Physchem};
 use pharmforge_chem::Molecule;
-use std::path::PathBuf;
-
-fn molecules() -> Vec<String> {
-    let admet_dir =
-        std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"));
-    let csv = admet_dir.join("data/drugbank_approved.csv");
-    let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{}: {e}; run scripts/lib.sh's ensure_admet_models", csv.display()));
-    let mut out: Vec<String> = DrugBank::from_csv(&text).unwrap().rows.iter().map(|r| r["smiles"].clone()).collect();
-    let reference = std::env::var_os("PHARMFORGE_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference"));
-    for entry in std::fs::read_dir(&reference).unwrap_or_else(|e| panic!("{}: {e}", reference.display())) {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()) {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                out.push(v["smiles"].as_str().unwrap().to_owned());
-            }
-        }
-    }
-    assert!(out.len() > 3900, "{} molecules", out.len());
-    out
-}
 
 #[test]
 fn rdkit_local_values_equal_admet_physchem() {
