@@ -227,15 +227,19 @@ async fn main() {
     let wanted = |name: &str| phases.is_empty() || phases.split(',').any(|p| p.trim() == name);
     let n = env_usize("BENCH_FAIR_COMPOUNDS", 20_000);
     let chain = ["rdkit_local", "admet_ai"];
+    // BENCH_FAIR_SCHEDULER="SCHEDULER_QUEUE_MS=1000,..." sets the API's
+    // admission settings in the windowed phases (to compare settings A/B).
+    let tuned_text = std::env::var("BENCH_FAIR_SCHEDULER").unwrap_or_default();
+    let tuned: Vec<(&str, &str)> = tuned_text.split(',').filter_map(|kv| kv.trim().split_once('=')).collect();
     let mut report = serde_json::Map::new();
     if wanted("a_alone_unbounded") {
         report.insert("a_alone_unbounded".into(), phase("a_alone_unbounded", &chain, &UNBOUNDED, &chain, n, false, false).await);
     }
     if wanted("a_alone") {
-        report.insert("a_alone".into(), phase("a_alone", &chain, &[], &chain, n, false, false).await);
+        report.insert("a_alone".into(), phase("a_alone", &chain, &tuned, &chain, n, false, false).await);
     }
     if wanted("shared") {
-        report.insert("shared".into(), phase("shared", &chain, &[], &chain, n, true, false).await);
+        report.insert("shared".into(), phase("shared", &chain, &tuned, &chain, n, true, false).await);
     }
     if std::env::var("BENCH_FAIR_BASELINE").is_ok_and(|v| v == "1") {
         report.insert("shared_unbounded".into(), phase("shared_unbounded", &chain, &UNBOUNDED, &chain, n, true, false).await);
