@@ -2,8 +2,8 @@
 //! `admet` section: `{properties, percentiles, model}`), computed in Rust by
 //! `pharmforge-admet` from the package's published checkpoints.
 //!
-//! Inference is CPU-bound: each batch runs on tokio's blocking pool, and
-//! `AdmetModels::predict` splits it over the cores.
+//! Inference is CPU-bound: each batch runs on tokio's blocking pool, on one
+//! thread by default (`ADMET_AI_THREADS`), with one batch in flight per core.
 
 use pharmforge_admet::{AdmetModels, Input, Known};
 use pharmforge_core::{Adapter, AdapterName, Attempt, CompoundRecord, Outcome};
@@ -25,7 +25,7 @@ impl AdmetAi {
     /// Loads the models; the error names the file and the reason. A batch's
     /// predictions use `threads` threads (`None`: the cores this process may
     /// use, which in a container without a CPU limit is every core of the
-    /// node, hence `ADMET_AI_THREADS` from the CPU request in Kubernetes).
+    /// node).
     pub fn load(dir: &Path, threads: Option<usize>) -> Result<Self, pharmforge_admet::LoadError> {
         let mut models = AdmetModels::load(dir)?;
         if let Some(t) = threads {

@@ -10,20 +10,26 @@ async fn main() {
     let main = AdapterMain {
         adapter: AdapterName::AdmetAi,
         about: "the admet_ai adapter: ADMET-AI 2.0.1 predictions (41 endpoints, physchem columns, DrugBank percentiles)",
-        batch: 64,
-        // One batch at a time by default: each batch already uses every core.
-        concurrency: 1,
-        concurrency_shown: "1",
+        // As many batches at once as cores, each on one thread: a batch
+        // split over the cores waits for its slowest half, and with
+        // rdkit-local, the aggregator and Postgres on the same cores one
+        // half was always the slow one (cores idled at the end of every
+        // batch). 32 a batch keeps what one thread works on as it was (a
+        // batch of 64 over two threads) and what is in hand, which a
+        // newcomer's compounds queue behind (issue 12), at 64 on two cores.
+        batch: 32,
+        concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        concurrency_shown: "the cores available",
         vars: vec![
             EnvVar::new("ADMET_AI_MODELS_DIR", "./.data/admet_ai", "the unpacked admet_ai/resources folder of the ADMET-AI 2.0.1 package"),
-            EnvVar::new("ADMET_AI_THREADS", 0, "threads one batch's predictions use (0: the cores available)"),
+            EnvVar::new("ADMET_AI_THREADS", 1, "threads one batch's predictions use (0: the cores available)"),
         ],
     };
     // The models load before anything connects: a missing or corrupt file
     // ends the service at once, naming the file.
     let load = || {
-        // `ADMET_AI_THREADS` (default: the cores available): threads per batch.
-        let threads = Some(env_parse::<usize>("ADMET_AI_THREADS", 0)?).filter(|&t| t > 0);
+        // `ADMET_AI_THREADS` (default 1; 0: the cores available): threads per batch.
+        let threads = Some(env_parse::<usize>("ADMET_AI_THREADS", 1)?).filter(|&t| t > 0);
         let started = std::time::Instant::now();
         let adapter = pharmforge_admet_ai::AdmetAi::load(&pharmforge_admet_ai::models_dir_from_env(), threads)
             .map_err(|e| format!("cannot load the ADMET-AI models (ADMET_AI_MODELS_DIR): {e}"))?;
