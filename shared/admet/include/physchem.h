@@ -3,13 +3,15 @@
 // alert counts come from pharmforge-chem).
 #pragma once
 #include "rust/cxx.h"
+#include <GraphMol/ROMol.h>
 #include <cstdint>
 
 struct PhyschemData;
 
 // The stereo centres, and with `descriptors` the other columns (without it
-// they are 0: the caller has rdkit_local's values).
-PhyschemData admet_physchem(rust::Str smiles, bool descriptors);
+// they are 0: the caller has rdkit_local's values), of a molecule
+// pharmforge-chem parsed (as Chem.MolFromSmiles does).
+PhyschemData admet_physchem(const RDKit::ROMol &mol, bool descriptors);
 struct FilterCounts;
 
 // PAINS, Brenk and NIH counts by RDKit's FilterCatalog::getMatches, on a

@@ -115,13 +115,13 @@ impl Known {
 
 impl Physchem {
     /// As admet_ai/physchem.py computes them (the molecule must parse).
-    pub fn compute(smiles: &str, mol: &Molecule) -> Result<Physchem, String> {
-        Self::compute_with(smiles, mol, None)
+    pub fn compute(mol: &Molecule) -> Result<Physchem, String> {
+        Self::compute_with(mol, None)
     }
 
     /// [`Physchem::compute`], taking what `known` has instead of computing it.
-    pub fn compute_with(smiles: &str, mol: &Molecule, known: Option<Known>) -> Result<Physchem, String> {
-        let d = rdkit_physchem::ffi::admet_physchem(smiles, known.is_none()).map_err(|e| e.what().to_owned())?;
+    pub fn compute_with(mol: &Molecule, known: Option<Known>) -> Result<Physchem, String> {
+        let d = rdkit_physchem::ffi::admet_physchem(mol.rdkit_mol(), known.is_none()).map_err(|e| e.what().to_owned())?;
         let k = match known {
             Some(k) => k,
             None => Known { molecular_weight: d.molecular_weight, logp: d.logp, hba: d.hba, hbd: d.hbd, tpsa: d.tpsa, qed: mol.qed() },
@@ -288,7 +288,7 @@ impl AdmetModels {
         let mut slots: Vec<Result<Physchem, String>> = Vec::new();
         for input in inputs {
             let s = input.smiles;
-            let parsed = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| Physchem::compute_with(s, &mol, input.known).map(|p| (mol, p)));
+            let parsed = Molecule::from_smiles(s).map_err(|e| e.to_string()).and_then(|mol| Physchem::compute_with(&mol, input.known).map(|p| (mol, p)));
             match parsed {
                 Ok((mol, physchem)) => {
                     let full = graph.n_mols >= SUB_BATCH || graph.n_atoms() + mol.num_atoms() > SUB_BATCH_ATOMS;

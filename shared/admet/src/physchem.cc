@@ -1,5 +1,5 @@
-// See include/physchem.h. One function: parse the SMILES as
-// Chem.MolFromSmiles does, then compute what admet_ai/physchem.py computes,
+// See include/physchem.h. One function: on the molecule pharmforge-chem
+// parsed (as Chem.MolFromSmiles does), compute what admet_ai/physchem.py computes,
 // but for QED and the PAINS, Brenk and NIH alert counts, which
 // pharmforge-chem computes on the molecule the caller has parsed already
 // (Molecule::qed, Molecule::filter_alerts). The alert counts by RDKit's own
@@ -59,17 +59,10 @@ unsigned count_stereo_centers(const RDKit::ROMol &mol) {
 
 }  // namespace
 
-PhyschemData admet_physchem(rust::Str smiles, bool descriptors) {
-  // Callers parse with pharmforge-chem first, which has set RDKit's logs up
-  // (nothing to stderr); this parse then succeeds the same way.
-  std::string s(smiles.data(), smiles.size());
-  std::unique_ptr<RDKit::RWMol> mol;
-  try {
-    mol.reset(RDKit::SmilesToMol(s));
-  } catch (const std::exception &e) {
-    throw std::runtime_error(std::string("invalid SMILES: ") + e.what());
-  }
-  if (!mol) throw std::runtime_error("invalid SMILES");
+PhyschemData admet_physchem(const RDKit::ROMol &m, bool descriptors) {
+  // Molecule::from_smiles's parse: SmilesToMol with its defaults, as here
+  // before (the reuse and golden tests hold the values to RDKit's).
+  const RDKit::ROMol *mol = &m;
   PhyschemData d{};
   if (descriptors) {
     d.molecular_weight = RDKit::Descriptors::calcAMW(*mol);

@@ -25,8 +25,11 @@ pub(crate) mod ffi {
 
     unsafe extern "C++" {
         include!("pharmforge-admet/include/physchem.h");
+        /// pharmforge-chem's parse of the SMILES (`Molecule::rdkit_mol`).
+        #[namespace = "RDKit"]
+        type ROMol = pharmforge_chem::rdkit::ROMol;
         /// The stereo centres, and with `descriptors` the other columns.
-        fn admet_physchem(smiles: &str, descriptors: bool) -> Result<PhyschemData>;
+        fn admet_physchem(mol: &ROMol, descriptors: bool) -> Result<PhyschemData>;
         fn admet_filter_counts_rdkit(smiles: &str) -> Result<FilterCounts>;
     }
 }

@@ -25,7 +25,7 @@ fn filter_alerts_equal_rdkit_filter_catalog() {
     let mut mismatches = Vec::new();
     for smiles in molecules() {
         let Ok(mol) = Molecule::from_smiles(&smiles) else { continue };
-        let p = Physchem::compute(&smiles, &mol).unwrap();
+        let p = Physchem::compute(&mol).unwrap();
         let ours = [p.pains, p.brenk, p.nih];
         let rdkit = Physchem::filter_counts_rdkit(&smiles).unwrap();
         if ours != rdkit {

@@ -6,7 +6,7 @@
 //! `cxx::Exception` (see the `trycatch` hook in `include/bridge.h`).
 
 #[cxx::bridge(namespace = "pharmforge")]
-pub(crate) mod bridge {
+pub mod bridge {
     /// One atom, as RDKit sees it after sanitization.
     struct AtomData {
         atomic_num: u32,

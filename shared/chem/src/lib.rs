@@ -86,6 +86,13 @@ pub use scaffold::MurckoScaffold;
 pub use sdf::{read_sd_record, sd_record_2d, sd_record_without_molecule, sd_records, SdRecord, MOLBLOCK_HEADER_LINE};
 pub use smarts::SmartsPattern;
 
+/// RDKit's molecule type, for another crate's own cxx bridge to take a
+/// [`Molecule`]'s parse (`type ROMol = pharmforge_chem::rdkit::ROMol;`, and
+/// [`Molecule::rdkit_mol`]) instead of parsing the SMILES again.
+pub mod rdkit {
+    pub use crate::ffi::bridge::ROMol;
+}
+
 /// Errors from the chemistry layer. Messages are RDKit's own where RDKit
 /// produced one.
 #[derive(Debug, thiserror::Error)]

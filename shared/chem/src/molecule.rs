@@ -157,6 +157,11 @@ impl Molecule {
         }
     }
 
+    /// The RDKit molecule, for a bridge of another crate (see [`crate::rdkit`]).
+    pub fn rdkit_mol(&self) -> &ffi::ROMol {
+        self.romol()
+    }
+
     pub(crate) fn romol(&self) -> &ffi::ROMol {
         &self.mol
     }
