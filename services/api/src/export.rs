@@ -13,9 +13,10 @@ use crate::error::ApiError;
 use crate::views;
 use bytes::Bytes;
 use futures::Stream;
+use futures::StreamExt;
 use pharmforge_core::profile::Profile;
 use pharmforge_store::section::Section;
-use pharmforge_store::{self as store, CompoundRow, ExportCursor, ResultOrder};
+use pharmforge_store::{self as store, CompoundRow, ResultOrder};
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 use std::borrow::Cow;
@@ -23,7 +24,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Results read per page.
-const PAGE: i64 = 500;
+const PAGE: i32 = 500;
+/// Pages read from Postgres at once: one query is one backend, one core,
+/// and an export was waiting for it (reading 100,000 results took Postgres
+/// more CPU than the API's rendering of them).
+const PAGES_AT_ONCE: usize = 2;
 
 /// An export's format (`jsonl` may also be named `ndjson`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
@@ -296,7 +301,7 @@ fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout, profile: 
 /// The export's bytes: the header (CSV), then a page of results at a time.
 ///
 /// Three stages run at once, a page or two apart: reading pages from
-/// Postgres, rendering them (on a blocking thread: an SD page is RDKit's
+/// Postgres (two queries at once), rendering them (on a blocking thread: an SD page is RDKit's
 /// layout work, a CSV page tens of milliseconds of JSON), and sending them.
 /// Each hands on over a channel of two, so memory stays a few pages
 /// whatever the run's size, and a client that stops reading stops the
@@ -323,10 +328,19 @@ pub fn stream(
     }
     let failed = bytes_tx.clone();
     tokio::spawn(async move {
-        let mut cursor = ExportCursor::start(order);
-        while cursor != ExportCursor::Done {
-            match store::export_page(&pool, run_pk, &mut cursor, PAGE).await {
-                Ok(rows) if rows.is_empty() => break,
+        let pages = match store::export_pages(&pool, run_pk, order, PAGE).await {
+            Ok(pages) => pages,
+            Err(e) => {
+                tracing::warn!(error = %e, run_pk, "export stopped: reading results failed");
+                let _ = failed.send(Err(std::io::Error::other(e))).await;
+                return;
+            }
+        };
+        // In order, PAGES_AT_ONCE queries in flight.
+        let mut read = futures::stream::iter(pages).map(|page| store::export_page(&pool, run_pk, page)).buffered(PAGES_AT_ONCE);
+        while let Some(page) = read.next().await {
+            match page {
+                Ok(rows) if rows.is_empty() => {}
                 Ok(rows) => {
                     if rows_tx.send(rows).await.is_err() {
                         return;

@@ -305,6 +305,55 @@ async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
     assert!(page(1_000_000).await.is_empty());
 }
 
+/// An export's pages (ranges read two at a time by the API) cover every
+/// result once, in input order, or in rank order then the unranked in input
+/// order, whatever the page size, including pages with nothing in them.
+#[tokio::test]
+async fn export_pages_cover_every_result_once_in_order() {
+    use pharmforge_store::{export_page, export_pages, ResultOrder};
+    use AdapterName::*;
+    let pool = fresh_pool().await;
+    let route = [RdkitLocal];
+    let run_id = "run_00000000000000ad";
+    new_run(&pool, run_id, &["C"; 7], &route).await;
+    let pk = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().id;
+    // Compounds 1 and 4 fail (no rank); the other five are ranked 1..=5.
+    let records = (0..7u32)
+        .map(|i| {
+            if i == 1 || i == 4 {
+                let mut r = CompoundRecord::new(&parsed(run_id), i, "C".into(), route.to_vec());
+                r.set_fatal(RdkitLocal, "invalid SMILES");
+                r.advance();
+                r
+            } else {
+                record(run_id, i, &route, 1)
+            }
+        })
+        .collect();
+    apply_batch(&pool, records).await.unwrap();
+    for size in [1, 2, 3, 500] {
+        let read = |order| {
+            let pool = pool.clone();
+            async move {
+                let mut rows = Vec::new();
+                for page in export_pages(&pool, pk, order, size).await.unwrap() {
+                    rows.extend(export_page(&pool, pk, page).await.unwrap().iter().map(|r| (r.rank, r.idx)));
+                }
+                rows
+            }
+        };
+        assert_eq!(read(ResultOrder::Input).await.iter().map(|(_, i)| *i).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5, 6], "page size {size}");
+        let ranked = read(ResultOrder::Rank).await;
+        assert_eq!(ranked.iter().map(|(r, _)| *r).collect::<Vec<_>>(), vec![Some(1), Some(2), Some(3), Some(4), Some(5), None, None], "page size {size}");
+        assert_eq!(ranked[5..].iter().map(|(_, i)| *i).collect::<Vec<_>>(), vec![1, 4], "the unranked follow in input order (page size {size})");
+    }
+    // A run with no results has no pages.
+    let empty = "run_00000000000000ae";
+    new_run(&pool, empty, &["C"], &route).await;
+    let empty_pk = get_run(&pool, &parsed(empty)).await.unwrap().unwrap().id;
+    assert!(export_pages(&pool, empty_pk, ResultOrder::Rank, 500).await.unwrap().is_empty());
+}
+
 /// A run written after the table's statistics were taken (Postgres then
 /// estimates "1 row" for it) is placed when it finishes, and rescored, in
 /// one pass over its rows: planned as a join with the values, each write
