@@ -268,16 +268,13 @@ async fn a_record_that_does_not_fit_its_run_counts_nothing() {
     assert_eq!(get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().status, RunStatus::Completed);
 }
 
-#[tokio::test]
-async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
-    use pharmforge_store::{list_results, ResultOrder};
+/// A finished run of seven compounds through rdkit_local, of which 1 and 4
+/// failed (no score, no rank) and the other five are ranked 1..=5; its key.
+async fn finished_with_two_unranked(pool: &PgPool, run_id: &str) -> i64 {
     use AdapterName::*;
-    let pool = fresh_pool().await;
     let route = [RdkitLocal];
-    let run_id = "run_00000000000000ac";
-    new_run(&pool, run_id, &["C"; 7], &route).await;
-    let pk = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().id;
-    // Compounds 1 and 4 fail (no score, no rank); the other five are ranked 1..=5.
+    new_run(pool, run_id, &["C"; 7], &route).await;
+    let pk = get_run(pool, &parsed(run_id)).await.unwrap().unwrap().id;
     let records = (0..7u32)
         .map(|i| {
             if i == 1 || i == 4 {
@@ -290,7 +287,15 @@ async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
             }
         })
         .collect();
-    apply_batch(&pool, records).await.unwrap();
+    apply_batch(pool, records).await.unwrap();
+    pk
+}
+
+#[tokio::test]
+async fn rank_pages_are_ranges_of_the_ranks_then_the_unranked_in_input_order() {
+    use pharmforge_store::{list_results, ResultOrder};
+    let pool = fresh_pool().await;
+    let pk = finished_with_two_unranked(&pool, "run_00000000000000ac").await;
     let page = |p: i64| {
         let pool = pool.clone();
         async move { list_results(&pool, pk, ResultOrder::Rank, p, 3).await.unwrap().iter().map(|r| (r.rank, r.idx)).collect::<Vec<_>>() }
@@ -313,24 +318,8 @@ async fn export_pages_cover_every_result_once_in_order() {
     use pharmforge_store::{export_page, export_pages, ResultOrder};
     use AdapterName::*;
     let pool = fresh_pool().await;
+    let pk = finished_with_two_unranked(&pool, "run_00000000000000ad").await;
     let route = [RdkitLocal];
-    let run_id = "run_00000000000000ad";
-    new_run(&pool, run_id, &["C"; 7], &route).await;
-    let pk = get_run(&pool, &parsed(run_id)).await.unwrap().unwrap().id;
-    // Compounds 1 and 4 fail (no rank); the other five are ranked 1..=5.
-    let records = (0..7u32)
-        .map(|i| {
-            if i == 1 || i == 4 {
-                let mut r = CompoundRecord::new(&parsed(run_id), i, "C".into(), route.to_vec());
-                r.set_fatal(RdkitLocal, "invalid SMILES");
-                r.advance();
-                r
-            } else {
-                record(run_id, i, &route, 1)
-            }
-        })
-        .collect();
-    apply_batch(&pool, records).await.unwrap();
     for size in [1, 2, 3, 500] {
         let read = |order| {
             let pool = pool.clone();
