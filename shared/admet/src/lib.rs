@@ -121,7 +121,7 @@ impl Physchem {
 
     /// [`Physchem::compute`], taking what `known` has instead of computing it.
     pub fn compute_with(mol: &Molecule, known: Option<Known>) -> Result<Physchem, String> {
-        let d = rdkit_physchem::ffi::admet_physchem(mol.rdkit_mol(), known.is_none()).map_err(|e| e.what().to_owned())?;
+        let d = rdkit_physchem::ffi::admet_physchem(mol.romol(), known.is_none()).map_err(|e| e.what().to_owned())?;
         let k = match known {
             Some(k) => k,
             None => Known { molecular_weight: d.molecular_weight, logp: d.logp, hba: d.hba, hbd: d.hbd, tpsa: d.tpsa, qed: mol.qed() },

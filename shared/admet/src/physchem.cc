@@ -59,19 +59,18 @@ unsigned count_stereo_centers(const RDKit::ROMol &mol) {
 
 }  // namespace
 
-PhyschemData admet_physchem(const RDKit::ROMol &m, bool descriptors) {
-  // Molecule::from_smiles's parse: SmilesToMol with its defaults, as here
-  // before (the reuse and golden tests hold the values to RDKit's).
-  const RDKit::ROMol *mol = &m;
+PhyschemData admet_physchem(const RDKit::ROMol &mol, bool descriptors) {
+  // `mol` is Molecule::from_smiles's parse: SmilesToMol with its defaults
+  // (the reuse and golden tests hold the values to RDKit's).
   PhyschemData d{};
   if (descriptors) {
-    d.molecular_weight = RDKit::Descriptors::calcAMW(*mol);
-    d.logp = RDKit::Descriptors::calcClogP(*mol);
-    d.hba = count_hba(*mol);
-    d.hbd = RDKit::Descriptors::calcNumHBD(*mol);
-    d.tpsa = RDKit::Descriptors::calcTPSA(*mol);
+    d.molecular_weight = RDKit::Descriptors::calcAMW(mol);
+    d.logp = RDKit::Descriptors::calcClogP(mol);
+    d.hba = count_hba(mol);
+    d.hbd = RDKit::Descriptors::calcNumHBD(mol);
+    d.tpsa = RDKit::Descriptors::calcTPSA(mol);
   }
-  d.stereo_centers = count_stereo_centers(*mol);
+  d.stereo_centers = count_stereo_centers(mol);
   // The PAINS, Brenk and NIH counts are pharmforge-chem's
   // Molecule::filter_alerts (Physchem::compute).
   return d;

@@ -25,7 +25,7 @@ pub(crate) mod ffi {
 
     unsafe extern "C++" {
         include!("pharmforge-admet/include/physchem.h");
-        /// pharmforge-chem's parse of the SMILES (`Molecule::rdkit_mol`).
+        /// pharmforge-chem's parse of the SMILES (`Molecule::romol`).
         #[namespace = "RDKit"]
         type ROMol = pharmforge_chem::rdkit::ROMol;
         /// The stereo centres, and with `descriptors` the other columns.

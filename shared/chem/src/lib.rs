@@ -88,7 +88,7 @@ pub use smarts::SmartsPattern;
 
 /// RDKit's molecule type, for another crate's own cxx bridge to take a
 /// [`Molecule`]'s parse (`type ROMol = pharmforge_chem::rdkit::ROMol;`, and
-/// [`Molecule::rdkit_mol`]) instead of parsing the SMILES again.
+/// [`Molecule::romol`]) instead of parsing the SMILES again.
 pub mod rdkit {
     pub use crate::ffi::bridge::ROMol;
 }

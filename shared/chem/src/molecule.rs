@@ -157,12 +157,9 @@ impl Molecule {
         }
     }
 
-    /// The RDKit molecule, for a bridge of another crate (see [`crate::rdkit`]).
-    pub fn rdkit_mol(&self) -> &ffi::ROMol {
-        self.romol()
-    }
-
-    pub(crate) fn romol(&self) -> &ffi::ROMol {
+    /// The RDKit molecule, for this crate's bridges and another crate's
+    /// (see [`crate::rdkit`]).
+    pub fn romol(&self) -> &ffi::ROMol {
         &self.mol
     }
 
