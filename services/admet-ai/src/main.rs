@@ -1,5 +1,5 @@
 use pharmforge_core::config::{env_parse, EnvVar};
-use pharmforge_core::serve::{serve_adapter, AdapterMain};
+use pharmforge_core::serve::{cores_available, serve_adapter, AdapterMain};
 use pharmforge_core::AdapterName;
 
 // The system allocator, not mimalloc (which rdkit-local uses): mimalloc's
@@ -18,7 +18,7 @@ async fn main() {
         // batch of 64 over two threads) and what is in hand, which a
         // newcomer's compounds queue behind (issue 12), at 64 on two cores.
         batch: 32,
-        concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        concurrency: cores_available(),
         concurrency_shown: "the cores available",
         vars: vec![
             EnvVar::new("ADMET_AI_MODELS_DIR", "./.data/admet_ai", "the unpacked admet_ai/resources folder of the ADMET-AI 2.0.1 package"),

@@ -12,8 +12,7 @@
 use crate::error::ApiError;
 use crate::views;
 use bytes::Bytes;
-use futures::Stream;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use pharmforge_core::profile::Profile;
 use pharmforge_store::section::Section;
 use pharmforge_store::{self as store, CompoundRow, ResultOrder};
@@ -301,8 +300,9 @@ fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout, profile: 
 /// The export's bytes: the header (CSV), then a page of results at a time.
 ///
 /// Three stages run at once, a page or two apart: reading pages from
-/// Postgres (two queries at once), rendering them (on a blocking thread: an SD page is RDKit's
-/// layout work, a CSV page tens of milliseconds of JSON), and sending them.
+/// Postgres (two queries at once), rendering them (on a blocking thread: an
+/// SD page is RDKit's layout work, a CSV page tens of milliseconds of
+/// JSON), and sending them.
 /// Each hands on over a channel of two, so memory stays a few pages
 /// whatever the run's size, and a client that stops reading stops the
 /// reading (the channels close and the stages end).

@@ -1,4 +1,4 @@
-use pharmforge_core::serve::{serve_adapter, AdapterMain};
+use pharmforge_core::serve::{cores_available, serve_adapter, AdapterMain};
 use pharmforge_core::AdapterName;
 
 /// mimalloc for Rust and, through its `override` feature, for RDKit's C++
@@ -12,7 +12,7 @@ async fn main() {
         adapter: AdapterName::RdkitLocal,
         about: "the rdkit_local adapter: RDKit descriptors, identifiers and QED for each compound",
         batch: 64,
-        concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        concurrency: cores_available(),
         concurrency_shown: "the cores available",
         vars: Vec::new(),
     };

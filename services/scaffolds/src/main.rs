@@ -1,4 +1,4 @@
-use pharmforge_core::serve::{serve_adapter, AdapterMain};
+use pharmforge_core::serve::{cores_available, serve_adapter, AdapterMain};
 use pharmforge_core::AdapterName;
 
 /// mimalloc for Rust and RDKit's C++ alike, as in rdkit-local.
@@ -11,7 +11,7 @@ async fn main() {
         adapter: AdapterName::Scaffolds,
         about: "the scaffolds adapter: each compound's Bemis–Murcko scaffold, generic scaffold and ring systems (RDKit)",
         batch: 64,
-        concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        concurrency: cores_available(),
         concurrency_shown: "the cores available",
         vars: Vec::new(),
     };

@@ -20,6 +20,13 @@ pub struct AdapterMain<'a> {
     pub vars: Vec<EnvVar>,
 }
 
+/// The cores this process may use (2 when that cannot be read): the
+/// default `ADAPTER_CONCURRENCY` of adapters whose batches are CPU work,
+/// shown in `--help` as "the cores available".
+pub fn cores_available() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
 /// Runs an adapter service: `settings` reads the adapter's own settings (and
 /// loads what it needs, such as model files) at start, before any
 /// connection, so a bad value or a missing file ends the process at once,
