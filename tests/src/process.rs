@@ -98,6 +98,18 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// CPU seconds the whole machine has spent busy (every core's user, nice,
+/// system, irq, softirq and steal time, from /proc/stat): with a process's
+/// own, what the rest (Postgres' backends, which come and go) cost.
+pub fn machine_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = cpu.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum();
+    Some(busy / 100.0)
+}
+
 /// CPU seconds of every process whose command name is `comm` (e.g. all of
 /// Postgres' backends).
 pub fn cpu_seconds_of_all(comm: &str) -> f64 {

@@ -76,29 +76,40 @@ fn main() {
         std::hint::black_box(m.qed());
     }
     let qed_us = t.elapsed().as_secs_f64() * 1e6 / smiles.len().min(500) as f64;
-    // The 10 models alone (featurized graphs prepared beforehand), 1 thread.
-    let graphs: Vec<pharmforge_admet::featurize::BatchGraph> = smiles
-        .chunks(64)
-        .map(|c| {
-            let mut g = pharmforge_admet::featurize::BatchGraph::default();
-            for s in c {
-                g.push(&Molecule::from_smiles(s).unwrap());
+    // The 10 models alone (featurized graphs prepared beforehand), 1 thread,
+    // in batches of 32 molecules (admet-ai's default batch) and of each size
+    // in ADMET_BENCH_BATCHES (e.g. "8,16,64").
+    let models_only = |batch: usize| -> f64 {
+        let graphs: Vec<pharmforge_admet::featurize::BatchGraph> = smiles
+            .chunks(batch)
+            .map(|c| {
+                let mut g = pharmforge_admet::featurize::BatchGraph::default();
+                for s in c {
+                    g.push(&Molecule::from_smiles(s).unwrap());
+                }
+                g
+            })
+            .collect();
+        let mut ws = pharmforge_admet::model::Workspace::default();
+        let t = Instant::now();
+        for g in &graphs {
+            for ens in &models.ensembles {
+                let mut out = vec![0f32; g.n_mols * ens.tasks().len()];
+                for m in &ens.models {
+                    m.forward_accumulate(g, &mut ws, &mut out);
+                }
+                std::hint::black_box(&out);
             }
-            g
-        })
-        .collect();
-    let mut ws = pharmforge_admet::model::Workspace::default();
-    let t = Instant::now();
-    for g in &graphs {
-        for ens in &models.ensembles {
-            let mut out = vec![0f32; g.n_mols * ens.tasks().len()];
-            for m in &ens.models {
-                m.forward_accumulate(g, &mut ws, &mut out);
-            }
-            std::hint::black_box(&out);
         }
-    }
-    let models_only_per_s = n as f64 / t.elapsed().as_secs_f64();
+        n as f64 / t.elapsed().as_secs_f64()
+    };
+    let models_only_per_s = models_only(32);
+    let by_batch: Vec<String> = std::env::var("ADMET_BENCH_BATCHES")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|b| b.trim().parse::<usize>().ok().filter(|b| *b > 0))
+        .map(|b| format!("\"{b}\": {:.1}", models_only(b)))
+        .collect();
     let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
     let mut results = Vec::new();
     for threads in [1, cores] {
@@ -116,9 +127,10 @@ fn main() {
         ));
     }
     println!(
-        "{{\"molecules\": {n}, \"mean_heavy_atoms\": {mean_atoms:.1}, \"mean_directed_bonds\": {mean_edges:.1}, \"models\": 10, \"mflop_per_molecule\": {:.1}, \"model_load_ms\": {load_ms:.0}, \"physchem_us_per_molecule_1_core\": {physchem_us:.0}, \"physchem_us_without_rdkit_local_values\": {physchem_alone_us:.0}, \"of_which_parse_and_qed_us\": {qed_us:.0}, \"models_only_1_core\": {{\"molecules_per_s\": {models_only_per_s:.1}, \"gflop_per_s\": {:.1}}}, \"runs\": [{}], \"peak_rss_mb\": {:.1}}}",
+        "{{\"molecules\": {n}, \"mean_heavy_atoms\": {mean_atoms:.1}, \"mean_directed_bonds\": {mean_edges:.1}, \"models\": 10, \"mflop_per_molecule\": {:.1}, \"model_load_ms\": {load_ms:.0}, \"physchem_us_per_molecule_1_core\": {physchem_us:.0}, \"physchem_us_without_rdkit_local_values\": {physchem_alone_us:.0}, \"of_which_parse_and_qed_us\": {qed_us:.0}, \"models_only_1_core\": {{\"batch\": 32, \"molecules_per_s\": {models_only_per_s:.1}, \"gflop_per_s\": {:.1}}}, \"models_only_molecules_per_s_by_batch\": {{{}}}, \"runs\": [{}], \"peak_rss_mb\": {:.1}}}",
         flop_mol / 1e6,
         models_only_per_s * flop_mol / 1e9,
+        by_batch.join(", "),
         results.join(", "),
         peak_rss_kb() as f64 / 1024.0
     );

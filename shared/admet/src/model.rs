@@ -118,12 +118,43 @@ impl Mpnn {
     /// Predictions for every molecule of `g`, `[n_mols × n_tasks]`, added to
     /// `out` (the ensemble divides the sum by its size, as torch's mean does).
     pub fn forward_accumulate(&self, g: &BatchGraph, ws: &mut Workspace, out: &mut [f32]) {
+        // The element-wise passes between the products (a third of the time
+        // that is not GEMM) compiled for the widest vectors the CPU has:
+        // the baseline build's are 4 floats wide. Each element's arithmetic
+        // is the same whatever the width, so the results are the same bits.
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is built for.
+                return unsafe { self.forward_avx512(g, ws, out) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.forward_avx2(g, ws, out) };
+            }
+        }
+        self.forward(g, ws, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_avx512(&self, g: &BatchGraph, ws: &mut Workspace, out: &mut [f32]) {
+        self.forward(g, ws, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn forward_avx2(&self, g: &BatchGraph, ws: &mut Workspace, out: &mut [f32]) {
+        self.forward(g, ws, out)
+    }
+
+    #[inline(always)]
+    fn forward(&self, g: &BatchGraph, ws: &mut Workspace, out: &mut [f32]) {
         let d = self.d_h;
         let (na, ne, nm) = (g.n_atoms(), g.n_edges(), g.n_mols);
         debug_assert_eq!(out.len(), nm * self.n_tasks);
         ws.h0.resize(ne * d, 0.0);
         ws.h.resize(ne * d, 0.0);
-        ws.m.resize(ne * d, 0.0);
         ws.a.resize(na * d, 0.0);
         ws.o.resize(na * d, 0.0);
         ws.mol.resize(nm * d, 0.0);
@@ -137,34 +168,57 @@ impl Mpnn {
         ws.b_in.resize(nb * d, 0.0);
         gemm_nt(nk, ATOM_FDIM, d, &g.kinds, ATOM_FDIM, &self.w_i, EDGE_IN, 0.0, &mut ws.k_in, d);
         gemm_nt(nb, BOND_FDIM, d, &g.bonds, BOND_FDIM, &self.w_i[ATOM_FDIM..], EDGE_IN, 0.0, &mut ws.b_in, d);
+        // H = relu(H0), and A[v] = Σ H[e] over the edges e into v, in one pass.
+        ws.a.fill(0.0);
         for e in 0..ne {
             let k = g.atom_kind[g.src[e] as usize] as usize;
-            let b = e / 2;
+            let (b, t) = (e / 2, g.dst[e] as usize);
             let (h0, h) = (&mut ws.h0[e * d..(e + 1) * d], &mut ws.h[e * d..(e + 1) * d]);
             let (x_a, x_b) = (&ws.k_in[k * d..(k + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
+            let a = &mut ws.a[t * d..(t + 1) * d];
             for j in 0..d {
                 let x = x_a[j] + x_b[j];
                 h0[j] = x;
-                h[j] = x.max(0.0);
+                let r = x.max(0.0);
+                h[j] = r;
+                a[j] += r;
             }
         }
+        // Each step of message passing goes a block of edges at a time, so
+        // that a block's messages are still in cache when the product reads
+        // them, and its product when it is rectified and summed: M (a block
+        // only), then H = relu(H0 + M · W_hᵀ), then the new A. The sums are
+        // the same, in the same order, as whole-matrix passes.
+        let block = EDGE_BLOCK.min(ne.max(2));
+        ws.m.resize(block * d, 0.0);
+        ws.a_next.resize(na * d, 0.0);
         for _ in 1..self.depth {
-            aggregate(&g.dst, &ws.h, &mut ws.a, d);
-            for e in 0..ne {
-                let s = g.src[e] as usize;
-                let r = e ^ 1;
-                let (row, a_row, h_rev) = (&mut ws.m[e * d..(e + 1) * d], &ws.a[s * d..(s + 1) * d], &ws.h[r * d..(r + 1) * d]);
-                for k in 0..d {
-                    row[k] = a_row[k] - h_rev[k];
+            ws.a_next.fill(0.0);
+            for from in (0..ne).step_by(block) {
+                let to = (from + block).min(ne);
+                // M[e] = A[source of e] - H[reverse of e] (the reverse of an
+                // edge is its neighbour in the block: blocks start even).
+                for e in from..to {
+                    let s = g.src[e] as usize;
+                    let r = e ^ 1;
+                    let (row, a_row, h_rev) = (&mut ws.m[(e - from) * d..(e - from + 1) * d], &ws.a[s * d..(s + 1) * d], &ws.h[r * d..(r + 1) * d]);
+                    for k in 0..d {
+                        row[k] = a_row[k] - h_rev[k];
+                    }
+                }
+                gemm_nt(to - from, d, d, &ws.m, d, &self.w_h, d, 0.0, &mut ws.h[from * d..to * d], d);
+                for e in from..to {
+                    let t = g.dst[e] as usize;
+                    let (h, h0, a) = (&mut ws.h[e * d..(e + 1) * d], &ws.h0[e * d..(e + 1) * d], &mut ws.a_next[t * d..(t + 1) * d]);
+                    for k in 0..d {
+                        let r = (h[k] + h0[k]).max(0.0);
+                        h[k] = r;
+                        a[k] += r;
+                    }
                 }
             }
-            // H = relu(H0 + M · W_hᵀ)
-            gemm_nt(ne, d, d, &ws.m, d, &self.w_h, d, 0.0, &mut ws.h, d);
-            for (h, &h0) in ws.h.iter_mut().zip(&ws.h0) {
-                *h = (*h + h0).max(0.0);
-            }
+            std::mem::swap(&mut ws.a, &mut ws.a_next);
         }
-        aggregate(&g.dst, &ws.h, &mut ws.a, d);
         // O = relu([V ‖ A] · W_oᵀ + b): the V block per kind of atom (with the
         // bias), gathered per atom, then A's block accumulated.
         let ld_o = ATOM_FDIM + d;
@@ -217,6 +271,11 @@ impl Mpnn {
     }
 }
 
+/// Edges per block of message passing (even: an edge and its reverse are
+/// neighbours). A block's messages, products and states, ~0.3 MB each, stay
+/// in a core's L2 cache between the passes over them.
+const EDGE_BLOCK: usize = 256;
+
 /// Scratch buffers reused across models and batches.
 #[derive(Default)]
 pub struct Workspace {
@@ -227,22 +286,11 @@ pub struct Workspace {
     h: Vec<f32>,
     m: Vec<f32>,
     a: Vec<f32>,
+    a_next: Vec<f32>,
     o: Vec<f32>,
     mol: Vec<f32>,
     f1: Vec<f32>,
     f2: Vec<f32>,
-}
-
-/// a[v] = Σ h[e] over edges e into v.
-fn aggregate(dst: &[u32], h: &[f32], a: &mut [f32], d: usize) {
-    a.fill(0.0);
-    for (e, &t) in dst.iter().enumerate() {
-        let t = t as usize;
-        let (row, src) = (&mut a[t * d..(t + 1) * d], &h[e * d..(e + 1) * d]);
-        for k in 0..d {
-            row[k] += src[k];
-        }
-    }
 }
 
 /// C[m×n] = A[m×k] · B[n×k]ᵀ + beta·C, with row strides `lda`, `ldb`, `ldc`

@@ -177,6 +177,8 @@ async fn export() -> Value {
     for format in ["csv", "jsonl", "sdf"] {
         pharmforge_tests::reset_peak_rss(pid);
         let cpu_before = pharmforge_tests::cpu_seconds(pid).unwrap_or(0.0);
+        let machine_before = pharmforge_tests::machine_cpu_seconds().unwrap_or(0.0);
+        let own_before = pharmforge_tests::cpu_seconds(std::process::id()).unwrap_or(0.0);
         let started = Instant::now();
         let mut r =
             stack.http.get(stack.url(&format!("/api/v1/runs/{run_id}/export?format={format}"))).timeout(Duration::from_secs(3600)).send().await.unwrap();
@@ -187,13 +189,20 @@ async fn export() -> Value {
             lines += chunk.iter().filter(|b| **b == b'\n').count();
         }
         let seconds = started.elapsed().as_secs_f64();
+        let api_cpu = pharmforge_tests::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+        let own_cpu = pharmforge_tests::cpu_seconds(std::process::id()).unwrap_or(0.0) - own_before;
+        let machine_cpu = pharmforge_tests::machine_cpu_seconds().unwrap_or(0.0) - machine_before;
         let entry = json!({
             "rows": total,
             "seconds": round3(seconds),
             "rows_per_s": (total as f64 / seconds).round(),
             "mb": round3(bytes as f64 / 1048576.0),
             "lines": lines,
-            "api_cpu_s": round3(pharmforge_tests::cpu_seconds(pid).unwrap_or(0.0) - cpu_before),
+            "api_cpu_s": round3(api_cpu),
+            // Postgres, mostly (the machine's busy time less the API's and
+            // this client's).
+            "others_cpu_s": round3(machine_cpu - api_cpu - own_cpu),
+            "client_cpu_s": round3(own_cpu),
             "api_peak_rss_mb": mb(pharmforge_tests::peak_rss_kb(pid).unwrap_or(0)),
         });
         eprintln!("export {format}: {entry}");
