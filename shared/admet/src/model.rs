@@ -153,7 +153,6 @@ impl Mpnn {
         let d = self.d_h;
         let (na, ne, nm) = (g.n_atoms(), g.n_edges(), g.n_mols);
         debug_assert_eq!(out.len(), nm * self.n_tasks);
-        ws.h0.resize(ne * d, 0.0);
         ws.h.resize(ne * d, 0.0);
         ws.a.resize(na * d, 0.0);
         ws.o.resize(na * d, 0.0);
@@ -168,18 +167,17 @@ impl Mpnn {
         ws.b_in.resize(nb * d, 0.0);
         gemm_nt(nk, ATOM_FDIM, d, &g.kinds, ATOM_FDIM, &self.w_i, EDGE_IN, 0.0, &mut ws.k_in, d);
         gemm_nt(nb, BOND_FDIM, d, &g.bonds, BOND_FDIM, &self.w_i[ATOM_FDIM..], EDGE_IN, 0.0, &mut ws.b_in, d);
-        // H = relu(H0), and A[v] = Σ H[e] over the edges e into v, in one pass.
+        // H = relu(H0), and A[v] = Σ H[e] over the edges e into v, in one
+        // pass; H0 is not kept: its rows are two small tables' rows added.
         ws.a.fill(0.0);
         for e in 0..ne {
             let k = g.atom_kind[g.src[e] as usize] as usize;
             let (b, t) = (e / 2, g.dst[e] as usize);
-            let (h0, h) = (&mut ws.h0[e * d..(e + 1) * d], &mut ws.h[e * d..(e + 1) * d]);
+            let h = &mut ws.h[e * d..(e + 1) * d];
             let (x_a, x_b) = (&ws.k_in[k * d..(k + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
             let a = &mut ws.a[t * d..(t + 1) * d];
             for j in 0..d {
-                let x = x_a[j] + x_b[j];
-                h0[j] = x;
-                let r = x.max(0.0);
+                let r = (x_a[j] + x_b[j]).max(0.0);
                 h[j] = r;
                 a[j] += r;
             }
@@ -208,10 +206,12 @@ impl Mpnn {
                 }
                 gemm_nt(to - from, d, d, &ws.m, d, &self.w_h, d, 0.0, &mut ws.h[from * d..to * d], d);
                 for e in from..to {
-                    let t = g.dst[e] as usize;
-                    let (h, h0, a) = (&mut ws.h[e * d..(e + 1) * d], &ws.h0[e * d..(e + 1) * d], &mut ws.a_next[t * d..(t + 1) * d]);
+                    let (kind, b, t) = (g.atom_kind[g.src[e] as usize] as usize, e / 2, g.dst[e] as usize);
+                    let (x_a, x_b) = (&ws.k_in[kind * d..(kind + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
+                    let (h, a) = (&mut ws.h[e * d..(e + 1) * d], &mut ws.a_next[t * d..(t + 1) * d]);
                     for k in 0..d {
-                        let r = (h[k] + h0[k]).max(0.0);
+                        // H0[e], recomputed: the same sum as when first made.
+                        let r = (h[k] + (x_a[k] + x_b[k])).max(0.0);
                         h[k] = r;
                         a[k] += r;
                     }
@@ -282,7 +282,6 @@ pub struct Workspace {
     k_in: Vec<f32>,
     k_o: Vec<f32>,
     b_in: Vec<f32>,
-    h0: Vec<f32>,
     h: Vec<f32>,
     m: Vec<f32>,
     a: Vec<f32>,
