@@ -275,7 +275,7 @@ impl Mpnn {
 /// neighbours). A block's messages, products and states, ~0.3 MB each, stay
 /// in a core's L2 cache between the passes over them.
 const EDGE_BLOCK: usize = 256;
-const _: () = assert!(EDGE_BLOCK % 2 == 0, "an edge and its reverse must share a block");
+const _: () = assert!(EDGE_BLOCK.is_multiple_of(2), "an edge and its reverse must share a block");
 
 /// Scratch buffers reused across models and batches.
 #[derive(Default)]
