@@ -171,11 +171,9 @@ impl Mpnn {
         // pass; H0 is not kept: its rows are two small tables' rows added.
         ws.a.fill(0.0);
         for e in 0..ne {
-            let k = g.atom_kind[g.src[e] as usize] as usize;
-            let (b, t) = (e / 2, g.dst[e] as usize);
-            let h = &mut ws.h[e * d..(e + 1) * d];
-            let (x_a, x_b) = (&ws.k_in[k * d..(k + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
-            let a = &mut ws.a[t * d..(t + 1) * d];
+            let t = g.dst[e] as usize;
+            let (x_a, x_b) = h0_terms(g, &ws.k_in, &ws.b_in, e, d);
+            let (h, a) = (&mut ws.h[e * d..(e + 1) * d], &mut ws.a[t * d..(t + 1) * d]);
             for j in 0..d {
                 let r = (x_a[j] + x_b[j]).max(0.0);
                 h[j] = r;
@@ -206,8 +204,8 @@ impl Mpnn {
                 }
                 gemm_nt(to - from, d, d, &ws.m, d, &self.w_h, d, 0.0, &mut ws.h[from * d..to * d], d);
                 for e in from..to {
-                    let (kind, b, t) = (g.atom_kind[g.src[e] as usize] as usize, e / 2, g.dst[e] as usize);
-                    let (x_a, x_b) = (&ws.k_in[kind * d..(kind + 1) * d], &ws.b_in[b * d..(b + 1) * d]);
+                    let t = g.dst[e] as usize;
+                    let (x_a, x_b) = h0_terms(g, &ws.k_in, &ws.b_in, e, d);
                     let (h, a) = (&mut ws.h[e * d..(e + 1) * d], &mut ws.a_next[t * d..(t + 1) * d]);
                     for k in 0..d {
                         // H0[e], recomputed: the same sum as when first made.
@@ -274,7 +272,7 @@ impl Mpnn {
 /// Edges per block of message passing (even: an edge and its reverse are
 /// neighbours). A block's messages, products and states, ~0.3 MB each, stay
 /// in a core's L2 cache between the passes over them.
-const EDGE_BLOCK: usize = 256;
+pub const EDGE_BLOCK: usize = 256;
 const _: () = assert!(EDGE_BLOCK.is_multiple_of(2), "an edge and its reverse must share a block");
 
 /// Scratch buffers reused across models and batches.
@@ -291,6 +289,14 @@ pub struct Workspace {
     mol: Vec<f32>,
     f1: Vec<f32>,
     f2: Vec<f32>,
+}
+
+/// The two rows whose sum is edge `e`'s row of H0 = X_e · W_iᵀ: its source
+/// atom's kind's (of `k_in`) and its bond's (of `b_in`).
+#[inline(always)]
+fn h0_terms<'w>(g: &BatchGraph, k_in: &'w [f32], b_in: &'w [f32], e: usize, d: usize) -> (&'w [f32], &'w [f32]) {
+    let (k, b) = (g.atom_kind[g.src[e] as usize] as usize, e / 2);
+    (&k_in[k * d..(k + 1) * d], &b_in[b * d..(b + 1) * d])
 }
 
 /// C[m×n] = A[m×k] · B[n×k]ᵀ + beta·C, with row strides `lda`, `ldb`, `ldc`

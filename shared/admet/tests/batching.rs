@@ -4,15 +4,12 @@
 //! a block's end. Each molecule predicted alone (one partial block) must
 //! give what it gets inside the batch.
 
+mod common;
+
 use pharmforge_admet::featurize::BatchGraph;
-use pharmforge_admet::model::Workspace;
+use pharmforge_admet::model::{Workspace, EDGE_BLOCK};
 use pharmforge_admet::AdmetModels;
 use pharmforge_chem::Molecule;
-use std::path::PathBuf;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"))
-}
 
 /// Every ensemble's mean prediction for each molecule of `graph`, flattened.
 fn predict(models: &AdmetModels, graph: &BatchGraph, ws: &mut Workspace) -> Vec<Vec<f32>> {
@@ -31,7 +28,8 @@ fn predict(models: &AdmetModels, graph: &BatchGraph, ws: &mut Workspace) -> Vec<
 
 #[test]
 fn a_molecule_predicts_the_same_alone_and_across_edge_blocks_of_a_batch() {
-    let models = AdmetModels::load(&models_dir()).unwrap_or_else(|e| panic!("admet-ai models not available ({e}); run scripts/lib.sh's ensure_admet_models"));
+    let models =
+        AdmetModels::load(&common::models_dir()).unwrap_or_else(|e| panic!("admet-ai models not available ({e}); run scripts/lib.sh's ensure_admet_models"));
     // 40 approved drugs of 20-40 heavy atoms: ~2,500 directed bonds, ten
     // blocks, most ending inside a molecule.
     let molecules: Vec<Molecule> =
@@ -41,7 +39,7 @@ fn a_molecule_predicts_the_same_alone_and_across_edge_blocks_of_a_batch() {
     for m in &molecules {
         batch.push(m);
     }
-    assert!(batch.n_edges() > 4 * 256, "the batch spans several edge blocks ({} edges)", batch.n_edges());
+    assert!(batch.n_edges() > 4 * EDGE_BLOCK, "the batch spans several edge blocks ({} edges)", batch.n_edges());
     let mut ws = Workspace::default();
     let together = predict(&models, &batch, &mut ws);
     for (i, m) in molecules.iter().enumerate() {

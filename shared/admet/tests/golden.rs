@@ -6,13 +6,10 @@
 //! them there). Tolerances: classification 1e-3 absolute, regression 1e-3
 //! relative, physchem exact (QED 1e-4, floats 1e-6 relative), percentiles 0.1.
 
+mod common;
+
 use pharmforge_admet::{AdmetModels, Input, Known, PERCENTILE_SUFFIX};
 use pharmforge_chem::Molecule;
-use std::path::PathBuf;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"))
-}
 
 /// Molecules that RDKit 2022.09 (Debian's) perceives differently from the
 /// RDKit release the package's reference predictions were made with, and why.
@@ -51,7 +48,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
 
 #[test]
 fn drugbank_approved_golden() {
-    let dir = models_dir();
+    let dir = common::models_dir();
     let models = AdmetModels::load(&dir).unwrap_or_else(|e| panic!("admet-ai models not available ({e}); run scripts/lib.sh's ensure_admet_models"));
     let rows = &models.drugbank.rows;
     assert_eq!(rows.len(), 2845);

@@ -6,16 +6,13 @@
 //! Peak RSS is the process's own (nextest runs each test in a process of its
 //! own); it is reset after the models are loaded, so it measures prediction.
 
+mod common;
+
 use pharmforge_admet::AdmetModels;
-use std::path::PathBuf;
 
 /// The most a prediction of any batch may add to the process (two threads,
 /// each with at most `SUB_BATCH_ATOMS` atoms in a pass: about 20 MB each).
 const CEILING_MB: f64 = 90.0;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"))
-}
 
 fn status_kb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -25,7 +22,7 @@ fn status_kb(field: &str) -> f64 {
 
 #[test]
 fn a_batch_of_20_molecules_of_600_atoms_stays_under_the_memory_ceiling() {
-    let mut models = AdmetModels::load(&models_dir()).expect("admet-ai models (scripts/lib.sh ensure_admet_models)");
+    let mut models = AdmetModels::load(&common::models_dir()).expect("admet-ai models (scripts/lib.sh ensure_admet_models)");
     models.set_threads(2);
     // Chains with a ring and an oxygen: 600 heavy atoms each. In one pass
     // per thread (10 each, 6,000 atoms) they needed about 120 MB.

@@ -1,14 +1,20 @@
-//! What the admet tests share: every molecule we have.
+//! What the admet tests share: where the models are, and every molecule we
+//! have. (Each test binary uses part of it.)
+#![allow(dead_code)]
 
 use pharmforge_admet::drugbank::DrugBank;
 use std::path::PathBuf;
 
+/// The unpacked admet-ai resources: `ADMET_AI_MODELS_DIR`, default
+/// `<workspace>/.data/admet_ai` (`scripts/lib.sh ensure_admet_models`).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"))
+}
+
 /// ADMET-AI's 2,845 approved drugs, then the 1,082 reference molecules of
 /// `shared/data/reference/` (their SMILES as written there).
 pub fn molecules() -> Vec<String> {
-    let admet_dir =
-        std::env::var_os("ADMET_AI_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.data/admet_ai"));
-    let csv = admet_dir.join("data/drugbank_approved.csv");
+    let csv = models_dir().join("data/drugbank_approved.csv");
     let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{}: {e}; run scripts/lib.sh's ensure_admet_models", csv.display()));
     let drugbank = DrugBank::from_csv(&text).unwrap();
     let mut out: Vec<String> = drugbank.rows.iter().map(|r| r["smiles"].clone()).collect();
