@@ -350,16 +350,19 @@ async fn big_run_like(stack: &Stack, like: &str, n: i32) -> String {
     .await
     .expect("the large run");
     sqlx::query(
-        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, errors, scores, final_score, rank) \
+        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, errors, scores, final_score, rank, admet_values, admet_model) \
          SELECT $1, g, $4 || '_' || g, c.smiles, c.trace_id, c.status, c.step, c.properties, \
-                jsonb_set(c.admet, '{properties,hERG}', to_jsonb(random())), c.pubchem, c.bioactivity, c.errors, c.scores, c.final_score, g + 1 \
+                jsonb_set(c.admet, '{properties,hERG}', to_jsonb(r.herg)), c.pubchem, c.bioactivity, c.errors, c.scores, c.final_score, g + 1, \
+                c.admet_values[:$5 - 1] || r.herg || c.admet_values[$5 + 1:], c.admet_model \
          FROM generate_series(0, $2 - 1) g \
-         JOIN compound_results c ON c.run_pk = (SELECT id FROM pipeline_runs WHERE run_id = $3) AND c.idx = g % 400",
+         JOIN compound_results c ON c.run_pk = (SELECT id FROM pipeline_runs WHERE run_id = $3) AND c.idx = g % 400, \
+         LATERAL (SELECT random() + g * 0 AS herg) r",
     )
     .bind(pk)
     .bind(n)
     .bind(like)
     .bind(&big)
+    .bind(pharmforge_core::profile::admet_value_position("hERG").expect("hERG has a position") as i32 + 1)
     .execute(&pool)
     .await
     .expect("the large run's results");

@@ -315,3 +315,111 @@ async fn structures_are_drawn_as_svg_and_bad_smiles_get_422() {
     assert!(picture.starts_with("<?xml") && picture != svg);
     assert_eq!(get_text(&stack, &format!("/api/v1/runs/{run_id}/results/1/depiction.svg")).await.0, 404);
 }
+
+/// ADMET's predictions and percentiles are flat columns of a CSV export
+/// (`admet.hERG`, `admet.hERG_drugbank_approved_percentile`, `admet.model`),
+/// read from the numbers the aggregator stores beside the section, which
+/// equal the section's values (and the migration's SQL layout of them), and
+/// sorting and rescoring by an ADMET value read the same numbers.
+#[tokio::test]
+async fn admet_values_are_flat_export_columns_and_sort_and_rescore_keys() {
+    let stack = Stack::start(&["rdkit_local", "admet_ai"]).await;
+    let smiles = ["CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "not a smiles", "c1ccc2c(c1)cccc2N", "CCCCCCCCCCCCCCCC(=O)O"];
+    let run = stack.create_run(json!({"input_smiles": smiles, "pipeline_config": {"adapters": ["rdkit_local", "admet_ai"]}})).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    stack.wait_finished(&run_id, Duration::from_secs(120)).await;
+    let results = stack.all_results(&run_id).await;
+    let with_admet = results.iter().filter(|r| r["admet"]["properties"].is_object()).count();
+    assert_eq!(with_admet, 4, "{results:?}");
+
+    // What the aggregator stored is the section's numbers, as the
+    // migration's SQL function lays them out.
+    let pool = stack.db.pool().await;
+    let (arrays, differing): (i64, i64) = sqlx::query_as(
+        "SELECT count(admet_values), count(*) FILTER (WHERE admet_values IS DISTINCT FROM pf_admet_values(admet) OR admet_model IS DISTINCT FROM admet ->> 'model') \
+         FROM compound_results c JOIN pipeline_runs p ON p.id = c.run_pk WHERE p.run_id = $1",
+    )
+    .bind(&run_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((arrays, differing), (4, 0));
+
+    let (status, _, csv_out) = get_text(&stack, &format!("/api/v1/runs/{run_id}/export?format=csv")).await;
+    assert_eq!(status, 200);
+    let rows = parse_csv(&csv_out);
+    let header = &rows[0];
+    let admet_columns: Vec<&str> = header.iter().filter_map(|h| h.strip_prefix("admet.")).collect();
+    let mut expected: Vec<String> = vec!["model".into()];
+    for r in &results {
+        for part in ["properties", "percentiles"] {
+            expected.extend(r["admet"][part].as_object().into_iter().flat_map(|o| o.keys().cloned()));
+        }
+    }
+    expected.sort();
+    expected.dedup();
+    assert_eq!(admet_columns, expected, "one column per prediction and percentile, in byte order");
+    assert!(admet_columns.contains(&"hERG") && admet_columns.contains(&"hERG_drugbank_approved_percentile"));
+    for (row, result) in rows[1..].iter().zip(&results) {
+        for (name, cell) in header.iter().zip(row) {
+            let Some(key) = name.strip_prefix("admet.") else { continue };
+            let want = match key {
+                "model" => result["admet"]["model"].clone(),
+                k if k.ends_with("_drugbank_approved_percentile") => result["admet"]["percentiles"][k].clone(),
+                k => result["admet"]["properties"][k].clone(),
+            };
+            match want.as_f64() {
+                Some(b) => {
+                    let a: f64 = cell.parse().unwrap_or_else(|_| panic!("column {name} of {}: {cell:?}", result["smiles"]));
+                    assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "column {name} of {}: {cell} vs {b}", result["smiles"]);
+                }
+                None => assert_eq!(cell, &as_cell(&want), "column {name} of {}", result["smiles"]),
+            }
+        }
+    }
+    // Asked for alone, and in an SD file, the same cells.
+    let (_, _, some) = get_text(&stack, &format!("/api/v1/runs/{run_id}/export?format=csv&columns=admet.hERG,admet.model,smiles")).await;
+    let some = parse_csv(&some);
+    let herg = header.iter().position(|h| h == "admet.hERG").unwrap();
+    let model = header.iter().position(|h| h == "admet.model").unwrap();
+    for (picked, full) in some[1..].iter().zip(&rows[1..]) {
+        assert_eq!(picked, &[full[herg].clone(), full[model].clone(), full[3].clone()]);
+    }
+    let (_, _, sdf) = get_text(&stack, &format!("/api/v1/runs/{run_id}/export?format=sdf")).await;
+    let records: Vec<_> = pharmforge_chem::sd_records(&sdf).map(pharmforge_chem::read_sd_record).collect();
+    assert_eq!(records.len(), rows.len() - 1);
+    for (record, row) in records.iter().zip(&rows[1..]) {
+        let tag = |name: &str| record.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(tag("admet.hERG").unwrap_or(""), row[herg], "{record:?}");
+        assert_eq!(tag("admet.model").unwrap_or(""), row[model], "{record:?}");
+    }
+
+    // Sorted by hERG, descending: the compounds with a value in its order,
+    // then the one without.
+    let (_, sorted) = stack.get_json(&format!("/api/v1/runs/{run_id}/results?sort=herg&order=desc&page_size=100")).await;
+    let order: Vec<&str> = sorted["results"].as_array().unwrap().iter().map(|r| r["smiles"].as_str().unwrap()).collect();
+    let mut want: Vec<(&str, Option<f64>)> = results.iter().map(|r| (r["smiles"].as_str().unwrap(), r["admet"]["properties"]["hERG"].as_f64())).collect();
+    want.sort_by(|a, b| match (a.1, b.1) {
+        (Some(x), Some(y)) => y.partial_cmp(&x).unwrap(),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    assert_eq!(order, want.iter().map(|w| w.0).collect::<Vec<_>>());
+
+    // Rescored by an ADMET value and a percentile: each score is the value.
+    let profile = json!({"method": "weighted_mean", "objectives": [
+        {"name": "herg", "value": "admet.hERG", "transform": {"type": "identity"}},
+        {"name": "ames_pct", "value": "admet.AMES_drugbank_approved_percentile", "transform": {"type": "sigmoid", "low": 0, "high": 100, "k": 0.5}},
+    ]});
+    let (status, rescored) = stack.post_json(&format!("/api/v1/runs/{run_id}/rescore"), json!({"scoring": profile})).await;
+    assert_eq!(status, 200, "{rescored}");
+    for r in stack.all_results(&run_id).await {
+        let Some(herg) = r["admet"]["properties"]["hERG"].as_f64() else { continue };
+        let pct = r["admet"]["percentiles"]["AMES_drugbank_approved_percentile"].as_f64().unwrap();
+        assert_eq!(r["scores"]["herg"].as_f64(), Some(herg.clamp(0.0, 1.0)), "{r}");
+        // REINVENT's sigmoid: κ = 10·k/(high − low), x = v − (low + high)/2.
+        let want = 1.0 / (1.0 + 10f64.powf(-0.05 * (pct - 50.0)));
+        assert!((r["scores"]["ames_pct"].as_f64().unwrap() - want).abs() < 1e-12, "{r}");
+    }
+}

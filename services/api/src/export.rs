@@ -151,22 +151,49 @@ fn cell(raw: &RawValue) -> Cow<'_, str> {
 /// Where each column's value comes from, worked out once per export: the
 /// row's own fields, and per section the column of each key, so that a
 /// row's section is read in one pass over its JSON text, each value put in
-/// its column as it is met (no map of it is built per row).
+/// its column as it is met (no map of it is built per row). ADMET's numbers
+/// and model are read from the arrays stored beside the section instead,
+/// when the row has them.
 pub struct Layout {
     columns: Vec<Column>,
-    sections: Vec<(Section, HashMap<String, usize>)>,
+    sections: Vec<SectionLayout>,
 }
+
+struct SectionLayout {
+    section: Section,
+    /// Each key's column, as read from the section's JSON.
+    keys: HashMap<String, usize>,
+    /// ADMET's keys stored apart: (column, position in `admet_values`), and
+    /// the model's column.
+    values: Vec<(usize, usize)>,
+    model: Option<usize>,
+    /// The keys that are not (read from the JSON even when the row has the
+    /// arrays).
+    rest: HashMap<String, usize>,
+}
+
+const ADMET: Section = Section::Result(pharmforge_core::Section::Admet);
 
 impl Layout {
     pub fn new(columns: Vec<Column>) -> Self {
-        let mut sections: Vec<(Section, HashMap<String, usize>)> = Vec::new();
+        let mut sections: Vec<SectionLayout> = Vec::new();
         for (at, c) in columns.iter().enumerate() {
-            if let Field::Key(section, key) = &c.field {
-                match sections.iter_mut().find(|(s, _)| s == section) {
-                    Some((_, keys)) => {
-                        keys.insert(key.clone(), at);
-                    }
-                    None => sections.push((*section, HashMap::from([(key.clone(), at)]))),
+            let Field::Key(section, key) = &c.field else { continue };
+            let i = match sections.iter().position(|s| s.section == *section) {
+                Some(i) => i,
+                None => {
+                    let fresh = SectionLayout { section: *section, keys: HashMap::new(), values: Vec::new(), model: None, rest: HashMap::new() };
+                    sections.push(fresh);
+                    sections.len() - 1
+                }
+            };
+            let s = &mut sections[i];
+            s.keys.insert(key.clone(), at);
+            match pharmforge_core::profile::admet_value_position(key).filter(|_| *section == ADMET) {
+                Some(position) => s.values.push((at, position)),
+                None if *section == ADMET && key == "model" => s.model = Some(at),
+                None => {
+                    s.rest.insert(key.clone(), at);
                 }
             }
         }
@@ -176,31 +203,50 @@ impl Layout {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.columns.iter().map(|c| c.name.as_str())
     }
+
+    /// Whether rows must carry the ADMET section's JSON for this layout (a
+    /// key of it that is not stored apart; JSON lines need it whole).
+    pub fn needs_admet_json(&self, format: ExportFormat) -> bool {
+        format == ExportFormat::Jsonl || self.sections.iter().any(|s| s.section == ADMET && !s.rest.is_empty())
+    }
 }
 
-/// A section's entries put in their columns: a visitor over its JSON object.
+/// A section's entries put in their columns: a visitor over its JSON
+/// object, which goes into the objects the section flattens
+/// ([`Section::nested`]).
 struct Fill<'l, 'c, 'r> {
     keys: &'l HashMap<String, usize>,
-    cells: &'c mut [Cow<'r, str>],
+    nested: &'static [&'static str],
+    cells: &'c mut [Cell<'r>],
 }
 
-/// A key of a section: the column it goes to, if any.
-struct KeySeed<'l>(&'l HashMap<String, usize>);
+/// A key of a section: the column it goes to, or the object to go into.
+enum Key {
+    Column(usize),
+    Nested,
+    Other,
+}
+
+struct KeySeed<'l>(&'l HashMap<String, usize>, &'static [&'static str]);
 
 impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+    type Value = Key;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
+    type Value = Key;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.get(key).copied())
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(match self.0.get(key) {
+            Some(at) => Key::Column(*at),
+            None if self.1.contains(&key) => Key::Nested,
+            None => Key::Other,
+        })
     }
 }
 
@@ -210,10 +256,18 @@ impl<'de: 'r, 'r> serde::de::Visitor<'de> for Fill<'_, '_, 'r> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(at) = map.next_key_seed(KeySeed(self.keys))? {
-            match at {
-                Some(at) => self.cells[at] = cell(map.next_value::<&'de RawValue>()?),
-                None => {
+        while let Some(key) = map.next_key_seed(KeySeed(self.keys, self.nested))? {
+            match key {
+                Key::Column(at) => self.cells[at] = Cell::Text(cell(map.next_value::<&'de RawValue>()?)),
+                Key::Nested => {
+                    let inner = map.next_value::<&'de RawValue>()?;
+                    if inner.get().starts_with('{') {
+                        let mut de = serde_json::Deserializer::from_str(inner.get());
+                        let fill = Fill { keys: self.keys, nested: &[], cells: &mut *self.cells };
+                        let _ = serde::Deserializer::deserialize_map(&mut de, fill);
+                    }
+                }
+                Key::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
@@ -222,40 +276,112 @@ impl<'de: 'r, 'r> serde::de::Visitor<'de> for Fill<'_, '_, 'r> {
     }
 }
 
+/// A cell of a row: text (the row's own, or a JSON value's), or a number
+/// written as the row is (no text is made for it alone).
+#[derive(Debug, Default, Clone, PartialEq)]
+enum Cell<'r> {
+    #[default]
+    Empty,
+    Text(Cow<'r, str>),
+    Integer(i64),
+    /// As JSON writes it (shortest text that reads back the same).
+    Float(f64),
+    /// A stored number: a whole one without a fraction (`3`, as the
+    /// section's JSON writes a count), any other as [`Cell::Float`].
+    Value(f64),
+}
+
+impl Cell<'_> {
+    /// Its text; numbers are formatted in `buffer`.
+    fn text<'a>(&'a self, buffer: &'a mut NumberBuffer) -> &'a str {
+        match self {
+            Cell::Empty => "",
+            Cell::Text(t) => t,
+            Cell::Integer(i) => buffer.integer.format(*i),
+            Cell::Value(x) if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 => buffer.integer.format(*x as i64),
+            Cell::Float(x) | Cell::Value(x) if x.is_finite() => buffer.float.format_finite(*x),
+            Cell::Float(_) | Cell::Value(_) => "",
+        }
+    }
+}
+
+#[derive(Default)]
+struct NumberBuffer {
+    integer: itoa::Buffer,
+    float: zmij::Buffer,
+}
+
 /// A row's cells, one per column.
-fn cells<'r>(row: &'r CompoundRow, layout: &Layout) -> Vec<Cow<'r, str>> {
-    let mut cells: Vec<Cow<'r, str>> = layout
+fn cells<'r>(row: &'r CompoundRow, layout: &Layout) -> Vec<Cell<'r>> {
+    let text = |t: &'r str| Cell::Text(Cow::Borrowed(t));
+    let mut cells: Vec<Cell<'r>> = layout
         .columns
         .iter()
         .map(|c| match &c.field {
-            Field::Id => Cow::Borrowed(row.given_id.as_deref().unwrap_or("")),
-            Field::Index => Cow::Owned(row.idx.to_string()),
-            Field::CompoundId => Cow::Borrowed(row.compound_id.as_str()),
-            Field::Smiles => Cow::Borrowed(row.smiles.as_str()),
-            Field::Status => Cow::Borrowed(row.status.as_str()),
-            Field::FinalScore => row.final_score.map(|s| Cow::Owned(number(s))).unwrap_or_default(),
-            Field::Rank => row.rank.map(|r| Cow::Owned(r.to_string())).unwrap_or_default(),
-            Field::ParetoFront => row.pareto_front.map(|r| Cow::Owned(r.to_string())).unwrap_or_default(),
-            Field::Key(..) => Cow::Borrowed(""),
+            Field::Id => row.given_id.as_deref().map(text).unwrap_or_default(),
+            Field::Index => Cell::Integer(row.idx.into()),
+            Field::CompoundId => text(&row.compound_id),
+            Field::Smiles => text(&row.smiles),
+            Field::Status => text(&row.status),
+            Field::FinalScore => row.final_score.map(Cell::Float).unwrap_or_default(),
+            Field::Rank => row.rank.map(|r| Cell::Integer(r.into())).unwrap_or_default(),
+            Field::ParetoFront => row.pareto_front.map(|r| Cell::Integer(r.into())).unwrap_or_default(),
+            Field::Key(..) => Cell::Empty,
         })
         .collect();
-    for (section, keys) in &layout.sections {
-        if let Some(raw) = section.of(row) {
+    for s in &layout.sections {
+        let mut keys = &s.keys;
+        if let (true, Some(values)) = (s.section == ADMET, &row.admet_values) {
+            for &(at, position) in &s.values {
+                cells[at] = values.get(position).copied().flatten().map(Cell::Value).unwrap_or_default();
+            }
+            if let Some(at) = s.model {
+                cells[at] = row.admet_model.as_deref().map(text).unwrap_or_default();
+            }
+            keys = &s.rest;
+        }
+        if let Some(raw) = s.section.of(row).filter(|_| !keys.is_empty()) {
             let mut de = serde_json::Deserializer::from_str(raw.get());
             // Anything but an object (or unreadable) leaves its cells empty.
-            let _ = serde::Deserializer::deserialize_map(&mut de, Fill { keys, cells: &mut cells });
+            let _ = serde::Deserializer::deserialize_map(&mut de, Fill { keys, nested: s.section.nested(), cells: &mut cells });
         }
     }
     cells
 }
 
-/// A float as JSON writes it (shortest text that reads back the same).
-fn number(x: f64) -> String {
-    serde_json::Number::from_f64(x).map(|n| n.to_string()).unwrap_or_default()
+/// Appends a CSV field (RFC 4180): quoted, its quotes doubled, when it
+/// holds a comma, a quote or a line break, or when it is the one field of
+/// its record and empty (`""`, not a blank line), as the csv crate writes
+/// them.
+fn csv_field(out: &mut Vec<u8>, field: &str, alone: bool) {
+    if field.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) || (alone && field.is_empty()) {
+        out.push(b'"');
+        for part in field.split_inclusive('"') {
+            out.extend_from_slice(part.as_bytes());
+            if part.ends_with('"') {
+                out.push(b'"');
+            }
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(field.as_bytes());
+    }
 }
 
-fn csv_writer(out: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
-    csv::WriterBuilder::new().has_headers(false).from_writer(out)
+/// Appends a CSV record, `\n`-terminated. Numbers are formatted straight
+/// into it (they never need quotes).
+fn csv_record(out: &mut Vec<u8>, cells: &[Cell<'_>]) {
+    let mut buffer = NumberBuffer::default();
+    for (at, cell) in cells.iter().enumerate() {
+        if at > 0 {
+            out.push(b',');
+        }
+        match cell {
+            Cell::Text(_) | Cell::Empty => csv_field(out, cell.text(&mut buffer), cells.len() == 1),
+            number => out.extend_from_slice(number.text(&mut buffer).as_bytes()),
+        }
+    }
+    out.push(b'\n');
 }
 
 /// One page of results in the export's format.
@@ -269,21 +395,21 @@ fn render(format: ExportFormat, rows: &[CompoundRow], layout: &Layout, profile: 
             }
         }
         ExportFormat::Csv => {
-            let mut writer = csv_writer(&mut out);
             for row in rows {
-                writer.write_record(cells(row, layout).iter().map(|c| c.as_ref())).expect("writing to memory cannot fail");
+                csv_record(&mut out, &cells(row, layout));
             }
-            writer.flush().expect("writing to memory cannot fail");
         }
         ExportFormat::Sdf => {
             for row in rows {
                 let cells = cells(row, layout);
+                let mut buffer = NumberBuffer::default();
+                let texts: Vec<String> = cells.iter().map(|c| c.text(&mut buffer).to_owned()).collect();
                 let data: Vec<(&str, &str)> = layout
                     .columns
                     .iter()
-                    .zip(&cells)
+                    .zip(&texts)
                     .filter(|(c, v)| !v.is_empty() && c.field != Field::Smiles)
-                    .map(|(c, v)| (c.name.as_str(), v.as_ref()))
+                    .map(|(c, v)| (c.name.as_str(), v.as_str()))
                     .collect();
                 let title = row.given_id.as_deref().unwrap_or(&row.compound_id);
                 // A compound whose SMILES RDKit cannot read keeps its record
@@ -315,15 +441,14 @@ pub fn stream(
     profile: Profile,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
     let layout = Arc::new(Layout::new(columns));
+    let admet_json = layout.needs_admet_json(format);
     let profile = Arc::new(profile);
     let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<Vec<CompoundRow>>(2);
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
     if format == ExportFormat::Csv {
         let mut out = Vec::new();
-        let mut writer = csv_writer(&mut out);
-        writer.write_record(layout.names()).expect("writing to memory cannot fail");
-        writer.flush().expect("writing to memory cannot fail");
-        drop(writer);
+        let names: Vec<Cell> = layout.names().map(|n| Cell::Text(Cow::Borrowed(n))).collect();
+        csv_record(&mut out, &names);
         let _ = bytes_tx.try_send(Ok(Bytes::from(out)));
     }
     let failed = bytes_tx.clone();
@@ -337,7 +462,7 @@ pub fn stream(
             }
         };
         // In order, PAGES_AT_ONCE queries in flight.
-        let mut read = futures::stream::iter(pages).map(|page| store::export_page(&pool, run_pk, page)).buffered(PAGES_AT_ONCE);
+        let mut read = futures::stream::iter(pages).map(|page| store::export_page(&pool, run_pk, page, admet_json)).buffered(PAGES_AT_ONCE);
         while let Some(page) = read.next().await {
             match page {
                 Ok(rows) if rows.is_empty() => {}
@@ -366,4 +491,40 @@ pub fn stream(
         }
     });
     futures::stream::unfold(bytes_rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CSV written by hand is the csv crate's, byte for byte.
+    #[test]
+    fn csv_records_are_written_as_the_csv_crate_writes_them() {
+        let records: [&[&str]; 6] =
+            [&["id", "a,b", "say \"hi\"", "line\nbreak", "cr\r", ""], &[""], &["", ""], &["\"", "\"\"", "plain"], &["ünïcode, too", "x"], &["only"]];
+        for record in records {
+            let mut want = Vec::new();
+            {
+                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut want);
+                w.write_record(record).unwrap();
+                w.flush().unwrap();
+            }
+            let mut got = Vec::new();
+            let cells: Vec<Cell> = record.iter().map(|t| Cell::Text(Cow::Borrowed(*t))).collect();
+            csv_record(&mut got, &cells);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap(), "{record:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_as_json_writes_them_and_counts_without_a_fraction() {
+        let mut out = Vec::new();
+        csv_record(
+            &mut out,
+            &[Cell::Value(2.0), Cell::Value(0.1), Cell::Value(-1e-7), Cell::Float(2.0), Cell::Float(0.30000000000000004), Cell::Integer(-3), Cell::Empty],
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), "2,0.1,-1e-7,2.0,0.30000000000000004,-3,\n");
+        let json = serde_json::to_string(&serde_json::json!([0.1, -1e-7, 2.0, 123456.789])).unwrap();
+        assert_eq!(json, "[0.1,-1e-7,2.0,123456.789]");
+    }
 }

@@ -438,6 +438,8 @@ mod tests {
             rank_order: None,
             pareto_front: None,
             given_id: None,
+            admet_values: None,
+            admet_model: None,
             input_properties: None,
         };
         for s in Section::ALL {

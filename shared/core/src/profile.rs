@@ -110,6 +110,46 @@ pub const BIOACTIVITY_FIELDS: &[&str] = &["num_activities", "num_targets", "best
 /// The suffix of an ADMET value's DrugBank-approved percentile.
 pub const PERCENTILE_SUFFIX: &str = "_drugbank_approved_percentile";
 
+/// Where an ADMET value is in a result's `admet_values` array, 0-based: a
+/// prediction (`hERG`, from `properties`) at its place in [`ADMET_FIELDS`],
+/// its percentile (`hERG_drugbank_approved_percentile`, from `percentiles`)
+/// that many places further. The layout of the migration
+/// `20261201000001_admet_values` (append-only: a position never changes
+/// meaning). `None` for a name not in the list.
+pub fn admet_value_position(name: &str) -> Option<usize> {
+    static POSITIONS: std::sync::LazyLock<std::collections::HashMap<String, usize>> = std::sync::LazyLock::new(|| {
+        let names = ADMET_FIELDS.iter().map(|f| f.to_string()).chain(ADMET_FIELDS.iter().map(|f| format!("{f}{PERCENTILE_SUFFIX}")));
+        names.enumerate().map(|(at, name)| (name, at)).collect()
+    });
+    POSITIONS.get(name).copied()
+}
+
+/// A result's `admet_values` from its ADMET section's JSON text: each of
+/// its numbers at its [`admet_value_position`], `None` where the section has
+/// no number there; `None` when the section is not an object. Numbers are
+/// read from their text exactly (Rust's `f64` parsing rounds correctly,
+/// serde_json's default parsing may land an ulp off), so the array holds
+/// the values the JSON says, as Postgres reads them.
+pub fn admet_values(admet: &str) -> Option<Vec<Option<f64>>> {
+    use serde_json::value::RawValue;
+    type Object<'a> = std::collections::HashMap<std::borrow::Cow<'a, str>, &'a RawValue>;
+    let admet: Object = serde_json::from_str(admet).ok()?;
+    let n = ADMET_FIELDS.len();
+    let mut values = vec![None; 2 * n];
+    for (part, range) in [("properties", 0..n), ("percentiles", n..2 * n)] {
+        let Some(part) = admet.get(part).filter(|p| p.get().starts_with('{')).and_then(|p| serde_json::from_str::<Object>(p.get()).ok()) else {
+            continue;
+        };
+        for (name, value) in part {
+            if let Some(at) = admet_value_position(&name).filter(|at| range.contains(at)) {
+                let text = value.get();
+                values[at] = text.starts_with(|c: char| c == '-' || c.is_ascii_digit()).then(|| text.parse().ok()).flatten();
+            }
+        }
+    }
+    Some(values)
+}
+
 /// Where `path` (`section.field`, as export columns are named) is in a
 /// result: the section and the keys inside it. ADMET values sit under
 /// `properties`, their percentiles under `percentiles`. `None` for a path no
@@ -843,6 +883,23 @@ mod tests {
     #[test]
     fn paths_name_what_results_carry() {
         assert_eq!(locate("admet.hERG"), Some(("admet", ["properties", "hERG"])));
+        assert_eq!(admet_value_position("molecular_weight"), Some(0));
+        assert_eq!(admet_value_position("hERG_drugbank_approved_percentile"), Some(ADMET_FIELDS.len() + admet_value_position("hERG").unwrap()));
+        assert_eq!(admet_value_position("model"), None);
+        let v = admet_values(
+            r#"{"model": "m", "properties": {"hERG": 0.25, "AMES": "x", "hERG_drugbank_approved_percentile": 1.0},
+                "percentiles": {"hERG_drugbank_approved_percentile": 40.0, "hERG": 2.0}}"#,
+        )
+        .unwrap();
+        let herg = admet_value_position("hERG").unwrap();
+        assert_eq!((v.len(), v[herg], v[ADMET_FIELDS.len() + herg], v.iter().flatten().count()), (2 * ADMET_FIELDS.len(), Some(0.25), Some(40.0), 2));
+        assert_eq!(admet_values(r#""error""#), None);
+        assert_eq!(admet_values(r#"{"properties": null}"#).map(|v| v.iter().flatten().count()), Some(0));
+        // Read exactly: serde_json's default parsing lands one ulp off here.
+        let text = "0.8750000000000001";
+        let exact: f64 = text.parse().unwrap();
+        let v = admet_values(&format!(r#"{{"properties": {{"hERG": {text}}}}}"#)).unwrap();
+        assert_eq!(v[herg].map(f64::to_bits), Some(exact.to_bits()));
         assert_eq!(locate("admet.hERG_drugbank_approved_percentile"), Some(("admet", ["percentiles", "hERG_drugbank_approved_percentile"])));
         assert_eq!(locate("properties.logp"), Some(("properties", ["logp", ""])));
         assert_eq!(locate("bioactivity.best_pchembl"), Some(("bioactivity", ["best_pchembl", ""])));

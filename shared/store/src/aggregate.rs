@@ -64,11 +64,6 @@ impl RunState {
     }
 }
 
-/// The keys of a JSON object, read without building its values.
-fn object_keys(raw: &RawValue) -> Vec<&str> {
-    serde_json::from_str::<HashMap<&str, serde::de::IgnoredAny>>(raw.get()).map(|m| m.into_keys().collect()).unwrap_or_default()
-}
-
 pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<BatchOutcome, sqlx::Error> {
     let mut outcome = BatchOutcome::default();
     // Within a batch keep only the furthest record of each compound.
@@ -157,7 +152,8 @@ pub async fn apply_batch(pool: &PgPool, records: Vec<CompoundRecord>) -> Result<
         for adapter in &record.route[old_step..new_step] {
             let section = adapter.section().as_str();
             if let Some(raw) = record.sections.get(section) {
-                run.note_keys(section, object_keys(raw));
+                let keys = crate::section::flat_keys(crate::section::Section::Result(adapter.section()), raw);
+                run.note_keys(section, keys.iter().map(String::as_str));
             }
         }
         run.note_keys("errors", record.errors.keys().map(String::as_str));
@@ -249,6 +245,11 @@ struct CompoundRows<'a> {
     errors: Vec<Json<&'a BTreeMap<String, String>>>,
     scores: Vec<Option<Json<Value>>>,
     final_score: Vec<Option<f64>>,
+    /// The ADMET section's numbers (`admet_values`, as an array literal:
+    /// an array per row does not go through `UNNEST`) and its model, when
+    /// the section is sent.
+    admet_values: Vec<Option<String>>,
+    admet_model: Vec<Option<String>>,
 }
 
 impl<'a> CompoundRows<'a> {
@@ -273,6 +274,10 @@ impl<'a> CompoundRows<'a> {
         for (section, values) in Section::ALL.iter().zip(self.sections.iter_mut()) {
             values.push(fresh.contains(section).then(|| record.sections.get(section.as_str())).flatten().map(|raw| Json(&**raw)));
         }
+        let admet = fresh.contains(&Section::Admet).then(|| record.sections.get(Section::Admet.as_str())).flatten();
+        let (values, model) = admet.map(|raw| admet_columns(raw)).unwrap_or_default();
+        self.admet_values.push(values);
+        self.admet_model.push(model);
         self.errors.push(Json(&record.errors));
         if record.is_done() {
             let s = profile.score_sections(&record.sections);
@@ -283,6 +288,35 @@ impl<'a> CompoundRows<'a> {
             self.final_score.push(None);
         }
     }
+}
+
+/// An ADMET section's `admet_values` (as a Postgres array literal) and
+/// `admet_model`; none for anything but an object.
+fn admet_columns(raw: &RawValue) -> (Option<String>, Option<String>) {
+    let Some(values) = pharmforge_core::profile::admet_values(raw.get()) else { return (None, None) };
+    let mut literal = String::with_capacity(values.len() * 20);
+    literal.push('{');
+    for (at, v) in values.iter().enumerate() {
+        if at > 0 {
+            literal.push(',');
+        }
+        match v {
+            // Display writes the shortest text that reads back the same
+            // number, which float8in reads exactly.
+            Some(v) => {
+                use std::fmt::Write;
+                let _ = write!(literal, "{v}");
+            }
+            None => literal.push_str("NULL"),
+        }
+    }
+    literal.push('}');
+    #[derive(serde::Deserialize)]
+    struct Model {
+        model: Option<Value>,
+    }
+    let model = serde_json::from_str::<Model>(raw.get()).ok().and_then(|m| m.model?.as_str().map(str::to_owned));
+    (Some(literal), model)
 }
 
 async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: CompoundRows<'_>) -> Result<(), sqlx::Error> {
@@ -297,7 +331,7 @@ async fn upsert_compounds(tx: &mut Transaction<'_, Postgres>, rows: CompoundRows
     for section in rows.sections {
         query = query.bind(section);
     }
-    query.bind(rows.errors).bind(rows.scores).bind(rows.final_score).execute(&mut **tx).await?;
+    query.bind(rows.errors).bind(rows.scores).bind(rows.final_score).bind(rows.admet_values).bind(rows.admet_model).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -309,22 +343,28 @@ static UPSERT_COMPOUNDS: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     let first = 8; // $1..$7: run_pk, idx, compound_id, smiles, trace_id, status, step
     let n = names.len();
     let section_params: Vec<String> = (first..first + n).map(|i| format!("${i}::jsonb[]")).collect();
-    let keep: Vec<String> = names.iter().map(|c| format!("{c} = COALESCE(EXCLUDED.{c}, compound_results.{c})")).collect();
+    let mut keep: Vec<String> = names.iter().map(|c| format!("{c} = COALESCE(EXCLUDED.{c}, compound_results.{c})")).collect();
+    // The ADMET columns go with the section: kept when it is not sent.
+    keep.push("admet_values = CASE WHEN EXCLUDED.admet IS NULL THEN compound_results.admet_values ELSE EXCLUDED.admet_values END".into());
+    keep.push("admet_model = CASE WHEN EXCLUDED.admet IS NULL THEN compound_results.admet_model ELSE EXCLUDED.admet_model END".into());
+    let columns = format!("run_pk, idx, compound_id, smiles, trace_id, status, step, {}, errors, scores, final_score", names.join(", "));
     format!(
-        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, {columns}, errors, scores, final_score) \
-         SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], {section_params}, \
-             ${e}::jsonb[], ${s}::jsonb[], ${f}::float8[]) AS x(run_pk, idx) \
+        "INSERT INTO compound_results ({columns}, admet_values, admet_model) \
+         SELECT {columns}, admet_values::float8[], admet_model \
+         FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], {section_params}, \
+             ${e}::jsonb[], ${s}::jsonb[], ${f}::float8[], ${v}::text[], ${m}::text[]) AS x({columns}, admet_values, admet_model) \
          ORDER BY run_pk, idx \
          ON CONFLICT (run_pk, idx) DO UPDATE SET status = EXCLUDED.status, step = EXCLUDED.step, {keep}, \
              errors = compound_results.errors || EXCLUDED.errors, scores = EXCLUDED.scores, final_score = EXCLUDED.final_score, \
              updated_at = now() \
          WHERE compound_results.step < EXCLUDED.step",
-        columns = names.join(", "),
         section_params = section_params.join(", "),
         keep = keep.join(", "),
         e = first + n,
         s = first + n + 1,
         f = first + n + 2,
+        v = first + n + 3,
+        m = first + n + 4,
     )
 });
 

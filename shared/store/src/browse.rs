@@ -105,6 +105,21 @@ impl SortKey {
     }
 }
 
+/// Where an ADMET value named by its path in the section
+/// (`["properties", "hERG"]`, `["percentiles", "hERG_drugbank_approved_percentile"]`)
+/// is in `admet_values`, 0-based.
+pub(crate) fn admet_position(section: Section, path: &[impl AsRef<str>]) -> Option<usize> {
+    let [part, name] = path else { return None };
+    let at = pharmforge_core::profile::admet_value_position(name.as_ref())?;
+    let predictions = pharmforge_core::profile::ADMET_FIELDS.len();
+    let fits = match part.as_ref() {
+        "properties" => at < predictions,
+        "percentiles" => at >= predictions,
+        _ => false,
+    };
+    (section == ADMET && fits).then_some(at)
+}
+
 fn clip(s: &str) -> String {
     s.chars().take(64).collect()
 }
@@ -140,6 +155,12 @@ pub async fn ordered_indexes(pool: &PgPool, run_pk: i64, browse: &Browse) -> Res
         SortKey::Id => format!("i.given_id {dir} NULLS LAST, c.compound_id {dir}, c.idx"),
         SortKey::Smiles => format!("c.smiles {dir}, c.idx"),
         SortKey::Status => format!("c.status {dir}, c.idx"),
+        SortKey::Field { section, path } if admet_position(*section, path).is_some() => {
+            // Read from the array stored beside the section (the JSON only
+            // for a row written without it).
+            let at = admet_position(*section, path).expect("checked") + 1;
+            format!("COALESCE(c.admet_values[{at}], CASE WHEN jsonb_typeof(c.admet #> $2::text[]) = 'number' THEN (c.admet #>> $2::text[])::float8 END) {dir} NULLS LAST, c.idx")
+        }
         SortKey::Field { section, .. } => {
             let v = format!("({} #> $2::text[])", section.column());
             format!(

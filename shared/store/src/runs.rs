@@ -116,6 +116,10 @@ pub struct CompoundRow {
     pub given_id: Option<String>,
     /// An SD record's data items, as given.
     pub input_properties: Option<RawJson>,
+    /// The ADMET section's numbers, at `pharmforge_core::profile::admet_value_position`
+    /// (see the migration `20261201000001_admet_values`), and its model.
+    pub admet_values: Option<Vec<Option<f64>>>,
+    pub admet_model: Option<String>,
 }
 
 impl CompoundRow {
@@ -141,7 +145,7 @@ pub(crate) static COMPOUND_COLUMNS: std::sync::LazyLock<String> = std::sync::Laz
     let sections: String = Section::ALL.iter().map(|s| format!("c.{s}, ")).collect();
     format!(
         "c.idx, c.compound_id, c.smiles, c.trace_id, c.status, {sections}c.errors, c.scores, c.final_score, c.rank, c.rank_order, c.pareto_front, \
-         i.given_id, i.properties AS input_properties"
+         i.given_id, i.properties AS input_properties, c.admet_values, c.admet_model"
     )
 });
 pub(crate) const COMPOUND_FROM: &str = "compound_results c LEFT JOIN run_inputs i ON i.run_pk = c.run_pk AND i.idx = c.idx";
@@ -363,9 +367,13 @@ pub async fn export_pages(pool: &PgPool, run_pk: i64, order: ResultOrder, size: 
     })
 }
 
-/// One page's results, in its order.
-pub async fn export_page(pool: &PgPool, run_pk: i64, page: ExportPage) -> Result<Vec<CompoundRow>, sqlx::Error> {
-    let columns = &*COMPOUND_COLUMNS;
+/// One page's results, in its order. Without `admet_json` the ADMET
+/// section's JSON is left out (`None`) where its numbers and model are
+/// stored apart (`admet_values`, `admet_model`): printing it is most of what
+/// Postgres spends on a page, and a flat export's ADMET columns are those.
+pub async fn export_page(pool: &PgPool, run_pk: i64, page: ExportPage, admet_json: bool) -> Result<Vec<CompoundRow>, sqlx::Error> {
+    let columns =
+        if admet_json { COMPOUND_COLUMNS.clone() } else { COMPOUND_COLUMNS.replace("c.admet,", "CASE WHEN c.admet_values IS NULL THEN c.admet END AS admet,") };
     let (sql, from, to) = match page {
         ExportPage::Input { from, to } => ("c.idx >= $2 AND c.idx < $3 ORDER BY c.idx", from, to),
         ExportPage::Ranked { from, to } => ("c.rank_order >= $2 AND c.rank_order < $3 ORDER BY c.rank_order", from, to),
@@ -410,8 +418,23 @@ pub async fn section_keys(pool: &PgPool, run_pk: i64) -> Result<Vec<(section::Se
 async fn scan_section_keys(pool: &PgPool, run_pk: i64) -> Result<std::collections::BTreeMap<String, Vec<String>>, sqlx::Error> {
     let mut parts: Vec<String> = section::Section::all()
         .filter(|s| *s != section::Section::Input)
-        .map(|s| s.stored_name())
-        .map(|s| format!("SELECT DISTINCT '{s}' AS s, k FROM compound_results, jsonb_object_keys(CASE WHEN jsonb_typeof({s}) = 'object' THEN {s} END) k WHERE run_pk = $1"))
+        .map(|section| {
+            let s = section.stored_name();
+            let object = |json: &str| format!("jsonb_object_keys(CASE WHEN jsonb_typeof({json}) = 'object' THEN {json} END)");
+            if section.nested().is_empty() {
+                return format!("SELECT DISTINCT '{s}' AS s, k FROM compound_results, {} k WHERE run_pk = $1", object(s));
+            }
+            // Flattened as the aggregator notes them (section::flat_keys).
+            let nested: Vec<String> = section.nested().iter().map(|n| format!("'{n}'")).collect();
+            let inner: Vec<String> = section.nested().iter().map(|n| format!("SELECT {}", object(&format!("{s} -> '{n}'")))).collect();
+            format!(
+                "SELECT DISTINCT '{s}' AS s, k FROM compound_results, LATERAL ( \
+                     SELECT e.key FROM jsonb_each(CASE WHEN jsonb_typeof({s}) = 'object' THEN {s} END) e \
+                     WHERE NOT (e.key IN ({}) AND jsonb_typeof(e.value) = 'object') UNION ALL {}) x(k) WHERE run_pk = $1",
+                nested.join(", "),
+                inner.join(" UNION ALL ")
+            )
+        })
         .collect();
     parts.push(
         "SELECT DISTINCT 'input_properties', k FROM run_inputs, jsonb_object_keys(CASE WHEN jsonb_typeof(properties) = 'object' THEN properties END) k WHERE run_pk = $1"

@@ -111,6 +111,16 @@ pub async fn rescore(pool: &PgPool, run_id: &RunId, profile: &Profile, name: Opt
     for o in &profile.objectives {
         let (section, keys) = profile::locate(&o.value).expect("a parsed profile names known paths");
         let (head, leaf) = if keys[1].is_empty() { ("", keys[0]) } else { (keys[0], keys[1]) };
+        // An ADMET value from the array stored beside the section: no
+        // section is decompressed for it (the JSON only for a row written
+        // without the array).
+        if let Some(at) =
+            crate::browse::admet_position(crate::section::Section::Result(pharmforge_core::Section::Admet), &[head, leaf]).filter(|_| section == "admet")
+        {
+            let path = format!("{} -> {}", param(&mut binds, head), param(&mut binds, leaf));
+            exprs.push(format!("COALESCE(to_jsonb(c.admet_values[{}]), c.admet -> {path})", at + 1));
+            continue;
+        }
         let at = match bases.iter().position(|(k, _)| *k == (section, head)) {
             Some(at) => at,
             None => {

@@ -55,6 +55,18 @@ impl Section {
         }
     }
 
+    /// The keys of its JSON whose objects an export flattens into the
+    /// section's own columns: ADMET's predictions and their percentiles are
+    /// `admet.hERG` and `admet.hERG_drugbank_approved_percentile` (the
+    /// percentiles' names carry their suffix, so none collide), as scoring
+    /// profiles and sorts name them.
+    pub fn nested(self) -> &'static [&'static str] {
+        match self {
+            Section::Result(pharmforge_core::Section::Admet) => &["properties", "percentiles"],
+            _ => &[],
+        }
+    }
+
     /// Its JSON in a result row, if the row has it.
     pub fn of(self, row: &CompoundRow) -> Option<&RawValue> {
         let stored = match self {
@@ -67,6 +79,24 @@ impl Section {
     }
 }
 
+/// The keys of a section's JSON object as an export's columns name them:
+/// its own, with those of its [`Section::nested`] objects in their place.
+/// Empty for anything but an object.
+pub fn flat_keys(section: Section, raw: &RawValue) -> Vec<String> {
+    let Ok(object) = serde_json::from_str::<std::collections::HashMap<String, &RawValue>>(raw.get()) else {
+        return Vec::new();
+    };
+    let mut keys = Vec::with_capacity(object.len());
+    for (key, value) in object {
+        let inner = section.nested().contains(&key.as_str()) && value.get().starts_with('{');
+        match inner.then(|| serde_json::from_str::<std::collections::HashMap<String, serde::de::IgnoredAny>>(value.get()).ok()).flatten() {
+            Some(inner) => keys.extend(inner.into_keys()),
+            None => keys.push(key),
+        }
+    }
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +107,20 @@ mod tests {
             assert_eq!(Section::parse(s.name()), Some(s));
         }
         assert_eq!((Section::parse("input_properties"), Section::Input.stored_name()), (None, "input_properties"));
+    }
+
+    #[test]
+    fn admet_keys_are_flattened_and_others_are_not() {
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.into()).unwrap();
+        let admet = raw(r#"{"model": "m", "properties": {"hERG": 0.5, "a\"b": 1}, "percentiles": {"hERG_drugbank_approved_percentile": 7}}"#);
+        let mut keys = flat_keys(Section::Result(pharmforge_core::Section::Admet), &admet);
+        keys.sort();
+        assert_eq!(keys, ["a\"b", "hERG", "hERG_drugbank_approved_percentile", "model"]);
+        let mut keys = flat_keys(Section::Result(pharmforge_core::Section::Pubchem), &admet);
+        keys.sort();
+        assert_eq!(keys, ["model", "percentiles", "properties"]);
+        assert!(flat_keys(Section::Scores, &raw("[1]")).is_empty());
+        // A nested key whose value is no object is a column itself.
+        assert_eq!(flat_keys(Section::Result(pharmforge_core::Section::Admet), &raw(r#"{"properties": null}"#)), ["properties"]);
     }
 }

@@ -326,7 +326,7 @@ async fn export_pages_cover_every_result_once_in_order() {
             async move {
                 let mut rows = Vec::new();
                 for page in export_pages(&pool, pk, order, size).await.unwrap() {
-                    rows.extend(export_page(&pool, pk, page).await.unwrap().iter().map(|r| (r.rank, r.idx)));
+                    rows.extend(export_page(&pool, pk, page, true).await.unwrap().iter().map(|r| (r.rank, r.idx)));
                 }
                 rows
             }

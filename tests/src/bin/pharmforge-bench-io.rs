@@ -26,7 +26,8 @@
 //!   mean, a geometric mean and a Pareto profile: seconds per rescore
 //!   (target: under 3 s at 100,000) and the API's peak RSS.
 //!
-//! `BENCH_IO_ONLY=upload,export,...` runs some phases only.
+//! `BENCH_IO_ONLY=upload,export,...` runs some phases only;
+//! `BENCH_IO_EXPORT_FORMATS=csv,csv,csv` exports in those formats only.
 
 use pharmforge_tests::Stack;
 use serde_json::{json, Value};
@@ -134,8 +135,9 @@ async fn big_finished_run(stack: &Stack, seed: usize, total: usize) -> String {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, errors, scores, final_score, rank) \
-         SELECT $1, g, $4 || '_' || g, c.smiles, c.trace_id, c.status, c.step, c.properties, c.admet, c.pubchem, c.bioactivity, c.errors, c.scores, c.final_score, NULL \
+        "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, trace_id, status, step, properties, admet, pubchem, bioactivity, errors, scores, final_score, rank, admet_values, admet_model) \
+         SELECT $1, g, $4 || '_' || g, c.smiles, c.trace_id, c.status, c.step, c.properties, c.admet, c.pubchem, c.bioactivity, c.errors, c.scores, c.final_score, NULL, \
+                c.admet_values, c.admet_model \
          FROM generate_series($3::int, $2::int - 1) g JOIN compound_results c ON c.run_pk = $1 AND c.idx = g % $3",
     )
     .bind(pk)
@@ -174,7 +176,9 @@ async fn export() -> Value {
     let run_id = big_finished_run(&stack, env_usize("BENCH_IO_SEED_COMPOUNDS", 200), total).await;
     let pid = api_pid(&mut stack);
     let mut report = serde_json::Map::new();
-    for format in ["csv", "jsonl", "sdf"] {
+    // `BENCH_IO_EXPORT_FORMATS=csv,csv` repeats one (for A/B runs and profiles).
+    let formats = std::env::var("BENCH_IO_EXPORT_FORMATS").unwrap_or_else(|_| "csv,jsonl,sdf".into());
+    for (n, format) in formats.split(',').map(str::trim).filter(|f| !f.is_empty()).enumerate() {
         pharmforge_tests::reset_peak_rss(pid);
         let cpu_before = pharmforge_tests::cpu_seconds(pid).unwrap_or(0.0);
         let machine_before = pharmforge_tests::machine_cpu_seconds().unwrap_or(0.0);
@@ -206,7 +210,8 @@ async fn export() -> Value {
             "api_peak_rss_mb": mb(pharmforge_tests::peak_rss_kb(pid).unwrap_or(0)),
         });
         eprintln!("export {format}: {entry}");
-        report.insert(format.into(), entry);
+        let name = if report.contains_key(format) { format!("{format}_{}", n + 1) } else { format.to_owned() };
+        report.insert(name, entry);
     }
     Value::Object(report)
 }
