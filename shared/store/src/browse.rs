@@ -8,7 +8,7 @@
 //! that match, in order, which the API keeps while the run cannot change),
 //! then a page of it (`results_at`: a primary-key read of those indexes).
 
-use crate::runs::{CompoundRow, COMPOUND_COLUMNS, COMPOUND_FROM};
+use crate::runs::{CompoundRow, COMPOUND_COLUMNS, COMPOUND_FROM, COMPOUND_FROM_PAGE};
 use crate::section::Section;
 use pharmforge_core::profile::PERCENTILE_SUFFIX;
 use sqlx::PgPool;
@@ -238,7 +238,7 @@ pub async fn results_at(pool: &PgPool, run_pk: i64, indexes: &[i32], detail: Det
         Detail::Full => COMPOUND_COLUMNS.clone(),
         Detail::Table => table_columns(),
     };
-    let sql = format!("SELECT {columns} FROM {COMPOUND_FROM} WHERE c.run_pk = $1 AND c.idx = ANY($2)");
+    let sql = format!("SELECT {columns} FROM {COMPOUND_FROM_PAGE} WHERE c.run_pk = $1 AND c.idx = ANY($2)");
     let mut rows = sqlx::query_as::<_, CompoundRow>(&sql).bind(run_pk).bind(indexes).fetch_all(pool).await?;
     let position: std::collections::HashMap<i32, usize> = indexes.iter().enumerate().map(|(p, i)| (*i, p)).collect();
     rows.sort_by_key(|r| position.get(&r.idx).copied().unwrap_or(usize::MAX));

@@ -176,6 +176,24 @@ async fn export() -> Value {
     let run_id = big_finished_run(&stack, env_usize("BENCH_IO_SEED_COMPOUNDS", 200), total).await;
     let pid = api_pid(&mut stack);
     let mut report = serde_json::Map::new();
+    // What an export reads: the results' table, in line and out of line.
+    let (heap, toast): (i64, i64) = sqlx::query_as(
+        "SELECT pg_relation_size(c.oid), COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0) FROM pg_class c WHERE c.relname = 'compound_results'",
+    )
+    .fetch_one(&stack.db.pool().await)
+    .await
+    .unwrap();
+    let sizes: Value = sqlx::query_scalar(
+        "SELECT jsonb_build_object('row', avg(pg_column_size(c.*)), 'properties', avg(pg_column_size(properties)), 'admet', avg(pg_column_size(admet)), \
+             'admet_values', avg(pg_column_size(admet_values)), 'scores', avg(pg_column_size(scores)), 'errors', avg(pg_column_size(errors))) \
+         FROM (SELECT * FROM compound_results LIMIT 2000) c",
+    )
+    .fetch_one(&stack.db.pool().await)
+    .await
+    .unwrap();
+    let table = json!({"heap_mb": round3(heap as f64 / 1048576.0), "toast_mb": round3(toast as f64 / 1048576.0), "stored_bytes_per_row": sizes});
+    eprintln!("export: the results table: {table}");
+    report.insert("table".into(), table);
     // `BENCH_IO_EXPORT_FORMATS=csv,csv` repeats one (for A/B runs and profiles).
     let formats = std::env::var("BENCH_IO_EXPORT_FORMATS").unwrap_or_else(|_| "csv,jsonl,sdf".into());
     for (n, format) in formats.split(',').map(str::trim).filter(|f| !f.is_empty()).enumerate() {
