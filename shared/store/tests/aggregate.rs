@@ -443,23 +443,12 @@ async fn an_export_page_looks_each_input_up_by_its_key_even_with_stale_statistic
     let add = |from: i32, to: i32| {
         let pool = pool.clone();
         async move {
-            sqlx::query("INSERT INTO run_inputs (run_pk, idx, smiles, given_id) SELECT $1, g, 'C', 'id-' || g FROM generate_series($2::int, $3::int - 1) g")
-                .bind(pk)
-                .bind(from)
-                .bind(to)
-                .execute(&pool)
-                .await
-                .unwrap();
-            sqlx::query(
-                "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, status, step, rank_order) \
-                 SELECT $1, g, 'c' || g, 'C', 'completed', 1, CASE WHEN g % 2 = 0 THEN g / 2 + 1 END FROM generate_series($2::int, $3::int - 1) g",
-            )
-            .bind(pk)
-            .bind(from)
-            .bind(to)
-            .execute(&pool)
-            .await
-            .unwrap();
+            let inputs = "INSERT INTO run_inputs (run_pk, idx, smiles, given_id) SELECT $1, g, 'C', 'id-' || g FROM generate_series($2::int, $3::int - 1) g";
+            let results = "INSERT INTO compound_results (run_pk, idx, compound_id, smiles, status, step, rank_order) \
+                 SELECT $1, g, 'c' || g, 'C', 'completed', 1, CASE WHEN g % 2 = 0 THEN g / 2 + 1 END FROM generate_series($2::int, $3::int - 1) g";
+            for sql in [inputs, results] {
+                sqlx::query(sql).bind(pk).bind(from).bind(to).execute(&pool).await.unwrap();
+            }
         }
     };
     add(0, 10).await;
